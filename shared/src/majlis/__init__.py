@@ -1,0 +1,1 @@
+"""Majlis common library: settings, logging, data layer, crypto, bus and HTTP pieces."""

@@ -1,0 +1,109 @@
+"""Platform settings: one pydantic-settings model, read from ``MAJLIS_*`` once in main()."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+class ServiceName(StrEnum):
+    """The six processes of the platform, by import name."""
+
+    GATEWAY = "gateway"
+    WEBHOOK_INGEST = "webhook_ingest"
+    INBOX = "inbox"
+    CHATFLOW = "chatflow"
+    BROADCAST = "broadcast"
+    AUDIT = "audit"
+
+
+DEFAULT_PORTS: dict[ServiceName, int] = {
+    ServiceName.GATEWAY: 8080,
+    ServiceName.WEBHOOK_INGEST: 8081,
+    ServiceName.INBOX: 8082,
+    ServiceName.CHATFLOW: 8083,
+    ServiceName.BROADCAST: 8084,
+    ServiceName.AUDIT: 8085,
+}
+
+
+class Settings(BaseSettings):
+    """Every setting of every service. Secrets are ``SecretStr`` so they never print by accident."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MAJLIS_", extra="ignore", frozen=True, validate_default=True
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_ingest_port: int = Field(default=8081, ge=1, le=65535)
+    inbox_port: int = Field(default=8082, ge=1, le=65535)
+    chatflow_port: int = Field(default=8083, ge=1, le=65535)
+    broadcast_port: int = Field(default=8084, ge=1, le=65535)
+    audit_port: int = Field(default=8085, ge=1, le=65535)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    # PostgreSQL: the application role for services, the owner for migrations,
+    # and a superuser-ish admin used only by `make` set-up to create roles and the database.
+    database_url: SecretStr = SecretStr("postgresql://majlis_app@127.0.0.1:5432/majlis")
+    database_owner_url: SecretStr = SecretStr("postgresql://majlis_owner@127.0.0.1:5432/majlis")
+    # The outbox relay's narrow role: reads and deletes committed outbox rows, nothing else.
+    outbox_relay_database_url: SecretStr = SecretStr(
+        "postgresql://majlis_outbox_relay@127.0.0.1:5432/majlis"
+    )
+    database_admin_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    db_pool_min: int = Field(default=2, ge=0)
+    db_pool_max: int = Field(default=10, ge=1)
+    db_command_timeout: float = Field(default=10.0, gt=0)
+    migrations_dir: Path = REPO_ROOT / "deploy" / "migrations"
+
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_prefix: str = "majlis:"
+
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    # Prefix for every exchange and queue name, so a test run never touches `make run`'s bus.
+    bus_prefix: str = ""
+    bus_prefetch: int = Field(default=32, ge=1)
+    bus_retry_delays_ms: tuple[int, ...] = (1000, 5000, 25000)
+    bus_publish_timeout: float = Field(default=10.0, gt=0)
+    outbox_poll_interval: float = Field(default=0.5, gt=0)
+    outbox_batch_size: int = Field(default=200, ge=1)
+
+    # Field encryption: "kid:base64(32 bytes),kid2:..." and the id of the key new values use.
+    encryption_keys: SecretStr = SecretStr("")
+    encryption_active_key_id: str = ""
+    # Master key (base64, 32 bytes) from which per-tenant blind-index keys are derived.
+    blind_index_key: SecretStr = SecretStr("")
+    default_phone_region: str = "AE"
+
+    # Access tokens (RS256). Signing keys: "kid:base64(PEM private key),..." (gateway only);
+    # public keys "kid:base64(PEM public key),..." for services that only verify (derived from
+    # the signing keys when unset). New tokens use the active key; every listed key verifies.
+    jwt_signing_keys: SecretStr = SecretStr("")
+    jwt_active_key_id: str = ""
+    jwt_public_keys: str = ""
+    jwt_issuer: str = "https://majlis.local"
+    jwt_audience: str = "majlis-api"
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    def port_for(self, service: ServiceName) -> int:
+        """The port a service listens on."""
+        port: int = getattr(self, f"{service.value}_port")
+        return port
+
+
+def load_settings() -> Settings:
+    """Read the environment once; call from a composition root, never at import time."""
+    return Settings()

@@ -1,0 +1,102 @@
+"""Secrets, phone numbers and message bodies never reach a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from majlis.http import RequestModel, create_base_app, parse_json
+from majlis.logging import configure_logging, get_logger
+from majlis.settings import ServiceName, Settings
+
+TOKEN = "EAAGm0PX4ZCpsBAKZAZBxyz1234567890abcdef"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl"
+PASSWORD = "correct horse battery staple 42!"
+PHONE = "+971 50 123 4567"
+BODY = "مرحبا، أريد حجز موعد"
+
+
+class Login(RequestModel):
+    email: str
+    password: str
+    phone: str
+    note: str
+
+
+async def _handler(request: web.Request) -> web.Response:
+    body = await parse_json(request, Login)
+    log = get_logger("test")
+    # A careless handler that logs everything it has, under innocent and obvious keys alike.
+    log.info(
+        "login.attempt",
+        password=body.password,
+        phone=body.phone,
+        note=body.note,
+        detail=f"user sent {body.phone} with token {TOKEN}",
+        extra={"authorization": JWT},
+    )
+    log.info("free text mentions 00971501234567 and Bearer abcdefghijklmnop and " + JWT)
+    logging.getLogger("stdlib").warning("stdlib says %s and %s", PHONE, TOKEN)
+    return web.json_response({"ok": True})
+
+
+async def test_sensitive_values_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("debug", "json", service="test")
+    app = create_base_app(Settings(), ServiceName.GATEWAY)
+    app.router.add_post("/login", _handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post(
+            "/login",
+            json={"email": "a@b.co", "password": PASSWORD, "phone": PHONE, "note": BODY},
+            headers={"Authorization": f"Bearer {JWT}"},
+        )
+        assert response.status == 200
+    output = capsys.readouterr().out
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert any(line["event"] == "login.attempt" for line in lines)
+    assert any(line["event"] == "http.request" for line in lines)
+    for secret in (
+        TOKEN,
+        JWT,
+        PASSWORD,
+        PHONE,
+        "501234567",
+        "00971501234567",
+        BODY,
+        "abcdefghijklmnop",
+    ):
+        assert secret not in output, secret
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("access_token", "anything"),
+        ("message_body", "hello"),
+        ("wa_id", "971501234567"),
+        ("text", "hi there"),
+        ("anything", "call me on 050 123 4567"),
+        ("anything", "0501234567"),
+    ],
+)
+def test_redaction_by_key_and_by_value(key: str, value: str) -> None:
+    from majlis.logging import REDACTED, redact_value
+
+    result: Any = redact_value(key, value)
+    assert result != value
+    assert REDACTED in result
+
+
+def test_ids_and_times_are_kept() -> None:
+    from majlis.logging import redact_value
+
+    assert redact_value("tenant_id", "1b4e28ba-2fa1-11d2-883f-0016d3cca427") == (
+        "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+    )
+    assert redact_value("timestamp", "2026-11-28T01:09:44.123Z") == "2026-11-28T01:09:44.123Z"
+    assert redact_value("phone_number_id", "106540352242922") == "106540352242922"
