@@ -1,0 +1,40 @@
+"""Connection pools. Services get a pool here and use it only through tenant_transaction()."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    command_timeout: float = 10.0,
+    application_name: str = "majlis",
+) -> asyncpg.Pool[Any]:
+    """Open a pool. Tenant context is never set per session, only per transaction."""
+    pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=command_timeout,
+        init=_init_connection,
+        server_settings={"application_name": application_name},
+    )
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection[Any]:
+    """A single connection for set-up tools (migrations, role creation), never for services."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn

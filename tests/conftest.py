@@ -1,0 +1,107 @@
+"""Test set-up: a database, a Redis key prefix and a bus name prefix of the suite's own.
+
+`make test` prepares the database (majlis_test) from tests/test.env; the same values are forced
+here, so even a plain `pytest` never touches what `make run` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values
+
+
+TEST_ENV = {
+    **_read_env_file(ROOT / "test.env"),
+    "MAJLIS_REDIS_PREFIX": f"majlis-test:{RUN_ID}:",
+    "MAJLIS_BUS_PREFIX": f"test.{RUN_ID}.",
+}
+for _name, _value in TEST_ENV.items():
+    os.environ[_name] = _value  # always: the suite must never use `make run`'s resources
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers come from the folder a test lives in."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT).parts
+        if parts and parts[0] in {"unit", "integration", "e2e"}:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+@pytest.fixture(scope="session")
+def settings() -> Any:
+    from majlis.settings import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+async def db_pool(settings: Any) -> AsyncIterator[Any]:
+    """The application role's pool, exactly as services open it."""
+    from majlis.db import create_pool
+
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=10)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def owner_pool(settings: Any) -> AsyncIterator[Any]:
+    """The owner role (migrations), for catalog checks and set-up that the app may not do."""
+    from majlis.db import create_pool
+
+    pool = await create_pool(settings.database_owner_url.get_secret_value(), min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def admin_pool(settings: Any) -> AsyncIterator[Any]:
+    """A superuser on the test database: only to play an attacker or inspect raw rows."""
+    from majlis.db import create_pool
+    from majlis.db.setup import database_name
+
+    admin = settings.database_admin_url.get_secret_value().rsplit("/", 1)[0]
+    db = database_name(settings.database_url.get_secret_value())
+    pool = await create_pool(f"{admin}/{db}", min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def tenant_factory(db_pool: Any) -> AsyncIterator[Any]:
+    """Creates fresh tenants (RLS keeps tests apart) and deletes them, with all their rows."""
+    from majlis.db import tenant_transaction
+
+    created: list[uuid.UUID] = []
+
+    async def make(name: str = "Test Co", plan: str = "starter") -> uuid.UUID:
+        tenant_id = uuid.uuid4()
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute(
+                "INSERT INTO tenants (id, name, plan) VALUES ($1, $2, $3)", tenant_id, name, plan
+            )
+        created.append(tenant_id)
+        return tenant_id
+
+    yield make
+    for tenant_id in created:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)

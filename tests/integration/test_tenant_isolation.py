@@ -1,0 +1,203 @@
+"""Row-level security as the application role: the tenant wall holds under every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+
+from majlis.db import tenant_for_phone_number_id, tenant_transaction
+
+
+async def _add_contact(pool: Any, tenant_id: uuid.UUID) -> uuid.UUID:
+    contact_id = uuid.uuid4()
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, id, phone_bidx, phone_enc) VALUES ($1, $2, $3, $4)",
+            tenant_id,
+            contact_id,
+            uuid.uuid4().bytes,
+            b"\x01ciphertext",
+        )
+    return contact_id
+
+
+async def test_rows_of_one_tenant_are_invisible_to_another(
+    db_pool: Any, tenant_factory: Any
+) -> None:
+    a, b = await tenant_factory(), await tenant_factory()
+    contact_a = await _add_contact(db_pool, a)
+    async with tenant_transaction(db_pool, b) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 0
+        assert await conn.fetchval("SELECT count(*) FROM contacts WHERE id = $1", contact_a) == 0
+        assert await conn.fetchval("SELECT count(*) FROM tenants") == 1
+        # Updates and deletes aimed at A's row touch nothing.
+        assert (
+            await conn.execute(
+                "UPDATE contacts SET marketing_opt_out = true WHERE id = $1", contact_a
+            )
+            == "UPDATE 0"
+        )
+        assert await conn.execute("DELETE FROM contacts WHERE id = $1", contact_a) == "DELETE 0"
+    async with tenant_transaction(db_pool, a) as conn:
+        row = await conn.fetchrow("SELECT marketing_opt_out FROM contacts WHERE id = $1", contact_a)
+        assert row is not None
+        assert row["marketing_opt_out"] is False
+
+
+async def test_insert_with_another_tenants_id_fails(db_pool: Any, tenant_factory: Any) -> None:
+    a, b = await tenant_factory(), await tenant_factory()
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
+        async with tenant_transaction(db_pool, a) as conn:
+            await conn.execute(
+                "INSERT INTO contacts (tenant_id, id, phone_bidx) VALUES ($1, $2, $3)",
+                b,
+                uuid.uuid4(),
+                b"x",
+            )
+    async with tenant_transaction(db_pool, b) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 0
+
+
+async def test_moving_a_row_to_another_tenant_fails(db_pool: Any, tenant_factory: Any) -> None:
+    a, b = await tenant_factory(), await tenant_factory()
+    contact_a = await _add_contact(db_pool, a)
+    with pytest.raises(asyncpg.PostgresError):
+        async with tenant_transaction(db_pool, a) as conn:
+            await conn.execute("UPDATE contacts SET tenant_id = $1 WHERE id = $2", b, contact_a)
+    async with tenant_transaction(db_pool, a) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts WHERE id = $1", contact_a) == 1
+
+
+async def test_query_without_tenant_context_fails(db_pool: Any, tenant_factory: Any) -> None:
+    a = await tenant_factory()
+    await _add_contact(db_pool, a)
+    async with db_pool.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="no tenant context"):
+            await conn.fetch("SELECT * FROM contacts")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await conn.execute(
+                "INSERT INTO contacts (tenant_id, id, phone_bidx) VALUES ($1, $2, $3)",
+                a,
+                uuid.uuid4(),
+                b"y",
+            )
+        # set_config outside an explicit transaction ends with its implicit transaction.
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(a))
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="no tenant context"):
+            await conn.fetch("SELECT * FROM contacts")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "TRUNCATE contacts",
+        "ALTER TABLE contacts DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE contacts NO FORCE ROW LEVEL SECURITY",
+        "DROP POLICY tenant_isolation ON contacts",
+        "CREATE TABLE sneaky (id int)",
+        "SET ROLE majlis_owner",
+        "SET ROLE majlis_lookup",
+        "SELECT * FROM login_identities",
+        "SELECT * FROM outbox",
+    ],
+)
+async def test_app_role_cannot_escape(db_pool: Any, tenant_factory: Any, statement: str) -> None:
+    a = await tenant_factory()
+    with pytest.raises(asyncpg.PostgresError):
+        async with tenant_transaction(db_pool, a) as conn:
+            await conn.execute(statement)
+
+
+async def test_row_security_off_cannot_bypass(db_pool: Any, tenant_factory: Any) -> None:
+    a, b = await tenant_factory(), await tenant_factory()
+    await _add_contact(db_pool, a)
+    # With row_security off, a query that policies would filter errors instead of bypassing.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(db_pool, b) as conn:
+            await conn.execute("SET LOCAL row_security = off")
+            await conn.fetch("SELECT * FROM contacts")
+
+
+async def test_policies_stay_in_place_after_attempts(owner_pool: Any) -> None:
+    row = await owner_pool.fetchrow(
+        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = 'contacts'"
+    )
+    assert row["relrowsecurity"]
+    assert row["relforcerowsecurity"]
+    assert (
+        await owner_pool.fetchval(
+            "SELECT count(*) FROM pg_policy WHERE polrelid = 'contacts'::regclass"
+        )
+        >= 1
+    )
+
+
+async def test_agents_cannot_manage_numbers(db_pool: Any, tenant_factory: Any) -> None:
+    a = await tenant_factory()
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(db_pool, a, "agent") as conn:
+            await conn.execute(
+                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+                " display_number, access_token_enc) VALUES ($1, $2, '1', '2', '+971', $3)",
+                a,
+                uuid.uuid4(),
+                b"t",
+            )
+    async with tenant_transaction(db_pool, a, "admin") as conn:
+        await conn.execute(
+            "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+            " display_number, access_token_enc) VALUES ($1, $2, '1', '2', '+971', $3)",
+            a,
+            uuid.uuid4(),
+            b"t",
+        )
+
+
+async def test_lookup_by_phone_number_id_returns_only_ids(
+    db_pool: Any, tenant_factory: Any
+) -> None:
+    a = await tenant_factory()
+    phone_number_id = str(uuid.uuid4().int)[:15]
+    assert await tenant_for_phone_number_id(db_pool, phone_number_id) is None
+    async with tenant_transaction(db_pool, a, "owner") as conn:
+        await conn.execute(
+            "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+            " display_number, access_token_enc) VALUES ($1, $2, $3, '2', '+971', $4)",
+            a,
+            uuid.uuid4(),
+            phone_number_id,
+            b"t",
+        )
+    assert await tenant_for_phone_number_id(db_pool, phone_number_id) == a
+
+
+async def test_concurrent_transactions_see_only_their_tenant(
+    db_pool: Any, tenant_factory: Any
+) -> None:
+    a, b = await tenant_factory(), await tenant_factory()
+    own = {
+        a: {await _add_contact(db_pool, a) for _ in range(3)},
+        b: {await _add_contact(db_pool, b) for _ in range(3)},
+    }
+
+    async def one(i: int) -> bool:
+        tenant = a if i % 2 else b
+        async with tenant_transaction(db_pool, tenant) as conn:
+            ids = {r["id"] for r in await conn.fetch("SELECT id FROM contacts")}
+            seen = await conn.fetchval("SELECT current_setting('app.tenant_id')")
+            await asyncio.sleep(0)  # let others interleave while the transaction is open
+            return ids == own[tenant] and seen == str(tenant)
+
+    results = await asyncio.gather(*(one(i) for i in range(1000)))
+    assert all(results)
+    # A connection back in the pool carries no tenant setting.
+    for _ in range(db_pool.get_size()):
+        async with db_pool.acquire() as conn:
+            assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in (
+                None,
+                "",
+            )
