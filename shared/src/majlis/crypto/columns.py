@@ -1,0 +1,51 @@
+"""The registry of encrypted columns, which key rotation (``majlis.crypto.reencrypt``) walks.
+
+Every migration that adds an encrypted ``*_enc bytea`` column must add it here too, with the
+field name its code encrypts under; tests/integration/test_reencrypt.py fails otherwise, so a
+rotation can never silently leave a column under a retired key. Every table listed has the
+primary key ``(tenant_id, id)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedColumn:
+    """One ciphertext column and the field name bound into its associated data."""
+
+    table: str
+    column: str
+    field: str
+
+    def __post_init__(self) -> None:
+        # Names are interpolated into SQL by the re-encryption job: plain identifiers only.
+        if not _IDENTIFIER.fullmatch(self.table) or not _IDENTIFIER.fullmatch(self.column):
+            raise ValueError(f"not a plain identifier: {self.table}.{self.column}")
+        if not self.field:
+            raise ValueError("field must not be empty")
+
+    @property
+    def name(self) -> str:
+        """``table.column``, the key of re-encryption counts."""
+        return f"{self.table}.{self.column}"
+
+
+def is_plain_identifier(name: str) -> bool:
+    """True for a lower-case SQL identifier that needs no quoting."""
+    return _IDENTIFIER.fullmatch(name) is not None
+
+
+ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
+    EncryptedColumn("whatsapp_numbers", "access_token_enc", "whatsapp_numbers.access_token"),
+    EncryptedColumn("contacts", "phone_enc", "contacts.phone"),
+    EncryptedColumn("contacts", "bsuid_enc", "contacts.bsuid"),
+    EncryptedColumn("contacts", "name_enc", "contacts.name"),
+    EncryptedColumn("contacts", "email_enc", "contacts.email"),
+    EncryptedColumn("contacts", "attributes_enc", "contacts.attributes"),
+    EncryptedColumn("messages", "body_enc", "messages.body"),
+)
