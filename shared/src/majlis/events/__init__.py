@@ -1,0 +1,28 @@
+"""Events: every message that crosses a process, its envelope and the type registry.
+
+Producers add one module each (``majlis.events.webhook_ingest``, ...) with
+``@register_event`` models; a consumer process imports the modules whose events it handles.
+"""
+
+from majlis.events.envelope import (
+    Envelope,
+    decode_event,
+    envelope_bytes,
+    make_envelope,
+    parse_envelope,
+    utc_now,
+)
+from majlis.events.registry import EVENT_TYPES, Event, UnknownEventType, register_event
+
+__all__ = [
+    "EVENT_TYPES",
+    "Envelope",
+    "Event",
+    "UnknownEventType",
+    "decode_event",
+    "envelope_bytes",
+    "make_envelope",
+    "parse_envelope",
+    "register_event",
+    "utc_now",
+]

@@ -1,0 +1,137 @@
+"""Transactional outbox: events commit with the change they describe; a relay publishes them.
+
+The relay runs as role majlis_outbox_relay (SELECT and DELETE on `outbox` only, every
+tenant). Each round reads a batch in `seq` order, claims it by deleting it inside a
+transaction, publishes it with confirms and commits. A failed publish rolls the delete back;
+a crash after the publish but before the commit publishes the batch again: delivery is at
+least once, and consumers dedupe by event id (majlis.messaging.idempotency).
+
+Ordering is best-effort: `seq` follows insertion, not commit order, a batch's publishes are
+in flight together, and a failed batch is retried after newer ones may have gone out, so no
+consumer may rely on order across (or within) tenants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Collection
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from pydantic import ValidationError
+
+from majlis.events import Envelope, envelope_bytes, parse_envelope
+from majlis.logging import get_logger
+from majlis.messaging.publisher import Publisher, PublishError
+
+log = get_logger(__name__)
+
+MAX_BACKOFF_S = 30.0
+
+# ::text on both sides keeps this independent of any jsonb codec registered on the pool.
+_INSERT = """
+INSERT INTO outbox (tenant_id, id, routing_key, envelope) VALUES ($1, $2, $3, $4::text::jsonb)
+"""
+# Reading takes no lock: SELECT ... FOR UPDATE would need UPDATE privilege, which this role
+# rightly lacks. The DELETE below is the claim instead: it locks the rows, a concurrent relay
+# that read the same rows waits on them and then finds them gone, and a rollback (publish
+# failed) brings them back. Relays therefore take turns on a batch rather than skip ahead.
+_SELECT_BATCH = """
+SELECT seq, id, envelope::text AS envelope FROM outbox ORDER BY seq LIMIT $1
+"""
+_SELECT_TENANTS_BATCH = """
+SELECT seq, id, envelope::text AS envelope FROM outbox
+WHERE tenant_id = ANY($2::uuid[]) ORDER BY seq LIMIT $1
+"""
+_CLAIM_BATCH = "DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq"
+
+
+async def add_to_outbox(conn: asyncpg.Connection[Any], envelope: Envelope) -> None:
+    """Queue an event in the caller's tenant transaction; it is published only if that commits."""
+    await conn.execute(
+        _INSERT,
+        envelope.tenant_id,
+        envelope.id,
+        envelope.type,
+        envelope_bytes(envelope).decode(),
+    )
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the bus, batch by batch, until stop()."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        publisher: Publisher,
+        *,
+        batch_size: int,
+        poll_interval: float,
+        tenant_ids: Collection[UUID] | None = None,
+    ) -> None:
+        """`tenant_ids` limits the relay to those tenants (tests, a targeted drain)."""
+        self._pool = pool
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._tenant_ids = None if tenant_ids is None else list(tenant_ids)
+        self._stopping = asyncio.Event()
+
+    async def run_once(self) -> int:
+        """Publish and delete one batch; returns rows relayed. PublishError leaves rows in place."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            if self._tenant_ids is None:
+                rows = await conn.fetch(_SELECT_BATCH, self._batch_size)
+            else:
+                rows = await conn.fetch(_SELECT_TENANTS_BATCH, self._batch_size, self._tenant_ids)
+            parsed: dict[int, Envelope] = {}
+            for row in rows:
+                try:
+                    parsed[row["seq"]] = parse_envelope(row["envelope"].encode())
+                except ValidationError:
+                    # Only add_to_outbox writes here, so this means tampering or a bug; keep
+                    # the row for an operator rather than publishing or losing it.
+                    log.error("outbox.row.invalid", event_id=str(row["id"]), seq=row["seq"])
+            if not parsed:
+                return 0
+            claimed = sorted(r["seq"] for r in await conn.fetch(_CLAIM_BATCH, list(parsed)))
+            # Raising here rolls the delete back: the rows stay for the next round.
+            await self._publisher.publish_many([parsed[seq] for seq in claimed])
+        if claimed:
+            log.debug("outbox.relayed", count=len(claimed))
+        return len(claimed)
+
+    async def run(self) -> None:
+        """Relay until stop(); backs off while the broker or the database is unavailable."""
+        backoff = self._poll_interval
+        while not self._stopping.is_set():
+            try:
+                relayed = await self.run_once()
+            except (
+                PublishError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                OSError,
+                TimeoutError,
+            ) as exc:
+                log.warning(
+                    "outbox.relay.failed", error_type=type(exc).__name__, retry_in_s=backoff
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                continue
+            backoff = self._poll_interval
+            # A full batch suggests more is waiting: go again at once instead of sleeping.
+            if relayed < self._batch_size:
+                await self._sleep(self._poll_interval)
+
+    async def stop(self) -> None:
+        """Ask run() to return after the current round (await the run() task afterwards)."""
+        self._stopping.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()

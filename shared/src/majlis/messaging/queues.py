@@ -1,0 +1,26 @@
+"""The platform's consumer queues, in one place: one per consuming service, named for it."""
+
+from __future__ import annotations
+
+from majlis.messaging.topology import QueueSpec
+
+# The inbox stores what arrives from Meta and what broadcasts sent.
+INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#"))
+# Chatflows and bots react to stored inbound messages.
+CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
+# Commands are imperative and go to their receiver alone.
+BROADCAST_COMMANDS = QueueSpec("broadcast.commands", ("command.broadcast.#",))
+# The audit service records every event, so every publish routes somewhere (mandatory=True
+# never bounces a well-formed event on a fully declared bus).
+AUDIT_EVENTS = QueueSpec("audit.events", ("#",))
+# Live updates for dashboards. One shared queue: replicas share the work. Fan-out to every
+# gateway replica would need a per-replica queue, which the gateway declares for itself.
+GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#",))
+
+PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
+    INBOX_EVENTS,
+    CHATFLOW_EVENTS,
+    BROADCAST_COMMANDS,
+    AUDIT_EVENTS,
+    GATEWAY_LIVE,
+)

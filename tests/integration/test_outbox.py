@@ -1,0 +1,243 @@
+"""The transactional outbox and its relay, against the real PostgreSQL and RabbitMQ."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pytest
+
+from majlis.db import create_pool, tenant_transaction
+from majlis.events import Envelope, Event, make_envelope, register_event
+from majlis.messaging import (
+    Bus,
+    OutboxRelay,
+    Publisher,
+    PublishError,
+    QueueSpec,
+    add_to_outbox,
+    idempotent,
+    queue_name,
+)
+
+if TYPE_CHECKING:  # fixtures' types only; conftest is pytest's to import
+    from tests.integration.conftest import BusProbe, ConsumerFactory
+
+
+@register_event
+class OutboxThingHappened(Event):
+    routing_key = "test.outbox_thing.happened"
+
+    n: int
+
+
+class Rollback(Exception):
+    """Raised inside a transaction to make it roll back."""
+
+
+class PublishThenCrash(Publisher):
+    """Publishes for real, then fails before the relay can delete: a crash in between."""
+
+    async def publish_many(self, envelopes: Iterable[Envelope]) -> None:
+        await super().publish_many(envelopes)
+        raise PublishError("simulated crash after publishing")
+
+
+@pytest.fixture(scope="session")
+async def relay_pool(settings: Any) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """The relay's narrow role, exactly as the relay process opens it."""
+    pool = await create_pool(
+        settings.outbox_relay_database_url.get_secret_value(), min_size=1, max_size=2
+    )
+    yield pool
+    await pool.close()
+
+
+def _relay(pool: asyncpg.Pool[Any], publisher: Publisher, tenant: uuid.UUID) -> OutboxRelay:
+    # Limited to this test's tenant: other suites running against the same database may
+    # leave rows of their own, which this test must neither publish nor wait behind.
+    return OutboxRelay(pool, publisher, batch_size=50, poll_interval=0.05, tenant_ids=[tenant])
+
+
+async def _outbox_rows(relay_pool: asyncpg.Pool[Any], tenant: uuid.UUID) -> int:
+    count: int = await relay_pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE tenant_id = $1", tenant
+    )
+    return count
+
+
+async def _add(db_pool: Any, tenant: uuid.UUID, n: int = 1) -> Envelope:
+    envelope = make_envelope(OutboxThingHappened(n=n), tenant_id=tenant)
+    async with tenant_transaction(db_pool, tenant) as conn:
+        await add_to_outbox(conn, envelope)
+    return envelope
+
+
+async def test_rolled_back_event_is_never_published(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    tenant = await tenant_factory()
+    envelope = make_envelope(OutboxThingHappened(n=1), tenant_id=tenant)
+
+    async def add_then_roll_back() -> None:
+        async with tenant_transaction(db_pool, tenant) as conn:
+            await add_to_outbox(conn, envelope)
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        await add_then_roll_back()
+
+    assert await _outbox_rows(relay_pool, tenant) == 0
+    assert await _relay(relay_pool, Publisher(bus), tenant).run_once() == 0
+    assert await probe.depth(queue_name(bus.prefix, bus_queue.name)) == 0
+
+
+async def test_committed_event_is_published_exactly_once(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    tenant = await tenant_factory()
+    envelope = await _add(db_pool, tenant)
+    relay = _relay(relay_pool, Publisher(bus), tenant)
+
+    assert await relay.run_once() == 1
+    assert await relay.run_once() == 0
+    assert await _outbox_rows(relay_pool, tenant) == 0
+    main = queue_name(bus.prefix, bus_queue.name)
+    assert await probe.depth(main) == 1
+    assert await probe.get_message_id(main) == str(envelope.id)
+
+
+async def test_app_role_cannot_read_or_delete_the_outbox(db_pool: Any, tenant_factory: Any) -> None:
+    tenant = await tenant_factory()
+    await _add(db_pool, tenant)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(db_pool, tenant) as conn:
+            await conn.fetch("SELECT * FROM outbox")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with tenant_transaction(db_pool, tenant) as conn:
+            await conn.execute("DELETE FROM outbox")
+
+
+async def test_relay_role_cannot_write_events(
+    relay_pool: asyncpg.Pool[Any], tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory()
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await relay_pool.execute(
+            "INSERT INTO outbox (tenant_id, id, routing_key, envelope) VALUES ($1, $2, $3, '{}')",
+            tenant,
+            uuid.uuid4(),
+            "test.outbox_thing.happened",
+        )
+
+
+async def test_failed_publish_keeps_rows_for_a_later_run(
+    settings: Any,
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    tenant = await tenant_factory()
+    envelopes = [await _add(db_pool, tenant, n) for n in range(3)]
+
+    broken = await Bus.connect(settings)
+    await broken.close()
+    with pytest.raises(PublishError):
+        await _relay(relay_pool, Publisher(broken), tenant).run_once()
+    assert await _outbox_rows(relay_pool, tenant) == 3
+
+    assert await _relay(relay_pool, Publisher(bus), tenant).run_once() == 3
+    assert await _outbox_rows(relay_pool, tenant) == 0
+    main = queue_name(bus.prefix, bus_queue.name)
+    got = {await probe.get_message_id(main) for _ in envelopes}
+    assert got == {str(e.id) for e in envelopes}
+
+
+async def test_run_relays_until_stopped(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    tenant = await tenant_factory()
+    relay = _relay(relay_pool, Publisher(bus), tenant)
+    task = asyncio.create_task(relay.run())
+    try:
+        await _add(db_pool, tenant)
+        main = queue_name(bus.prefix, bus_queue.name)
+
+        async def published() -> bool:
+            return await probe.depth(main) == 1
+
+        await probe.wait_until(published)
+    finally:
+        await relay.stop()
+        async with asyncio.timeout(2):
+            await task
+    assert await _outbox_rows(relay_pool, tenant) == 0
+
+
+async def test_event_relayed_twice_takes_effect_once(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    start_consumer: ConsumerFactory,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    tenant = await tenant_factory()
+    consumer = f"test-outbox-{uuid.uuid4().hex[:8]}"
+    effects: list[uuid.UUID] = []
+    handled = 0
+
+    async def work(conn: Any, event: Event, envelope: Envelope) -> None:
+        effects.append(envelope.id)
+
+    inner = idempotent(db_pool, consumer, work)
+
+    async def counting(event: Event, envelope: Envelope) -> None:
+        nonlocal handled
+        await inner(event, envelope)
+        handled += 1
+
+    await start_consumer(bus_queue, {OutboxThingHappened.routing_key: counting})
+    envelope = await _add(db_pool, tenant)
+
+    # The first relay publishes and "crashes" before its delete commits; the row stays,
+    # and the next relay publishes the same event again.
+    with pytest.raises(PublishError):
+        await _relay(relay_pool, PublishThenCrash(bus), tenant).run_once()
+    assert await _outbox_rows(relay_pool, tenant) == 1
+    assert await _relay(relay_pool, Publisher(bus), tenant).run_once() == 1
+
+    async def both_delivered() -> bool:
+        return handled == 2
+
+    await probe.wait_until(both_delivered)
+    assert effects == [envelope.id]
+    async with tenant_transaction(db_pool, tenant) as conn:
+        claims = await conn.fetchval(
+            "SELECT count(*) FROM processed_messages WHERE consumer = $1 AND event_id = $2",
+            consumer,
+            envelope.id,
+        )
+    assert claims == 1
