@@ -1,0 +1,71 @@
+# Majlis: `make run` runs the platform, `make test` runs the whole suite. Both set up everything
+# they need (virtualenv, dependencies, PostgreSQL/Redis/RabbitMQ, roles, database, migrations).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON_BIN ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+TEST_ENV := set -a && source tests/test.env && set +a
+DEV_ENV := set -a && source var/dev.env && set +a
+
+.PHONY: help run test services migrate db lint fmt typecheck check bench constraints clean
+
+help:
+	@echo "make run        set everything up and run all six services (Ctrl-C stops them)"
+	@echo "make test       set everything up and run the whole test suite"
+	@echo "make migrate    apply pending migrations to the run database"
+	@echo "make check      ruff, ruff format --check and mypy --strict"
+	@echo "make bench      benchmarks (not tests)"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@$(PYTHON_BIN) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "Python 3.11 is required (found $$($(PYTHON_BIN) --version))"; exit 1; }
+	test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . 2>/dev/null || \
+		$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+services:
+	@bash scripts/ensure-services.sh
+
+var/dev.env: | $(STAMP)
+	$(PY) -m majlis.cli dev-secrets var/dev.env
+
+db: $(STAMP) services var/dev.env
+	$(DEV_ENV) && $(PY) -m majlis.db.setup
+
+migrate: $(STAMP) var/dev.env
+	$(DEV_ENV) && $(PY) -m majlis.db.setup --migrate-only
+
+run: db
+	$(DEV_ENV) && exec $(PY) -m majlis.devrun
+
+test: $(STAMP) services
+	$(TEST_ENV) && $(PY) -m majlis.db.setup --recreate
+	$(TEST_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+fmt: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy shared/src services tests
+
+check: lint typecheck
+
+bench: $(STAMP) services
+	$(TEST_ENV) && $(PY) -m majlis.db.setup
+	$(TEST_ENV) && $(PY) bench/run.py
+
+constraints: $(STAMP)
+	{ echo "# Every installed distribution, pinned exactly (regenerate with: make constraints)."; \
+	  $(PY) -m pip freeze --exclude-editable | grep -v '^majlis'; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,15 @@
+"""Run the webhook-ingest service: `python -m webhook_ingest`."""
+
+from majlis.http import run_service
+from majlis.settings import ServiceName, load_settings
+from webhook_ingest.app import create_app
+
+
+def main() -> None:
+    """Composition root: settings are read once here and passed down."""
+    settings = load_settings()
+    run_service(ServiceName.WEBHOOK_INGEST, settings, create_app(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""HTTP pieces shared by every service: app factory, middlewares, problem details, health."""
+
+from majlis.http.app import create_base_app, run_service
+from majlis.http.problems import ProblemError, problem_response
+from majlis.http.requests import RequestModel, parse_json
+
+__all__ = [
+    "ProblemError",
+    "RequestModel",
+    "create_base_app",
+    "parse_json",
+    "problem_response",
+    "run_service",
+]

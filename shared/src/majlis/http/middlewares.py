@@ -1,0 +1,111 @@
+"""Middlewares every service runs: request id + log context, problem details, metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from majlis.http.problems import ProblemError, from_problem_error, problem_response
+from majlis.logging import get_logger
+
+log = get_logger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def _request_id(request: web.Request) -> str:
+    # A caller's id is kept only if it is harmless to log; otherwise we make our own.
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+@web.middleware
+async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id to logs and the response; one canonical log line per request."""
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    status = 500
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        finally:
+            log.info(
+                "http.request",
+                method=request.method,
+                path=request.path,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into a problem document; never a stack trace, never HTML."""
+    request_id = request.get(REQUEST_ID)
+    try:
+        return await handler(request)
+    except ProblemError as error:
+        response = from_problem_error(error, instance=request.path)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        headers = {k: v for k, v in error.headers.items() if k.lower() in {"allow", "retry-after"}}
+        response = problem_response(
+            error.status, error.reason, instance=request.path, headers=headers
+        )
+    except Exception:
+        log.exception("http.unhandled_error", path=request.path)
+        response = problem_response(
+            500, "Internal server error", instance=request.path, request_id=request_id
+        )
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def metrics_middleware(registry: CollectorRegistry, service: str) -> Middleware:
+    """Prometheus request counter and latency histogram, labelled by route template."""
+    requests = Counter(
+        "majlis_http_requests_total",
+        "HTTP requests",
+        ["service", "method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "majlis_http_request_duration_seconds",
+        "HTTP request latency",
+        ["service", "route"],
+        registry=registry,
+    )
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        info = request.match_info.route.resource
+        route = info.canonical if info is not None else "unmatched"
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            requests.labels(service, request.method, route, str(status)).inc()
+            latency.labels(service, route).observe(time.perf_counter() - started)
+
+    return middleware

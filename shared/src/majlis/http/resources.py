@@ -1,0 +1,132 @@
+"""Cleanup contexts for shared resources: each opens on start-up and closes on shut-down."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from majlis.db import create_pool
+from majlis.http.health import READINESS_CHECKS
+from majlis.http.keys import SERVICE_NAME, SETTINGS
+from majlis.messaging import (
+    PLATFORM_QUEUES,
+    Bus,
+    Consumer,
+    OutboxRelay,
+    Publisher,
+)
+
+DB_POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("db_pool", asyncpg.Pool)
+REDIS: web.AppKey[aioredis.Redis] = web.AppKey("redis", aioredis.Redis)
+BUS: web.AppKey[Bus] = web.AppKey("bus", Bus)
+PUBLISHER: web.AppKey[Publisher] = web.AppKey("publisher", Publisher)
+
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def postgres_ctx(application_name: str) -> CleanupContext:
+    """The application-role pool, with a readiness check."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        pool = await create_pool(
+            settings.database_url.get_secret_value(),
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            command_timeout=settings.db_command_timeout,
+            application_name=application_name,
+        )
+        app[DB_POOL] = pool
+
+        async def check() -> bool:
+            return bool(await pool.fetchval("SELECT 1"))
+
+        app[READINESS_CHECKS]["postgres"] = check
+        yield
+        await pool.close()
+
+    return ctx
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """An asyncio Redis client, with a readiness check."""
+    settings = app[SETTINGS]
+    client = aioredis.Redis.from_url(
+        settings.redis_url.get_secret_value(), socket_timeout=2.0, socket_connect_timeout=2.0
+    )
+    app[REDIS] = client
+
+    async def check() -> bool:
+        return bool(await client.ping())
+
+    app[READINESS_CHECKS]["redis"] = check
+    yield
+    await client.aclose()
+
+
+async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The RabbitMQ connection: declares the platform topology and opens a confirming publisher."""
+    settings = app[SETTINGS]
+    bus = await Bus.connect(settings, name=app[SERVICE_NAME])
+    # Every process declares the whole platform topology, so a publish always routes.
+    await bus.declare_topology(PLATFORM_QUEUES)
+    app[BUS] = bus
+    app[PUBLISHER] = Publisher(bus, timeout=settings.bus_publish_timeout)
+    app[READINESS_CHECKS]["rabbitmq"] = bus.is_healthy
+    yield
+    await bus.close()
+
+
+def consumer_ctx(spec_name: str, consumer_name: str, handlers: dict[str, Any]) -> CleanupContext:
+    """Consume one platform queue with a handler table; starts only when handlers exist.
+
+    A queue whose service has no handlers yet is declared (so nothing published to it is lost)
+    but not consumed, so its messages wait for the code that will handle them.
+    """
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if not handlers:
+            yield
+            return
+        settings = app[SETTINGS]
+        spec = next(q for q in PLATFORM_QUEUES if q.name == spec_name)
+        consumer = Consumer(
+            app[BUS],
+            spec,
+            handlers,
+            consumer_name=consumer_name,
+            retry_delays_ms=settings.bus_retry_delays_ms,
+            prefetch=settings.bus_prefetch,
+        )
+        await consumer.start()
+        yield
+        await consumer.stop()
+
+    return ctx
+
+
+async def outbox_relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Publish committed outbox rows with confirms, as the narrow relay role."""
+    settings = app[SETTINGS]
+    pool = await create_pool(
+        settings.outbox_relay_database_url.get_secret_value(),
+        min_size=1,
+        max_size=2,
+        application_name="outbox-relay",
+    )
+    relay = OutboxRelay(
+        pool,
+        app[PUBLISHER],
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval,
+    )
+    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    yield
+    await relay.stop()
+    await task
+    await pool.close()
