@@ -28,8 +28,12 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
     ports = dict(zip(ServiceName, _free_ports(len(ServiceName)), strict=True))
     env = os.environ | {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "majlis.devrun",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "majlis.devrun",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
     output: list[str] = []
