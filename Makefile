@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 TEST_ENV := set -a && source tests/test.env && set +a
 DEV_ENV := set -a && source var/dev.env && set +a
 
-.PHONY: help run test services migrate db lint fmt typecheck check bench constraints clean
+.PHONY: help run test services migrate db dev-env lint fmt typecheck check bench constraints clean
 
 help:
 	@echo "make run        set everything up and run all six services (Ctrl-C stops them)"
@@ -30,13 +30,13 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 services:
 	@bash scripts/ensure-services.sh
 
-var/dev.env: | $(STAMP)
-	$(PY) -m majlis.cli dev-secrets var/dev.env
+dev-env: $(STAMP)
+	@$(PY) -m majlis.cli dev-secrets var/dev.env
 
-db: $(STAMP) services var/dev.env
+db: $(STAMP) services dev-env
 	$(DEV_ENV) && $(PY) -m majlis.db.setup
 
-migrate: $(STAMP) var/dev.env
+migrate: $(STAMP) dev-env
 	$(DEV_ENV) && $(PY) -m majlis.db.setup --migrate-only
 
 run: db

@@ -98,6 +98,35 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # Gateway: a base64 32-byte secret from which the CSRF, refresh-token and API-key hashing
+    # keys are derived (HKDF); peers whose X-Forwarded-For is trusted; the back ends it proxies.
+    gateway_secret: SecretStr = SecretStr("")
+    trusted_proxies: tuple[str, ...] = ()
+    public_base_url: str = "http://127.0.0.1:8080"
+    inbox_url: str = "http://127.0.0.1:8082"
+    chatflow_url: str = "http://127.0.0.1:8083"
+    broadcast_url: str = "http://127.0.0.1:8084"
+    audit_url: str = "http://127.0.0.1:8085"
+    proxy_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    # Meta: the app secret that signs webhooks, the verify token of the subscription
+    # handshake, and secrets of tenants' own Meta apps ("app_id:secret,...").
+    meta_app_secret: SecretStr = SecretStr("")
+    meta_verify_token: SecretStr = SecretStr("")
+    meta_app_secrets: SecretStr = SecretStr("")
+    webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    # Graph API base URL (e.g. https://graph.facebook.com); empty means the local simulator
+    # (`make run` starts it on graph_simulator_port).
+    graph_api_url: str = ""
+    graph_api_version: str = "v21.0"
+    graph_api_timeout_seconds: float = Field(default=10.0, gt=0)
+    graph_simulator_port: int = Field(default=8090, ge=1, le=65535)
+
+    @property
+    def graph_base_url(self) -> str:
+        """Where Graph API calls go: Meta, or the local simulator when none is configured."""
+        return self.graph_api_url or f"http://127.0.0.1:{self.graph_simulator_port}"
+
     def port_for(self, service: ServiceName) -> int:
         """The port a service listens on."""
         port: int = getattr(self, f"{service.value}_port")
