@@ -8,6 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
+from majlis.graphsim.command import add_sim_commands, run_sim_command
 from majlis.http.tokens import generate_private_key_pem
 
 
@@ -54,10 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev-secrets", help="create or complete var/dev.env with fresh keys")
     dev.add_argument("path", type=Path, nargs="?", default=Path("var/dev.env"))
+    add_sim_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "dev-secrets":
         added = write_dev_secrets(args.path)
         print(f"{args.path}: {len(added)} setting(s) added")
+    elif args.command == "sim":
+        raise SystemExit(run_sim_command(args))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import sys
 import urllib.request
 from dataclasses import dataclass
 
+from majlis.graphsim.launcher import SimulatorProcess, start_simulator
 from majlis.settings import ServiceName, load_settings
 
 _COLOURS = ("36", "32", "33", "35", "34", "31")
@@ -75,6 +76,14 @@ async def main_async() -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # With no Meta URL configured, the services talk to the local Graph API simulator.
+    simulator: SimulatorProcess | None = None
+    if not settings.graph_api_url:
+        try:
+            simulator = await start_simulator(settings)
+        except RuntimeError as error:
+            print(f"make run: {error}", file=sys.stderr)
+            return 1
     children: list[Child] = []
     for index, service in enumerate(ServiceName):
         process = await asyncio.create_subprocess_exec(
@@ -94,6 +103,8 @@ async def main_async() -> int:
         print("\nMajlis is running:")
         for child in children:
             print(f"  {child.service.value:<15} http://{settings.host}:{child.port}")
+        if simulator is not None:
+            print(f"  {'graph simulator':<15} {simulator.url}")
         print("Press Ctrl-C to stop.\n", flush=True)
         died = asyncio.create_task(
             asyncio.wait(
@@ -113,6 +124,8 @@ async def main_async() -> int:
         exit_code = 1
     print("stopping all services ...", flush=True)
     await _stop(children)
+    if simulator is not None:
+        await simulator.stop()
     await asyncio.gather(*pipes, return_exceptions=True)
     print("stopped.")
     return exit_code
