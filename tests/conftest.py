@@ -105,3 +105,30 @@ async def tenant_factory(db_pool: Any) -> AsyncIterator[Any]:
     for tenant_id in created:
         async with tenant_transaction(db_pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _release_run_resources(settings: Any) -> AsyncIterator[None]:
+    """At the end of the run, delete this run's queues, exchanges and Redis keys."""
+    yield
+    import redis.asyncio as aioredis
+
+    from majlis.messaging import PLATFORM_QUEUES, Bus, BusError, delete_topology
+
+    try:
+        bus = await Bus.connect(settings)
+    except BusError:
+        return
+    try:
+        channel = await bus.channel()
+        await delete_topology(channel, settings.bus_prefix, PLATFORM_QUEUES,
+                              settings.bus_retry_delays_ms)
+    finally:
+        await bus.close()
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+        for start in range(0, len(keys), 500):
+            await client.delete(*keys[start:start + 500])
+    finally:
+        await client.aclose()

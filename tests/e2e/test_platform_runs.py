@@ -25,8 +25,11 @@ def _free_ports(count: int) -> list[int]:
 
 
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
-    ports = dict(zip(ServiceName, _free_ports(len(ServiceName)), strict=True))
+    free = _free_ports(len(ServiceName) + 1)
+    ports = dict(zip(ServiceName, free, strict=False))
     env = os.environ | {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
+    # The Graph API simulator that `make run` starts gets a free port too.
+    env |= {"MAJLIS_GRAPH_SIMULATOR_PORT": str(free[-1]), "MAJLIS_GRAPH_API_URL": ""}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -108,6 +108,19 @@ class Settings(BaseSettings):
     broadcast_url: str = "http://127.0.0.1:8084"
     audit_url: str = "http://127.0.0.1:8085"
     proxy_timeout_seconds: float = Field(default=15.0, gt=0)
+    refresh_token_lifetime_days: int = Field(default=30, ge=1, le=365)
+    refresh_grace_seconds: int = Field(default=10, ge=0, le=120)
+    invite_ttl_hours: int = Field(default=72, ge=1, le=720)
+    # Account lockout after 5 failed sign-ins: the first lock lasts this long, each new lock
+    # doubles it, up to the cap.
+    lockout_base_seconds: int = Field(default=60, ge=1)
+    lockout_max_seconds: int = Field(default=3600, ge=1)
+    # An IP that hits rate limits this many times in the window is blocked for block seconds.
+    ip_block_strikes: int = Field(default=10, ge=1)
+    ip_block_window_seconds: int = Field(default=600, ge=1)
+    ip_block_seconds: int = Field(default=900, ge=1)
+    user_rate_limit_per_minute: int = Field(default=600, ge=1)
+    tenant_rate_limit_per_minute: int = Field(default=3000, ge=1)
 
     # Meta: the app secret that signs webhooks, the verify token of the subscription
     # handshake, and secrets of tenants' own Meta apps ("app_id:secret,...").

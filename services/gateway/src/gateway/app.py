@@ -1,8 +1,14 @@
-"""Composition root of the gateway service: identity, sessions, rate limits and the API edge."""
+"""Composition root of the gateway: the dashboard's and the API's only door."""
 
 from aiohttp import web
 
+import majlis.events.gateway  # noqa: F401  (registers the events this service publishes)
+from gateway import openapi, views_auth, views_keys, views_numbers, views_team  # noqa: F401
 from gateway.consumers import HANDLERS
+from gateway.context import context_ctx, validate_settings
+from gateway.edge import edge_middleware
+from gateway.proxy import PROXY_PATH, PROXY_ROOT, forward
+from gateway.routes import SPECS, add_routes
 from majlis.http import create_base_app
 from majlis.http.resources import (
     bus_ctx,
@@ -16,10 +22,17 @@ from majlis.settings import ServiceName, Settings
 
 def create_app(settings: Settings) -> web.Application:
     """Build the gateway application; nothing connects until the app starts."""
+    validate_settings(settings)
     app = create_base_app(settings, ServiceName.GATEWAY)
+    app.middlewares.append(edge_middleware)
     app.cleanup_ctx.append(postgres_ctx("gateway"))
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(bus_ctx)
+    app.cleanup_ctx.append(context_ctx)
     app.cleanup_ctx.append(consumer_ctx("gateway.live", "gateway", HANDLERS))
     app.cleanup_ctx.append(outbox_relay_ctx)
+    add_routes(app, SPECS)
+    # The catch-all forwarders come last: the router takes the first match.
+    for path in (PROXY_ROOT, PROXY_PATH):
+        app.router.add_route("*", path, forward)
     return app

@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from majlis.db import create_pool
 from majlis.http.health import READINESS_CHECKS
@@ -56,8 +58,13 @@ def postgres_ctx(application_name: str) -> CleanupContext:
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """An asyncio Redis client, with a readiness check."""
     settings = app[SETTINGS]
+    # No retries with backoff: when Redis is down, callers must learn it at once and fail
+    # closed (503) instead of hanging every request for seconds.
     client = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=2.0, socket_connect_timeout=2.0
+        settings.redis_url.get_secret_value(),
+        socket_timeout=2.0,
+        socket_connect_timeout=1.0,
+        retry=Retry(NoBackoff(), 0),
     )
     app[REDIS] = client
 

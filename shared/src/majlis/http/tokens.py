@@ -44,6 +44,11 @@ class AccessClaims:
     jti: str
     issued_at: int
     expires_at: int
+    # The refresh family (sign-in) the token belongs to; None for tokens minted for API keys.
+    session_id: uuid.UUID | None = None
+    # Set on the short-lived tokens the gateway mints when it forwards an API-key request:
+    # the subject is then the key's id and these are its scopes.
+    scopes: tuple[str, ...] = ()
 
 
 def _parse_key_spec(spec: str) -> dict[str, bytes]:
@@ -141,6 +146,10 @@ def _claims(claims: dict[str, Any]) -> AccessClaims:
         jti = claims["jti"]
         if not isinstance(jti, str) or not 16 <= len(jti) <= 64:
             raise InvalidToken
+        sid = claims.get("sid")
+        scopes = claims.get("scp", [])
+        if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+            raise InvalidToken
         return AccessClaims(
             user_id=uuid.UUID(str(claims["sub"])),
             tenant_id=uuid.UUID(str(claims["tid"])),
@@ -148,6 +157,8 @@ def _claims(claims: dict[str, Any]) -> AccessClaims:
             jti=jti,
             issued_at=int(claims["iat"]),
             expires_at=int(claims["exp"]),
+            session_id=uuid.UUID(str(sid)) if sid is not None else None,
+            scopes=tuple(scopes),
         )
     except (ValueError, TypeError, KeyError):
         raise InvalidToken from None
@@ -196,14 +207,30 @@ class TokenSigner:
         return {kid: key.public_key() for kid, key in self._keys.items()}
 
     def issue(
-        self, *, user_id: uuid.UUID, tenant_id: uuid.UUID, role: Role, now: float | None = None
+        self,
+        *,
+        user_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        role: Role,
+        session_id: uuid.UUID | None = None,
+        now: float | None = None,
+        ttl_seconds: int | None = None,
+        scopes: tuple[str, ...] = (),
     ) -> tuple[str, AccessClaims]:
         """A fresh access token and the claims it carries."""
         issued = int(now if now is not None else time.time())
+        lifetime = ttl_seconds if ttl_seconds is not None else self.ttl_seconds
         claims = AccessClaims(
-            user_id, tenant_id, role, uuid.uuid4().hex, issued, issued + self.ttl_seconds
+            user_id,
+            tenant_id,
+            role,
+            uuid.uuid4().hex,
+            issued,
+            issued + lifetime,
+            session_id,
+            scopes,
         )
-        payload = {
+        payload: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": str(user_id),
@@ -215,6 +242,10 @@ class TokenSigner:
             "exp": claims.expires_at,
             "typ": ACCESS_TOKEN_TYPE,
         }
+        if session_id is not None:
+            payload["sid"] = str(session_id)
+        if scopes:
+            payload["scp"] = list(scopes)
         token = jwt.encode(
             payload, self._keys[self._active], algorithm=ALGORITHM, headers={"kid": self._active}
         )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.connection import make_url
 
 from majlis.logging import get_logger
 from majlis.messaging.names import exchange_name
@@ -54,14 +56,18 @@ class Bus:
         cls, settings: Settings, *, name: str = "majlis", connect_timeout: float = CONNECT_TIMEOUT_S
     ) -> Bus:
         """Connect to settings.amqp_url; raises BusConnectionError (never showing the URL)."""
+        connection = aio_pika.RobustConnection(
+            make_url(settings.amqp_url.get_secret_value()),
+            client_properties={"connection_name": name},
+        )
         try:
             async with asyncio.timeout(connect_timeout):
-                connection = await aio_pika.connect_robust(
-                    settings.amqp_url.get_secret_value(),
-                    timeout=connect_timeout,
-                    client_properties={"connection_name": name},
-                )
+                await connection.connect(timeout=connect_timeout)
         except (aiormq.exceptions.AMQPError, OSError, TimeoutError) as exc:
+            # A robust connection that failed its first attempt keeps reconnecting in the
+            # background unless closed: close it, or it outlives the caller.
+            with contextlib.suppress(Exception):
+                await connection.close()
             # The exception text may quote the URL and with it the password: log the type only.
             log.warning("bus.connect.failed", error_type=type(exc).__name__)
             raise BusConnectionError("cannot connect to RabbitMQ") from None

@@ -1,0 +1,42 @@
+"""Audit events: written to the outbox in the same transaction as the change they describe."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from majlis.events import make_envelope
+from majlis.events.gateway import AuditRecorded
+from majlis.messaging import add_to_outbox
+
+
+async def record(
+    conn: asyncpg.Connection[Any],
+    tenant_id: UUID,
+    action: str,
+    *,
+    actor_type: Literal["user", "api_key", "anonymous", "system"],
+    actor_id: UUID | None = None,
+    target_type: str | None = None,
+    target_id: UUID | str | None = None,
+    ip: str | None = None,
+    outcome: Literal["success", "failure"] = "success",
+    details: dict[str, Any] | None = None,
+    correlation_id: UUID | None = None,
+) -> None:
+    """Add one audit event to the outbox of the current tenant transaction."""
+    event = AuditRecorded(
+        action=action,
+        outcome=outcome,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        ip=ip,
+        details=details or {},
+    )
+    await add_to_outbox(
+        conn, make_envelope(event, tenant_id=tenant_id, correlation_id=correlation_id)
+    )

@@ -1,0 +1,72 @@
+"""Request bodies of the gateway's own routes (unknown fields are rejected)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from majlis.http import RequestModel
+
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$"
+Email = str
+
+
+def _normalise_email(value: str) -> str:
+    return value.strip().lower()
+
+
+class RegisterBody(RequestModel):
+    business_name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    email: Email = Field(pattern=_EMAIL, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+    _email = field_validator("email", mode="after")(_normalise_email)
+
+
+class LoginBody(RequestModel):
+    email: str = Field(min_length=1, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+    _email = field_validator("email", mode="after")(_normalise_email)
+
+
+class PasswordChangeBody(RequestModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class InviteBody(RequestModel):
+    email: Email = Field(pattern=_EMAIL, max_length=320)
+    role: Literal["owner", "admin", "agent", "viewer"]
+
+    _email = field_validator("email", mode="after")(_normalise_email)
+
+
+class AcceptInviteBody(RequestModel):
+    token: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RoleChangeBody(RequestModel):
+    role: Literal["owner", "admin", "agent", "viewer"]
+
+
+class ApiKeyBody(RequestModel):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(min_length=1, max_length=20)
+
+
+class NumberBody(RequestModel):
+    phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    waba_id: str = Field(pattern=r"^[0-9]{1,32}$")
+    display_number: str = Field(min_length=1, max_length=32)
+    access_token: str = Field(min_length=10, max_length=1024)
+
+
+class NumberPatchBody(RequestModel):
+    display_number: str | None = Field(default=None, min_length=1, max_length=32)
+    status: Literal["active", "disabled"] | None = None
+    access_token: str | None = Field(default=None, min_length=10, max_length=1024)

@@ -1,0 +1,142 @@
+"""Forwarding ``/api/v1/<resource>/...`` to the service that owns the resource.
+
+The gateway authenticates, checks CSRF and limits first (edge middleware); the back end then
+verifies the access token itself (zero trust). API-key calls are forwarded with a 60-second
+access token minted for the key, carrying its scopes, so back ends see one kind of credential.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.context import CONTEXT, GatewayContext
+from gateway.routes import ALL_ROLES, CLIENT_IP, RouteSpec
+from majlis.http.auth import IDENTITY, Identity, bearer_token
+from majlis.http.middlewares import REQUEST_ID, REQUEST_ID_HEADER
+from majlis.http.problems import ProblemError
+from majlis.logging import get_logger
+
+log = get_logger(__name__)
+PROXY_PATH = "/api/v1/{resource}/{rest:.*}"
+PROXY_ROOT = "/api/v1/{resource}"
+# resource -> (service, API-key scope family)
+PROXY_TABLE: dict[str, tuple[str, str]] = {
+    "conversations": ("inbox", "conversations"),
+    "contacts": ("inbox", "contacts"),
+    "messages": ("inbox", "messages"),
+    "media": ("inbox", "conversations"),
+    "flows": ("chatflow", "flows"),
+    "chatbots": ("chatflow", "flows"),
+    "leads": ("chatflow", "leads"),
+    "companion": ("chatflow", "flows"),
+    "templates": ("broadcast", "templates"),
+    "campaigns": ("broadcast", "campaigns"),
+    "analytics": ("broadcast", "analytics"),
+    "audit": ("audit", "audit"),
+}
+_FORWARD_REQUEST = (
+    "Content-Type",
+    "Accept",
+    "Accept-Language",
+    "If-None-Match",
+    "If-Match",
+    "Idempotency-Key",
+)
+_DROP_RESPONSE = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "set-cookie",
+        "server",
+        "date",
+        "proxy-authenticate",
+        "upgrade",
+    }
+)
+API_KEY_FORWARD_TTL = 60
+
+
+def proxy_spec(request: web.Request) -> RouteSpec | None:
+    """The protections of a proxied call: any role; API keys need the family's scope."""
+    entry = PROXY_TABLE.get(request.match_info.get("resource", ""))
+    if entry is None:
+        return None
+    family = entry[1]
+    if family == "messages":
+        scope = "messages:send"
+    elif family in ("analytics", "leads"):
+        scope = f"{family}:read"
+    else:
+        scope = f"{family}:{'read' if request.method in ('GET', 'HEAD') else 'write'}"
+    return RouteSpec(
+        request.method,
+        PROXY_PATH,
+        forward,
+        "proxied",
+        auth="any",
+        roles=ALL_ROLES,
+        scope=None if family == "audit" else scope,
+    )
+
+
+def _upstream(ctx: GatewayContext, service: str) -> str:
+    return {
+        "inbox": ctx.settings.inbox_url,
+        "chatflow": ctx.settings.chatflow_url,
+        "broadcast": ctx.settings.broadcast_url,
+        "audit": ctx.settings.audit_url,
+    }[service]
+
+
+def _credential(ctx: GatewayContext, request: web.Request, identity: Identity) -> str:
+    if identity.kind == "api_key":
+        token, _ = ctx.signer.issue(
+            user_id=identity.principal_id,
+            tenant_id=identity.tenant_id,
+            role=identity.role,
+            ttl_seconds=API_KEY_FORWARD_TTL,
+            scopes=tuple(sorted(identity.scopes)),
+        )
+        return token
+    original = bearer_token(request)
+    assert original is not None  # the edge middleware authenticated this very header
+    return original
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """Send the request on with the caller's identity and request id; relay the answer."""
+    ctx = request.app[CONTEXT]
+    entry = PROXY_TABLE.get(request.match_info["resource"])
+    if entry is None:
+        raise ProblemError(404, "Not found")
+    identity = request[IDENTITY]
+    headers = CIMultiDict(
+        (name, request.headers[name]) for name in _FORWARD_REQUEST if name in request.headers
+    )
+    headers["Authorization"] = f"Bearer {_credential(ctx, request, identity)}"
+    headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
+    headers["X-Forwarded-For"] = request[CLIENT_IP]
+    url = _upstream(ctx, entry[0]) + request.rel_url.path_qs
+    body = await request.read() if request.can_read_body else None
+    try:
+        async with ctx.http.request(
+            request.method, url, headers=headers, data=body, allow_redirects=False
+        ) as upstream:
+            payload = await upstream.read()
+            response = web.Response(status=upstream.status, body=payload)
+            for name, value in upstream.headers.items():
+                if name.lower() not in _DROP_RESPONSE:
+                    response.headers.add(name, value)
+            return response
+    except TimeoutError:
+        log.warning("proxy.timeout", service=entry[0])
+        raise ProblemError(
+            504, "The service did not answer in time", slug="gateway-timeout"
+        ) from None
+    except aiohttp.ClientError as error:
+        log.warning("proxy.unreachable", service=entry[0], error=type(error).__name__)
+        raise ProblemError(502, "The service is unavailable", slug="bad-gateway") from None

@@ -1,0 +1,247 @@
+"""A tenant's WhatsApp numbers. The access token is checked against the Graph API, encrypted
+at rest (bound to the tenant and column) and never returned, logged or published."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiohttp import web
+
+from gateway import audit
+from gateway.context import CONTEXT, GatewayContext
+from gateway.models import NumberBody, NumberPatchBody
+from gateway.routes import ALL_ROLES, CLIENT_IP, MANAGERS, route
+from majlis.db import tenant_for_phone_number_id, tenant_transaction
+from majlis.http import ProblemError, parse_json
+from majlis.http.auth import IDENTITY, Identity
+from majlis.logging import get_logger
+from majlis.meta import GraphApiError, GraphUnavailable
+
+log = get_logger(__name__)
+TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  (a column name)
+_NOT_FOUND = ProblemError(404, "Not found")
+
+
+def _number_json(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]),
+        "phone_number_id": row["phone_number_id"],
+        "waba_id": row["waba_id"],
+        "display_number": row["display_number"],
+        "status": row["status"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+async def _check_token(ctx: GatewayContext, phone_number_id: str, token: str) -> None:
+    """Meta must accept the token for this number before we store it."""
+    try:
+        await ctx.graph.get_phone_number(phone_number_id, token)
+    except GraphUnavailable:
+        raise ProblemError(
+            503,
+            "Meta could not be reached to check the token",
+            slug="graph-unavailable",
+            headers={"Retry-After": "10"},
+        ) from None
+    except GraphApiError as error:
+        log.info("numbers.token_rejected", code=error.code)
+        raise ProblemError(
+            422,
+            "Meta did not accept this access token for this number",
+            slug="token-rejected",
+            meta_code=error.code,
+        ) from None
+
+
+def _number_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["number_id"])
+    except ValueError:
+        raise _NOT_FOUND from None
+
+
+@route(
+    "POST",
+    "/api/v1/numbers",
+    "Connect a WhatsApp number",
+    roles=MANAGERS,
+    body=NumberBody,
+    tag="numbers",
+    responses={201: "Connected", 409: "Already connected", 422: "Token rejected by Meta"},
+)
+async def create_number(request: web.Request) -> web.Response:
+    """Check the token with Meta, then store the number with its token encrypted."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    body = await parse_json(request, NumberBody)
+    await _check_token(ctx, body.phone_number_id, body.access_token)
+    owner = await tenant_for_phone_number_id(ctx.pool, body.phone_number_id)
+    if owner is not None and owner != identity.tenant_id:
+        # Only reachable with a token Meta accepted for this number: no enumeration.
+        raise ProblemError(409, "This number is connected to another account", slug="number-taken")
+    number_id = uuid.uuid4()
+    token_enc = ctx.cipher.encrypt(
+        body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
+    )
+    async with tenant_transaction(
+        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
+    ) as conn:
+        try:
+            row = await conn.fetchrow(
+                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+                " display_number, access_token_enc) VALUES ($1, $2, $3, $4, $5, $6)"
+                " RETURNING id, phone_number_id, waba_id, display_number, status, created_at,"
+                " updated_at",
+                identity.tenant_id,
+                number_id,
+                body.phone_number_id,
+                body.waba_id,
+                body.display_number,
+                token_enc,
+            )
+        except asyncpg.UniqueViolationError:
+            raise ProblemError(
+                409, "This number is already connected", slug="number-exists"
+            ) from None
+        await audit.record(
+            conn,
+            identity.tenant_id,
+            "numbers.created",
+            actor_type="user",
+            actor_id=identity.principal_id,
+            target_type="whatsapp_number",
+            target_id=number_id,
+            ip=request[CLIENT_IP],
+            details={"phone_number_id": body.phone_number_id},
+        )
+    assert row is not None  # INSERT ... RETURNING always returns the row
+    return web.json_response(_number_json(row), status=201)
+
+
+@route(
+    "GET",
+    "/api/v1/numbers",
+    "The business's WhatsApp numbers",
+    roles=ALL_ROLES,
+    tag="numbers",
+    responses={200: "Numbers (never their tokens)"},
+)
+async def list_numbers(request: web.Request) -> web.Response:
+    """Every number of the tenant, without tokens."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    async with tenant_transaction(
+        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
+    ) as conn:
+        rows = await conn.fetch(
+            "SELECT id, phone_number_id, waba_id, display_number, status, created_at, updated_at"
+            " FROM whatsapp_numbers ORDER BY created_at, id"
+        )
+    return web.json_response({"numbers": [_number_json(r) for r in rows]})
+
+
+@route(
+    "PATCH",
+    "/api/v1/numbers/{number_id}",
+    "Update a number (name, status or token)",
+    roles=MANAGERS,
+    body=NumberPatchBody,
+    tag="numbers",
+    responses={200: "Updated", 404: "No such number", 422: "Token rejected by Meta"},
+)
+async def update_number(request: web.Request) -> web.Response:
+    """Change the display number, enable/disable it, or replace its token (checked first)."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    number_id = _number_id(request)
+    body = await parse_json(request, NumberPatchBody)
+    async with tenant_transaction(
+        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
+    ) as conn:
+        current = await conn.fetchrow(
+            "SELECT phone_number_id FROM whatsapp_numbers WHERE id = $1", number_id
+        )
+    if current is None:
+        raise _NOT_FOUND
+    token_enc = None
+    if body.access_token is not None:
+        await _check_token(ctx, current["phone_number_id"], body.access_token)
+        token_enc = ctx.cipher.encrypt(
+            body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
+        )
+    async with tenant_transaction(
+        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
+    ) as conn:
+        row = await conn.fetchrow(
+            "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"
+            " status = coalesce($3, status), access_token_enc = coalesce($4, access_token_enc),"
+            " updated_at = now() WHERE id = $1 RETURNING id, phone_number_id, waba_id,"
+            " display_number, status, created_at, updated_at",
+            number_id,
+            body.display_number,
+            body.status,
+            token_enc,
+        )
+        if row is None:
+            raise _NOT_FOUND
+        changed = sorted(k for k, v in body.model_dump().items() if v is not None)
+        await audit.record(
+            conn,
+            identity.tenant_id,
+            "numbers.updated",
+            actor_type="user",
+            actor_id=identity.principal_id,
+            target_type="whatsapp_number",
+            target_id=number_id,
+            ip=request[CLIENT_IP],
+            details={"changed": changed},
+        )
+    return web.json_response(_number_json(row))
+
+
+@route(
+    "DELETE",
+    "/api/v1/numbers/{number_id}",
+    "Disconnect a number",
+    roles=MANAGERS,
+    tag="numbers",
+    responses={
+        204: "Removed",
+        404: "No such number",
+        409: "The number has conversations; disable it instead",
+    },
+)
+async def delete_number(request: web.Request) -> web.Response:
+    """Remove a number that has no conversations; one with history can only be disabled."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    number_id = _number_id(request)
+    async with tenant_transaction(
+        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
+    ) as conn:
+        # Deleting would cascade to conversations and messages: stored history is never lost.
+        if await conn.fetchval(
+            "SELECT 1 FROM conversations WHERE number_id = $1 LIMIT 1", number_id
+        ):
+            raise ProblemError(
+                409, "This number has conversations; disable it instead", slug="number-in-use"
+            )
+        status = await conn.execute("DELETE FROM whatsapp_numbers WHERE id = $1", number_id)
+        if status == "DELETE 0":
+            raise _NOT_FOUND
+        await audit.record(
+            conn,
+            identity.tenant_id,
+            "numbers.deleted",
+            actor_type="user",
+            actor_id=identity.principal_id,
+            target_type="whatsapp_number",
+            target_id=number_id,
+            ip=request[CLIENT_IP],
+        )
+    return web.Response(status=204)

@@ -1,0 +1,166 @@
+"""Exact sliding-window rate limits in Redis, shared by every replica of a service.
+
+Each limited key is a sorted set holding one member per admitted hit, scored by the Redis
+server's clock in microseconds. One Lua script drops members older than the window, counts
+the rest and admits the hit only if the count is below the limit, so no window of length W
+ever admits more than N hits, however many processes race (Redis runs a script atomically).
+The clock is `redis.call('TIME')` inside the script, so replicas with skewed clocks agree.
+
+Cost: O(log N) per hit and up to N members per key; fine for login, OTP and API quotas.
+For very high-rate pacing use a token bucket instead (reference performance.md §4).
+
+Keys are `{prefix}rl:{name}:{key}`. Keys must never hold personal data in clear: hash an
+email or a phone number before passing it (a `@` or whitespace in a key is rejected, to
+catch the common mistake). Every Redis failure raises `RedisUnavailable`, so callers that
+decide access fail closed (503) instead of letting the request through.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+__all__ = ["Decision", "RateLimiter", "RedisUnavailable", "check_key_part", "redis_errors"]
+
+
+class RedisUnavailable(Exception):
+    """Redis could not answer; access decisions that needed it must fail closed (503)."""
+
+
+# ReadOnlyError and MasterDownError are what a replica answers during a failover: the data
+# is unreachable for writes, which for us is the same as Redis being down.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.MasterDownError,
+    OSError,
+)
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Turn every way of Redis being unreachable into `RedisUnavailable`."""
+    try:
+        yield
+    except _UNAVAILABLE as exc:
+        raise RedisUnavailable(type(exc).__name__) from exc
+
+
+_BAD_KEY_PART = re.compile(r"[@\s]")
+
+
+def check_key_part(value: str, what: str = "key") -> str:
+    """Reject empty parts and ones that look like clear personal data (`@`, whitespace)."""
+    if not value or len(value) > 256 or _BAD_KEY_PART.search(value):
+        raise ValueError(f"{what} must be 1-256 characters without '@' or spaces; hash emails")
+    return value
+
+
+# Scores and cut-offs are built as decimal strings with %.0f: Lua numbers are doubles, and
+# letting Redis convert a 16-digit number itself may print it in exponent form or round it.
+_SLIDING_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local limit = tonumber(ARGV[1])
+local window_us = tonumber(ARGV[2]) * 1000
+local cutoff = string.format('%.0f', now - window_us)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
+local count = redis.call('ZCARD', KEYS[1])
+local allowed = 0
+if count < limit then
+  allowed = 1
+  if ARGV[3] == 'hit' then
+    redis.call('ZADD', KEYS[1], string.format('%.0f', now), t[1] .. '.' .. t[2] .. ':' .. ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    count = count + 1
+  end
+end
+local reset_us = 0
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] then
+  reset_us = tonumber(oldest[2]) + window_us - now
+end
+return {allowed, count, string.format('%.0f', reset_us)}
+"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one rate-limit check, with the numbers clients are told."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    window_seconds: int
+    reset_after: float  # seconds until the oldest hit in the window leaves it (a slot frees)
+    retry_after: int  # whole seconds to wait when denied (rounded up); 0 when allowed
+
+    def headers(self) -> dict[str, str]:
+        """RateLimit-* headers (IETF draft) and, when denied, Retry-After."""
+        values = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(math.ceil(self.reset_after)),
+            "RateLimit-Policy": f"{self.limit};w={self.window_seconds}",
+        }
+        if not self.allowed:
+            values["Retry-After"] = str(self.retry_after)
+        return values
+
+
+class RateLimiter:
+    """Sliding-window-log limiter; one instance per process, shared by all requests."""
+
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._script = redis.register_script(_SLIDING_WINDOW)
+
+    def key_for(self, name: str, key: str) -> str:
+        """The Redis key of one limited subject (for tests and operators)."""
+        return f"{self._prefix}rl:{check_key_part(name, 'name')}:{check_key_part(key)}"
+
+    async def hit(self, name: str, key: str, *, limit: int, window_seconds: int) -> Decision:
+        """Count one request against the limit if there is room; say whether it may proceed."""
+        return await self._run("hit", name, key, limit, window_seconds)
+
+    async def peek(self, name: str, key: str, *, limit: int, window_seconds: int) -> Decision:
+        """What `hit` would decide now, without counting anything (remaining = free slots)."""
+        return await self._run("peek", name, key, limit, window_seconds)
+
+    async def reset(self, name: str, key: str) -> None:
+        """Forget every hit of one key (e.g. after an operator clears a false positive)."""
+        with redis_errors():
+            await self._redis.delete(self.key_for(name, key))
+
+    async def _run(
+        self, mode: str, name: str, key: str, limit: int, window_seconds: int
+    ) -> Decision:
+        if limit < 1 or window_seconds < 1:
+            raise ValueError("limit and window_seconds must be at least 1")
+        redis_key = self.key_for(name, key)
+        # A random suffix keeps members unique when two hits land in the same microsecond.
+        nonce = secrets.token_hex(8)
+        with redis_errors():
+            allowed, count, reset_us = await self._script(
+                keys=[redis_key], args=[limit, window_seconds * 1000, mode, nonce]
+            )
+        is_allowed = bool(int(allowed))
+        reset_after = max(0.0, int(reset_us) / 1_000_000)
+        return Decision(
+            allowed=is_allowed,
+            limit=limit,
+            remaining=max(0, limit - int(count)),
+            window_seconds=window_seconds,
+            reset_after=reset_after,
+            # A denied caller always waits at least a second: Retry-After has no fractions.
+            retry_after=0 if is_allowed else max(1, math.ceil(reset_after)),
+        )

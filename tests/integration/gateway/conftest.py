@@ -1,0 +1,94 @@
+"""A running gateway (in-process, real PostgreSQL, Redis and RabbitMQ) and a Graph API simulator.
+
+The gateway trusts 127.0.0.1 as a proxy here so that each test can speak from its own client
+IP through X-Forwarded-For; the spoofing tests run a gateway that trusts nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from majlis.db import tenant_transaction
+from majlis.settings import Settings
+from majlis.testing.browser import GatewayUnderTest
+
+
+async def start_gateway(settings: Settings) -> tuple[TestServer, aiohttp.ClientSession]:
+    from gateway.app import create_app
+
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    await server.start_server()
+    session = aiohttp.ClientSession()
+    return server, session
+
+
+@pytest.fixture(scope="session")
+async def graph_simulator(settings: Settings) -> AsyncIterator[str]:
+    """A real Graph API simulator on a free local port."""
+    from majlis.graphsim import SimulatorConfig
+    from majlis.graphsim import create_app as create_simulator
+
+    config = SimulatorConfig(
+        app_secret=settings.meta_app_secret.get_secret_value(),
+        webhook_url="http://127.0.0.1:9/unused",
+        port=0,
+    )
+    server = TestServer(create_simulator(config), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+def gateway_settings(settings: Settings, graph_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "trusted_proxies": ("127.0.0.1/32",),
+        "graph_api_url": graph_url,
+        "lockout_base_seconds": 2,
+        "ip_block_strikes": 1000,
+        "refresh_grace_seconds": 1,
+    }
+    values.update(overrides)
+    return settings.model_copy(update=values)
+
+
+@pytest.fixture(scope="session")
+async def gateway(
+    settings: Settings, graph_simulator: str, db_pool: Any
+) -> AsyncIterator[GatewayUnderTest]:
+    configured = gateway_settings(settings, graph_simulator)
+    server, session = await start_gateway(configured)
+    under_test = GatewayUnderTest(
+        str(server.make_url("")).rstrip("/"), server.app, configured, session
+    )
+    yield under_test
+    await session.close()
+    await server.close()
+    for tenant_id in under_test.tenants:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+
+
+@pytest.fixture
+async def gateway_factory(
+    settings: Settings, graph_simulator: str
+) -> AsyncIterator[Callable[..., Awaitable[GatewayUnderTest]]]:
+    """Start extra gateways with other settings (closed after the test)."""
+    started: list[tuple[TestServer, aiohttp.ClientSession]] = []
+
+    async def make(**overrides: Any) -> GatewayUnderTest:
+        configured = gateway_settings(settings, graph_simulator, **overrides)
+        server, session = await start_gateway(configured)
+        started.append((server, session))
+        return GatewayUnderTest(
+            str(server.make_url("")).rstrip("/"), server.app, configured, session
+        )
+
+    yield make
+    for server, session in started:
+        await session.close()
+        await server.close()
