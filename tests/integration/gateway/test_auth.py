@@ -20,7 +20,7 @@ def _set_cookie_headers(response: Any) -> dict[str, str]:
 async def test_login_sets_host_cookies_and_returns_a_bearer_token(
     gateway: GatewayUnderTest,
 ) -> None:
-    browser, email, _ = await gateway.owner()
+    _browser, email, _ = await gateway.owner()
     fresh = gateway.browser()
     status, body, response = await fresh.request(
         "POST", "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
@@ -44,7 +44,8 @@ async def test_unknown_email_and_wrong_password_look_the_same(
     gateway: GatewayUnderTest,
 ) -> None:
     _, email, _ = await gateway.owner()
-    unknown_times, wrong_times = [], []
+    unknown_times: list[float] = []
+    wrong_times: list[float] = []
     bodies = []
     for _ in range(3):
         for target, times in ((fresh_email("ghost"), unknown_times), (email, wrong_times)):
@@ -118,7 +119,7 @@ async def test_hash_is_argon2id_and_upgraded_on_login(
 ) -> None:
     from argon2 import PasswordHasher
 
-    browser, email, tenant_id = await gateway.owner()
+    _browser, email, tenant_id = await gateway.owner()
     old = PasswordHasher(time_cost=2, memory_cost=8192, parallelism=1).hash(PASSWORD)
     async with tenant_transaction(db_pool, tenant_id) as conn:
         current = await conn.fetchval("SELECT password_hash FROM users WHERE email = $1", email)

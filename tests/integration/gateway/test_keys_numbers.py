@@ -18,7 +18,8 @@ async def test_api_key_is_shown_once_and_stored_as_a_hash(
 ) -> None:
     owner, _, tenant_id = await gateway.owner()
     status, created, _ = await owner.request(
-        "POST", "/api/v1/api-keys", json={"name": "CRM sync", "scopes": ["contacts:read"]})
+        "POST", "/api/v1/api-keys", json={"name": "CRM sync", "scopes": ["contacts:read"]}
+    )
     assert status == 201
     key = created["key"]
     assert key.startswith("mjk_")
@@ -32,7 +33,8 @@ async def test_api_key_is_shown_once_and_stored_as_a_hash(
 async def test_api_key_authenticates_only_within_its_scopes(gateway: GatewayUnderTest) -> None:
     owner, _, _ = await gateway.owner()
     _, created, _ = await owner.request(
-        "POST", "/api/v1/api-keys", json={"name": "bot", "scopes": ["contacts:read"]})
+        "POST", "/api/v1/api-keys", json={"name": "bot", "scopes": ["contacts:read"]}
+    )
     client = gateway.browser()
     client.token = created["key"]
     # Management endpoints are for people, not keys.
@@ -54,7 +56,8 @@ async def test_api_key_authenticates_only_within_its_scopes(gateway: GatewayUnde
 async def test_unknown_scopes_are_refused(gateway: GatewayUnderTest) -> None:
     owner, _, _ = await gateway.owner()
     status, body, _ = await owner.request(
-        "POST", "/api/v1/api-keys", json={"name": "x", "scopes": ["everything"]})
+        "POST", "/api/v1/api-keys", json={"name": "x", "scopes": ["everything"]}
+    )
     assert status == 422
     assert "contacts:read" in body["allowed_scopes"]
 
@@ -64,8 +67,12 @@ async def test_number_token_is_checked_encrypted_and_never_returned(
 ) -> None:
     owner, _, tenant_id = await gateway.owner()
     phone_number_id = str(uuid.uuid4().int)[:15]
-    body = {"phone_number_id": phone_number_id, "waba_id": "102290129340398",
-            "display_number": "+971 4 123 4567", "access_token": TOKEN}
+    body = {
+        "phone_number_id": phone_number_id,
+        "waba_id": "102290129340398",
+        "display_number": "+971 4 123 4567",
+        "access_token": TOKEN,
+    }
     status, created, _ = await owner.request("POST", "/api/v1/numbers", json=body)
     assert status == 201, created
     assert TOKEN not in str(created)
@@ -73,12 +80,15 @@ async def test_number_token_is_checked_encrypted_and_never_returned(
     assert TOKEN not in str(listing)
     assert listing["numbers"][0]["phone_number_id"] == phone_number_id
     raw = await admin_pool.fetchval(
-        "SELECT access_token_enc FROM whatsapp_numbers WHERE tenant_id = $1", tenant_id)
+        "SELECT access_token_enc FROM whatsapp_numbers WHERE tenant_id = $1", tenant_id
+    )
     assert TOKEN.encode() not in raw
     assert raw[0] == 1
     cipher = FieldCipher(KeyRing.from_settings(gateway.settings))
-    assert cipher.decrypt_text(raw, tenant_id=tenant_id,
-                               field="whatsapp_numbers.access_token") == TOKEN
+    assert (
+        cipher.decrypt_text(raw, tenant_id=tenant_id, field="whatsapp_numbers.access_token")
+        == TOKEN
+    )
     # The same number twice in one tenant is a conflict.
     assert (await owner.request("POST", "/api/v1/numbers", json=body))[0] == 409
 
@@ -88,9 +98,15 @@ async def test_number_with_a_token_meta_refuses_is_not_stored(
 ) -> None:
     owner, _, tenant_id = await gateway.owner()
     status, body, _ = await owner.request(
-        "POST", "/api/v1/numbers",
-        json={"phone_number_id": "123456789", "waba_id": "987654321",
-              "display_number": "+971", "access_token": "not-a-meta-token-at-all"})
+        "POST",
+        "/api/v1/numbers",
+        json={
+            "phone_number_id": "123456789",
+            "waba_id": "987654321",
+            "display_number": "+971",
+            "access_token": "not-a-meta-token-at-all",
+        },
+    )
     assert status == 422
     assert body["type"].endswith("/token-rejected")
     async with tenant_transaction(db_pool, tenant_id) as conn:
@@ -103,18 +119,24 @@ async def test_numbers_update_and_cross_tenant_access(
     owner_a, _, _ = await gateway.owner()
     owner_b, _, tenant_b = await gateway.owner()
     _, number, _ = await owner_b.request(
-        "POST", "/api/v1/numbers",
-        json={"phone_number_id": str(uuid.uuid4().int)[:15], "waba_id": "5",
-              "display_number": "+971 50", "access_token": TOKEN})
+        "POST",
+        "/api/v1/numbers",
+        json={
+            "phone_number_id": str(uuid.uuid4().int)[:15],
+            "waba_id": "5",
+            "display_number": "+971 50",
+            "access_token": TOKEN,
+        },
+    )
     path = f"/api/v1/numbers/{number['id']}"
     async with tenant_transaction(db_pool, tenant_b) as conn:
-        before = dict(await conn.fetchrow("SELECT * FROM whatsapp_numbers"))
+        before = await conn.fetchrow("SELECT * FROM whatsapp_numbers")
     assert (await owner_a.request("PATCH", path, json={"status": "disabled"}))[0] == 404
     assert (await owner_a.request("DELETE", path))[0] == 404
     _, listing, _ = await owner_a.request("GET", "/api/v1/numbers")
     assert listing["numbers"] == []
     async with tenant_transaction(db_pool, tenant_b) as conn:
-        assert dict(await conn.fetchrow("SELECT * FROM whatsapp_numbers")) == before
+        assert await conn.fetchrow("SELECT * FROM whatsapp_numbers") == before
     status, updated, _ = await owner_b.request("PATCH", path, json={"status": "disabled"})
     assert (status, updated["status"]) == (200, "disabled")
     assert (await owner_b.request("PATCH", path, json={"access_token": "bad-token-xyz"}))[0] == 422
@@ -126,7 +148,8 @@ async def test_cross_tenant_api_keys(gateway: GatewayUnderTest) -> None:
     owner_a, _, _ = await gateway.owner()
     owner_b, _, _ = await gateway.owner()
     _, key_b, _ = await owner_b.request(
-        "POST", "/api/v1/api-keys", json={"name": "b", "scopes": ["contacts:read"]})
+        "POST", "/api/v1/api-keys", json={"name": "b", "scopes": ["contacts:read"]}
+    )
     assert (await owner_a.request("DELETE", f"/api/v1/api-keys/{key_b['id']}"))[0] == 404
     _, listing, _ = await owner_a.request("GET", "/api/v1/api-keys")
     assert listing["api_keys"] == []

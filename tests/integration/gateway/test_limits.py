@@ -121,7 +121,7 @@ async def test_spoofed_forwarded_for_changes_nothing_and_repeat_offenders_are_bl
     # One key (the real peer) for all of them: 5 allowed, then refused, then blocked.
     assert statuses[:5] == [401] * 5
     assert set(statuses[5:]) == {429}
-    status, body, response = await browser.request("GET", "/api/v1/openapi.json")
+    status, body, _response = await browser.request("GET", "/api/v1/openapi.json")
     assert status == 429
     assert body["type"].endswith("/ip-blocked")
     logged = capsys.readouterr().out

@@ -23,8 +23,14 @@ async def upstream() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     async def echo(request: web.Request) -> web.Response:
         if request.path.endswith("/slow"):
             await asyncio.sleep(3)
-        seen.append({"method": request.method, "path": request.path_qs,
-                     "headers": dict(request.headers), "body": await request.text()})
+        seen.append(
+            {
+                "method": request.method,
+                "path": request.path_qs,
+                "headers": dict(request.headers),
+                "body": await request.text(),
+            }
+        )
         response = web.json_response({"ok": True}, status=201 if request.method == "POST" else 200)
         response.set_cookie("upstream", "leak")
         return response
@@ -44,8 +50,11 @@ async def test_forwarding_carries_identity_and_request_id(
     gw: GatewayUnderTest = await gateway_factory(inbox_url=url, proxy_timeout_seconds=1.0)
     owner, _, tenant_id = await gw.owner()
     status, body, response = await owner.request(
-        "POST", "/api/v1/conversations/abc/notes?x=1", json={"text": "hi"},
-        headers={"X-Request-ID": "trace-12345678"})
+        "POST",
+        "/api/v1/conversations/abc/notes?x=1",
+        json={"text": "hi"},
+        headers={"X-Request-ID": "trace-12345678"},
+    )
     assert status == 201, body
     assert "upstream" not in response.headers.get("Set-Cookie", "")
     forwarded = seen[-1]
@@ -56,8 +65,9 @@ async def test_forwarding_carries_identity_and_request_id(
     claims = TokenVerifier.from_settings(gw.settings).decode(token)
     assert claims.tenant_id == tenant_id
     # API keys reach back ends as a short-lived token of their own, with their scopes.
-    _, key, _ = await owner.request("POST", "/api/v1/api-keys",
-                                    json={"name": "k", "scopes": ["conversations:read"]})
+    _, key, _ = await owner.request(
+        "POST", "/api/v1/api-keys", json={"name": "k", "scopes": ["conversations:read"]}
+    )
     client = gw.browser()
     client.token = key["key"]
     assert (await client.request("GET", "/api/v1/conversations"))[0] == 200
@@ -85,8 +95,9 @@ async def test_back_end_down_or_slow(
     gateway_factory: Any, upstream: tuple[str, list[dict[str, Any]]]
 ) -> None:
     url, _ = upstream
-    gw: GatewayUnderTest = await gateway_factory(inbox_url=url, proxy_timeout_seconds=0.5,
-                                                 chatflow_url="http://127.0.0.1:9")
+    gw: GatewayUnderTest = await gateway_factory(
+        inbox_url=url, proxy_timeout_seconds=0.5, chatflow_url="http://127.0.0.1:9"
+    )
     owner, _, _ = await gw.owner()
     status, body, response = await owner.request("GET", "/api/v1/contacts/slow")
     assert status == 504
@@ -100,14 +111,21 @@ async def test_openapi_covers_every_route(gateway: GatewayUnderTest) -> None:
     status, document, _ = await gateway.browser().request("GET", "/api/v1/openapi.json")
     assert status == 200
     assert document["openapi"].startswith("3.1")
-    documented = {(method.upper(), path) for path, item in document["paths"].items()
-                  for method in item if method in ("get", "post", "put", "patch", "delete")}
+    documented = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
     served = set()
     for resource in gateway.app.router.resources():
         info = resource.get_info()
         path = info.get("path") or info.get("formatter", "")
-        if path in ("/healthz", "/readyz", "/metrics") or "{rest" in path \
-                or path == "/api/v1/{resource}":
+        if (
+            path in ("/healthz", "/readyz", "/metrics")
+            or "{rest" in path
+            or path == "/api/v1/{resource}"
+        ):
             continue
         for route in resource:
             if route.method != "HEAD":

@@ -20,19 +20,22 @@ async def _user_id(browser: Any) -> str:
 async def test_invite_is_single_use_and_gives_its_role(gateway: GatewayUnderTest) -> None:
     owner, _, tenant_id = await gateway.owner()
     email = fresh_email("agent")
-    status, invite, _ = await owner.request("POST", "/api/v1/team/invites",
-                                            json={"email": email, "role": "agent"})
+    status, invite, _ = await owner.request(
+        "POST", "/api/v1/team/invites", json={"email": email, "role": "agent"}
+    )
     assert status == 201
     assert invite["invite_url"].endswith("#token=" + invite["token"])
     status, body, _ = await owner.request("GET", "/api/v1/team/invites")
     assert [i["email"] for i in body["invites"]] == [email]
     accept = {"token": invite["token"], "name": "Aisha", "password": PASSWORD}
-    status, joined, _ = await gateway.browser().request("POST", "/api/v1/auth/invites/accept",
-                                                         json=accept)
+    status, joined, _ = await gateway.browser().request(
+        "POST", "/api/v1/auth/invites/accept", json=accept
+    )
     assert status == 201
     assert joined["tenant_id"] == str(tenant_id)
-    assert (await gateway.browser().request("POST", "/api/v1/auth/invites/accept",
-                                            json=accept))[0] == 404
+    assert (await gateway.browser().request("POST", "/api/v1/auth/invites/accept", json=accept))[
+        0
+    ] == 404
     agent = gateway.browser()
     assert (await agent.login(email))[0] == 200
     _, me, _ = await agent.request("GET", "/api/v1/me")
@@ -42,16 +45,25 @@ async def test_invite_is_single_use_and_gives_its_role(gateway: GatewayUnderTest
 
 async def test_forged_or_revoked_invites_fail(gateway: GatewayUnderTest) -> None:
     owner, _, _ = await gateway.owner()
-    status, invite, _ = await owner.request(
-        "POST", "/api/v1/team/invites", json={"email": fresh_email(), "role": "viewer"})
+    _status, invite, _ = await owner.request(
+        "POST", "/api/v1/team/invites", json={"email": fresh_email(), "role": "viewer"}
+    )
     forged = invite["token"][:-4] + "AAAA"
-    assert (await gateway.browser().request(
-        "POST", "/api/v1/auth/invites/accept",
-        json={"token": forged, "name": "X", "password": PASSWORD}))[0] == 404
+    assert (
+        await gateway.browser().request(
+            "POST",
+            "/api/v1/auth/invites/accept",
+            json={"token": forged, "name": "X", "password": PASSWORD},
+        )
+    )[0] == 404
     assert (await owner.request("DELETE", f"/api/v1/team/invites/{invite['id']}"))[0] == 204
-    assert (await gateway.browser().request(
-        "POST", "/api/v1/auth/invites/accept",
-        json={"token": invite["token"], "name": "X", "password": PASSWORD}))[0] == 404
+    assert (
+        await gateway.browser().request(
+            "POST",
+            "/api/v1/auth/invites/accept",
+            json={"token": invite["token"], "name": "X", "password": PASSWORD},
+        )
+    )[0] == 404
 
 
 @pytest.mark.parametrize("role", ["agent", "viewer"])
@@ -66,8 +78,16 @@ async def test_agents_and_viewers_cannot_manage(gateway: GatewayUnderTest, role:
         ("POST", f"/api/v1/users/{owner_id}/deactivate", None),
         ("POST", "/api/v1/api-keys", {"name": "k", "scopes": ["contacts:read"]}),
         ("GET", "/api/v1/api-keys", None),
-        ("POST", "/api/v1/numbers", {"phone_number_id": "1", "waba_id": "2",
-                                     "display_number": "+971", "access_token": "EAA" + "x" * 20}),
+        (
+            "POST",
+            "/api/v1/numbers",
+            {
+                "phone_number_id": "1",
+                "waba_id": "2",
+                "display_number": "+971",
+                "access_token": "EAA" + "x" * 20,
+            },
+        ),
     ]
     for method, path, body in attempts:
         status, _, _ = await member.request(method, path, json=body)
@@ -85,17 +105,23 @@ async def test_admin_boundaries(gateway: GatewayUnderTest) -> None:
     agent, _ = await gateway.member(owner, "agent")
     owner_id, agent_id = await _user_id(owner), await _user_id(agent)
     # An admin manages agents ...
-    status, body, _ = await admin.request("PATCH", f"/api/v1/users/{agent_id}",
-                                          json={"role": "viewer"})
+    status, body, _ = await admin.request(
+        "PATCH", f"/api/v1/users/{agent_id}", json={"role": "viewer"}
+    )
     assert (status, body["role"]) == (200, "viewer")
     # ... but never owners, and cannot make owners.
-    assert (await admin.request("PATCH", f"/api/v1/users/{owner_id}",
-                                json={"role": "agent"}))[0] == 403
+    assert (await admin.request("PATCH", f"/api/v1/users/{owner_id}", json={"role": "agent"}))[
+        0
+    ] == 403
     assert (await admin.request("POST", f"/api/v1/users/{owner_id}/deactivate"))[0] == 403
-    assert (await admin.request("PATCH", f"/api/v1/users/{agent_id}",
-                                json={"role": "owner"}))[0] == 403
-    assert (await admin.request("POST", "/api/v1/team/invites",
-                                json={"email": fresh_email(), "role": "owner"}))[0] == 403
+    assert (await admin.request("PATCH", f"/api/v1/users/{agent_id}", json={"role": "owner"}))[
+        0
+    ] == 403
+    assert (
+        await admin.request(
+            "POST", "/api/v1/team/invites", json={"email": fresh_email(), "role": "owner"}
+        )
+    )[0] == 403
     _, me, _ = await owner.request("GET", "/api/v1/me")
     assert me["user"]["role"] == "owner"
 
@@ -104,8 +130,9 @@ async def test_role_change_ends_tokens_carrying_the_old_role(gateway: GatewayUnd
     owner, _, _ = await gateway.owner()
     admin, _ = await gateway.member(owner, "admin")
     admin_id = await _user_id(admin)
-    assert (await owner.request("PATCH", f"/api/v1/users/{admin_id}",
-                                json={"role": "viewer"}))[0] == 200
+    assert (await owner.request("PATCH", f"/api/v1/users/{admin_id}", json={"role": "viewer"}))[
+        0
+    ] == 200
     assert (await admin.request("GET", "/api/v1/team/invites"))[0] == 401
     status, _, _ = await admin.request("POST", "/api/v1/auth/refresh", auth=False)
     assert status == 200
@@ -117,15 +144,17 @@ async def test_role_change_ends_tokens_carrying_the_old_role(gateway: GatewayUnd
 async def test_the_last_owner_cannot_leave_or_be_demoted(gateway: GatewayUnderTest) -> None:
     owner, _, _ = await gateway.owner()
     owner_id = await _user_id(owner)
-    status, body, _ = await owner.request("PATCH", f"/api/v1/users/{owner_id}",
-                                          json={"role": "admin"})
+    status, body, _ = await owner.request(
+        "PATCH", f"/api/v1/users/{owner_id}", json={"role": "admin"}
+    )
     assert status == 409
     assert body["type"].endswith("/last-owner")
     assert (await owner.request("POST", f"/api/v1/users/{owner_id}/deactivate"))[0] == 409
     # With a second owner, the first may step down.
     second, _ = await gateway.member(owner, "owner")
-    assert (await owner.request("PATCH", f"/api/v1/users/{owner_id}",
-                                json={"role": "admin"}))[0] == 200
+    assert (await owner.request("PATCH", f"/api/v1/users/{owner_id}", json={"role": "admin"}))[
+        0
+    ] == 200
     _, users, _ = await second.request("GET", "/api/v1/users")
     assert sorted(u["role"] for u in users["users"]) == ["admin", "owner"]
 
@@ -161,6 +190,9 @@ async def test_cross_tenant_user_access_is_404_and_changes_nothing(
     assert victim not in str(users)
     async with tenant_transaction(db_pool, tenant_b) as conn:
         after = await conn.fetchrow("SELECT * FROM users WHERE id = $1", uuid.UUID(victim))
+    assert after is not None
+    assert before is not None
     assert dict(after) == dict(before)
-    assert (await owner_a.request("PATCH", "/api/v1/users/not-a-uuid",
-                                  json={"role": "viewer"}))[0] == 404
+    assert (await owner_a.request("PATCH", "/api/v1/users/not-a-uuid", json={"role": "viewer"}))[
+        0
+    ] == 404

@@ -30,6 +30,7 @@ def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: str = "
 @pytest.fixture
 async def victim(gateway: GatewayUnderTest) -> tuple[Any, dict[str, Any]]:
     browser, _, _ = await gateway.owner()
+    assert browser.token is not None
     claims = jwt.decode(browser.token, options={"verify_signature": False})  # noqa: TID251
     return browser, claims
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+from pydantic import Field
+
 from majlis.events.registry import Event, register_event
 
 
@@ -26,4 +28,4 @@ class AuditRecorded(Event):
     target_type: str | None = None
     target_id: str | None = None
     ip: str | None = None
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = Field(default_factory=dict)
