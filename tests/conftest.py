@@ -121,14 +121,15 @@ async def _release_run_resources(settings: Any) -> AsyncIterator[None]:
         return
     try:
         channel = await bus.channel()
-        await delete_topology(channel, settings.bus_prefix, PLATFORM_QUEUES,
-                              settings.bus_retry_delays_ms)
+        await delete_topology(
+            channel, settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
+        )
     finally:
         await bus.close()
     client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
     try:
         keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
         for start in range(0, len(keys), 500):
-            await client.delete(*keys[start:start + 500])
+            await client.delete(*keys[start : start + 500])
     finally:
         await client.aclose()
