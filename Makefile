@@ -55,7 +55,7 @@ fmt: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 typecheck: $(STAMP)
-	$(PY) -m mypy shared/src services tests
+	$(PY) -m mypy shared/src services tests bench
 
 check: lint typecheck
 
