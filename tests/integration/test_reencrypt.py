@@ -37,6 +37,7 @@ PER_TENANT = {
     "contacts.email_enc": 1,
     "contacts.attributes_enc": 1,
     "messages.body_enc": 4,
+    "media.content_enc": 0,  # the seed stores no media
 }
 
 

@@ -1,25 +1,69 @@
-"""Composition root of the inbox service: contacts, conversations and messages."""
+"""Composition root of the inbox service: contacts, conversations, messages and media."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
 from aiohttp import web
 
-from inbox.consumers import HANDLERS
+from inbox.consumers import bind_handlers
+from inbox.deps import CIPHER, GRAPH, INBOX_DEPS, INDEXER, InboxDeps
+from inbox.views import add_routes
+from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.http import create_base_app
+from majlis.http.keys import SETTINGS
 from majlis.http.resources import (
+    DB_POOL,
+    authenticator_ctx,
     bus_ctx,
     consumer_ctx,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
 )
+from majlis.http.tokens import TokenVerifier
+from majlis.meta import GraphClient
 from majlis.settings import ServiceName, Settings
+
+
+async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
+    """An HTTP session for the Graph API (media downloads), closed on shut-down."""
+    settings = app[SETTINGS]
+    async with aiohttp.ClientSession() as session:
+        app[GRAPH] = GraphClient.from_settings(session, settings)
+        yield
+
+
+async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Bundle what the handlers need, once the pool and the Graph client exist."""
+    app[INBOX_DEPS] = InboxDeps(
+        pool=app[DB_POOL],
+        cipher=app[CIPHER],
+        indexer=app[INDEXER],
+        graph=app[GRAPH],
+        phone_region=app[SETTINGS].default_phone_region,
+    )
+    yield
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the inbox application; nothing connects until the app starts."""
     app = create_base_app(settings, ServiceName.INBOX)
+    # Keys and verifiers come from settings alone: a misconfiguration fails here, at start.
+    app[CIPHER] = FieldCipher(KeyRing.from_settings(settings))
+    app[INDEXER] = BlindIndexer.from_settings(settings)
+    TokenVerifier.from_settings(settings)  # fail at start, not on the first request
     app.cleanup_ctx.append(postgres_ctx("inbox"))
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(authenticator_ctx)
     app.cleanup_ctx.append(bus_ctx)
-    app.cleanup_ctx.append(consumer_ctx("inbox.events", "inbox", HANDLERS))
+    app.cleanup_ctx.append(graph_ctx)
+    app.cleanup_ctx.append(deps_ctx)
+    # Consumption starts only after every dependency above is in place.
+    app.cleanup_ctx.append(
+        consumer_ctx("inbox.events", "inbox", bind_handlers(lambda: app[INBOX_DEPS]))
+    )
     app.cleanup_ctx.append(outbox_relay_ctx)
+    add_routes(app)
     return app

@@ -1,9 +1,37 @@
 """Handlers of the `inbox.events` queue, one table: event type -> handler.
 
-The table is empty until the inbox domain lands; the queue is declared at start so that nothing
-published to it is lost, and consumption starts once a handler exists.
+`inbox.events` also receives `webhook_ingest.template_status/phone_quality/account.received`
+and `broadcast.*`. The inbox leaves those to their owners (broadcast manages templates and
+numbers; audit records every event): with no handler here the consumer acks and ignores them.
 """
 
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from inbox.deps import InboxDeps
+from inbox.handlers import on_message_received, on_status_received
+from majlis.events import Envelope, Event
+from majlis.events.webhook_ingest import MessageReceived, StatusReceived
 from majlis.messaging import Handler
 
-HANDLERS: dict[str, Handler] = {}
+DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
+
+HANDLERS: dict[str, DepsHandler] = {
+    MessageReceived.routing_key: on_message_received,
+    StatusReceived.routing_key: on_status_received,
+}
+
+
+def bind_handlers(
+    get_deps: Callable[[], InboxDeps], table: Mapping[str, DepsHandler] = HANDLERS
+) -> dict[str, Handler]:
+    """The table as consumer handlers; deps are fetched per call (they exist once started)."""
+
+    def bind(handler: DepsHandler) -> Handler:
+        async def handle(event: Event, envelope: Envelope) -> None:
+            await handler(event, envelope, get_deps())
+
+        return handle
+
+    return {routing_key: bind(handler) for routing_key, handler in table.items()}

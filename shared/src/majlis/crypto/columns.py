@@ -48,4 +48,5 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("contacts", "email_enc", "contacts.email"),
     EncryptedColumn("contacts", "attributes_enc", "contacts.attributes"),
     EncryptedColumn("messages", "body_enc", "messages.body"),
+    EncryptedColumn("media", "content_enc", "media.content"),
 )

@@ -4,6 +4,9 @@ Producers add one module each (``majlis.events.webhook_ingest``, ...) with
 ``@register_event`` models; a consumer process imports the modules whose events it handles.
 """
 
+# Importing the producer modules registers their events, so any process that imports
+# majlis.events can decode every event type of the platform.
+from majlis.events import gateway, inbox, webhook_ingest
 from majlis.events.envelope import (
     Envelope,
     decode_event,
@@ -21,8 +24,11 @@ __all__ = [
     "UnknownEventType",
     "decode_event",
     "envelope_bytes",
+    "gateway",
+    "inbox",
     "make_envelope",
     "parse_envelope",
     "register_event",
     "utc_now",
+    "webhook_ingest",
 ]

@@ -13,8 +13,11 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from majlis.db import create_pool
+from majlis.http.auth import Authenticator
 from majlis.http.health import READINESS_CHECKS
 from majlis.http.keys import SERVICE_NAME, SETTINGS
+from majlis.http.revocation import RevocationStore
+from majlis.http.tokens import TokenVerifier
 from majlis.messaging import (
     PLATFORM_QUEUES,
     Bus,
@@ -137,3 +140,20 @@ async def outbox_relay_ctx(app: web.Application) -> AsyncIterator[None]:
     await relay.stop()
     await task
     await pool.close()
+
+
+AUTHENTICATOR: web.AppKey[Authenticator] = web.AppKey("authenticator", Authenticator)
+
+
+async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Access-token verification for a back end: public keys only, revocations from Redis."""
+    settings = app[SETTINGS]
+    revocations = RevocationStore(
+        app[REDIS],
+        settings.redis_prefix,
+        issuer=settings.jwt_issuer,
+        max_token_ttl=settings.access_token_ttl_seconds,
+        leeway=settings.jwt_leeway_seconds,
+    )
+    app[AUTHENTICATOR] = Authenticator(TokenVerifier.from_settings(settings), revocations)
+    yield

@@ -1,0 +1,152 @@
+"""Store one inbound message: contact, conversation, encrypted body, media row, outbox event.
+
+Runs inside the idempotent consumer's tenant transaction, so the event claim, every row and
+the `inbox.message.stored` outbox entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid4
+
+import orjson
+
+from inbox import media_repository, repository
+from inbox.content import (
+    SenderIdentity,
+    media_ref,
+    message_content,
+    message_type,
+    sender_identity,
+    sent_at,
+    wamid_of,
+)
+from inbox.deps import InboxDeps
+from inbox.repository import Conn
+from majlis.events import Envelope, make_envelope
+from majlis.events.inbox import MessageStored
+from majlis.events.webhook_ingest import MessageReceived
+from majlis.logging import get_logger
+from majlis.messaging import add_to_outbox
+
+log = get_logger(__name__)
+
+BODY_FIELD = "messages.body"
+NOT_FROM_CUSTOMER = frozenset({"system"})
+
+
+class DuplicateMessage(RuntimeError):
+    """The wamid was stored by someone else after our check; rolling back is the answer."""
+
+
+async def store_inbound_message(
+    conn: Conn, event: MessageReceived, envelope: Envelope, deps: InboxDeps
+) -> None:
+    """Store a message once per (tenant, wamid) and queue `inbox.message.stored`."""
+    tenant_id = envelope.tenant_id
+    wamid = wamid_of(event.message)
+    if wamid is None:
+        log.warning("inbox.message_malformed", reason="wamid")
+        return
+    # Meta redelivers for days, possibly as events with other ids: the wamid decides.
+    await repository.lock_wamid(conn, wamid)
+    if await repository.message_exists(conn, wamid):
+        log.info("inbox.message_duplicate")
+        return
+    number_id = await repository.number_id_for(conn, event.phone_number_id)
+    if number_id is None:
+        log.warning("inbox.number_unknown", phone_number_id=event.phone_number_id)
+        return
+    identity = sender_identity(event.message, event.contact, deps.phone_region)
+    if identity is None:
+        log.warning("inbox.sender_unidentified", message_type=message_type(event.message))
+        return
+    contact_id = await find_or_create_contact(conn, tenant_id, identity, deps)
+    moment = sent_at(event.message.get("timestamp"), event.received_at)
+    kind = message_type(event.message)
+    conversation_id = await repository.open_conversation(
+        conn,
+        tenant_id,
+        uuid4(),
+        contact_id,
+        number_id,
+        message_at=moment,
+        # WhatsApp's own notices (e.g. "changed number") are not the customer writing.
+        customer_message_at=None if kind in NOT_FROM_CUSTOMER else moment,
+    )
+    body = orjson.dumps(message_content(event.message))
+    message_id = uuid4()
+    if not await repository.insert_inbound_message(
+        conn,
+        tenant_id,
+        message_id,
+        conversation_id,
+        wamid=wamid,
+        message_type=kind,
+        body_enc=deps.cipher.encrypt(body, tenant_id=tenant_id, field=BODY_FIELD),
+        sent_at=moment,
+    ):
+        raise DuplicateMessage("wamid stored concurrently")
+    ref = media_ref(event.message)
+    if ref is not None:
+        await media_repository.insert_media(conn, tenant_id, uuid4(), message_id, number_id, ref)
+    stored = MessageStored(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        contact_id=contact_id,
+        number_id=number_id,
+        type=kind,
+        wamid=wamid,
+    )
+    await add_to_outbox(
+        conn,
+        make_envelope(
+            stored,
+            tenant_id=tenant_id,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.id,
+        ),
+    )
+    log.info("inbox.message_stored", message_id=str(message_id), message_type=kind)
+
+
+async def find_or_create_contact(
+    conn: Conn, tenant_id: UUID, identity: SenderIdentity, deps: InboxDeps
+) -> UUID:
+    """The contact with this phone number or BSUID (by blind index), created if none."""
+
+    def sealed(value: str | None, field: str) -> tuple[bytes, bytes] | None:
+        if value is None:
+            return None
+        return (
+            deps.cipher.encrypt(value, tenant_id=tenant_id, field=field),
+            deps.indexer.value(value, tenant_id=tenant_id, field=field),
+        )
+
+    phone = sealed(identity.phone, "contacts.phone")
+    bsuid = sealed(identity.bsuid, "contacts.bsuid")
+    name_enc = (
+        deps.cipher.encrypt(identity.name, tenant_id=tenant_id, field="contacts.name")
+        if identity.name
+        else None
+    )
+    phone_bidx, bsuid_bidx = (phone[1] if phone else None), (bsuid[1] if bsuid else None)
+    match = await repository.find_contact(conn, phone_bidx, bsuid_bidx)
+    if match is None:
+        contact_id = uuid4()
+        if await repository.insert_contact(
+            conn, tenant_id, contact_id, phone=phone, bsuid=bsuid, name_enc=name_enc
+        ):
+            return contact_id
+        # Another message of the same person created the contact concurrently.
+        match = await repository.find_contact(conn, phone_bidx, bsuid_bidx)
+        if match is None:
+            raise RuntimeError("contact neither insertable nor found")
+    if (
+        (phone and not match.has_phone)
+        or (bsuid and not match.has_bsuid)
+        or (name_enc and not match.has_name)
+    ):
+        await repository.complete_contact(
+            conn, match.id, phone=phone, bsuid=bsuid, name_enc=name_enc
+        )
+    return match.id

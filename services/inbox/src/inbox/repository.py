@@ -1,0 +1,313 @@
+"""The inbox's SQL: plain async functions, connection first, one statement each, `$n` params.
+
+Every function runs inside majlis.db.tenant_transaction(); row-level security scopes each
+statement to that transaction's tenant, so no statement repeats the tenant filter (inserts
+pass tenant_id explicitly, and the policy's WITH CHECK holds them to it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+from uuid import UUID
+
+import asyncpg
+
+# A string: asyncpg's Connection is not subscriptable at runtime.
+Conn: TypeAlias = "asyncpg.Connection[Any]"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactMatch:
+    """A contact found by blind index, and which identifiers it already holds."""
+
+    id: UUID
+    has_phone: bool
+    has_bsuid: bool
+    has_name: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StatusOutcome:
+    """Whether a message with the wamid exists, and whether the status moved it forward."""
+
+    found: bool
+    applied: bool
+
+
+async def lock_wamid(conn: Conn, wamid: str) -> None:
+    """Serialise work on one wamid until the transaction ends (message vs status races)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended((SELECT app.current_tenant_id())::text"
+        " || '|' || $1, 0))",
+        wamid,
+    )
+
+
+async def message_exists(conn: Conn, wamid: str) -> bool:
+    """True if a message with this wamid is stored."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE wamid = $1)", wamid
+    )
+    return found
+
+
+async def number_id_for(conn: Conn, phone_number_id: str) -> UUID | None:
+    """The tenant's number row for Meta's phone_number_id."""
+    number_id: UUID | None = await conn.fetchval(
+        "SELECT id FROM whatsapp_numbers WHERE phone_number_id = $1", phone_number_id
+    )
+    return number_id
+
+
+async def find_contact(
+    conn: Conn, phone_bidx: bytes | None, bsuid_bidx: bytes | None
+) -> ContactMatch | None:
+    """A contact by phone or BSUID blind index; a phone match wins over a BSUID match."""
+    row = await conn.fetchrow(
+        "SELECT id, phone_bidx IS NOT NULL AS has_phone, bsuid_bidx IS NOT NULL AS has_bsuid,"
+        " name_enc IS NOT NULL AS has_name FROM contacts"
+        " WHERE phone_bidx = $1 OR bsuid_bidx = $2"
+        " ORDER BY (phone_bidx = $1) DESC NULLS LAST LIMIT 1",
+        phone_bidx,
+        bsuid_bidx,
+    )
+    if row is None:
+        return None
+    return ContactMatch(row["id"], row["has_phone"], row["has_bsuid"], row["has_name"])
+
+
+async def insert_contact(
+    conn: Conn,
+    tenant_id: UUID,
+    contact_id: UUID,
+    *,
+    phone: tuple[bytes, bytes] | None,
+    bsuid: tuple[bytes, bytes] | None,
+    name_enc: bytes | None,
+) -> bool:
+    """Create a contact ((ciphertext, blind index) pairs); False if one with either index exists."""
+    created = await conn.fetchval(
+        "INSERT INTO contacts (tenant_id, id, phone_enc, phone_bidx, bsuid_enc, bsuid_bidx,"
+        " name_enc) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",
+        tenant_id,
+        contact_id,
+        *(phone or (None, None)),
+        *(bsuid or (None, None)),
+        name_enc,
+    )
+    return created is not None
+
+
+async def complete_contact(
+    conn: Conn,
+    contact_id: UUID,
+    *,
+    phone: tuple[bytes, bytes] | None,
+    bsuid: tuple[bytes, bytes] | None,
+    name_enc: bytes | None,
+) -> None:
+    """Fill identifiers and name a contact lacks; an identifier another contact holds is skipped."""
+    phone_enc, phone_bidx = phone or (None, None)
+    bsuid_enc, bsuid_bidx = bsuid or (None, None)
+    # Two rows can exist for one person (seen first by BSUID only, later by phone only);
+    # merging them is a person's decision, so an index already taken is left alone.
+    await conn.execute(
+        """
+        UPDATE contacts AS c SET
+          phone_enc = CASE WHEN take_phone THEN $2 ELSE c.phone_enc END,
+          phone_bidx = CASE WHEN take_phone THEN $3 ELSE c.phone_bidx END,
+          bsuid_enc = CASE WHEN take_bsuid THEN $4 ELSE c.bsuid_enc END,
+          bsuid_bidx = CASE WHEN take_bsuid THEN $5 ELSE c.bsuid_bidx END,
+          name_enc = COALESCE(c.name_enc, $6),
+          updated_at = now()
+        FROM (SELECT
+                $3::bytea IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.phone_bidx = $3) AS take_phone,
+                $5::bytea IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.bsuid_bidx = $5) AS take_bsuid
+             ) AS free
+        WHERE c.id = $1
+        """,
+        contact_id,
+        phone_enc,
+        phone_bidx,
+        bsuid_enc,
+        bsuid_bidx,
+        name_enc,
+    )
+
+
+async def open_conversation(
+    conn: Conn,
+    tenant_id: UUID,
+    new_id: UUID,
+    contact_id: UUID,
+    number_id: UUID,
+    *,
+    message_at: datetime,
+    customer_message_at: datetime | None,
+) -> UUID:
+    """The unresolved conversation of (contact, number), created if none, marked open.
+
+    A resolved conversation stays resolved as history: a new message starts a new one (the
+    partial unique index allows one unresolved per contact and number); a `pending` one is
+    reopened. `customer_message_at` (None for WhatsApp's own system messages) restarts the
+    24-hour window; times only move forward, whatever order messages are stored in.
+    """
+    conversation_id: UUID = await conn.fetchval(
+        """
+        INSERT INTO conversations (tenant_id, id, contact_id, number_id, status,
+                                   last_customer_message_at, last_message_at)
+        VALUES ($1, $2, $3, $4, 'open', $6, $5)
+        ON CONFLICT (tenant_id, contact_id, number_id) WHERE status <> 'resolved'
+        DO UPDATE SET
+          status = 'open',
+          last_customer_message_at = GREATEST(conversations.last_customer_message_at, $6),
+          last_message_at = GREATEST(conversations.last_message_at, $5),
+          updated_at = now()
+        RETURNING id
+        """,
+        tenant_id,
+        new_id,
+        contact_id,
+        number_id,
+        message_at,
+        customer_message_at,
+    )
+    return conversation_id
+
+
+async def insert_inbound_message(
+    conn: Conn,
+    tenant_id: UUID,
+    message_id: UUID,
+    conversation_id: UUID,
+    *,
+    wamid: str,
+    message_type: str,
+    body_enc: bytes,
+    sent_at: datetime,
+) -> bool:
+    """Store an inbound message; False if the wamid is already stored (the real dedupe guard)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO messages (tenant_id, id, conversation_id, direction, wamid, type, body_enc,"
+        " status, created_at) VALUES ($1, $2, $3, 'inbound', $4, $5, $6, 'received', $7)"
+        " ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING id",
+        tenant_id,
+        message_id,
+        conversation_id,
+        wamid,
+        message_type,
+        body_enc,
+        sent_at,
+    )
+    return inserted is not None
+
+
+async def apply_status(
+    conn: Conn, wamid: str, status: str, error_code: int | None, error_title: str | None
+) -> StatusOutcome:
+    """Move an outbound message's status forward only (see inbox.statuses for the rules)."""
+    row = await conn.fetchrow(
+        """
+        WITH target AS (
+          SELECT id, status FROM messages
+          WHERE wamid = $1 AND direction = 'outbound' FOR UPDATE
+        ), changed AS (
+          UPDATE messages AS m SET
+            status = $2::text,
+            error_code = CASE WHEN $2::text = 'failed' THEN $3::integer ELSE m.error_code END,
+            error_title = CASE WHEN $2::text = 'failed' THEN $4::text ELSE m.error_title END,
+            updated_at = now()
+          FROM target AS t
+          WHERE m.id = t.id AND (
+            ($2::text = 'failed' AND t.status IN ('queued', 'sent'))
+            OR ($2::text = 'read' AND t.status = 'failed')
+            OR ($2::text <> 'failed' AND t.status <> 'failed'
+                AND array_position(ARRAY['queued', 'sent', 'delivered', 'read'], t.status)
+                  < array_position(ARRAY['queued', 'sent', 'delivered', 'read'], $2::text)))
+          RETURNING m.id
+        )
+        SELECT EXISTS (SELECT 1 FROM target) AS found, EXISTS (SELECT 1 FROM changed) AS applied
+        """,
+        wamid,
+        status,
+        error_code,
+        error_title,
+    )
+    if row is None:  # unreachable: a SELECT without FROM yields exactly one row
+        return StatusOutcome(found=False, applied=False)
+    return StatusOutcome(row["found"], row["applied"])
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStatus:
+    """A status kept until its outbound message is known."""
+
+    status: str
+    status_at: datetime | None
+    error_code: int | None
+    error_title: str | None
+
+
+async def add_pending_status(
+    conn: Conn, tenant_id: UUID, pending_id: UUID, wamid: str, pending: PendingStatus
+) -> None:
+    """Keep a status for a wamid no message has yet; a redelivered one is stored once."""
+    await conn.execute(
+        "INSERT INTO pending_statuses (tenant_id, id, wamid, status, status_at, error_code,"
+        " error_title) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        tenant_id,
+        pending_id,
+        wamid,
+        pending.status,
+        pending.status_at,
+        pending.error_code,
+        pending.error_title,
+    )
+
+
+async def take_pending_statuses(conn: Conn, wamid: str) -> list[PendingStatus]:
+    """Remove and return the statuses kept for a wamid."""
+    rows = await conn.fetch(
+        "DELETE FROM pending_statuses WHERE wamid = $1"
+        " RETURNING status, status_at, error_code, error_title",
+        wamid,
+    )
+    return [
+        PendingStatus(r["status"], r["status_at"], r["error_code"], r["error_title"]) for r in rows
+    ]
+
+
+async def purge_stale_pending_statuses(conn: Conn, older_than: timedelta) -> int:
+    """Forget kept statuses whose message never appeared (sent outside the platform)."""
+    status = await conn.execute(
+        "DELETE FROM pending_statuses WHERE received_at < now() - $1::interval", older_than
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def apply_pending_statuses(conn: Conn, wamid: str) -> int:
+    """Apply the statuses that arrived before the outbound message got its wamid.
+
+    Call in the transaction that gives an outbound message its wamid. Composed of single
+    statements: the wamid lock first, so a status being stored concurrently is either seen
+    here or finds the message itself. Returns how many statuses moved the message forward.
+    """
+    await lock_wamid(conn, wamid)
+    pending = await take_pending_statuses(conn, wamid)
+    applied = 0
+    # Meta's time order; the monotonic rules of apply_status settle any remaining conflict.
+    for item in sorted(pending, key=_pending_order):
+        outcome = await apply_status(conn, wamid, item.status, item.error_code, item.error_title)
+        applied += outcome.applied
+    return applied
+
+
+_RANK = {"sent": 1, "failed": 2, "delivered": 3, "read": 4}
+
+
+def _pending_order(item: PendingStatus) -> tuple[float, int]:
+    return (item.status_at.timestamp() if item.status_at else 0.0, _RANK.get(item.status, 0))

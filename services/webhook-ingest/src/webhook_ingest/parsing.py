@@ -1,0 +1,172 @@
+"""Split a verified webhook body into items: every entry x change x message / status.
+
+Meta batches up to 1000 updates per POST and never promises one per request, so nothing here
+reads index 0 only. Items keep the dicts exactly as Meta sent them (unknown fields included).
+Whatever cannot be used is counted under a bounded label, never raised: one odd item must not
+cost the rest of the batch. Only a body that is not a webhook envelope at all is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+WHATSAPP_OBJECT = "whatsapp_business_account"
+_LABEL = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ItemKind(StrEnum):
+    """The kinds of webhook item that become events."""
+
+    MESSAGE = "message"
+    STATUS = "status"
+    TEMPLATE_STATUS = "template_status"
+    PHONE_QUALITY = "phone_quality"
+    ACCOUNT = "account"
+
+
+# Change fields routed by WABA id (they always arrive on the app's default URL).
+_WABA_FIELDS: dict[str, ItemKind] = {
+    "message_template_status_update": ItemKind.TEMPLATE_STATUS,
+    "phone_number_quality_update": ItemKind.PHONE_QUALITY,
+    "account_update": ItemKind.ACCOUNT,
+}
+
+
+class WebhookShapeError(ValueError):
+    """The body is JSON but not a webhook envelope (no `entry` list of objects)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookItem:
+    """One routable unit of a webhook: a message, a status or a WABA-level change."""
+
+    kind: ItemKind
+    waba_id: str
+    data: dict[str, Any]
+    phone_number_id: str | None = None
+    contact: dict[str, Any] | None = None
+    entry_time: int | None = None
+
+    @property
+    def routes_by_number(self) -> bool:
+        """True if the tenant is found by phone_number_id, False if by WABA id."""
+        return self.kind in (ItemKind.MESSAGE, ItemKind.STATUS)
+
+
+@dataclass(slots=True)
+class ParsedWebhook:
+    """The items of one webhook and what was skipped, as (label, reason) -> count."""
+
+    items: list[WebhookItem] = field(default_factory=list)
+    skipped: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+def label(name: object) -> str:
+    """A metrics/log label for a Meta field name; anything unusual becomes "other"."""
+    return name if isinstance(name, str) and _LABEL.fullmatch(name) else "other"
+
+
+def parse_webhook(document: object) -> ParsedWebhook:
+    """Every item of a decoded webhook body; raises WebhookShapeError for a non-envelope."""
+    if not isinstance(document, dict) or not isinstance(document.get("entry"), list):
+        raise WebhookShapeError("not a webhook envelope")
+    parsed = ParsedWebhook()
+    if document.get("object") != WHATSAPP_OBJECT:
+        # A product we do not handle (a well-formed envelope): counted, nothing routed.
+        parsed.skipped[(label(document.get("object")), "unknown_object")] += 1
+        return parsed
+    for entry in document["entry"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            parsed.skipped[("entry", "malformed")] += 1
+            continue
+        waba_id = entry.get("id")
+        entry_time = entry.get("time")
+        for change in entry["changes"]:
+            _parse_change(
+                parsed,
+                change,
+                waba_id if isinstance(waba_id, str) else "",
+                entry_time if isinstance(entry_time, int) else None,
+            )
+    return parsed
+
+
+def _parse_change(
+    parsed: ParsedWebhook, change: object, waba_id: str, entry_time: int | None
+) -> None:
+    if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+        parsed.skipped[("change", "malformed")] += 1
+        return
+    name = change.get("field")
+    value: dict[str, Any] = change["value"]
+    if name == "messages":
+        _parse_messages_value(parsed, value, waba_id)
+    elif isinstance(name, str) and name in _WABA_FIELDS:
+        if not waba_id:
+            parsed.skipped[(name, "malformed")] += 1
+            return
+        parsed.items.append(WebhookItem(_WABA_FIELDS[name], waba_id, value, entry_time=entry_time))
+    else:
+        parsed.skipped[(label(name), "unknown_kind")] += 1
+
+
+def _parse_messages_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
+    metadata = value.get("metadata")
+    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    messages = _list(value.get("messages"))
+    statuses = _list(value.get("statuses"))
+    if not isinstance(phone_number_id, str) or not phone_number_id:
+        parsed.skipped[("messages", "malformed")] += max(1, len(messages) + len(statuses))
+        return
+    # Out-of-band errors (e.g. a failed inbound media download) arrive without an item.
+    if _list(value.get("errors")):
+        parsed.skipped[("messages", "value_errors")] += 1
+    if not messages and not statuses and not _list(value.get("errors")):
+        parsed.skipped[("messages", "empty")] += 1
+    contacts = [c for c in _list(value.get("contacts")) if isinstance(c, dict)]
+    for message in messages:
+        if not isinstance(message, dict) or not _non_empty_str(message.get("id")):
+            parsed.skipped[("message", "malformed")] += 1
+            continue
+        contact = _sender_contact(message, contacts, single=len(messages) == 1)
+        parsed.items.append(
+            WebhookItem(ItemKind.MESSAGE, waba_id, message, phone_number_id, contact=contact)
+        )
+    for status in statuses:
+        if (
+            not isinstance(status, dict)
+            or not _non_empty_str(status.get("id"))
+            or not _non_empty_str(status.get("status"))
+        ):
+            parsed.skipped[("status", "malformed")] += 1
+            continue
+        parsed.items.append(WebhookItem(ItemKind.STATUS, waba_id, status, phone_number_id))
+
+
+def _sender_contact(
+    message: dict[str, Any], contacts: list[dict[str, Any]], *, single: bool
+) -> dict[str, Any] | None:
+    """The `contacts[]` entry of a message's sender: by wa_id, else by BSUID (user_id)."""
+    sender, sender_user = message.get("from"), message.get("from_user_id")
+    for contact in contacts:
+        if sender and contact.get("wa_id") == sender:
+            return contact
+        if sender_user and contact.get("user_id") == sender_user:
+            return contact
+    # Meta warns that wa_id and `from` may differ; with one message and one contact in the
+    # change, that contact can only be its sender.
+    if single and len(contacts) == 1:
+        return contacts[0]
+    return None
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _non_empty_str(value: object) -> bool:
+    return isinstance(value, str) and bool(value)

@@ -1,0 +1,76 @@
+"""Events published by webhook-ingest: one per item of a verified Meta webhook.
+
+Each carries the item exactly as Meta sent it (unknown fields included), so consumers can use
+fields we do not model yet. The envelope's tenant_id is the tenant that owns the number (or
+WABA); the envelope id of a redelivered webhook is the same as the first delivery's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime
+
+from majlis.events.registry import Event, register_event
+
+
+@register_event
+class MessageReceived(Event):
+    """A user sent one message to one of the tenant's numbers (`messages[]` item)."""
+
+    routing_key = "webhook_ingest.message.received"
+
+    phone_number_id: str
+    waba_id: str
+    message: dict[str, Any]
+    # The `contacts[]` entry of the sender (profile name, wa_id, user_id), when Meta sent one.
+    contact: dict[str, Any] | None = None
+    received_at: AwareDatetime
+
+
+@register_event
+class StatusReceived(Event):
+    """Meta reported a status (sent, delivered, read, failed, played) of an outbound message."""
+
+    routing_key = "webhook_ingest.status.received"
+
+    phone_number_id: str
+    waba_id: str
+    status: dict[str, Any]
+    received_at: AwareDatetime
+
+
+@register_event
+class TemplateStatusReceived(Event):
+    """A `message_template_status_update` change for one of the tenant's WABAs."""
+
+    routing_key = "webhook_ingest.template_status.received"
+
+    waba_id: str
+    value: dict[str, Any]
+    entry_time: int | None = None
+    received_at: AwareDatetime
+
+
+@register_event
+class PhoneQualityReceived(Event):
+    """A `phone_number_quality_update` change (throughput / messaging limit of a number)."""
+
+    routing_key = "webhook_ingest.phone_quality.received"
+
+    waba_id: str
+    value: dict[str, Any]
+    entry_time: int | None = None
+    received_at: AwareDatetime
+
+
+@register_event
+class AccountReceived(Event):
+    """An `account_update` change (restrictions, bans, partner app removed, ...)."""
+
+    routing_key = "webhook_ingest.account.received"
+
+    waba_id: str
+    value: dict[str, Any]
+    entry_time: int | None = None
+    received_at: AwareDatetime
