@@ -7,9 +7,11 @@ import os
 import signal
 import socket
 import sys
+import uuid
 
 import aiohttp
 
+from majlis.db import create_pool, tenant_transaction
 from majlis.settings import ServiceName
 
 
@@ -22,6 +24,94 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+async def _customer_message_reaches_the_inbox(
+    session: aiohttp.ClientSession,
+    ports: dict[ServiceName, int],
+    sim_port: int,
+    env: dict[str, str],
+) -> None:
+    """The whole inbound path on running processes: a business signs up and connects a number
+    through the gateway; a customer writes through the simulator (`majlis sim send`); the signed
+    webhook passes the ingest and the message lands in the inbox, encrypted."""
+    gateway = f"http://127.0.0.1:{ports[ServiceName.GATEWAY]}"
+    email = f"e2e-{uuid.uuid4().hex[:10]}@example.test"
+    password = "end to end passphrase"
+    async with session.post(
+        f"{gateway}/api/v1/auth/register",
+        json={
+            "business_name": "E2E Trading",
+            "name": "Owner",
+            "email": email,
+            "password": password,
+        },
+    ) as response:
+        assert response.status == 201, await response.text()
+        tenant_id = uuid.UUID((await response.json())["tenant_id"])
+    try:
+        async with session.post(
+            f"{gateway}/api/v1/auth/login", json={"email": email, "password": password}
+        ) as response:
+            token = (await response.json())["access_token"]
+            csrf = response.cookies["__Host-majlis_csrf"].value
+            refresh = response.cookies["__Host-majlis_refresh"].value
+        phone_number_id = str(uuid.uuid4().int)[:15]
+        async with session.post(
+            f"{gateway}/api/v1/numbers",
+            json={
+                "phone_number_id": phone_number_id,
+                "waba_id": "102290129340398",
+                "display_number": "+971 4 000 0000",
+                "access_token": "EAA" + "e2e" * 10,
+            },
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-CSRF-Token": csrf,
+                "Cookie": f"__Host-majlis_csrf={csrf}; __Host-majlis_refresh={refresh}",
+            },
+        ) as response:
+            assert response.status == 201, await response.text()
+        send = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "majlis.cli",
+            "sim",
+            "send",
+            "--from",
+            "+971501234567",
+            "--text",
+            "مرحبا، أريد حجز موعد",
+            "--phone-number-id",
+            phone_number_id,
+            "--sim-url",
+            f"http://127.0.0.1:{sim_port}",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await send.communicate()
+        assert send.returncode == 0, out.decode()
+        pool = await create_pool(env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+        try:
+            body = None
+            for _ in range(100):
+                async with tenant_transaction(pool, tenant_id) as conn:
+                    body = await conn.fetchval(
+                        "SELECT body_enc FROM messages WHERE direction = 'inbound'"
+                    )
+                if body is not None:
+                    break
+                await asyncio.sleep(0.1)
+            assert body is not None, "the customer's message never reached the inbox"
+            assert "مرحبا".encode() not in body
+        finally:
+            await pool.close()
+    finally:
+        pool = await create_pool(env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+        await pool.close()
 
 
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
@@ -58,6 +148,7 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
                     assert body["checks"] == {"postgres": True, "redis": True, "rabbitmq": True}
                 async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
                     assert response.status == 200
+            await _customer_message_reaches_the_inbox(session, ports, free[-1], env)
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
             rest = (await process.stdout.read()).decode()
