@@ -6,9 +6,12 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
+from aiohttp import web
 
+from gateway.routes import CLIENT_IP
 from majlis.events import make_envelope
 from majlis.events.gateway import AuditRecorded
+from majlis.http.auth import IDENTITY
 from majlis.messaging import add_to_outbox
 
 
@@ -39,4 +42,28 @@ async def record(
     )
     await add_to_outbox(
         conn, make_envelope(event, tenant_id=tenant_id, correlation_id=correlation_id)
+    )
+
+
+async def by_caller(
+    conn: asyncpg.Connection[Any],
+    request: web.Request,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: UUID | str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit an action of the signed-in caller of `request`, from their client address."""
+    identity = request[IDENTITY]
+    await record(
+        conn,
+        identity.tenant_id,
+        action,
+        actor_type="user",
+        actor_id=identity.principal_id,
+        target_type=target_type,
+        target_id=target_id,
+        ip=request[CLIENT_IP],
+        details=details,
     )

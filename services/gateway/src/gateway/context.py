@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,7 +17,8 @@ from gateway.abuse import IpBlocker, LoginGuard
 from gateway.client_ip import Network, parse_trusted
 from gateway.keys import GatewayKeys
 from majlis.crypto import FieldCipher, KeyRing
-from majlis.http.auth import Authenticator
+from majlis.db import tenant_transaction
+from majlis.http.auth import Authenticator, Identity
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL, REDIS
 from majlis.http.revocation import RevocationStore
@@ -53,6 +55,19 @@ class GatewayContext:
     def refresh_grace(self) -> timedelta:
         """How long a used refresh token still yields its successor."""
         return timedelta(seconds=self.settings.refresh_grace_seconds)
+
+
+def as_caller(
+    ctx: GatewayContext, identity: Identity, *, readonly: bool = False
+) -> AbstractAsyncContextManager[asyncpg.Connection[Any]]:
+    """A tenant transaction as the signed-in caller: their tenant, role and user id."""
+    return tenant_transaction(
+        ctx.pool,
+        identity.tenant_id,
+        identity.role,
+        user_id=identity.principal_id,
+        readonly=readonly,
+    )
 
 
 CONTEXT: web.AppKey[GatewayContext] = web.AppKey("gateway_context", GatewayContext)

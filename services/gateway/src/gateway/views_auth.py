@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from gateway import audit, repository
-from gateway.context import CONTEXT, GatewayContext
+from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.cookies import REFRESH_COOKIE, clear_session_cookies, set_session_cookies
 from gateway.csrf import CSRF_COOKIE, check_csrf, make_csrf_token
 from gateway.keys import keyed_hash
@@ -309,15 +309,12 @@ async def logout(request: web.Request) -> web.Response:
         await ctx.revocations.revoke_session(claims.session_id)
         async with tenant_transaction(ctx.pool, identity.tenant_id, "system") as conn:
             await revoke_session(conn, claims.session_id, "logout")
-            await audit.record(
+            await audit.by_caller(
                 conn,
-                identity.tenant_id,
+                request,
                 "auth.logout",
-                actor_type="user",
-                actor_id=identity.principal_id,
                 target_type="session",
                 target_id=claims.session_id,
-                ip=request[CLIENT_IP],
             )
     response = web.Response(status=204)
     clear_session_cookies(response)
@@ -391,9 +388,7 @@ async def me(request: web.Request) -> web.Response:
     """Who am I: user, role and tenant."""
     ctx = request.app[CONTEXT]
     identity = request[IDENTITY]
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
-    ) as conn:
+    async with as_caller(ctx, identity, readonly=True) as conn:
         user = await repository.get_user(conn, identity.principal_id)
         tenant = await repository.get_tenant(conn, identity.tenant_id)
     if user is None or tenant is None:

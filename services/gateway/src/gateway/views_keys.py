@@ -8,10 +8,9 @@ from aiohttp import web
 
 from gateway import audit
 from gateway.apikeys import SCOPES, new_key
-from gateway.context import CONTEXT
+from gateway.context import CONTEXT, as_caller
 from gateway.models import ApiKeyBody
-from gateway.routes import CLIENT_IP, MANAGERS, route
-from majlis.db import tenant_transaction
+from gateway.routes import MANAGERS, route
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
 
@@ -43,9 +42,7 @@ async def create_api_key(request: web.Request) -> web.Response:
         )
     created, key_hash = new_key(identity.tenant_id, ctx.keys.api_key)
     scopes = sorted(set(body.scopes))
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         row = await conn.fetchrow(
             "INSERT INTO api_keys (tenant_id, id, name, key_hash, key_hint, scopes, created_by)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",
@@ -57,15 +54,12 @@ async def create_api_key(request: web.Request) -> web.Response:
             scopes,
             identity.principal_id,
         )
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "api_keys.created",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="api_key",
             target_id=created.id,
-            ip=request[CLIENT_IP],
             details={"scopes": scopes},
         )
     assert row is not None
@@ -96,9 +90,7 @@ async def list_api_keys(request: web.Request) -> web.Response:
     """Live keys with their hint, scopes and last use."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
-    ) as conn:
+    async with as_caller(ctx, identity, readonly=True) as conn:
         rows = await conn.fetch(
             "SELECT id, name, key_hint, scopes, created_at, last_used_at FROM api_keys"
             " WHERE revoked_at IS NULL ORDER BY created_at"
@@ -136,22 +128,17 @@ async def revoke_api_key(request: web.Request) -> web.Response:
         key_id = UUID(request.match_info["key_id"])
     except ValueError:
         raise _NOT_FOUND from None
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         status = await conn.execute(
             "UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", key_id
         )
         if status == "UPDATE 0":
             raise _NOT_FOUND
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "api_keys.revoked",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="api_key",
             target_id=key_id,
-            ip=request[CLIENT_IP],
         )
     return web.Response(status=204)

@@ -11,10 +11,10 @@ import asyncpg
 from aiohttp import web
 
 from gateway import audit
-from gateway.context import CONTEXT, GatewayContext
+from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.models import NumberBody, NumberPatchBody
-from gateway.routes import ALL_ROLES, CLIENT_IP, MANAGERS, route
-from majlis.db import tenant_for_phone_number_id, tenant_transaction
+from gateway.routes import ALL_ROLES, MANAGERS, route
+from majlis.db import tenant_for_phone_number_id
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
 from majlis.logging import get_logger
@@ -88,9 +88,7 @@ async def create_number(request: web.Request) -> web.Response:
     token_enc = ctx.cipher.encrypt(
         body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
     )
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         try:
             row = await conn.fetchrow(
                 "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
@@ -108,15 +106,12 @@ async def create_number(request: web.Request) -> web.Response:
             raise ProblemError(
                 409, "This number is already connected", slug="number-exists"
             ) from None
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "numbers.created",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="whatsapp_number",
             target_id=number_id,
-            ip=request[CLIENT_IP],
             details={"phone_number_id": body.phone_number_id},
         )
     assert row is not None  # INSERT ... RETURNING always returns the row
@@ -135,9 +130,7 @@ async def list_numbers(request: web.Request) -> web.Response:
     """Every number of the tenant, without tokens."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
-    ) as conn:
+    async with as_caller(ctx, identity, readonly=True) as conn:
         rows = await conn.fetch(
             "SELECT id, phone_number_id, waba_id, display_number, status, created_at, updated_at"
             " FROM whatsapp_numbers ORDER BY created_at, id"
@@ -160,9 +153,7 @@ async def update_number(request: web.Request) -> web.Response:
     identity: Identity = request[IDENTITY]
     number_id = _number_id(request)
     body = await parse_json(request, NumberPatchBody)
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
-    ) as conn:
+    async with as_caller(ctx, identity, readonly=True) as conn:
         current = await conn.fetchrow(
             "SELECT phone_number_id FROM whatsapp_numbers WHERE id = $1", number_id
         )
@@ -174,9 +165,7 @@ async def update_number(request: web.Request) -> web.Response:
         token_enc = ctx.cipher.encrypt(
             body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
         )
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         row = await conn.fetchrow(
             "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"
             " status = coalesce($3, status), access_token_enc = coalesce($4, access_token_enc),"
@@ -190,15 +179,12 @@ async def update_number(request: web.Request) -> web.Response:
         if row is None:
             raise _NOT_FOUND
         changed = sorted(k for k, v in body.model_dump().items() if v is not None)
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "numbers.updated",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="whatsapp_number",
             target_id=number_id,
-            ip=request[CLIENT_IP],
             details={"changed": changed},
         )
     return web.json_response(_number_json(row))
@@ -221,9 +207,7 @@ async def delete_number(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
     number_id = _number_id(request)
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         # Deleting would cascade to conversations and messages: stored history is never lost.
         if await conn.fetchval(
             "SELECT 1 FROM conversations WHERE number_id = $1 LIMIT 1", number_id
@@ -234,14 +218,11 @@ async def delete_number(request: web.Request) -> web.Response:
         status = await conn.execute("DELETE FROM whatsapp_numbers WHERE id = $1", number_id)
         if status == "DELETE 0":
             raise _NOT_FOUND
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "numbers.deleted",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="whatsapp_number",
             target_id=number_id,
-            ip=request[CLIENT_IP],
         )
     return web.Response(status=204)

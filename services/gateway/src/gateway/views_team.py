@@ -12,7 +12,7 @@ from uuid import UUID
 from aiohttp import web
 
 from gateway import audit, repository
-from gateway.context import CONTEXT
+from gateway.context import CONTEXT, as_caller
 from gateway.keys import b64url, keyed_hash
 from gateway.models import AcceptInviteBody, InviteBody, RoleChangeBody
 from gateway.passwords import hash_password, password_problems
@@ -62,9 +62,7 @@ async def create_invite(request: web.Request) -> web.Response:
         raise ProblemError(403, "Only an owner can invite an owner", slug="forbidden")
     invite_id, secret = uuid.uuid4(), b64url(secrets.token_bytes(32))
     expires = datetime.now(UTC) + timedelta(hours=ctx.settings.invite_ttl_hours)
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         taken = await conn.fetchval("SELECT 1 FROM users WHERE email = $1", body.email)
         if taken:
             raise ProblemError(409, "This person is already on the team", slug="already-member")
@@ -79,15 +77,12 @@ async def create_invite(request: web.Request) -> web.Response:
             identity.principal_id,
             expires,
         )
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "team.invited",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="invite",
             target_id=invite_id,
-            ip=request[CLIENT_IP],
             details={"role": body.role},
         )
     token = f"{identity.tenant_id.hex}.{invite_id.hex}.{secret}"
@@ -118,9 +113,7 @@ async def list_invites(request: web.Request) -> web.Response:
     """Invites not yet accepted, revoked or expired."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
-    ) as conn:
+    async with as_caller(ctx, identity, readonly=True) as conn:
         rows = await conn.fetch(
             "SELECT id, email, role, created_at, expires_at FROM invites WHERE accepted_at IS NULL"
             " AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at"
@@ -154,9 +147,7 @@ async def revoke_invite(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
     invite_id = _uuid(request.match_info["invite_id"])
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         status = await conn.execute(
             "UPDATE invites SET revoked_at = now() WHERE id = $1 AND accepted_at IS NULL"
             " AND revoked_at IS NULL",
@@ -164,15 +155,12 @@ async def revoke_invite(request: web.Request) -> web.Response:
         )
         if status == "UPDATE 0":
             raise _NOT_FOUND
-        await audit.record(
+        await audit.by_caller(
             conn,
-            identity.tenant_id,
+            request,
             "team.invite.revoked",
-            actor_type="user",
-            actor_id=identity.principal_id,
             target_type="invite",
             target_id=invite_id,
-            ip=request[CLIENT_IP],
         )
     return web.Response(status=204)
 
@@ -247,9 +235,7 @@ async def list_users(request: web.Request) -> web.Response:
     """Everyone on the team (agents need it to hand over conversations)."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=True
-    ) as conn:
+    async with as_caller(ctx, identity, readonly=True) as conn:
         users = await repository.list_users(conn)
     return web.json_response({"users": [_user_json(u) for u in users]})
 
@@ -285,9 +271,7 @@ async def change_role(request: web.Request) -> web.Response:
     body = await parse_json(request, RoleChangeBody)
     if body.role == "owner" and identity.role != "owner":
         raise ProblemError(403, "Only an owner can make someone an owner", slug="forbidden")
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         # Serialise owner changes of one tenant so two demotions cannot both pass the check.
         await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", identity.tenant_id)
         target = await _target(request, conn, identity)
@@ -300,15 +284,12 @@ async def change_role(request: web.Request) -> web.Response:
             raise ProblemError(409, "The last owner cannot be demoted", slug="last-owner")
         if body.role != target.role:
             await repository.set_role(conn, target.id, body.role)
-            await audit.record(
+            await audit.by_caller(
                 conn,
-                identity.tenant_id,
+                request,
                 "team.role.changed",
-                actor_type="user",
-                actor_id=identity.principal_id,
                 target_type="user",
                 target_id=target.id,
-                ip=request[CLIENT_IP],
                 details={"from": target.role, "to": body.role},
             )
             # Tokens carry the role: end the old ones; the next refresh carries the new role.
@@ -330,9 +311,7 @@ async def deactivate(request: web.Request) -> web.Response:
     """The user can no longer sign in; every session and access token dies now."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    async with tenant_transaction(
-        ctx.pool, identity.tenant_id, identity.role, user_id=identity.principal_id
-    ) as conn:
+    async with as_caller(ctx, identity) as conn:
         await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", identity.tenant_id)
         target = await _target(request, conn, identity)
         if (
@@ -345,15 +324,12 @@ async def deactivate(request: web.Request) -> web.Response:
             await repository.deactivate_user(conn, target.id)
             revoked = await revoke_user_sessions(conn, target.id, "deactivated")
             await ctx.revocations.revoke_user_tokens(target.id)
-            await audit.record(
+            await audit.by_caller(
                 conn,
-                identity.tenant_id,
+                request,
                 "team.user.deactivated",
-                actor_type="user",
-                actor_id=identity.principal_id,
                 target_type="user",
                 target_id=target.id,
-                ip=request[CLIENT_IP],
                 details={"sessions_revoked": len(revoked)},
             )
         updated = await repository.get_user(conn, target.id)
