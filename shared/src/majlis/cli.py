@@ -23,6 +23,7 @@ def _dev_values() -> dict[str, str]:
         "MAJLIS_JWT_SIGNING_KEYS": f"dev1:{base64.b64encode(generate_private_key_pem()).decode()}",
         "MAJLIS_JWT_ACTIVE_KEY_ID": "dev1",
         "MAJLIS_GATEWAY_SECRET": key(),
+        "MAJLIS_AUDIT_SIGNING_KEY": key(),
         "MAJLIS_META_APP_SECRET": secrets.token_hex(16),
         "MAJLIS_META_VERIFY_TOKEN": secrets.token_urlsafe(16),
     }

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     outbox_relay_database_url: SecretStr = SecretStr(
         "postgresql://majlis_outbox_relay@127.0.0.1:5432/majlis"
     )
+    # The audit service's writer: appends to the audit log, never changes or deletes it.
+    audit_writer_database_url: SecretStr = SecretStr(
+        "postgresql://majlis_audit_writer@127.0.0.1:5432/majlis"
+    )
     database_admin_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=10, ge=1)
@@ -134,6 +138,11 @@ class Settings(BaseSettings):
     graph_api_version: str = "v21.0"
     graph_api_timeout_seconds: float = Field(default=10.0, gt=0)
     graph_simulator_port: int = Field(default=8090, ge=1, le=65535)
+
+    # Audit: a base64 32-byte HMAC key of its own that signs the chain heads (kept outside the
+    # database, so a database administrator cannot forge a signed head), and how often.
+    audit_signing_key: SecretStr = SecretStr("")
+    audit_head_interval_seconds: int = Field(default=60, ge=1)
 
     @property
     def graph_base_url(self) -> str:

@@ -29,3 +29,8 @@ class AuditRecorded(Event):
     target_id: str | None = None
     ip: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    # Added later (optional, so older producers' events still decode).
+    actor_role: str | None = None
+    user_agent: str | None = None  # truncated to 256 characters by the producer
+    request_id: str | None = None
+    changes: list[str] = Field(default_factory=list)  # names of the fields that changed
