@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ["gateway_auth.py"]
+SCENARIOS = ["gateway_auth.py", "audit_append.py", "webhook_ingest.py"]
 
 
 def main() -> int:

@@ -10,9 +10,11 @@ INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#"))
 CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
 # Commands are imperative and go to their receiver alone.
 BROADCAST_COMMANDS = QueueSpec("broadcast.commands", ("command.broadcast.#",))
-# The audit service records every event, so every publish routes somewhere (mandatory=True
-# never bounces a well-formed event on a fully declared bus).
-AUDIT_EVENTS = QueueSpec("audit.events", ("#",))
+# The audit service records the audit events every producer publishes. It used to take every
+# event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
+# for nothing and doubled the broker's work per webhook. Every event type must still be bound
+# by some queue: publishes are mandatory and an unroutable event fails loudly.
+AUDIT_EVENTS = QueueSpec("audit.events", ("*.audit.recorded",), retired_bindings=("#",))
 # Live updates for dashboards. One shared queue: replicas share the work. Fan-out to every
 # gateway replica would need a per-replica queue, which the gateway declares for itself.
 GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#",))

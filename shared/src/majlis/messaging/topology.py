@@ -41,6 +41,9 @@ class QueueSpec:
 
     name: str
     bindings: tuple[str, ...]
+    # Patterns this queue was once bound with: removed at declaration, so a bus declared by
+    # an older release converges on today's routing.
+    retired_bindings: tuple[str, ...] = ()
 
 
 def _main_queue_arguments(prefix: str, spec: QueueSpec) -> FieldTable:
@@ -86,6 +89,8 @@ async def declare_topology(
         )
         for pattern in spec.bindings:
             await main.bind(events, routing_key=pattern)
+        for pattern in spec.retired_bindings:
+            await main.unbind(events, routing_key=pattern)
         dlq = await channel.declare_queue(
             dlq_name(prefix, spec.name), durable=True, arguments={"x-queue-type": "quorum"}
         )
