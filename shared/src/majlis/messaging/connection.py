@@ -115,6 +115,15 @@ class Bus:
         return exchange
 
     async def _publish_target(self) -> tuple[AbstractChannel, AbstractExchange]:
+        # Fast path, taken by nearly every publish: the lock only guards creating the channel.
+        channel, exchange = self._publish_channel, self._events_exchange
+        if (
+            not self._closed
+            and channel is not None
+            and exchange is not None
+            and not channel.is_closed
+        ):
+            return channel, exchange
         async with self._channel_lock:
             if self.is_closed:
                 raise BusError("the bus is closed")
