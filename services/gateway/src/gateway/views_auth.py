@@ -82,6 +82,31 @@ def _session_cookies(
     )
 
 
+async def _open_session(
+    ctx: GatewayContext, conn: repository.Conn, user: repository.UserRow
+) -> tuple[uuid.UUID, RefreshCookie]:
+    """A new sign-in (refresh family) for a user whose credentials were just checked."""
+    return await new_session(
+        conn,
+        ctx.keys,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        now=_now(),
+        lifetime=ctx.refresh_lifetime,
+    )
+
+
+async def _signed_in(
+    ctx: GatewayContext, user: repository.UserRow, session_id: uuid.UUID, cookie: RefreshCookie
+) -> web.Response:
+    """The access token in the body, the refresh and CSRF cookies beside it."""
+    response = await _token_response(
+        ctx, tenant_id=user.tenant_id, user_id=user.id, role=user.role, session_id=session_id
+    )
+    _session_cookies(ctx, response, cookie, session_id)
+    return response
+
+
 @route(
     "POST",
     "/api/v1/auth/register",
@@ -201,14 +226,7 @@ async def login(request: web.Request) -> web.Response:
             await repository.upgrade_password_hash(
                 conn, user.id, stored, await hash_password(body.password)
             )
-        session_id, cookie = await new_session(
-            conn,
-            ctx.keys,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            now=_now(),
-            lifetime=ctx.refresh_lifetime,
-        )
+        session_id, cookie = await _open_session(ctx, conn, user)
         await audit.record(
             conn,
             user.tenant_id,
@@ -219,11 +237,7 @@ async def login(request: web.Request) -> web.Response:
             target_id=session_id,
             ip=ip,
         )
-    response = await _token_response(
-        ctx, tenant_id=user.tenant_id, user_id=user.id, role=user.role, session_id=session_id
-    )
-    _session_cookies(ctx, response, cookie, session_id)
-    return response
+    return await _signed_in(ctx, user, session_id, cookie)
 
 
 @route(
@@ -351,14 +365,7 @@ async def change_password(request: web.Request) -> web.Response:
         revoked = await revoke_user_sessions(conn, user.id, "password_changed")
         # Redis first: if it cannot record the epoch, nothing commits and nothing changes.
         await ctx.revocations.revoke_user_tokens(user.id)
-        session_id, cookie = await new_session(
-            conn,
-            ctx.keys,
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            now=_now(),
-            lifetime=ctx.refresh_lifetime,
-        )
+        session_id, cookie = await _open_session(ctx, conn, user)
         await audit.record(
             conn,
             user.tenant_id,
@@ -370,11 +377,7 @@ async def change_password(request: web.Request) -> web.Response:
             ip=request[CLIENT_IP],
             details={"sessions_revoked": len(revoked)},
         )
-    response = await _token_response(
-        ctx, tenant_id=user.tenant_id, user_id=user.id, role=user.role, session_id=session_id
-    )
-    _session_cookies(ctx, response, cookie, session_id)
-    return response
+    return await _signed_in(ctx, user, session_id, cookie)
 
 
 @route(
