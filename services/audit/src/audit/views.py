@@ -20,9 +20,8 @@ from audit import repository
 from audit.csv_export import csv_lines
 from audit.deps import SIGNING_KEY
 from audit.verification import verify_tenant
-from majlis.db import tenant_transaction
 from majlis.http import ProblemError, RequestModel
-from majlis.http.auth import Identity
+from majlis.http.auth import Identity, caller_transaction
 from majlis.http.requests import validation_errors
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
 from majlis.logging import get_logger
@@ -101,13 +100,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
     """`GET /api/v1/audit/events`: newest first, filtered, keyset-paginated by `cursor`."""
     identity = await _reader(request)
     query = _query(request, allowed=_LIST_PARAMS)
-    async with tenant_transaction(
-        request.app[DB_POOL],
-        identity.tenant_id,
-        identity.role,
-        user_id=identity.principal_id,
-        readonly=True,
-    ) as conn:
+    async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
         await _require_business(conn, identity.tenant_id)
         rows = await repository.page(conn, query.filters(), query.cursor, query.limit + 1)
     more = len(rows) > query.limit
@@ -122,13 +115,7 @@ async def export_audit_csv(request: web.Request) -> web.StreamResponse:
     query = _query(request, allowed=_EXPORT_PARAMS)
     response: web.StreamResponse | None = None
     exported = 0
-    async with tenant_transaction(
-        request.app[DB_POOL],
-        identity.tenant_id,
-        identity.role,
-        user_id=identity.principal_id,
-        readonly=True,
-    ) as conn:
+    async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
         await _require_business(conn, identity.tenant_id)
         response = web.StreamResponse(
             headers={
@@ -157,9 +144,7 @@ async def export_audit_csv(request: web.Request) -> web.StreamResponse:
 async def verify_audit_chain(request: web.Request) -> web.Response:
     """`POST /api/v1/audit/verify`: recompute the caller's tenant chain."""
     identity = await _reader(request)
-    async with tenant_transaction(
-        request.app[DB_POOL], identity.tenant_id, identity.role, readonly=True
-    ) as conn:
+    async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
         await _require_business(conn, identity.tenant_id)
     verdict = await verify_tenant(
         request.app[DB_POOL],

@@ -17,8 +17,7 @@ from gateway.abuse import IpBlocker, LoginGuard
 from gateway.client_ip import Network, parse_trusted
 from gateway.keys import GatewayKeys
 from majlis.crypto import FieldCipher, KeyRing
-from majlis.db import tenant_transaction
-from majlis.http.auth import Authenticator, Identity
+from majlis.http.auth import Authenticator, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL, REDIS
 from majlis.http.revocation import RevocationStore
@@ -61,13 +60,7 @@ def as_caller(
     ctx: GatewayContext, identity: Identity, *, readonly: bool = False
 ) -> AbstractAsyncContextManager[asyncpg.Connection[Any]]:
     """A tenant transaction as the signed-in caller: their tenant, role and user id."""
-    return tenant_transaction(
-        ctx.pool,
-        identity.tenant_id,
-        identity.role,
-        user_id=identity.principal_id,
-        readonly=readonly,
-    )
+    return caller_transaction(ctx.pool, identity, readonly=readonly)
 
 
 CONTEXT: web.AppKey[GatewayContext] = web.AppKey("gateway_context", GatewayContext)

@@ -18,8 +18,8 @@ from aiohttp import web
 from inbox import media_repository
 from inbox.deps import CIPHER
 from inbox.media import CONTENT_FIELD
-from majlis.db import tenant_transaction
 from majlis.http import ProblemError
+from majlis.http.auth import caller_transaction
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
 from majlis.logging import get_logger
 
@@ -40,13 +40,7 @@ async def get_media(request: web.Request) -> web.Response:
         media_id = UUID(request.match_info["media_id"])
     except ValueError:
         raise ProblemError(404, "Media not found") from None
-    async with tenant_transaction(
-        request.app[DB_POOL],
-        identity.tenant_id,
-        identity.role,
-        user_id=identity.principal_id,
-        readonly=True,
-    ) as conn:
+    async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
         media = await media_repository.media_for_download(conn, media_id)
     if media is None or media.status != "stored" or media.content_enc is None:
         raise ProblemError(404, "Media not found")

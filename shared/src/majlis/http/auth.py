@@ -7,12 +7,15 @@ Redis cannot answer).
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 
+from majlis.db import tenant_transaction
 from majlis.http.problems import ProblemError
 from majlis.http.revocation import RevocationStore
 from majlis.http.tokens import AccessClaims, InvalidToken, Role, TokenVerifier
@@ -90,3 +93,12 @@ class Authenticator:
         )
         request[IDENTITY] = identity
         return identity
+
+
+def caller_transaction(
+    pool: asyncpg.Pool[Any], identity: Identity, *, readonly: bool = False
+) -> AbstractAsyncContextManager[asyncpg.Connection[Any]]:
+    """A tenant transaction as the authenticated caller: their tenant, role and id."""
+    return tenant_transaction(
+        pool, identity.tenant_id, identity.role, user_id=identity.principal_id, readonly=readonly
+    )
