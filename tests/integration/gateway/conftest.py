@@ -16,44 +16,7 @@ from aiohttp.test_utils import TestServer
 from majlis.db import tenant_transaction
 from majlis.settings import Settings
 from majlis.testing.browser import GatewayUnderTest
-
-
-async def start_gateway(settings: Settings) -> tuple[TestServer, aiohttp.ClientSession]:
-    from gateway.app import create_app
-
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
-    session = aiohttp.ClientSession()
-    return server, session
-
-
-@pytest.fixture(scope="session")
-async def graph_simulator(settings: Settings) -> AsyncIterator[str]:
-    """A real Graph API simulator on a free local port."""
-    from majlis.graphsim import SimulatorConfig
-    from majlis.graphsim import create_app as create_simulator
-
-    config = SimulatorConfig(
-        app_secret=settings.meta_app_secret.get_secret_value(),
-        webhook_url="http://127.0.0.1:9/unused",
-        port=0,
-    )
-    server = TestServer(create_simulator(config), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
-
-
-def gateway_settings(settings: Settings, graph_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "trusted_proxies": ("127.0.0.1/32",),
-        "graph_api_url": graph_url,
-        "lockout_base_seconds": 2,
-        "ip_block_strikes": 1000,
-        "refresh_grace_seconds": 1,
-    }
-    values.update(overrides)
-    return settings.model_copy(update=values)
+from majlis.testing.stack import gateway_settings, start_gateway
 
 
 @pytest.fixture(scope="session")

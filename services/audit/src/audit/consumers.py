@@ -1,6 +1,6 @@
 """Handlers of the `audit.events` queue, one table: event type -> handler.
 
-The queue binds `#`; every other event type arriving there has no handler and is acked.
+The queue binds `*.audit.recorded`: the audit events of every producer.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from audit.appender import ChainAppender
 from audit.chain import entry_from_event
 from majlis.events import Envelope, Event
 from majlis.events.gateway import AuditRecorded
+from majlis.events.inbox import InboxAuditRecorded
 from majlis.messaging import Handler
 
 
@@ -23,4 +24,8 @@ def bind_handlers(appender: Callable[[], ChainAppender]) -> dict[str, Handler]:
         # chain, checked under the per-tenant head lock. The message is acked after commit.
         await appender().append(entry_from_event(event, envelope))
 
-    return {AuditRecorded.routing_key: on_audit_recorded}
+    # Every producer's audit event has the same shape (InboxAuditRecorded subclasses it).
+    return {
+        AuditRecorded.routing_key: on_audit_recorded,
+        InboxAuditRecorded.routing_key: on_audit_recorded,
+    }

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from inbox import views, views_contacts, views_conversations, views_replies
 from inbox.consumers import bind_handlers
-from inbox.deps import CIPHER, GRAPH, INBOX_DEPS, INDEXER, InboxDeps
-from inbox.views import add_routes
+from inbox.deps import CIPHER, GRAPH, INBOX_DEPS, INDEXER, PRESENCE, InboxDeps
 from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.http import create_base_app
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import (
     DB_POOL,
+    REDIS,
     authenticator_ctx,
     bus_ctx,
     consumer_ctx,
@@ -24,6 +25,7 @@ from majlis.http.resources import (
 )
 from majlis.http.tokens import TokenVerifier
 from majlis.meta import GraphClient
+from majlis.presence import Presence
 from majlis.settings import ServiceName, Settings
 
 
@@ -37,12 +39,14 @@ async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
     """Bundle what the handlers need, once the pool and the Graph client exist."""
+    app[PRESENCE] = Presence(app[REDIS], app[SETTINGS].redis_prefix)
     app[INBOX_DEPS] = InboxDeps(
         pool=app[DB_POOL],
         cipher=app[CIPHER],
         indexer=app[INDEXER],
         graph=app[GRAPH],
         phone_region=app[SETTINGS].default_phone_region,
+        presence=app[PRESENCE],
     )
     yield
 
@@ -65,5 +69,6 @@ def create_app(settings: Settings) -> web.Application:
         consumer_ctx("inbox.events", "inbox", bind_handlers(lambda: app[INBOX_DEPS]))
     )
     app.cleanup_ctx.append(outbox_relay_ctx)
-    add_routes(app)
+    for module in (views, views_conversations, views_replies, views_contacts):
+        module.add_routes(app)
     return app

@@ -11,10 +11,12 @@ from aiohttp import web
 
 from majlis.crypto import BlindIndexer, FieldCipher
 from majlis.meta import GraphClient
+from majlis.presence import Presence
 
 CIPHER: web.AppKey[FieldCipher] = web.AppKey("inbox_cipher", FieldCipher)
 INDEXER: web.AppKey[BlindIndexer] = web.AppKey("inbox_indexer", BlindIndexer)
 GRAPH: web.AppKey[GraphClient] = web.AppKey("inbox_graph", GraphClient)
+PRESENCE: web.AppKey[Presence] = web.AppKey("inbox_presence", Presence)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,7 @@ class InboxDeps:
     indexer: BlindIndexer
     graph: GraphClient
     phone_region: str
+    presence: Presence
     # Downloads held in memory at once (a file can be up to 100 MB, and is encrypted as a
     # copy); the consumer's prefetch would otherwise allow dozens.
     media_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

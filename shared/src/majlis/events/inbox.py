@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
+from pydantic import Field
+
+from majlis.events.gateway import AuditRecorded
 from majlis.events.registry import Event, register_event
 
 
@@ -32,3 +36,81 @@ class MediaStored(Event):
     conversation_id: UUID
     mime_type: str
     size: int
+
+
+@register_event
+class ConversationUpdated(Event):
+    """A conversation's status, assignee, controller (bot/human) or labels changed.
+
+    ``change`` names what changed; the other fields are the conversation's state after it.
+    """
+
+    routing_key = "inbox.conversation.updated"
+
+    conversation_id: UUID
+    contact_id: UUID
+    number_id: UUID
+    change: Literal["created", "status", "assignment", "controller", "labels", "read"]
+    status: Literal["open", "pending", "snoozed", "resolved"]
+    assigned_user_id: UUID | None = None
+    previous_assigned_user_id: UUID | None = None
+    controller: Literal["bot", "human"] = "bot"
+    actor_type: Literal["user", "api_key", "bot", "system"] = "system"
+    actor_id: UUID | None = None
+
+
+@register_event
+class MessageAdded(Event):
+    """An outbound message (queued for sending) or a private note was stored.
+
+    Inbound messages are `inbox.message.stored`. ``mentions`` are the users a note mentions.
+    """
+
+    routing_key = "inbox.message.added"
+
+    message_id: UUID
+    conversation_id: UUID
+    direction: Literal["outbound", "note"]
+    type: str
+    sender_kind: Literal["user", "api_key", "bot", "campaign", "system"]
+    sender_user_id: UUID | None = None
+    mentions: list[UUID] = Field(default_factory=list)
+
+
+@register_event
+class MessageStatusChanged(Event):
+    """An outbound message moved forward: sending, sent, delivered, read or failed."""
+
+    routing_key = "inbox.message.status_changed"
+
+    message_id: UUID
+    conversation_id: UUID
+    status: Literal["sending", "sent", "delivered", "read", "failed"]
+    error_code: int | None = None
+
+
+@register_event
+class ContactMerged(Event):
+    """Contact `source_id` was merged into `target_id` (and no longer exists)."""
+
+    routing_key = "inbox.contact.merged"
+
+    source_id: UUID
+    target_id: UUID
+
+
+@register_event
+class ContactErased(Event):
+    """A contact was erased (data-subject request or purge): other services drop their copies."""
+
+    routing_key = "inbox.contact.erased"
+
+    contact_id: UUID
+    reason: Literal["erasure_request", "retention_purge"]
+
+
+@register_event
+class InboxAuditRecorded(AuditRecorded):
+    """An audit event of the inbox (takeovers, exports, erasures): the gateway's shape."""
+
+    routing_key = "inbox.audit.recorded"

@@ -1,0 +1,56 @@
+"""The dispatcher's command and events (broadcast service owns every send to Meta).
+
+The send command carries what the dispatcher must send (recipient and content) only as
+AES-256-GCM ciphertext (field ``commands.send_message``, bound to the tenant), so no phone
+number or message body ever sits on the broker in clear.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from majlis.events.registry import Event, register_event
+
+SEND_PAYLOAD_FIELD = "commands.send_message"
+
+
+@register_event
+class SendMessage(Event):
+    """Send one stored outbound message through the Graph API (a command to the dispatcher).
+
+    ``payload_enc`` is base64 of the encrypted JSON ``{"to": ..., "message": {...}}`` where
+    ``message`` is the Cloud API message object without ``messaging_product``/``to``.
+    """
+
+    routing_key = "command.broadcast.send_message"
+
+    message_id: UUID
+    conversation_id: UUID | None = None
+    number_id: UUID
+    priority: Literal["interactive", "bulk"] = "interactive"
+    payload_enc: str = Field(min_length=1, max_length=200_000)
+
+
+@register_event
+class MessageSent(Event):
+    """Meta accepted an outbound message and gave it a wamid."""
+
+    routing_key = "broadcast.message.sent"
+
+    message_id: UUID
+    wamid: str = Field(min_length=1, max_length=255)
+
+
+@register_event
+class MessageFailed(Event):
+    """An outbound message could not be sent (Meta's code and title, or a reason of ours)."""
+
+    routing_key = "broadcast.message.failed"
+
+    message_id: UUID
+    error_code: int | None = None
+    error_title: str | None = Field(default=None, max_length=200)
+    retryable: bool = False
