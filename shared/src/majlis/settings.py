@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # File uploads (CSV imports) are streamed, never held whole, up to this size.
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     # Gateway: a base64 32-byte secret from which the CSRF, refresh-token and API-key hashing
     # keys are derived (HKDF); peers whose X-Forwarded-For is trusted; the back ends it proxies.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -138,3 +139,49 @@ async def test_openapi_covers_every_route(gateway: GatewayUnderTest) -> None:
                 ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
                 schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
                 assert schema.get("additionalProperties") is False, path
+
+
+async def test_uploads_are_streamed_up_to_their_own_limit(gateway_factory: Any) -> None:
+    received: list[int] = []
+
+    async def sink(request: web.Request) -> web.Response:
+        size = 0
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+        received.append(size)
+        return web.json_response({"bytes": size})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/contacts/import", sink)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        gw: GatewayUnderTest = await gateway_factory(
+            inbox_url=str(server.make_url("")).rstrip("/"), max_upload_bytes=3 * 1024 * 1024
+        )
+        owner, _, _ = await gw.owner()
+        csv = {"Content-Type": "text/csv"}
+        # Above the 1 MB body limit of ordinary requests, below the upload limit: passes whole.
+        two_mb = b"phone\n" + b"+971501234567\n" * (2 * 1024 * 1024 // 14)
+        status, body, _ = await owner.request(
+            "POST", "/api/v1/contacts/import", data=io.BytesIO(two_mb), headers=csv
+        )
+        assert status == 200, body
+        assert body == {"bytes": len(two_mb)}
+        # Above the upload limit: refused before the back end is called.
+        too_big = b"x" * (3 * 1024 * 1024 + 1)
+        status, body, _ = await owner.request(
+            "POST", "/api/v1/contacts/import", data=io.BytesIO(too_big), headers=csv
+        )
+        assert status == 413, body
+        assert received == [len(two_mb)]
+        # Other routes keep the ordinary limit.
+        status, _, _ = await owner.request(
+            "POST",
+            "/api/v1/contacts",
+            data=io.BytesIO(two_mb),
+            headers={"Content-Type": "application/json"},
+        )
+        assert status == 413
+    finally:
+        await server.close()

@@ -7,6 +7,9 @@ access token minted for the key, carrying its scopes, so back ends see one kind 
 
 from __future__ import annotations
 
+import re
+from collections.abc import AsyncIterator
+
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
@@ -62,6 +65,38 @@ _DROP_RESPONSE = frozenset(
     }
 )
 API_KEY_FORWARD_TTL = 60
+# Uploads are streamed to the back end (never held whole here) up to settings.max_upload_bytes;
+# every other body is read, up to settings.max_body_bytes.
+UPLOAD_PATHS = re.compile(r"^/api/v1/contacts/import$")
+_UPLOAD_CHUNK = 64 * 1024
+
+
+class _UploadTooLarge(Exception):
+    """A streamed upload went past the limit (the back end sees a truncated body)."""
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(
+        413, "The upload is too large", detail=f"Uploads are limited to {limit} bytes."
+    )
+
+
+async def _streamed(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+    sent = 0
+    async for chunk in request.content.iter_chunked(_UPLOAD_CHUNK):
+        sent += len(chunk)
+        if sent > limit:
+            raise _UploadTooLarge
+        yield chunk
+
+
+def _body(request: web.Request, limit: int) -> AsyncIterator[bytes] | None:
+    """The request body as a bounded stream (uploads), or None to read it whole."""
+    if not UPLOAD_PATHS.match(request.path) or not request.can_read_body:
+        return None
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    return _streamed(request, limit)
 
 
 def proxy_spec(request: web.Request) -> RouteSpec | None:
@@ -125,7 +160,10 @@ async def forward(request: web.Request) -> web.StreamResponse:
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
     headers["X-Forwarded-For"] = request[CLIENT_IP]
     url = _upstream(ctx, entry[0]) + request.rel_url.path_qs
-    body = await request.read() if request.can_read_body else None
+    limit = ctx.settings.max_upload_bytes
+    body: bytes | AsyncIterator[bytes] | None = _body(request, limit)
+    if body is None and request.can_read_body:
+        body = await request.read()
     try:
         async with ctx.http.request(
             request.method, url, headers=headers, data=body, allow_redirects=False
@@ -141,6 +179,12 @@ async def forward(request: web.Request) -> web.StreamResponse:
         raise ProblemError(
             504, "The service did not answer in time", slug="gateway-timeout"
         ) from None
+    except _UploadTooLarge:
+        raise _too_large(limit) from None
     except aiohttp.ClientError as error:
+        if isinstance(error.__cause__, _UploadTooLarge) or isinstance(
+            error.__context__, _UploadTooLarge
+        ):
+            raise _too_large(limit) from None
         log.warning("proxy.unreachable", service=entry[0], error=type(error).__name__)
         raise ProblemError(502, "The service is unavailable", slug="bad-gateway") from None
