@@ -38,6 +38,7 @@ PER_TENANT = {
     "contacts.attributes_enc": 1,
     "messages.body_enc": 4,
     "media.content_enc": 0,  # the seed stores no media
+    "outbound_sends.payload_enc": 0,  # nor sends in flight
 }
 
 

@@ -3,26 +3,108 @@
 Templates, campaigns, and the dispatcher that sends to Meta.
 """
 
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
 from aiohttp import web
 
-from broadcast.consumers import HANDLERS
+from broadcast.consumers import command_handlers, event_handlers
+from broadcast.dispatcher import Dispatcher, DispatcherConfig
+from broadcast.pacing import NumberRateLimiter, RecipientPacer
+from broadcast.sweeper import Sweeper
+from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.http import create_base_app
+from majlis.http.keys import SETTINGS
 from majlis.http.resources import (
+    BUS,
+    DB_POOL,
+    REDIS,
+    CleanupContext,
     bus_ctx,
-    consumer_ctx,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
 )
+from majlis.messaging import PLATFORM_QUEUES, Consumer, Handler
+from majlis.meta import GraphClient
 from majlis.settings import ServiceName, Settings
 
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
+CONFIG: web.AppKey[DispatcherConfig] = web.AppKey("dispatcher_config", DispatcherConfig)
 
-def create_app(settings: Settings) -> web.Application:
+
+async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The dispatcher: one keep-alive HTTP pool to Meta, Redis pacing, the sweeper."""
+    settings, config = app[SETTINGS], app[CONFIG]
+    # Many sends in flight over kept-alive connections; pacing is the token bucket's job.
+    connector = aiohttp.TCPConnector(limit=config.http_connections, limit_per_host=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        cipher = FieldCipher(KeyRing.from_settings(settings))
+        redis, prefix = app[REDIS], settings.redis_prefix
+        dispatcher = Dispatcher(
+            app[DB_POOL],
+            cipher,
+            GraphClient.from_settings(session, settings),
+            NumberRateLimiter(redis, prefix, bulk_share=config.bulk_share),
+            RecipientPacer(
+                redis,
+                prefix,
+                BlindIndexer.from_settings(settings),
+                interval_s=config.pair_interval_s,
+                burst=config.pair_burst,
+            ),
+            config,
+        )
+        app[DISPATCHER] = dispatcher
+        sweeper = Sweeper(dispatcher)
+        task = asyncio.create_task(sweeper.run(), name="dispatch-sweeper")
+        yield
+        await sweeper.stop()
+        await task
+
+
+def queue_ctx(queue: str, handlers: Mapping[str, Handler], prefetch: int) -> CleanupContext:
+    """Consume one platform queue with its own channel and prefetch."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        spec = next(q for q in PLATFORM_QUEUES if q.name == queue)
+        consumer = Consumer(
+            app[BUS],
+            spec,
+            handlers,
+            consumer_name=f"broadcast-{queue}",
+            retry_delays_ms=app[SETTINGS].bus_retry_delays_ms,
+            prefetch=prefetch,
+        )
+        await consumer.start()
+        yield
+        await consumer.stop()
+
+    return ctx
+
+
+def create_app(settings: Settings, config: DispatcherConfig | None = None) -> web.Application:
     """Build the broadcast application; nothing connects until the app starts."""
     app = create_base_app(settings, ServiceName.BROADCAST)
+    config = config or DispatcherConfig()
+    app[CONFIG] = config
+    KeyRing.from_settings(settings)  # a key misconfiguration fails here, at start
+
+    def get() -> Dispatcher:
+        return app[DISPATCHER]
+
     app.cleanup_ctx.append(postgres_ctx("broadcast"))
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(bus_ctx)
-    app.cleanup_ctx.append(consumer_ctx("broadcast.commands", "broadcast", HANDLERS))
+    app.cleanup_ctx.append(dispatcher_ctx)
+    # Interactive and bulk on separate channels: a bulk backlog holding every bulk prefetch
+    # slot (waiting on the rate limit) never delays an agent's reply.
+    commands = command_handlers(get)
+    app.cleanup_ctx.append(queue_ctx("broadcast.commands", commands, config.interactive_prefetch))
+    app.cleanup_ctx.append(queue_ctx("broadcast.bulk", commands, config.bulk_prefetch))
+    app.cleanup_ctx.append(queue_ctx("broadcast.events", event_handlers(get), 64))
     app.cleanup_ctx.append(outbox_relay_ctx)
     return app

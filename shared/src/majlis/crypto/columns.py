@@ -49,4 +49,5 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("contacts", "attributes_enc", "contacts.attributes"),
     EncryptedColumn("messages", "body_enc", "messages.body"),
     EncryptedColumn("media", "content_enc", "media.content"),
+    EncryptedColumn("outbound_sends", "payload_enc", "outbound_sends.payload"),
 )

@@ -35,6 +35,19 @@ class SendMessage(Event):
 
 
 @register_event
+class SendBulkMessage(SendMessage):
+    """The same command for bulk traffic (campaigns): its own routing key, so its own queue.
+
+    The routing key is fixed per event class, so the priority picks the class: publishers of
+    bulk sends use this one and the dispatcher serves it after interactive sends.
+    """
+
+    routing_key = "command.broadcast.bulk.send_message"
+
+    priority: Literal["interactive", "bulk"] = "bulk"
+
+
+@register_event
 class MessageSent(Event):
     """Meta accepted an outbound message and gave it a wamid."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiohttp import web
 
@@ -148,6 +148,24 @@ async def register_number(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+async def add_faults(request: web.Request) -> web.Response:
+    """Fail the next ``count`` sends of a number with Meta's ``code`` (HTTP ``status``, 400)."""
+    sim = simulator(request)
+    body = await _body(request)
+    number = _number_for(sim, body)
+    code, status, count = body.get("code"), body.get("status", 400), body.get("count", 1)
+    if not (_is_int(code) and _is_int(status) and _is_int(count)):
+        raise _bad("code, status and count must be integers")
+    if not (400 <= status <= 599 and 1 <= count <= 10_000):
+        raise _bad("status must be 4xx/5xx and count 1..10000")
+    sim.state.add_faults(number.phone_number_id, code, status, count)
+    return web.json_response({"phone_number_id": number.phone_number_id, "queued": count})
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 async def list_sent(request: web.Request) -> web.Response:

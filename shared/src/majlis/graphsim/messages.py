@@ -49,6 +49,10 @@ async def send_message(request: web.Request) -> web.Response:
     media_id = media_reference(kind, payload)
     if media_id is not None and sim.media.live(media_id) is None:
         raise invalid(f"Param {kind}['id'] is not a valid media id")
+    fault = sim.state.take_fault(number.phone_number_id)
+    if fault is not None:
+        # After the token, number and request checks, as Meta answers its own errors.
+        raise SimError(fault[0], "Injected by the simulator (/_sim/faults)", status=fault[1])
     category, pricing_type = _pricing_of(sim, number, kind, payload, wa_id)
     window_error = None
     if kind != "template" and not sim.state.is_window_open(number.phone_number_id, wa_id):

@@ -75,6 +75,8 @@ class SimState:
         self._windows: dict[tuple[str, str], float] = {}
         self._throughput: dict[str, deque[float]] = {}
         self._pair_tat: dict[tuple[str, str], float] = {}
+        # Injected failures per number: (code, HTTP status) answered to the next sends.
+        self._faults: dict[str, deque[tuple[int, int]]] = {}
         for known in config.known_numbers:
             self.register(known)
 
@@ -141,6 +143,15 @@ class SimState:
             return False
         recent.append(now)
         return True
+
+    def add_faults(self, phone_number_id: str, code: int, status: int, count: int) -> None:
+        """Make the next `count` sends from this number fail with Meta's `code`."""
+        self._faults.setdefault(phone_number_id, deque()).extend([(code, status)] * count)
+
+    def take_fault(self, phone_number_id: str) -> tuple[int, int] | None:
+        """The next injected failure for a send from this number, if any."""
+        queued = self._faults.get(phone_number_id)
+        return queued.popleft() if queued else None
 
     def take_pair(self, phone_number_id: str, wa_id: str) -> bool:
         """Pair rate limit as a GCRA: one per interval, with bursts borrowed against the future."""

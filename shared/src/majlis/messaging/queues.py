@@ -8,8 +8,17 @@ from majlis.messaging.topology import QueueSpec
 INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#"))
 # Chatflows and bots react to stored inbound messages.
 CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
-# Commands are imperative and go to their receiver alone.
-BROADCAST_COMMANDS = QueueSpec("broadcast.commands", ("command.broadcast.#",))
+# Commands are imperative and go to their receiver alone. The dispatcher serves interactive
+# sends (agent and bot replies) from this queue and bulk sends (campaigns) from its own queue,
+# each with its own prefetch, so a reply is never stuck behind a campaign's backlog. `*` (one
+# word) rather than `#`, which would also take `command.broadcast.bulk.*`.
+BROADCAST_COMMANDS = QueueSpec(
+    "broadcast.commands", ("command.broadcast.*",), retired_bindings=("command.broadcast.#",)
+)
+BROADCAST_BULK = QueueSpec("broadcast.bulk", ("command.broadcast.bulk.#",))
+# The dispatcher settles sends whose outcome it lost (a crash between Meta's answer and its
+# commit) from the status webhooks that echo biz_opaque_callback_data.
+BROADCAST_EVENTS = QueueSpec("broadcast.events", ("webhook_ingest.status.received",))
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
@@ -23,6 +32,8 @@ PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     INBOX_EVENTS,
     CHATFLOW_EVENTS,
     BROADCAST_COMMANDS,
+    BROADCAST_BULK,
+    BROADCAST_EVENTS,
     AUDIT_EVENTS,
     GATEWAY_LIVE,
 )

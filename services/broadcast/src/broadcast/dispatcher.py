@@ -1,0 +1,266 @@
+"""The dispatcher: every send to Meta, exactly once.
+
+One send goes: load (queued?) → pace (recipient, then number) → claim queued → sending in a
+committed transaction → call Meta → commit the outcome and publish it through the outbox in
+that same transaction. A send found in 'sending' is never sent again: only a status webhook
+echoing its id (biz_opaque_callback_data) or the outcome-unknown sweep settles it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from broadcast import sends_repository as repo
+from broadcast.pacing import NumberRateLimiter, RecipientPacer
+from majlis.crypto import DecryptionError, FieldCipher
+from majlis.db import tenant_transaction
+from majlis.events import Event, make_envelope
+from majlis.events.broadcast import MessageFailed, MessageSent
+from majlis.logging import get_logger
+from majlis.messaging import add_to_outbox
+from majlis.meta import GraphApiError, GraphClient
+from majlis.meta.errors import GraphUnavailable
+
+log = get_logger(__name__)
+
+PAYLOAD_FIELD = "outbound_sends.payload"
+TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  # a field name, not a secret
+WINDOW_CLOSED = 131047
+THROUGHPUT = 130429
+PAIR_RATE = 131056
+WINDOW_TITLE = "outside the 24-hour window, use a template"
+Owner = Literal["bus", "sweeper"]
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    """Tuning of the dispatcher; the defaults follow Meta's limits (reference §4.1, §6)."""
+
+    interactive_prefetch: int = 64
+    # Little's law: 1,000 sends/s at 250 ms answers needs >= 250 in flight.
+    bulk_prefetch: int = 300
+    bulk_share: float = 0.8
+    pair_interval_s: float = 6.0
+    pair_burst: int = 10
+    max_transient_failures: int = 5
+    max_attempts: int = 50
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    pair_backoff_base_s: float = 4.0
+    sweep_interval_s: float = 1.0
+    sweep_batch: int = 500
+    sweep_lease_s: float = 60.0
+    sweep_concurrency: int = 128
+    outcome_unknown_after_s: float = 600.0
+    http_connections: int = 512
+
+
+def backoff(base: float, attempt: int, cap: float) -> float:
+    """Exponential backoff with full jitter: uniform in [delay/2, delay]."""
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311  # jitter, not secrecy
+
+
+async def emit(conn: repo.Conn, tenant_id: UUID, event: Event) -> None:
+    """Queue an event in the caller's transaction (published only if it commits)."""
+    await add_to_outbox(conn, make_envelope(event, tenant_id=tenant_id))
+
+
+class Dispatcher:
+    """Sends outbound messages through the Graph API under the numbers' limits."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        cipher: FieldCipher,
+        graph: GraphClient,
+        limiter: NumberRateLimiter,
+        pacer: RecipientPacer,
+        config: DispatcherConfig,
+    ) -> None:
+        """Hold the collaborators; nothing connects here."""
+        self.pool = pool
+        self.cipher = cipher
+        self._graph = graph
+        self._limiter = limiter
+        self._pacer = pacer
+        self.config = config
+
+    async def attempt(self, tenant_id: UUID, send_id: UUID, owner: Owner) -> None:
+        """Try one queued send now, if `owner` (its bus delivery or the sweeper) holds it."""
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            row = await repo.load(conn, send_id)
+            if row is None or row["state"] != "queued":
+                return
+            if (row["next_attempt_at"] is None) != (owner == "bus"):
+                return  # the other owner has it
+            if row["token_invalid_at"] is not None:
+                # Paused until the token is replaced; the sweeper resumes it then.
+                await repo.defer(conn, send_id, 0)
+                return
+        content = self._content(tenant_id, row)
+        if content is None:
+            await self._finish_failed(tenant_id, send_id, None, "invalid-payload", ("queued",))
+            return
+        recipient, message = content
+        wait_ms = await self._pacer.try_take(tenant_id, row["number_id"], recipient)
+        if wait_ms > 0:
+            async with tenant_transaction(self.pool, tenant_id) as conn:
+                await repo.defer(conn, send_id, wait_ms / 1000)
+            log.info("dispatch.paced", send_id=str(send_id), wait_ms=wait_ms)
+            return
+        await self._limiter.acquire(row["number_id"], row["rate"], bulk=row["priority"] == "bulk")
+        try:
+            token = self.cipher.decrypt_text(
+                row["access_token_enc"], tenant_id=tenant_id, field=TOKEN_FIELD
+            )
+        except DecryptionError:
+            await self._pause_number(tenant_id, row, claimed=False)
+            return
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            attempt = await repo.claim(conn, send_id)
+        if attempt is None:
+            return  # someone else claimed it: they send it, we must not
+        body = {**message, "biz_opaque_callback_data": str(send_id)}
+        try:
+            wamid = await self._graph.send_message(row["phone_number_id"], token, body)
+        except GraphApiError as error:
+            await self._on_error(tenant_id, row, attempt, error)
+            return
+        finally:
+            del token
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            if await repo.mark_sent(conn, send_id, wamid, ("sending",)):
+                await emit(conn, tenant_id, MessageSent(message_id=send_id, wamid=wamid))
+        log.info("dispatch.sent", send_id=str(send_id), attempt=attempt)
+
+    def _content(self, tenant_id: UUID, row: asyncpg.Record) -> tuple[str, dict[str, Any]] | None:
+        """(recipient, Graph request body) from the stored payload; None if unusable."""
+        try:
+            plain = self.cipher.decrypt(
+                row["payload_enc"], tenant_id=tenant_id, field=PAYLOAD_FIELD
+            )
+            data = json.loads(plain)
+        except (DecryptionError, ValueError, TypeError):
+            return None
+        message = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return None
+        body = {k: v for k, v in message.items() if k not in {"messaging_product", "to"}}
+        body.setdefault("recipient_type", "individual")
+        to, bsuid = data.get("to"), data.get("recipient")
+        if isinstance(to, str) and to:
+            return to, {**body, "to": to}
+        if isinstance(bsuid, str) and bsuid:
+            return bsuid, {**body, "recipient": bsuid}
+        return None
+
+    async def _on_error(
+        self, tenant_id: UUID, row: asyncpg.Record, attempt: int, error: GraphApiError
+    ) -> None:
+        """Meta's answer by code (reference §4.1): retry later, pause the number, or fail."""
+        send_id, cfg = row["id"], self.config
+        code = error.code
+        title = error.title or error.message or f"Graph API error {code}"
+        log.warning("dispatch.graph_error", send_id=str(send_id), code=code, status=error.status)
+        if isinstance(error, GraphUnavailable) or error.status >= 500 or error.is_transient:
+            # Ambiguous for a timeout (Meta may have accepted it): the backoff leaves time for
+            # a status webhook echoing our id to settle it first; a settled send is not resent.
+            if row["transient_failures"] + 1 >= cfg.max_transient_failures:
+                await self._finish_failed(tenant_id, send_id, code, title, ("sending",), True)
+            else:
+                delay = backoff(
+                    cfg.backoff_base_s, row["transient_failures"] + 1, cfg.backoff_max_s
+                )
+                await self._requeue(tenant_id, send_id, delay, transient=True)
+        elif error.status == 200:
+            # Accepted without a wamid: the outcome is unknown, so the status echo decides.
+            log.warning("dispatch.outcome_unknown", send_id=str(send_id))
+        elif code == WINDOW_CLOSED:
+            await self._finish_failed(tenant_id, send_id, code, WINDOW_TITLE, ("sending",))
+        elif error.is_auth_error:
+            await self._pause_number(tenant_id, row, claimed=True)
+        elif attempt >= cfg.max_attempts:
+            await self._finish_failed(tenant_id, send_id, code, title, ("sending",), True)
+        elif code == THROUGHPUT:
+            delay = backoff(cfg.backoff_base_s, attempt, cfg.backoff_max_s)
+            await self._requeue(tenant_id, send_id, delay, transient=False)
+        elif code == PAIR_RATE:
+            # Meta suggests 4^X seconds for that recipient; other recipients go on.
+            delay = min(cfg.backoff_max_s, cfg.pair_backoff_base_s * 4 ** min(attempt - 1, 4))
+            await self._requeue(tenant_id, send_id, delay, transient=False)
+        elif error.is_retryable:
+            delay = backoff(cfg.backoff_base_s, row["transient_failures"] + 1, cfg.backoff_max_s)
+            await self._requeue(tenant_id, send_id, delay, transient=True)
+        else:
+            await self._finish_failed(tenant_id, send_id, code, title, ("sending",))
+
+    async def _requeue(
+        self, tenant_id: UUID, send_id: UUID, delay: float, *, transient: bool
+    ) -> None:
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            await repo.requeue(conn, send_id, delay, transient=transient)
+
+    async def _pause_number(self, tenant_id: UUID, row: asyncpg.Record, *, claimed: bool) -> None:
+        """Code 190 (or a token we cannot read): the number needs a new token; sends wait."""
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            await repo.mark_token_invalid(conn, row["number_id"], row["access_token_enc"])
+            if claimed:
+                await repo.requeue(conn, row["id"], 0, transient=False)
+            else:
+                await repo.defer(conn, row["id"], 0)
+        log.warning("dispatch.number_paused", number_id=str(row["number_id"]))
+
+    async def _finish_failed(
+        self,
+        tenant_id: UUID,
+        send_id: UUID,
+        code: int | None,
+        title: str,
+        from_states: tuple[str, ...],
+        retryable: bool = False,
+        *,
+        older_than_s: float = 0.0,
+    ) -> None:
+        """→ failed, and MessageFailed through the outbox in the same transaction."""
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            done = await repo.mark_failed(
+                conn, send_id, code, title, from_states, older_than_s=older_than_s
+            )
+            if done:
+                event = MessageFailed(
+                    message_id=send_id,
+                    error_code=code,
+                    error_title=title[:200],
+                    retryable=retryable,
+                )
+                await emit(conn, tenant_id, event)
+        if done:
+            log.info("dispatch.failed", send_id=str(send_id), code=code)
+
+    async def settle_unknown(self, tenant_id: UUID, send_id: UUID) -> None:
+        """A send claimed long ago and never settled: failed "outcome-unknown", never resent."""
+        await self._finish_failed(
+            tenant_id,
+            send_id,
+            None,
+            "outcome-unknown",
+            ("sending",),
+            older_than_s=self.config.outcome_unknown_after_s,
+        )
+
+    async def reconcile(self, tenant_id: UUID, send_id: UUID, wamid: str) -> bool:
+        """A status webhook echoed our id: Meta has the message, so it is sent (once)."""
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            done = await repo.mark_sent(conn, send_id, wamid, repo.PENDING, attempted=True)
+            if done:
+                await emit(conn, tenant_id, MessageSent(message_id=send_id, wamid=wamid))
+        if done:
+            log.info("dispatch.reconciled", send_id=str(send_id))
+        return done

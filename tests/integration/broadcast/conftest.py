@@ -1,0 +1,227 @@
+"""The dispatcher in-process (the broadcast app) against the Graph API simulator, on the real
+PostgreSQL, Redis and RabbitMQ.
+
+`dispatch_world` (one per module) runs the broadcast app with graph_api_url = the simulator,
+makes tenants with a WhatsApp number, publishes send commands the way the inbox does, and
+watches `broadcast.#` on a queue of its own (deleted afterwards).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from broadcast.app import create_app
+from broadcast.dispatcher import DispatcherConfig
+from majlis.crypto import FieldCipher, KeyRing
+from majlis.db import tenant_transaction
+from majlis.events import Envelope, make_envelope
+from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendBulkMessage, SendMessage
+from majlis.messaging import Bus, Publisher, exchange_name
+from majlis.settings import Settings
+
+TOKEN_FIELD = "whatsapp_numbers.access_token"  # a field name
+
+# Short delays so retries, pacing and sweeps happen within a test.
+TEST_CONFIG = DispatcherConfig(
+    pair_interval_s=1.0,
+    pair_burst=2,
+    max_transient_failures=3,
+    backoff_base_s=0.05,
+    backoff_max_s=0.5,
+    pair_backoff_base_s=0.2,
+    sweep_interval_s=0.05,
+)
+
+
+def fresh_phone() -> str:
+    """A UAE mobile number (E.164) no other test uses."""
+    return "+9715" + str(secrets.randbelow(10**8)).zfill(8)
+
+
+def meta_id() -> str:
+    return str(10**14 + secrets.randbelow(9 * 10**14))
+
+
+@dataclass
+class Number:
+    tenant_id: uuid.UUID
+    number_id: uuid.UUID
+    phone_number_id: str
+
+
+@dataclass
+class Observed:
+    """`broadcast.#` events seen on the test's queue: (type, payload, monotonic arrival)."""
+
+    items: list[tuple[str, dict[str, Any], float]] = field(default_factory=list)
+
+    def of(self, kind: str, message_id: uuid.UUID) -> list[dict[str, Any]]:
+        return [p for t, p, _ in self.items if t == kind and p.get("message_id") == str(message_id)]
+
+    def arrival(self, kind: str, message_id: uuid.UUID) -> float:
+        [at] = [a for t, p, a in self.items if t == kind and p.get("message_id") == str(message_id)]
+        return at
+
+    async def wait(
+        self, kind: str, message_id: uuid.UUID, *, within: float = 10.0
+    ) -> dict[str, Any]:
+        async with asyncio.timeout(within):
+            while not self.of(kind, message_id):  # noqa: ASYNC110  # filled by a bus callback
+                await asyncio.sleep(0.02)
+        return self.of(kind, message_id)[0]
+
+
+@dataclass
+class DispatchWorld:
+    settings: Settings
+    pool: Any
+    cipher: FieldCipher
+    publisher: Publisher
+    sim: str
+    http: aiohttp.ClientSession
+    observed: Observed
+    tenants: list[uuid.UUID] = field(default_factory=list)
+    fresh_phone = staticmethod(fresh_phone)
+
+    async def number(self, *, rate: int | None = None, token: str | None = None) -> Number:
+        """A fresh tenant with one WhatsApp number (token valid for the lax simulator)."""
+        tenant_id, number_id, pnid = uuid.uuid4(), uuid.uuid4(), meta_id()
+        token_enc = self.cipher.encrypt(
+            token or "EAA" + secrets.token_hex(8), tenant_id=tenant_id, field=TOKEN_FIELD
+        )
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            await conn.execute(
+                "INSERT INTO tenants (id, name) VALUES ($1, 'Dispatch Co')", tenant_id
+            )
+            await conn.execute(
+                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+                " display_number, access_token_enc, send_rate_per_second)"
+                " VALUES ($1, $2, $3, $4, '+97143000000', $5, $6)",
+                tenant_id, number_id, pnid, meta_id(), token_enc, rate,
+            )  # fmt: skip
+        self.tenants.append(tenant_id)
+        return Number(tenant_id, number_id, pnid)
+
+    def command(
+        self,
+        number: Number,
+        to: str,
+        text: str = "Hello",
+        *,
+        bulk: bool = False,
+        message_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        """A send command as the inbox publishes it (payload encrypted for the tenant)."""
+        content = {"to": to, "message": {"type": "text", "text": {"body": text}}}
+        sealed = self.cipher.encrypt(
+            json.dumps(content), tenant_id=number.tenant_id, field=SEND_PAYLOAD_FIELD
+        )
+        kind = SendBulkMessage if bulk else SendMessage
+        event = kind(
+            message_id=message_id or uuid.uuid4(),
+            conversation_id=uuid.uuid4(),
+            number_id=number.number_id,
+            payload_enc=base64.b64encode(sealed).decode(),
+        )
+        return make_envelope(event, tenant_id=number.tenant_id)
+
+    async def send(self, number: Number, to: str, text: str = "Hello", **kw: Any) -> uuid.UUID:
+        envelope = self.command(number, to, text, **kw)
+        await self.publisher.publish(envelope)
+        return uuid.UUID(envelope.payload["message_id"])
+
+    async def open_window(self, number: Number, to: str) -> None:
+        body = {"phone_number_id": number.phone_number_id, "wa_id": to.lstrip("+")}
+        async with self.http.post(f"{self.sim}/_sim/window", json=body) as response:
+            assert response.status == 200
+
+    async def fail_next(
+        self, number: Number, code: int, *, status: int = 400, count: int = 1
+    ) -> None:
+        body = {
+            "phone_number_id": number.phone_number_id,
+            "code": code,
+            "status": status,
+            "count": count,
+        }
+        async with self.http.post(f"{self.sim}/_sim/faults", json=body) as response:
+            assert response.status == 200, await response.text()
+
+    async def sent(self, number: Number) -> list[dict[str, Any]]:
+        """What the simulator accepted from this number, oldest first."""
+        params = {"phone_number_id": number.phone_number_id}
+        async with self.http.get(f"{self.sim}/_sim/sent", params=params) as response:
+            data: list[dict[str, Any]] = (await response.json())["data"]
+        return data
+
+    async def row(self, number: Number, message_id: uuid.UUID) -> Any:
+        async with tenant_transaction(self.pool, number.tenant_id) as conn:
+            return await conn.fetchrow("SELECT * FROM outbound_sends WHERE id = $1", message_id)
+
+    async def state_becomes(
+        self, number: Number, message_id: uuid.UUID, state: str, *, within: float = 10.0
+    ) -> Any:
+        async with asyncio.timeout(within):
+            while True:
+                row = await self.row(number, message_id)
+                if row is not None and row["state"] == state:
+                    return row
+                await asyncio.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+async def dispatch_world(
+    settings: Settings, graph_simulator: str, db_pool: Any
+) -> AsyncIterator[DispatchWorld]:
+    configured = settings.model_copy(
+        update={"graph_api_url": graph_simulator, "outbox_poll_interval": 0.05}
+    )
+    server = TestServer(create_app(configured, TEST_CONFIG), host="127.0.0.1")
+    await server.start_server()
+    bus = await Bus.connect(settings, name="majlis-tests-broadcast")
+    observed = Observed()
+    channel = await bus.channel(publisher_confirms=False)
+    queue = await channel.declare_queue(
+        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.broadcast-observer", exclusive=True
+    )
+    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
+    await queue.bind(exchange, routing_key="broadcast.#")
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        envelope = json.loads(message.body)
+        observed.items.append((envelope["type"], envelope["payload"], time.monotonic()))
+        await message.ack()
+
+    await queue.consume(on_message)
+    http = aiohttp.ClientSession()
+    world = DispatchWorld(
+        configured,
+        db_pool,
+        FieldCipher(KeyRing.from_settings(settings)),
+        Publisher(bus),
+        graph_simulator,
+        http,
+        observed,
+    )
+    yield world
+    await http.close()
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.close()
+    await bus.close()
+    await server.close()
+    for tenant_id in world.tenants:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
