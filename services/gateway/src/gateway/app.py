@@ -3,16 +3,24 @@
 from aiohttp import web
 
 import majlis.events.gateway  # noqa: F401  (registers the events this service publishes)
-from gateway import openapi, views_auth, views_keys, views_numbers, views_team  # noqa: F401
-from gateway.consumers import HANDLERS
+from gateway import (  # noqa: F401  (importing a views module declares its routes)
+    openapi,
+    stream,
+    views_auth,
+    views_keys,
+    views_numbers,
+    views_presence,
+    views_team,
+)
+from gateway.consumers import live_events_ctx
 from gateway.context import context_ctx, validate_settings
 from gateway.edge import edge_middleware
 from gateway.proxy import PROXY_PATH, PROXY_ROOT, forward
 from gateway.routes import SPECS, add_routes
+from gateway.stream_hub import close_streams, hub_ctx
 from majlis.http import create_base_app
 from majlis.http.resources import (
     bus_ctx,
-    consumer_ctx,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
@@ -29,7 +37,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(bus_ctx)
     app.cleanup_ctx.append(context_ctx)
-    app.cleanup_ctx.append(consumer_ctx("gateway.live", "gateway", HANDLERS))
+    app.cleanup_ctx.append(hub_ctx)
+    app.cleanup_ctx.append(live_events_ctx)
+    app.on_shutdown.append(close_streams)
     app.cleanup_ctx.append(outbox_relay_ctx)
     add_routes(app, SPECS)
     # The catch-all forwarders come last: the router takes the first match.

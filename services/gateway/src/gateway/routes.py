@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["public", "user", "any"]
-RateClass = Literal["login", "register", "refresh", "accept", "public", "principal"]
+RateClass = Literal["login", "register", "refresh", "accept", "public", "stream", "principal"]
 ALL_ROLES = frozenset({"owner", "admin", "agent", "viewer"})
 MANAGERS = frozenset({"owner", "admin"})
 
@@ -23,6 +23,8 @@ PUBLIC_LIMITS: dict[RateClass, tuple[int, int]] = {
     "refresh": (60, 60),
     "accept": (10, 3600),
     "public": (120, 60),
+    # WebSocket upgrades: a dashboard reconnects now and then, never dozens of times a minute.
+    "stream": (30, 60),
 }
 
 
