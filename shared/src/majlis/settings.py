@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     broadcast_url: str = "http://127.0.0.1:8084"
     audit_url: str = "http://127.0.0.1:8085"
     proxy_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Streamed uploads (a 50,000-row CSV import takes tens of seconds to process).
+    proxy_upload_timeout_seconds: float = Field(default=180.0, gt=0)
     refresh_token_lifetime_days: int = Field(default=30, ge=1, le=365)
     refresh_grace_seconds: int = Field(default=10, ge=0, le=120)
     invite_ttl_hours: int = Field(default=72, ge=1, le=720)

@@ -165,8 +165,18 @@ async def forward(request: web.Request) -> web.StreamResponse:
     if body is None and request.can_read_body:
         body = await request.read()
     try:
+        timeout = (
+            aiohttp.ClientTimeout(total=ctx.settings.proxy_upload_timeout_seconds)
+            if UPLOAD_PATHS.match(request.path)
+            else ctx.http.timeout  # proxy_timeout_seconds
+        )
         async with ctx.http.request(
-            request.method, url, headers=headers, data=body, allow_redirects=False
+            request.method,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            timeout=timeout,
         ) as upstream:
             payload = await upstream.read()
             response = web.Response(status=upstream.status, body=payload)

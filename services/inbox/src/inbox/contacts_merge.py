@@ -1,0 +1,87 @@
+"""Merging two contacts of one person into one: conversations, tags, attributes, identifiers.
+
+The merge runs as the *system* database role of the caller's tenant. Agents may merge (the
+product decision recorded in 0005's comment), but the RLS policy lets only owners, admins and
+the system DELETE contacts; the view has checked the caller's role before this runs, the
+tenant still comes from the verified token (RLS keeps the tenant wall), and the audit entry
+names the real caller.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aiohttp import web
+
+from inbox import contact_attributes
+from inbox import contacts_records_repository as records
+from inbox import contacts_repository as repo
+from inbox.contact_attributes import Schema
+from inbox.contacts_repository import ContactPatch, ContactRow
+from inbox.deps import InboxDeps
+from inbox.web import audit, emit
+from majlis.db import tenant_transaction
+from majlis.events.inbox import ContactMerged
+from majlis.http import ProblemError
+from majlis.http.auth import Identity
+
+
+async def merge(
+    request: web.Request, deps: InboxDeps, identity: Identity, target_id: UUID, source_id: UUID
+) -> tuple[ContactRow, Schema]:
+    """Fold `source_id` into `target_id` and delete the source; 404 if either is unknown."""
+    tenant_id = identity.tenant_id
+    async with tenant_transaction(
+        deps.pool, tenant_id, "system", user_id=identity.principal_id
+    ) as conn:
+        # Both rows locked in id order, so two merges of the same pair cannot deadlock.
+        locked = {}
+        for contact_id in sorted((target_id, source_id)):
+            locked[contact_id] = await repo.get_contact(conn, contact_id, for_update=True)
+        target, source = locked[target_id], locked[source_id]
+        if target is None or source is None:
+            raise ProblemError(404, "Contact not found")
+        schema = await contact_attributes.load_schema(conn)
+        moved_messages = 0
+        for pair in await records.open_conversation_pairs(conn, source_id, target_id):
+            moved_messages += await records.move_messages(
+                conn, pair["source_id"], pair["target_id"]
+            )
+            await records.move_labels(conn, pair["source_id"], pair["target_id"])
+            await records.absorb_conversation(conn, pair["source_id"], pair["target_id"])
+        moved_conversations = await records.reassign_conversations(conn, source_id, target_id)
+        await records.copy_tags(conn, source_id, target_id)
+        source_ids = await records.identifiers(conn, source_id)
+        # The source goes first: its blind indexes are UNIQUE and must be free for the target.
+        await repo.delete_contact(conn, source_id, older_than=None)
+        await records.fill_identifiers(conn, target_id, source_ids)
+        await repo.update_contact(conn, target_id, _merged(deps, tenant_id, target, source))
+        merged = await repo.get_contact(conn, target_id)
+        await emit(conn, tenant_id, ContactMerged(source_id=source_id, target_id=target_id))
+        await audit(
+            conn, request, "contacts.merged", target_type="contact", target_id=target_id,
+            details={"source_id": str(source_id), "conversations_moved": moved_conversations,
+                     "messages_moved": moved_messages},
+        )  # fmt: skip
+    assert merged is not None
+    return merged, schema
+
+
+def _merged(
+    deps: InboxDeps, tenant_id: UUID, target: ContactRow, source: ContactRow
+) -> ContactPatch:
+    """Attributes (the target wins), consent (an opt-out wins) and restriction (either)."""
+    cipher = deps.cipher
+    values = {
+        **contact_attributes.unseal(cipher, tenant_id, source.attributes_enc),
+        **contact_attributes.unseal(cipher, tenant_id, target.attributes_enc),
+    }
+    opt_out = target.marketing_opt_out or source.marketing_opt_out
+    opt_in = not opt_out and (target.marketing_opt_in or source.marketing_opt_in)
+    consent = (opt_in, opt_out)
+    restricted = target.processing_restricted or source.processing_restricted
+    return ContactPatch(
+        attributes_enc=(contact_attributes.seal(cipher, tenant_id, values),),
+        consent=consent if consent != (target.marketing_opt_in, target.marketing_opt_out) else None,
+        processing_restricted=(restricted if restricted != target.processing_restricted else None),
+    )

@@ -1,0 +1,224 @@
+"""Data-subject requests (PDPL) and the retention purge: export everything, erase for good.
+
+Erasure deletes the contact row; its conversations, messages (encrypted bodies), media,
+mentions and tags go with it through ON DELETE CASCADE. Every ciphertext of the contact lived
+only in those rows, so once they are deleted nothing of the person can be read back; database
+backups hold copies until they expire on their own schedule (they are not rewritten).
+
+Soft-deleted contacts are purged the same way RETENTION_DAYS after deletion, by a background
+task of every inbox replica (deleting twice is harmless: the second finds nothing). The
+cross-tenant lookup goes through app.contacts_due_for_purge (0008), which returns ids only;
+each delete then runs in its own tenant transaction as the system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from inbox import contact_attributes, contact_keys
+from inbox import contacts_records_repository as records
+from inbox import contacts_repository as repo
+from inbox.contacts import marketing_state
+from inbox.deps import INBOX_DEPS, InboxDeps
+from inbox.inbound import BODY_FIELD
+from inbox.web import MANAGER_ROLES, audit, caller, emit, path_id
+from majlis.db import tenant_transaction
+from majlis.events.inbox import ContactErased, InboxAuditRecorded
+from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http.auth import caller_transaction
+from majlis.http.resources import DB_POOL
+from majlis.logging import get_logger
+
+log = get_logger(__name__)
+
+RETENTION_DAYS = 30
+PURGE_INTERVAL_SECONDS = 60.0
+PURGE_BATCH = 500
+
+
+class EraseIn(RequestModel):
+    """Body of POST /api/v1/contacts/{id}/erase: an explicit confirmation."""
+
+    confirm: Literal[True]
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _body(deps: InboxDeps, tenant_id: UUID, sealed: bytes | None) -> Any:
+    if sealed is None:
+        return None
+    plain = deps.cipher.decrypt(sealed, tenant_id=tenant_id, field=BODY_FIELD)
+    try:
+        return orjson.loads(plain)
+    except orjson.JSONDecodeError:
+        return plain.decode("utf-8", "replace")
+
+
+async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID) -> dict[str, Any]:
+    row = await repo.get_contact(conn, contact_id, include_deleted=True)
+    if row is None:
+        raise ProblemError(404, "Contact not found")
+
+    def text(sealed: bytes | None, field: str) -> str | None:
+        return (
+            deps.cipher.decrypt_text(sealed, tenant_id=tenant_id, field=field) if sealed else None
+        )
+
+    conversations = await records.conversations_of(conn, contact_id)
+    messages = await records.messages_of(conn, contact_id)
+    return {
+        "contact": {
+            "id": str(row.id),
+            "phone": text(row.phone_enc, contact_keys.PHONE_FIELD),
+            "bsuid": text(row.bsuid_enc, contact_keys.BSUID_FIELD),
+            "name": text(row.name_enc, contact_keys.NAME_FIELD),
+            "email": text(row.email_enc, contact_keys.EMAIL_FIELD),
+            "created_at": _time(row.created_at),
+            "updated_at": _time(row.updated_at),
+            "deleted_at": _time(row.deleted_at),
+        },
+        "tags": row.tags,
+        # Everything stored, including values the current schema no longer shows.
+        "attributes": contact_attributes.unseal(deps.cipher, tenant_id, row.attributes_enc),
+        "consent": {
+            "marketing": marketing_state(row.marketing_opt_in, row.marketing_opt_out),
+            "processing_restricted": row.processing_restricted,
+            "updated_at": _time(row.consent_updated_at),
+        },
+        "conversations": [
+            {
+                "id": str(c["id"]), "number_id": str(c["number_id"]), "status": c["status"],
+                "created_at": _time(c["created_at"]), "updated_at": _time(c["updated_at"]),
+                "resolved_at": _time(c["resolved_at"]),
+                "last_message_at": _time(c["last_message_at"]),
+            }
+            for c in conversations
+        ],
+        "messages": [
+            {
+                "id": str(m["id"]), "conversation_id": str(m["conversation_id"]),
+                "direction": m["direction"], "type": m["type"], "status": m["status"],
+                "sender_kind": m["sender_kind"], "body": _body(deps, tenant_id, m["body_enc"]),
+                "created_at": _time(m["created_at"]), "updated_at": _time(m["updated_at"]),
+                "media": None if m["media_id"] is None else {
+                    "id": str(m["media_id"]), "mime_type": m["mime_type"],
+                    "file_size": m["file_size"], "sha256": m["sha256"],
+                    "status": m["media_status"],
+                },
+            }
+            for m in messages
+        ],
+    }  # fmt: skip
+
+
+async def data_export(request: web.Request) -> web.Response:
+    """`GET /api/v1/contacts/{id}/data-export` (owner/admin): all the contact's data as JSON."""
+    identity = await caller(request, MANAGER_ROLES)
+    contact_id = path_id(request, "contact_id", "Contact")
+    deps = request.app[INBOX_DEPS]
+    async with caller_transaction(deps.pool, identity) as conn:
+        document = await _export(conn, deps, identity.tenant_id, contact_id)
+        await audit(
+            conn, request, "contacts.data_exported", target_type="contact", target_id=contact_id,
+            details={"conversations": len(document["conversations"]),
+                     "messages": len(document["messages"])},
+        )  # fmt: skip
+    return web.Response(
+        body=orjson.dumps(document),
+        content_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="contact-{contact_id}.json"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+async def erase(request: web.Request) -> web.Response:
+    """`POST /api/v1/contacts/{id}/erase` (owner/admin): delete the contact and all it holds."""
+    identity = await caller(request, MANAGER_ROLES)
+    contact_id = path_id(request, "contact_id", "Contact")
+    await parse_json(request, EraseIn)
+    async with caller_transaction(request.app[DB_POOL], identity) as conn:
+        counts = await records.footprint(conn, contact_id)
+        if not await repo.delete_contact(conn, contact_id, older_than=None):
+            raise ProblemError(404, "Contact not found")
+        await emit(
+            conn, identity.tenant_id, ContactErased(contact_id=contact_id, reason="erasure_request")
+        )
+        details = {"conversations": counts.conversations, "messages": counts.messages,
+                   "media": counts.media}  # fmt: skip
+        await audit(conn, request, "contacts.erased", target_type="contact",
+                    target_id=contact_id, details=details)  # fmt: skip
+    return web.json_response({"id": str(contact_id), "erased": True, **details})
+
+
+async def purge_due_contacts(
+    pool: asyncpg.Pool[Any],
+    *,
+    retention: timedelta = timedelta(days=RETENTION_DAYS),
+    limit: int = PURGE_BATCH,
+) -> int:
+    """Erase contacts soft-deleted longer than `retention` ago, in all tenants; returns how many."""
+    due = await pool.fetch(
+        "SELECT tenant_id, contact_id FROM app.contacts_due_for_purge($1, $2)", retention, limit
+    )
+    purged = 0
+    for item in due:
+        tenant_id, contact_id = item["tenant_id"], item["contact_id"]
+        async with tenant_transaction(pool, tenant_id, "system") as conn:
+            counts = await records.footprint(conn, contact_id)
+            # Checked again inside the tenant: a restore since the lookup wins.
+            if not await repo.delete_contact(conn, contact_id, older_than=retention):
+                continue
+            await emit(
+                conn, tenant_id, ContactErased(contact_id=contact_id, reason="retention_purge")
+            )
+            await emit(
+                conn, tenant_id,
+                InboxAuditRecorded(
+                    action="contacts.purged", actor_type="system", target_type="contact",
+                    target_id=str(contact_id),
+                    details={"retention_days": retention.days,
+                             "conversations": counts.conversations,
+                             "messages": counts.messages, "media": counts.media},
+                ),
+            )  # fmt: skip
+        purged += 1
+        log.info("contacts.purged", tenant_id=str(tenant_id), contact_id=str(contact_id))
+    return purged
+
+
+async def _purge_forever(pool: asyncpg.Pool[Any]) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+        try:
+            await purge_due_contacts(pool)
+        except Exception as error:  # noqa: BLE001  (a failing round must not end the job)
+            # The next round retries; the error's type only (messages may quote values).
+            log.warning("contacts.purge_failed", error=type(error).__name__)
+
+
+async def purge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the retention purge in the background while the app runs."""
+    task = asyncio.create_task(_purge_forever(app[DB_POOL]), name="contacts-purge")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def add_routes(app: web.Application) -> None:
+    """Mount the data-subject request endpoints."""
+    app.router.add_get("/api/v1/contacts/{contact_id}/data-export", data_export)
+    app.router.add_post("/api/v1/contacts/{contact_id}/erase", erase)

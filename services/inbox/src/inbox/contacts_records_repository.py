@@ -1,0 +1,283 @@
+"""SQL around a contact's records: merging contacts, counting and exporting what they hold.
+
+Plain async functions, connection first, one statement each, `$n` parameters, inside a
+tenant transaction (row-level security scopes every statement to its tenant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from inbox.repository import Conn
+
+IDENTIFIERS = (
+    "phone_enc", "phone_bidx", "bsuid_enc", "bsuid_bidx",
+    "name_enc", "name_bidx", "email_enc", "email_bidx",
+)  # fmt: skip
+
+
+async def identifiers(conn: Conn, contact_id: UUID) -> dict[str, bytes | None]:
+    """A contact's identifier ciphertexts and blind indexes, as stored."""
+    row = await conn.fetchrow(
+        "SELECT phone_enc, phone_bidx, bsuid_enc, bsuid_bidx, name_enc, name_bidx,"
+        " email_enc, email_bidx FROM contacts WHERE id = $1",
+        contact_id,
+    )
+    return {name: (row[name] if row else None) for name in IDENTIFIERS}
+
+
+async def fill_identifiers(conn: Conn, contact_id: UUID, source: dict[str, bytes | None]) -> None:
+    """Give a contact the identifiers it lacks, ciphertext and blind index together."""
+    # Ciphertexts are bound to tenant and column, not to the row: they can move as they are.
+    await conn.execute(
+        """
+        UPDATE contacts SET
+          phone_bidx = CASE WHEN phone_enc IS NULL THEN $2 ELSE phone_bidx END,
+          phone_enc = coalesce(phone_enc, $1),
+          bsuid_bidx = CASE WHEN bsuid_enc IS NULL THEN $4 ELSE bsuid_bidx END,
+          bsuid_enc = coalesce(bsuid_enc, $3),
+          name_bidx = CASE WHEN name_enc IS NULL THEN $6 ELSE name_bidx END,
+          name_enc = coalesce(name_enc, $5),
+          email_bidx = CASE WHEN email_enc IS NULL THEN $8 ELSE email_bidx END,
+          email_enc = coalesce(email_enc, $7),
+          updated_at = now()
+        WHERE id = $9
+        """,
+        *(source[name] for name in IDENTIFIERS),
+        contact_id,
+    )
+
+
+async def open_conversation_pairs(conn: Conn, source_id: UUID, target_id: UUID) -> list[Any]:
+    """(source, target) unresolved conversations on the same number: they must become one."""
+    return list(
+        await conn.fetch(
+            "SELECT s.id AS source_id, t.id AS target_id FROM conversations s"
+            " JOIN conversations t ON t.number_id = s.number_id AND t.contact_id = $2"
+            "  AND t.status <> 'resolved'"
+            " WHERE s.contact_id = $1 AND s.status <> 'resolved'",
+            source_id,
+            target_id,
+        )
+    )
+
+
+async def move_messages(conn: Conn, from_conversation: UUID, to_conversation: UUID) -> int:
+    """Move a conversation's messages into another; returns how many moved."""
+    # A client's retry key is only unique per conversation: a clash keeps the target's.
+    status = await conn.execute(
+        """
+        UPDATE messages m SET conversation_id = $2, updated_at = now(),
+          idempotency_key = CASE WHEN EXISTS (
+              SELECT 1 FROM messages o WHERE o.conversation_id = $2
+              AND o.idempotency_key = m.idempotency_key) THEN NULL ELSE m.idempotency_key END
+        WHERE m.conversation_id = $1
+        """,
+        from_conversation,
+        to_conversation,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def move_labels(conn: Conn, from_conversation: UUID, to_conversation: UUID) -> None:
+    """Copy a conversation's labels onto another."""
+    await conn.execute(
+        "INSERT INTO conversation_labels (tenant_id, conversation_id, label_id)"
+        " SELECT tenant_id, $2, label_id FROM conversation_labels WHERE conversation_id = $1"
+        " ON CONFLICT DO NOTHING",
+        from_conversation,
+        to_conversation,
+    )
+
+
+async def absorb_conversation(conn: Conn, from_conversation: UUID, to_conversation: UUID) -> None:
+    """Fold a conversation's activity markers into another, then delete it."""
+    await conn.execute(
+        """
+        UPDATE conversations t SET
+          last_message_at = greatest(t.last_message_at, s.last_message_at),
+          last_customer_message_at = greatest(t.last_customer_message_at,
+                                              s.last_customer_message_at),
+          last_message_seq = greatest(t.last_message_seq, s.last_message_seq),
+          unread_count = t.unread_count + s.unread_count,
+          updated_at = now()
+        FROM conversations s WHERE t.id = $2 AND s.id = $1
+        """,
+        from_conversation,
+        to_conversation,
+    )
+    await conn.execute("DELETE FROM conversations WHERE id = $1", from_conversation)
+
+
+async def reassign_conversations(conn: Conn, source_id: UUID, target_id: UUID) -> int:
+    """Give every conversation of one contact to another; returns how many moved."""
+    status = await conn.execute(
+        "UPDATE conversations SET contact_id = $2, updated_at = now() WHERE contact_id = $1",
+        source_id,
+        target_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def copy_tags(conn: Conn, source_id: UUID, target_id: UUID) -> None:
+    """Give one contact the tags of another too."""
+    await conn.execute(
+        "INSERT INTO contact_tags (tenant_id, contact_id, tag)"
+        " SELECT tenant_id, $2, tag FROM contact_tags WHERE contact_id = $1"
+        " ON CONFLICT DO NOTHING",
+        source_id,
+        target_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """How many rows a contact's erasure removes with it."""
+
+    conversations: int
+    messages: int
+    media: int
+
+
+async def footprint(conn: Conn, contact_id: UUID) -> Footprint:
+    """Counts of the contact's conversations, messages and media."""
+    row = await conn.fetchrow(
+        """
+        SELECT (SELECT count(*) FROM conversations WHERE contact_id = $1) AS conversations,
+               (SELECT count(*) FROM messages m JOIN conversations c
+                  ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+                WHERE c.contact_id = $1) AS messages,
+               (SELECT count(*) FROM media md JOIN messages m
+                  ON m.tenant_id = md.tenant_id AND m.id = md.message_id
+                JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+                WHERE c.contact_id = $1) AS media
+        """,
+        contact_id,
+    )
+    assert row is not None  # a SELECT without FROM yields one row
+    return Footprint(row["conversations"], row["messages"], row["media"])
+
+
+async def conversations_of(conn: Conn, contact_id: UUID) -> list[Any]:
+    """The contact's conversations, oldest first."""
+    return list(
+        await conn.fetch(
+            "SELECT id, number_id, status, assigned_user_id, created_at, updated_at,"
+            " resolved_at, last_message_at FROM conversations WHERE contact_id = $1"
+            " ORDER BY created_at, id",
+            contact_id,
+        )
+    )
+
+
+async def messages_of(conn: Conn, contact_id: UUID) -> list[Any]:
+    """Every message of the contact's conversations with its media metadata, in order."""
+    return list(
+        await conn.fetch(
+            """
+            SELECT m.id, m.conversation_id, m.direction, m.type, m.status, m.body_enc,
+                   m.sender_kind, m.created_at, m.updated_at,
+                   md.id AS media_id, md.mime_type, md.file_size, md.sha256,
+                   md.status AS media_status
+            FROM messages m
+            JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id
+            LEFT JOIN media md ON md.tenant_id = m.tenant_id AND md.message_id = m.id
+            WHERE c.contact_id = $1
+            ORDER BY m.created_at, m.seq
+            """,
+            contact_id,
+        )
+    )
+
+
+# CSV import ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportMatch:
+    """A contact an imported row's phone number already belongs to."""
+
+    id: UUID
+    is_deleted: bool
+    attributes_enc: bytes | None
+    tags: list[str]
+
+
+async def contacts_by_phone(conn: Conn, phone_bidxs: list[bytes]) -> dict[bytes, ImportMatch]:
+    """Contacts holding these phone blind indexes (live or soft-deleted), locked for update."""
+    rows = await conn.fetch(
+        "SELECT c.phone_bidx, c.id, c.deleted_at IS NOT NULL AS is_deleted, c.attributes_enc,"
+        " coalesce((SELECT array_agg(t.tag) FROM contact_tags t"
+        "           WHERE t.tenant_id = c.tenant_id AND t.contact_id = c.id), '{}') AS tags"
+        " FROM contacts c WHERE c.phone_bidx = ANY($1::bytea[]) FOR UPDATE OF c",
+        phone_bidxs,
+    )
+    return {
+        bytes(r["phone_bidx"]): ImportMatch(
+            r["id"], r["is_deleted"], r["attributes_enc"], list(r["tags"])
+        )
+        for r in rows
+    }
+
+
+@dataclass
+class ImportedContact:
+    """What a batch writes for one contact: new or changed sealed fields."""
+
+    id: UUID
+    phone: tuple[bytes, bytes] | None = None  # set for new contacts only
+    name: tuple[bytes | None, bytes | None] = (None, None)
+    email: tuple[bytes | None, bytes | None] = (None, None)
+    attributes: dict[str, Any] | None = None
+    attributes_enc: bytes | None = None
+    tags: list[str] | None = None
+
+
+async def insert_imported(conn: Conn, tenant_id: UUID, new: list[ImportedContact]) -> set[UUID]:
+    """Create contacts in bulk; returns the ids created (a phone taken meanwhile is skipped)."""
+    rows = await conn.fetch(
+        "INSERT INTO contacts (tenant_id, id, phone_enc, phone_bidx, name_enc, name_bidx,"
+        " email_enc, email_bidx, attributes_enc)"
+        " SELECT $1, u.* FROM unnest($2::uuid[], $3::bytea[], $4::bytea[], $5::bytea[],"
+        "  $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[]) AS u"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        tenant_id,
+        [c.id for c in new],
+        [c.phone[0] if c.phone else None for c in new],
+        [c.phone[1] if c.phone else None for c in new],
+        [c.name[0] for c in new],
+        [c.name[1] for c in new],
+        [c.email[0] for c in new],
+        [c.email[1] for c in new],
+        [c.attributes_enc for c in new],
+    )
+    return {r["id"] for r in rows}
+
+
+async def update_imported(conn: Conn, changed: list[ImportedContact]) -> None:
+    """Overwrite the names, e-mails and attributes an import brought, in bulk."""
+    await conn.execute(
+        """
+        UPDATE contacts c SET
+          name_bidx = CASE WHEN u.name_enc IS NULL THEN c.name_bidx ELSE u.name_bidx END,
+          name_enc = coalesce(u.name_enc, c.name_enc),
+          email_bidx = CASE WHEN u.email_enc IS NULL THEN c.email_bidx ELSE u.email_bidx END,
+          email_enc = coalesce(u.email_enc, c.email_enc),
+          attributes_enc = CASE WHEN u.set_attributes THEN u.attributes_enc
+                                ELSE c.attributes_enc END,
+          updated_at = now()
+        FROM unnest($1::uuid[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
+                    $6::boolean[], $7::bytea[])
+          AS u(id, name_enc, name_bidx, email_enc, email_bidx, set_attributes, attributes_enc)
+        WHERE c.id = u.id AND c.deleted_at IS NULL
+        """,
+        [c.id for c in changed],
+        [c.name[0] for c in changed],
+        [c.name[1] for c in changed],
+        [c.email[0] for c in changed],
+        [c.email[1] for c in changed],
+        [c.attributes is not None for c in changed],
+        [c.attributes_enc for c in changed],
+    )

@@ -1,0 +1,389 @@
+"""Contacts (CRM) through the gateway: CRUD, search, tags, attributes, consent, delete, merge."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from majlis.db import tenant_transaction
+
+
+def valid_phone() -> str:
+    """A UAE mobile number that phonenumbers accepts (05x prefixes 50-58 are not all valid)."""
+    return "+97150" + str(secrets.randbelow(10**7)).zfill(7)
+
+
+def national(e164: str) -> str:
+    """A UAE number as people write it at home: 05x xxx xxxx."""
+    return "0" + e164.removeprefix("+971")
+
+
+async def create(team: Any, **fields: Any) -> dict[str, Any]:
+    status, body, _ = await team.agent.request("POST", "/api/v1/contacts", json=fields)
+    assert status == 201, body
+    return dict(body)
+
+
+async def test_create_read_update_and_search_by_blind_index(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    phone = valid_phone()
+    contact = await create(
+        team, phone=national(phone), name="  Sara   Al-Hashimi ", email="Sara@Example.TEST",
+        tags=[" VIP ", "vip", "Wholesale"], marketing="opted_in",
+    )  # fmt: skip
+    assert contact["phone"] == phone  # stored in E.164 whatever form it came in
+    assert contact["name"] == "Sara Al-Hashimi"
+    assert contact["tags"] == ["vip", "wholesale"]
+    assert contact["consent"]["marketing"] == "opted_in"
+    assert contact["deleted_at"] is None
+    await create(team, phone=valid_phone(), name="Other Person")
+
+    async def search(q: str) -> list[str]:
+        status, body, _ = await team.viewer.request("GET", f"/api/v1/contacts?q={q}")
+        assert status == 200, body
+        return [item["id"] for item in body["items"]]
+
+    assert await search(phone.replace("+", "%2B")) == [contact["id"]]
+    assert await search(national(phone)) == [contact["id"]]
+    assert await search(phone.removeprefix("+")) == [contact["id"]]
+    assert await search("sara%20al-hashimi") == [contact["id"]]
+    assert await search("SARA%20AL-HASHIMI") == [contact["id"]]
+    assert await search("sara%40example.test") == [contact["id"]]
+    assert await search("sara") == []  # equality only: a blind index has no prefixes
+
+    status, body, _ = await team.agent.request(
+        "PATCH", f"/api/v1/contacts/{contact['id']}", json={"name": "Sara H", "email": None}
+    )
+    assert status == 200, body
+    assert (body["name"], body["email"]) == ("Sara H", None)
+    assert body["tags"] == ["vip", "wholesale"]  # untouched fields stay
+    status, body, _ = await team.viewer.request("GET", f"/api/v1/contacts/{contact['id']}")
+    assert status == 200
+    assert body["name"] == "Sara H"
+    assert await search("sara%20h") == [contact["id"]]
+    assert await search("sara%40example.test") == []
+
+
+async def test_invalid_and_duplicate_phone_numbers(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    phone = valid_phone()
+    first = await create(team, phone=phone)
+    status, body, _ = await team.agent.request(
+        "POST", "/api/v1/contacts", json={"phone": national(phone), "name": "Again"}
+    )
+    assert status == 409, body
+    assert body["type"].endswith("/contact-exists")
+    assert body["contact_id"] == first["id"]
+    status, body, _ = await team.agent.request(
+        "POST", "/api/v1/contacts", json={"phone": "+97150123"}
+    )
+    assert status == 422
+    assert "+97150123" not in str(body)
+    status, body, _ = await team.agent.request("POST", "/api/v1/contacts", json={"name": "X"})
+    assert status == 422, body
+    status, body, _ = await team.agent.request(
+        "POST", "/api/v1/contacts", json={"phone": phone, "nickname": "x"}
+    )
+    assert status == 422, body
+    status, body, _ = await team.viewer.request(
+        "POST", "/api/v1/contacts", json={"phone": valid_phone()}
+    )
+    assert status == 403, body
+    other = await create(team, phone=valid_phone())
+    status, body, _ = await team.agent.request(
+        "PATCH", f"/api/v1/contacts/{other['id']}", json={"phone": national(phone)}
+    )
+    assert status == 409
+    assert body["contact_id"] == first["id"]
+    for query in ("limit=0", "limit=101", "limit=x", "cursor=nope", "deleted=maybe", "sort=x"):
+        status, body, _ = await team.agent.request("GET", f"/api/v1/contacts?{query}")
+        assert status == 422, (query, body)
+
+
+async def test_pages_and_tags(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    made = [await create(team, phone=valid_phone()) for _ in range(5)]
+    seen: list[str] = []
+    cursor = ""
+    while True:
+        status, body, _ = await team.agent.request("GET", f"/api/v1/contacts?limit=2{cursor}")
+        assert status == 200, body
+        seen += [item["id"] for item in body["items"]]
+        if not body["next_cursor"]:
+            break
+        cursor = "&cursor=" + body["next_cursor"]
+    assert seen == [c["id"] for c in reversed(made)]  # newest first, each once
+
+    target = made[1]["id"]
+    status, body, _ = await team.agent.request(
+        "PUT", f"/api/v1/contacts/{target}/tags", json={"tags": ["VIP", " gold "]}
+    )
+    assert status == 200
+    assert body["tags"] == ["gold", "vip"]
+    status, body, _ = await team.agent.request("GET", "/api/v1/contacts?tag=VIP")
+    assert [item["id"] for item in body["items"]] == [target]
+    for bad in (["x" * 65], [""], [f"t{i}" for i in range(51)]):
+        status, body, _ = await team.agent.request(
+            "PUT", f"/api/v1/contacts/{target}/tags", json={"tags": bad}
+        )
+        assert status == 422, body
+    status, body, _ = await team.viewer.request(
+        "PUT", f"/api/v1/contacts/{target}/tags", json={"tags": []}
+    )
+    assert status == 403
+
+
+async def test_custom_attributes_are_validated_against_the_schema(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    for definition in (
+        {"key": "city", "label": "City", "type": "list", "options": ["Dubai", "Sharjah"]},
+        {"key": "orders", "label": "Orders", "type": "number"},
+        {"key": "vip_since", "label": "VIP since", "type": "date"},
+        {"key": "wholesale", "label": "Wholesale", "type": "boolean"},
+        {"key": "notes", "label": "Notes", "type": "text"},
+    ):
+        status, body, _ = await team.admin.request(
+            "POST", "/api/v1/contact-attributes", json=definition
+        )
+        assert status == 201, body
+    status, body, _ = await team.admin.request(
+        "POST", "/api/v1/contact-attributes", json={"key": "city", "label": "C", "type": "text"}
+    )
+    assert status == 409, body
+    status, body, _ = await team.agent.request(
+        "POST", "/api/v1/contact-attributes", json={"key": "x", "label": "X", "type": "text"}
+    )
+    assert status == 403, body
+    status, body, _ = await team.admin.request(
+        "POST", "/api/v1/contact-attributes", json={"key": "tier", "label": "T", "type": "list"}
+    )
+    assert status == 422, body
+
+    good = {"city": "Dubai", "orders": 3, "vip_since": "2024-02-29", "wholesale": True}
+    contact = await create(team, phone=valid_phone(), attributes=good)
+    assert contact["attributes"] == good
+    for bad in (
+        {"unknown": "x"}, {"city": "Paris"}, {"orders": "three"}, {"orders": True},
+        {"vip_since": "2023-02-29"}, {"vip_since": "29/02/2024"}, {"wholesale": "yes"},
+        {"notes": "x" * 1001},
+    ):  # fmt: skip
+        status, body, _ = await team.agent.request(
+            "PATCH", f"/api/v1/contacts/{contact['id']}", json={"attributes": bad}
+        )
+        assert status == 422, (bad, body)
+        assert body["type"].endswith("/invalid-attribute")
+    status, body, _ = await team.agent.request(
+        "PATCH", f"/api/v1/contacts/{contact['id']}",
+        json={"attributes": {"orders": 4, "city": None, "notes": "prefers Arabic"}},
+    )  # fmt: skip
+    assert status == 200, body
+    assert body["attributes"] == {
+        "orders": 4, "vip_since": "2024-02-29", "wholesale": True, "notes": "prefers Arabic"
+    }  # fmt: skip
+
+    status, body, _ = await team.admin.request(
+        "PATCH", "/api/v1/contact-attributes/orders", json={"type": "text"}
+    )
+    assert status == 422, body  # the type never changes
+    status, _, _ = await team.admin.request("DELETE", "/api/v1/contact-attributes/wholesale")
+    assert status == 204
+    status, body, _ = await team.viewer.request("GET", f"/api/v1/contacts/{contact['id']}")
+    assert "wholesale" not in body["attributes"]
+    status, body, _ = await team.viewer.request("GET", "/api/v1/contact-attributes")
+    assert [d["key"] for d in body["items"]] == ["city", "notes", "orders", "vip_since"]
+
+
+async def test_consent(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    contact = await create(team, phone=valid_phone())
+    assert contact["consent"] == {
+        "marketing": "unknown", "processing_restricted": False, "updated_at": None
+    }  # fmt: skip
+    path = f"/api/v1/contacts/{contact['id']}/consent"
+    status, body, _ = await team.agent.request(
+        "PUT", path, json={"marketing": "opted_out", "processing_restricted": True}
+    )
+    assert status == 200, body
+    assert (body["marketing"], body["processing_restricted"]) == ("opted_out", True)
+    assert body["updated_at"] is not None
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        row = await conn.fetchrow(
+            "SELECT marketing_opt_in, marketing_opt_out, processing_restricted,"
+            " consent_updated_at FROM contacts WHERE id = $1",
+            uuid.UUID(contact["id"]),
+        )
+    assert row is not None
+    assert (row["marketing_opt_in"], row["marketing_opt_out"]) == (False, True)
+    assert row["processing_restricted"]
+    assert row["consent_updated_at"] is not None
+    status, body, _ = await team.agent.request("PUT", path, json={"marketing": "maybe"})
+    assert status == 422, body
+    status, body, _ = await team.viewer.request(
+        "PUT", path, json={"marketing": "opted_in", "processing_restricted": False}
+    )
+    assert status == 403, body
+
+
+async def test_soft_delete_hides_and_restore_brings_back(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    contact = await create(team, phone=valid_phone())
+    path = f"/api/v1/contacts/{contact['id']}"
+    status, _, _ = await team.agent.request("DELETE", path)
+    assert status == 403
+    status, _, _ = await team.admin.request("DELETE", path)
+    assert status == 204
+    status, _, _ = await team.agent.request("GET", path)
+    assert status == 404
+    status, body, _ = await team.agent.request("GET", "/api/v1/contacts")
+    assert contact["id"] not in [item["id"] for item in body["items"]]
+    status, _, _ = await team.agent.request("GET", "/api/v1/contacts?deleted=true")
+    assert status == 403
+    status, body, _ = await team.owner.request("GET", "/api/v1/contacts?deleted=true")
+    assert [item["id"] for item in body["items"]] == [contact["id"]]
+    assert body["items"][0]["deleted_at"] is not None
+    status, _, _ = await team.agent.request("POST", f"{path}/restore")
+    assert status == 403
+    status, body, _ = await team.owner.request("POST", f"{path}/restore")
+    assert status == 200
+    assert body["deleted_at"] is None
+    status, body, _ = await team.owner.request("POST", f"{path}/restore")
+    assert status == 409, body
+    status, _, _ = await team.agent.request("GET", path)
+    assert status == 200
+    # Past the restore window (the purge has not run yet): gone for good, 410.
+    await team.admin.request("DELETE", path)
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        await conn.execute(
+            "UPDATE contacts SET deleted_at = now() - interval '31 days' WHERE id = $1",
+            uuid.UUID(contact["id"]),
+        )
+    status, body, _ = await team.owner.request("POST", f"{path}/restore")
+    assert status == 410, body
+
+
+async def test_merge_moves_conversations_tags_and_fills_gaps(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    target_phone, source_phone = valid_phone(), valid_phone()
+    target_conv, _ = await inbox_world.inbound(team, phone=target_phone, text="one")
+    source_conv, moved_msg = await inbox_world.inbound(team, phone=source_phone, text="two")
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        target_id = await conn.fetchval(
+            "SELECT contact_id FROM conversations WHERE id = $1", target_conv
+        )
+        source_id = await conn.fetchval(
+            "SELECT contact_id FROM conversations WHERE id = $1", source_conv
+        )
+        # An older, resolved conversation of the source moves over as history.
+        old_conv = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO conversations (tenant_id, id, contact_id, number_id, status)"
+            " VALUES ($1, $2, $3, $4, 'resolved')",
+            team.tenant_id, old_conv, source_id, team.number_id,
+        )  # fmt: skip
+    await team.agent.request(
+        "PATCH", f"/api/v1/contacts/{target_id}",
+        json={"tags": ["vip"], "marketing": "opted_in"},
+    )  # fmt: skip
+    await team.agent.request(
+        "PATCH", f"/api/v1/contacts/{source_id}",
+        json={"tags": ["gold", "vip"], "email": "two@example.test", "marketing": "opted_out"},
+    )  # fmt: skip
+
+    status, body, _ = await team.viewer.request(
+        "POST", f"/api/v1/contacts/{target_id}/merge", json={"source_id": str(source_id)}
+    )
+    assert status == 403, body
+    status, body, _ = await team.agent.request(
+        "POST", f"/api/v1/contacts/{target_id}/merge", json={"source_id": str(target_id)}
+    )
+    assert status == 422, body
+    status, body, _ = await team.agent.request(
+        "POST", f"/api/v1/contacts/{target_id}/merge", json={"source_id": str(source_id)}
+    )
+    assert status == 200, body
+    assert body["phone"] == target_phone
+    assert body["email"] == "two@example.test"
+    assert body["tags"] == ["gold", "vip"]
+    assert body["consent"]["marketing"] == "opted_out"  # an opt-out wins
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        gone = await conn.fetchval("SELECT count(*) FROM contacts WHERE id = $1", source_id)
+        conversations = await conn.fetch(
+            "SELECT id, status FROM conversations WHERE contact_id = $1 ORDER BY status",
+            target_id,
+        )
+        message_conv = await conn.fetchval(
+            "SELECT conversation_id FROM messages WHERE id = $1", moved_msg
+        )
+    assert gone == 0
+    # Both were open on the same number: the source's messages joined the target's one.
+    assert [(r["id"], r["status"]) for r in conversations] == [
+        (target_conv, "open"), (old_conv, "resolved")
+    ]  # fmt: skip
+    assert message_conv == target_conv
+    status, body, _ = await team.agent.request(
+        "GET", f"/api/v1/contacts?q={national(source_phone)}"
+    )
+    assert body["items"] == []  # the source's phone stays with nobody: the target has one
+
+
+async def test_another_tenants_contacts_are_not_found_and_not_changed(inbox_world: Any) -> None:
+    mine, theirs = await inbox_world.team(), await inbox_world.team()
+    phone = valid_phone()
+    status, victim, _ = await theirs.agent.request(
+        "POST", "/api/v1/contacts", json={"phone": phone, "name": "Victim", "tags": ["vip"]}
+    )
+    assert status == 201
+    await theirs.admin.request(
+        "POST", "/api/v1/contact-attributes", json={"key": "tier", "label": "Tier", "type": "text"}
+    )
+    own = await create(mine, phone=valid_phone())
+    vid = victim["id"]
+    async with tenant_transaction(inbox_world.pool, theirs.tenant_id) as conn:
+        before = await conn.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(vid))
+
+    calls: list[tuple[str, str, Any]] = [
+        ("GET", f"/api/v1/contacts/{vid}", None),
+        ("PATCH", f"/api/v1/contacts/{vid}", {"name": "Mallory"}),
+        ("PUT", f"/api/v1/contacts/{vid}/tags", {"tags": []}),
+        ("PUT", f"/api/v1/contacts/{vid}/consent",
+         {"marketing": "opted_out", "processing_restricted": True}),
+        ("DELETE", f"/api/v1/contacts/{vid}", None),
+        ("POST", f"/api/v1/contacts/{vid}/restore", None),
+        ("POST", f"/api/v1/contacts/{vid}/merge", {"source_id": own["id"]}),
+        ("POST", f"/api/v1/contacts/{own['id']}/merge", {"source_id": vid}),
+        ("GET", f"/api/v1/contacts/{vid}/data-export", None),
+        ("POST", f"/api/v1/contacts/{vid}/erase", {"confirm": True}),
+        ("PATCH", "/api/v1/contact-attributes/tier", {"label": "Mine"}),
+        ("DELETE", "/api/v1/contact-attributes/tier", None),
+    ]  # fmt: skip
+    for method, path, body in calls:
+        status, answer, _ = await mine.owner.request(method, path, json=body)
+        assert status == 404, (method, path, answer)
+    # Unknown ids answer the same.
+    status, _, _ = await mine.owner.request("GET", f"/api/v1/contacts/{uuid.uuid4()}")
+    assert status == 404
+    # Their phone, name and tag find nothing here.
+    for query in (f"q={national(phone)}", "q=victim", "tag=vip"):
+        status, body, _ = await mine.owner.request("GET", f"/api/v1/contacts?{query}")
+        assert body["items"] == [], query
+    status, body, _ = await mine.owner.request("GET", "/api/v1/contact-attributes")
+    assert body["items"] == []
+    status, body, _ = await mine.owner.request("POST", "/api/v1/contacts", json={"phone": phone})
+    assert status == 201, body  # same number, another business: another contact
+    async with tenant_transaction(inbox_world.pool, theirs.tenant_id) as conn:
+        after = await conn.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(vid))
+        tags = await conn.fetchval(
+            "SELECT count(*) FROM contact_tags WHERE contact_id = $1", uuid.UUID(vid)
+        )
+        label = await conn.fetchval(
+            "SELECT label FROM contact_attribute_definitions WHERE key = 'tier'"
+        )
+    assert after == before
+    assert tags == 1
+    assert label == "Tier"
+    async with tenant_transaction(inbox_world.pool, mine.tenant_id) as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM contacts WHERE id = $1", uuid.UUID(own["id"]))
+            == 1
+        )

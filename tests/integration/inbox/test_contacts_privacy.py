@@ -1,0 +1,271 @@
+"""Contacts and privacy: encryption at rest, PDPL export and erasure, the retention purge."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from inbox.contacts_purge import purge_due_contacts
+from majlis.db import create_pool, tenant_transaction
+from majlis.events import Envelope, parse_envelope
+from majlis.messaging import Bus, OutboxRelay, Publisher, exchange_name
+
+ERASED, AUDIT = "inbox.contact.erased", "inbox.audit.recorded"
+
+
+def valid_phone() -> str:
+    """A UAE mobile number that phonenumbers accepts."""
+    return "+97150" + str(secrets.randbelow(10**7)).zfill(7)
+
+
+class EventTap:
+    """A queue of the test's own bound to the erasure and audit events (deleted afterwards).
+
+    Test processes that run at the same time share the database, and their outbox relays
+    publish whatever rows they find under their own bus prefix. `follow` starts a fast relay
+    limited to the test's tenants, so this run's events reach this run's exchange.
+    """
+
+    def __init__(self, bus: Bus, queue: Any, relay_pool: Any) -> None:
+        self.bus, self.queue, self.relay_pool = bus, queue, relay_pool
+        self.relays: list[tuple[OutboxRelay, asyncio.Task[None]]] = []
+
+    def follow(self, *tenant_ids: uuid.UUID) -> None:
+        """Relay these tenants' outbox rows promptly."""
+        relay = OutboxRelay(
+            self.relay_pool, Publisher(self.bus), batch_size=100, poll_interval=0.01,
+            tenant_ids=tenant_ids,
+        )  # fmt: skip
+        self.relays.append((relay, asyncio.create_task(relay.run())))
+
+    async def take(
+        self, tenant_id: uuid.UUID, want: int, actions: set[str], *, within: float = 8.0
+    ) -> list[Envelope]:
+        """Wait for `want` erasure events or audit events with one of `actions`, of the tenant."""
+        found: list[Envelope] = []
+        async with asyncio.timeout(within):
+            while len(found) < want:
+                message = await self.queue.get(no_ack=True, fail=False)
+                if message is None:
+                    await asyncio.sleep(0.05)
+                    continue
+                envelope = parse_envelope(message.body)
+                wanted = envelope.type == ERASED or envelope.payload.get("action") in actions
+                if envelope.tenant_id == tenant_id and wanted:
+                    found.append(envelope)
+        return found
+
+
+@pytest.fixture
+async def tap(settings: Any) -> AsyncIterator[EventTap]:
+    bus = await Bus.connect(settings, name="majlis-tests-contacts")
+    channel = await bus.channel(publisher_confirms=False)
+    queue = await channel.declare_queue(f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.contacts")
+    for key in (ERASED, AUDIT):
+        await queue.bind(exchange_name(bus.prefix), key)
+    relay_pool = await create_pool(
+        settings.outbox_relay_database_url.get_secret_value(), min_size=1, max_size=2
+    )
+    tap = EventTap(bus, queue, relay_pool)
+    yield tap
+    for relay, task in tap.relays:
+        await relay.stop()
+        await task
+    await relay_pool.close()
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.close()
+    await bus.close()
+
+
+async def contact_with_history(world: Any, team: Any) -> tuple[uuid.UUID, str, uuid.UUID]:
+    """A customer who wrote twice (one with a photo) and got tagged: (contact, phone, conv)."""
+    phone = valid_phone()
+    conversation_id, _ = await world.inbound(team, phone=phone, text="my secret order 42",
+                                             name="Layla Customer")  # fmt: skip
+    photo = {"type": "image", "image": {"id": "9988776655", "mime_type": "image/jpeg"}}
+    await world.inbound(team, phone=phone, message=photo)
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        contact_id = await conn.fetchval(
+            "SELECT contact_id FROM conversations WHERE id = $1", conversation_id
+        )
+    status, body, _ = await team.agent.request(
+        "PATCH", f"/api/v1/contacts/{contact_id}",
+        json={"email": "layla@example.test", "tags": ["vip"]},
+    )  # fmt: skip
+    assert status == 200, body
+    return contact_id, phone, conversation_id
+
+
+async def footprint(world: Any, team: Any, contact_id: uuid.UUID) -> dict[str, int]:
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        row = await conn.fetchrow(
+            """
+            SELECT (SELECT count(*) FROM contacts WHERE id = $1) AS contacts,
+                   (SELECT count(*) FROM contact_tags WHERE contact_id = $1) AS tags,
+                   (SELECT count(*) FROM conversations WHERE contact_id = $1) AS conversations,
+                   (SELECT count(*) FROM messages m JOIN conversations c
+                      ON c.id = m.conversation_id WHERE c.contact_id = $1) AS messages,
+                   (SELECT count(*) FROM messages
+                    WHERE conversation_id = ANY($2::uuid[])) AS by_conv,
+                   (SELECT count(*) FROM media WHERE message_id = ANY($3::uuid[])) AS media
+            """,
+            contact_id, world_conversations[contact_id], world_messages[contact_id],
+        )  # fmt: skip
+    assert row is not None
+    return dict(row)
+
+
+world_conversations: dict[uuid.UUID, list[uuid.UUID]] = {}
+world_messages: dict[uuid.UUID, list[uuid.UUID]] = {}
+
+
+async def remember(world: Any, team: Any, contact_id: uuid.UUID) -> dict[str, int]:
+    """Note the contact's conversation and message ids (to count them once they are gone)."""
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        world_conversations[contact_id] = [
+            r["id"] for r in await conn.fetch(
+                "SELECT id FROM conversations WHERE contact_id = $1", contact_id)
+        ]  # fmt: skip
+        world_messages[contact_id] = [
+            r["id"] for r in await conn.fetch(
+                "SELECT id FROM messages WHERE conversation_id = ANY($1::uuid[])",
+                world_conversations[contact_id])
+        ]  # fmt: skip
+    return await footprint(world, team, contact_id)
+
+
+async def test_contact_pii_is_encrypted_at_rest(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    phone, name = valid_phone(), "Fatima Zahra"
+    await team.admin.request(
+        "POST", "/api/v1/contact-attributes", json={"key": "notes", "label": "N", "type": "text"}
+    )
+    status, contact, _ = await team.agent.request(
+        "POST", "/api/v1/contacts",
+        json={"phone": phone, "name": name, "email": "fatima@example.test",
+              "attributes": {"notes": "allergic to peanuts"}},
+    )  # fmt: skip
+    assert status == 201, contact
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        row = await conn.fetchrow("SELECT * FROM contacts WHERE id = $1", uuid.UUID(contact["id"]))
+    assert row is not None
+    raw = b"".join(bytes(v) for v in row.values() if isinstance(v, bytes | bytearray | memoryview))
+    for secret in (phone, phone.removeprefix("+"), name, "Fatima", "fatima@example.test",
+                   "peanuts"):  # fmt: skip
+        assert secret.encode() not in raw, secret
+    sealed = ("phone_enc", "phone_bidx", "name_enc", "name_bidx", "email_enc", "email_bidx",
+              "attributes_enc")  # fmt: skip
+    assert all(row[c] is not None for c in sealed)
+
+
+async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: EventTap) -> None:
+    team = await inbox_world.team()
+    tap.follow(team.tenant_id)
+    contact_id, phone, conversation_id = await contact_with_history(inbox_world, team)
+    path = f"/api/v1/contacts/{contact_id}/data-export"
+    status, body, _ = await team.agent.request("GET", path)
+    assert status == 403, body
+    status, body, response = await team.owner.request("GET", path)
+    assert status == 200, body
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert body["contact"]["phone"] == phone
+    assert body["contact"]["name"] == "Layla Customer"
+    assert body["contact"]["email"] == "layla@example.test"
+    assert body["tags"] == ["vip"]
+    assert body["consent"]["marketing"] == "unknown"
+    assert [c["id"] for c in body["conversations"]] == [str(conversation_id)]
+    messages = body["messages"]
+    assert len(messages) == 2
+    assert {m["direction"] for m in messages} == {"inbound"}
+    assert "my secret order 42" in str(messages[0]["body"])
+    assert messages[1]["media"]["mime_type"] == "image/jpeg"
+    [event] = await tap.take(team.tenant_id, 1, {"contacts.data_exported"})
+    assert event.type == AUDIT
+    assert event.payload["action"] == "contacts.data_exported"
+    assert event.payload["details"] == {"conversations": 1, "messages": 2}
+    assert phone not in str(event.payload)
+
+
+async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: EventTap) -> None:
+    team = await inbox_world.team()
+    tap.follow(team.tenant_id)
+    contact_id, phone, _ = await contact_with_history(inbox_world, team)
+    before = await remember(inbox_world, team, contact_id)
+    assert before == {"contacts": 1, "tags": 1, "conversations": 1, "messages": 2,
+                      "by_conv": 2, "media": 1}  # fmt: skip
+    path = f"/api/v1/contacts/{contact_id}/erase"
+    status, body, _ = await team.agent.request("POST", path, json={"confirm": True})
+    assert status == 403, body
+    status, body, _ = await team.owner.request("POST", path, json={"confirm": False})
+    assert status == 422, body
+    status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
+    assert status == 200, body
+    assert (body["conversations"], body["messages"], body["media"]) == (1, 2, 1)
+    assert set((await footprint(inbox_world, team, contact_id)).values()) == {0}
+    status, _, _ = await team.owner.request("GET", f"/api/v1/contacts/{contact_id}/data-export")
+    assert status == 404
+    status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
+    assert status == 404, body
+    events = await tap.take(team.tenant_id, 2, {"contacts.erased"})
+    by_type = {e.type: e.payload for e in events}
+    assert by_type[ERASED] == {"contact_id": str(contact_id), "reason": "erasure_request"}
+    assert by_type[AUDIT]["action"] == "contacts.erased"
+    assert by_type[AUDIT]["details"] == {"conversations": 1, "messages": 2, "media": 1}
+    assert phone not in str(events)
+    assert "Layla" not in str(events)
+
+
+async def test_soft_deleted_contacts_are_erased_too(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    contact_id, _, _ = await contact_with_history(inbox_world, team)
+    await remember(inbox_world, team, contact_id)
+    status, _, _ = await team.admin.request("DELETE", f"/api/v1/contacts/{contact_id}")
+    assert status == 204
+    status, body, _ = await team.admin.request(
+        "POST", f"/api/v1/contacts/{contact_id}/erase", json={"confirm": True}
+    )
+    assert status == 200, body
+    assert set((await footprint(inbox_world, team, contact_id)).values()) == {0}
+
+
+async def test_purge_erases_contacts_deleted_past_retention(
+    inbox_world: Any, tap: EventTap
+) -> None:
+    team, other = await inbox_world.team(), await inbox_world.team()
+    tap.follow(team.tenant_id)
+    old_id, _, _ = await contact_with_history(inbox_world, team)
+    recent_id, _, _ = await contact_with_history(inbox_world, team)
+    other_id, _, _ = await contact_with_history(inbox_world, other)
+    for t, cid in ((team, old_id), (team, recent_id), (other, other_id)):
+        await remember(inbox_world, t, cid)
+        status, _, _ = await t.admin.request("DELETE", f"/api/v1/contacts/{cid}")
+        assert status == 204
+    for t, cid, days in ((team, old_id, 31), (team, recent_id, 5), (other, other_id, 40)):
+        async with tenant_transaction(inbox_world.pool, t.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE contacts SET deleted_at = now() - $2::interval WHERE id = $1",
+                cid, timedelta(days=days),
+            )  # fmt: skip
+
+    await purge_due_contacts(inbox_world.pool)
+
+    assert set((await footprint(inbox_world, team, old_id)).values()) == {0}
+    assert set((await footprint(inbox_world, other, other_id)).values()) == {0}
+    kept = await footprint(inbox_world, team, recent_id)
+    assert (kept["contacts"], kept["messages"], kept["media"]) == (1, 2, 1)
+    events = await tap.take(team.tenant_id, 2, {"contacts.purged"})
+    by_type = {e.type: e.payload for e in events}
+    assert by_type[ERASED] == {"contact_id": str(old_id), "reason": "retention_purge"}
+    assert by_type[AUDIT]["action"] == "contacts.purged"
+    assert by_type[AUDIT]["actor_type"] == "system"
+    assert by_type[AUDIT]["details"]["messages"] == 2
+
+    # A shorter retention (the test parameter) reaches the recent one; nothing live is touched.
+    await purge_due_contacts(inbox_world.pool, retention=timedelta(days=4))
+    assert (await footprint(inbox_world, team, recent_id))["contacts"] == 0
