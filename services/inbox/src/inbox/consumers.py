@@ -1,8 +1,9 @@
 """Handlers of the `inbox.events` queue, one table: event type -> handler.
 
 `inbox.events` also receives `webhook_ingest.template_status/phone_quality/account.received`
-and `broadcast.*`. The inbox leaves those to their owners (broadcast manages templates and
-numbers; audit records every event): with no handler here the consumer acks and ignores them.
+and the rest of `broadcast.*`. The inbox leaves those to their owners (broadcast manages
+templates and numbers; audit records every event): with no handler here the consumer acks and
+ignores them. Of the dispatcher's events it takes the send results (sent, failed).
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 
 from inbox.deps import InboxDeps
-from inbox.handlers import on_message_received, on_status_received
+from inbox.handlers import (
+    on_message_failed,
+    on_message_received,
+    on_message_sent,
+    on_status_received,
+)
 from majlis.events import Envelope, Event
+from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.webhook_ingest import MessageReceived, StatusReceived
 from majlis.messaging import Handler
 
@@ -20,6 +27,8 @@ DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
 HANDLERS: dict[str, DepsHandler] = {
     MessageReceived.routing_key: on_message_received,
     StatusReceived.routing_key: on_status_received,
+    MessageSent.routing_key: on_message_sent,
+    MessageFailed.routing_key: on_message_failed,
 }
 
 

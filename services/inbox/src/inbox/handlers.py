@@ -7,8 +7,9 @@ from inbox.deps import InboxDeps
 from inbox.inbound import store_inbound_message
 from inbox.media import fetch_pending_media
 from inbox.repository import Conn
-from inbox.statuses import record_status
+from inbox.statuses import record_failed, record_sent, record_status
 from majlis.events import Envelope, Event
+from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.webhook_ingest import MessageReceived, StatusReceived
 from majlis.messaging import idempotent
 
@@ -38,5 +39,27 @@ async def on_status_received(event: Event, envelope: Envelope, deps: InboxDeps) 
 
     async def record(conn: Conn, _event: Event, claimed: Envelope) -> None:
         await record_status(conn, event, claimed)
+
+    await idempotent(deps.pool, CONSUMER, record)(event, envelope)
+
+
+async def on_message_sent(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
+    """Link the wamid of a message the dispatcher sent and apply statuses kept for it."""
+    if not isinstance(event, MessageSent):
+        raise TypeError("on_message_sent needs a MessageSent event")
+
+    async def record(conn: Conn, _event: Event, claimed: Envelope) -> None:
+        await record_sent(conn, event, claimed)
+
+    await idempotent(deps.pool, CONSUMER, record)(event, envelope)
+
+
+async def on_message_failed(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
+    """Mark a message the dispatcher could not send as failed."""
+    if not isinstance(event, MessageFailed):
+        raise TypeError("on_message_failed needs a MessageFailed event")
+
+    async def record(conn: Conn, _event: Event, claimed: Envelope) -> None:
+        await record_failed(conn, event, claimed)
 
     await idempotent(deps.pool, CONSUMER, record)(event, envelope)

@@ -10,6 +10,10 @@ Rules (statuses arrive out of order and repeatedly; a `read` may come without `d
   * A status for a wamid no message has yet (the webhook overtook the send result) is kept in
     `pending_statuses` and applied by apply_pending_statuses() when the message gets its
     wamid; kept rows older than PENDING_TTL are purged (messages sent outside the platform).
+  * The dispatcher's results: `broadcast.message.sent` links the wamid and moves a queued or
+    sending message to `sent` (then applies the kept statuses); `broadcast.message.failed`
+    fails a message that is queued, sending or sent.
+Every move forward publishes `inbox.message.status_changed` (ids, status, error code only).
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from inbox import repository
+from inbox import replies_repository, repository
 from inbox.content import MAX_WAMID, sent_at
+from inbox.replies_repository import MessageState
 from inbox.repository import Conn, PendingStatus
-from majlis.events import Envelope
+from majlis.events import Envelope, make_envelope
+from majlis.events.broadcast import MessageFailed, MessageSent
+from majlis.events.inbox import MessageStatusChanged
 from majlis.events.webhook_ingest import StatusReceived
 from majlis.logging import get_logger
+from majlis.messaging import add_to_outbox
 
 log = get_logger(__name__)
 
@@ -37,6 +45,7 @@ STATUS_NAMES = {
 # Meta retries webhooks for 7 days; a send result later than that will not come.
 PENDING_TTL = timedelta(days=7)
 _MAX_TITLE = 200
+_PUBLISHED = frozenset({"sending", "sent", "delivered", "read", "failed"})
 
 
 def pending_status_of(raw: dict[str, Any], received_at: datetime) -> PendingStatus | None:
@@ -73,7 +82,64 @@ async def record_status(conn: Conn, event: StatusReceived, envelope: Envelope) -
     )
     if outcome.found:
         log.info("inbox.status_applied", status=status.status, applied=outcome.applied)
+        if outcome.applied:
+            await _publish_state(
+                conn, envelope, await replies_repository.state_by_wamid(conn, wamid)
+            )
         return
     await repository.purge_stale_pending_statuses(conn, PENDING_TTL)
     await repository.add_pending_status(conn, envelope.tenant_id, uuid4(), wamid, status)
     log.info("inbox.status_pending", status=status.status)
+
+
+async def record_sent(conn: Conn, event: MessageSent, envelope: Envelope) -> None:
+    """Link the wamid Meta gave a message, mark it sent, then apply statuses that overtook it."""
+    # Taken before the update, so a status webhook for this wamid waits and then finds it.
+    await repository.lock_wamid(conn, event.wamid)
+    outcome = await replies_repository.mark_sent(conn, event.message_id, event.wamid)
+    if outcome is None:
+        log.warning("inbox.sent_unknown_message", message_id=str(event.message_id))
+        return
+    state, moved = outcome
+    if moved:
+        await _publish_state(conn, envelope, state)
+    if await repository.apply_pending_statuses(conn, event.wamid):
+        await _publish_state(
+            conn, envelope, await replies_repository.state_by_wamid(conn, event.wamid)
+        )
+    log.info("inbox.message_sent", message_id=str(event.message_id), moved=moved)
+
+
+async def record_failed(conn: Conn, event: MessageFailed, envelope: Envelope) -> None:
+    """Fail a message not yet known delivered, keeping the dispatcher's error code and title."""
+    title = event.error_title[:_MAX_TITLE] if event.error_title else None
+    state = await replies_repository.mark_failed(conn, event.message_id, event.error_code, title)
+    if state is not None:
+        await _publish_state(conn, envelope, state)
+    log.info(
+        "inbox.message_failed",
+        message_id=str(event.message_id),
+        error_code=event.error_code,
+        applied=state is not None,
+    )
+
+
+async def _publish_state(conn: Conn, envelope: Envelope, state: MessageState | None) -> None:
+    """Queue `inbox.message.status_changed` for where the message stands now."""
+    if state is None or state.status not in _PUBLISHED:
+        return
+    changed = MessageStatusChanged(
+        message_id=state.id,
+        conversation_id=state.conversation_id,
+        status=state.status,  # type: ignore[arg-type]  # checked against _PUBLISHED above
+        error_code=state.error_code if state.status == "failed" else None,
+    )
+    await add_to_outbox(
+        conn,
+        make_envelope(
+            changed,
+            tenant_id=envelope.tenant_id,
+            correlation_id=envelope.correlation_id,
+            causation_id=envelope.id,
+        ),
+    )
