@@ -36,7 +36,7 @@ def meta_id() -> str:
 
 def fresh_phone() -> str:
     """A UAE mobile number (E.164) no other test uses."""
-    return "+9715" + str(secrets.randbelow(10**8)).zfill(8)
+    return "+97150" + str(secrets.randbelow(10**7)).zfill(7)
 
 
 def fresh_wamid() -> str:

@@ -69,6 +69,8 @@ def create_app(settings: Settings) -> web.Application:
         consumer_ctx("inbox.events", "inbox", bind_handlers(lambda: app[INBOX_DEPS]))
     )
     app.cleanup_ctx.append(outbox_relay_ctx)
+    app.cleanup_ctx.append(views_contacts.purge_ctx)  # the contacts' retention purge
+    app.cleanup_ctx.append(views_conversations.snooze_waker_ctx)
     for module in (views, views_conversations, views_replies, views_contacts):
         module.add_routes(app)
     return app

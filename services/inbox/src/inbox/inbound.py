@@ -1,4 +1,8 @@
-"""Store one inbound message: contact, conversation, encrypted body, media row, outbox event.
+"""Store one inbound message: contact, conversation, encrypted body, media row, outbox events.
+
+A new message reopens the customer's latest resolved conversation (or wakes a snoozed or
+pending one) instead of starting another; a conversation it creates is auto-assigned by the
+number's policy (inbox.assignment) in this same transaction.
 
 Runs inside the idempotent consumer's tenant transaction, so the event claim, every row and
 the `inbox.message.stored` outbox entry commit together or not at all.
@@ -11,6 +15,8 @@ from uuid import UUID, uuid4
 import orjson
 
 from inbox import media_repository, repository
+from inbox.assignment import assign_new_conversation
+from inbox.contact_keys import seal_name
 from inbox.content import (
     SenderIdentity,
     media_ref,
@@ -20,10 +26,12 @@ from inbox.content import (
     sent_at,
     wamid_of,
 )
+from inbox.conversations import updated_event
+from inbox.conversations_repository import ConversationState
 from inbox.deps import InboxDeps
-from inbox.repository import Conn
+from inbox.repository import Conn, OpenedConversation
 from majlis.events import Envelope, make_envelope
-from majlis.events.inbox import MessageStored
+from majlis.events.inbox import ConversationUpdated, MessageStored
 from majlis.events.webhook_ingest import MessageReceived
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
@@ -63,7 +71,7 @@ async def store_inbound_message(
     contact_id = await find_or_create_contact(conn, tenant_id, identity, deps)
     moment = sent_at(event.message.get("timestamp"), event.received_at)
     kind = message_type(event.message)
-    conversation_id = await repository.open_conversation(
+    opened = await repository.open_conversation(
         conn,
         tenant_id,
         uuid4(),
@@ -73,6 +81,7 @@ async def store_inbound_message(
         # WhatsApp's own notices (e.g. "changed number") are not the customer writing.
         customer_message_at=None if kind in NOT_FROM_CUSTOMER else moment,
     )
+    conversation_id = opened.id
     body = orjson.dumps(message_content(event.message))
     message_id = uuid4()
     if not await repository.insert_inbound_message(
@@ -86,9 +95,11 @@ async def store_inbound_message(
         sent_at=moment,
     ):
         raise DuplicateMessage("wamid stored concurrently")
+    await repository.set_last_message_seq(conn, conversation_id, message_id)
     ref = media_ref(event.message)
     if ref is not None:
         await media_repository.insert_media(conn, tenant_id, uuid4(), message_id, number_id, ref)
+    await announce_conversation(conn, envelope, opened, deps)
     stored = MessageStored(
         message_id=message_id,
         conversation_id=conversation_id,
@@ -109,6 +120,48 @@ async def store_inbound_message(
     log.info("inbox.message_stored", message_id=str(message_id), message_type=kind)
 
 
+async def announce_conversation(
+    conn: Conn, envelope: Envelope, opened: OpenedConversation, deps: InboxDeps
+) -> None:
+    """Queue what happened to the conversation; a new one is first auto-assigned (policy)."""
+    tenant_id = envelope.tenant_id
+    events: list[ConversationUpdated] = []
+    if opened.outcome == "created":
+        assignee = await assign_new_conversation(
+            conn, tenant_id, opened.id, opened.number_id, deps.presence
+        )
+        state = _state(opened, assignee)
+        events.append(updated_event(state, "created", identity=None))
+        if assignee is not None:
+            events.append(updated_event(state, "assignment", identity=None))
+    elif opened.outcome in ("reopened", "woken"):
+        events.append(
+            updated_event(_state(opened, opened.assigned_user_id), "status", identity=None)
+        )
+    for item in events:
+        await add_to_outbox(
+            conn,
+            make_envelope(
+                item,
+                tenant_id=tenant_id,
+                correlation_id=envelope.correlation_id,
+                causation_id=envelope.id,
+            ),
+        )
+
+
+def _state(opened: OpenedConversation, assignee: UUID | None) -> ConversationState:
+    return ConversationState(
+        opened.id,
+        opened.contact_id,
+        opened.number_id,
+        opened.status,
+        "human" if assignee is not None else opened.controller,
+        assignee,
+        None,
+    )
+
+
 async def find_or_create_contact(
     conn: Conn, tenant_id: UUID, identity: SenderIdentity, deps: InboxDeps
 ) -> UUID:
@@ -124,10 +177,10 @@ async def find_or_create_contact(
 
     phone = sealed(identity.phone, "contacts.phone")
     bsuid = sealed(identity.bsuid, "contacts.bsuid")
-    name_enc = (
-        deps.cipher.encrypt(identity.name, tenant_id=tenant_id, field="contacts.name")
+    name_enc, name_bidx = (
+        seal_name(deps.cipher, deps.indexer, tenant_id, identity.name)
         if identity.name
-        else None
+        else (None, None)
     )
     phone_bidx, bsuid_bidx = (phone[1] if phone else None), (bsuid[1] if bsuid else None)
     match = await repository.find_contact(conn, phone_bidx, bsuid_bidx)
@@ -136,6 +189,8 @@ async def find_or_create_contact(
         if await repository.insert_contact(
             conn, tenant_id, contact_id, phone=phone, bsuid=bsuid, name_enc=name_enc
         ):
+            if name_bidx is not None:
+                await repository.fill_name_index(conn, contact_id, name_bidx)
             return contact_id
         # Another message of the same person created the contact concurrently.
         match = await repository.find_contact(conn, phone_bidx, bsuid_bidx)
@@ -149,4 +204,7 @@ async def find_or_create_contact(
         await repository.complete_contact(
             conn, match.id, phone=phone, bsuid=bsuid, name_enc=name_enc
         )
+        if name_bidx is not None and not match.has_name:
+            # The name we just gave the contact becomes searchable (q= in the list).
+            await repository.fill_name_index(conn, match.id, name_bidx)
     return match.id

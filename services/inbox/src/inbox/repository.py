@@ -14,6 +14,13 @@ from uuid import UUID
 
 import asyncpg
 
+# Re-exported: opening a conversation is part of storing an inbound message.
+from inbox.conversation_opening import (
+    OpenedConversation,
+    open_conversation,
+    set_last_message_seq,
+)
+
 # A string: asyncpg's Connection is not subscriptable at runtime.
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 
@@ -34,6 +41,9 @@ class StatusOutcome:
 
     found: bool
     applied: bool
+
+
+__all__ = ["OpenedConversation", "open_conversation", "set_last_message_seq"]
 
 
 async def lock_wamid(conn: Conn, wamid: str) -> None:
@@ -139,44 +149,13 @@ async def complete_contact(
     )
 
 
-async def open_conversation(
-    conn: Conn,
-    tenant_id: UUID,
-    new_id: UUID,
-    contact_id: UUID,
-    number_id: UUID,
-    *,
-    message_at: datetime,
-    customer_message_at: datetime | None,
-) -> UUID:
-    """The unresolved conversation of (contact, number), created if none, marked open.
-
-    A resolved conversation stays resolved as history: a new message starts a new one (the
-    partial unique index allows one unresolved per contact and number); a `pending` one is
-    reopened. `customer_message_at` (None for WhatsApp's own system messages) restarts the
-    24-hour window; times only move forward, whatever order messages are stored in.
-    """
-    conversation_id: UUID = await conn.fetchval(
-        """
-        INSERT INTO conversations (tenant_id, id, contact_id, number_id, status,
-                                   last_customer_message_at, last_message_at)
-        VALUES ($1, $2, $3, $4, 'open', $6, $5)
-        ON CONFLICT (tenant_id, contact_id, number_id) WHERE status <> 'resolved'
-        DO UPDATE SET
-          status = 'open',
-          last_customer_message_at = GREATEST(conversations.last_customer_message_at, $6),
-          last_message_at = GREATEST(conversations.last_message_at, $5),
-          updated_at = now()
-        RETURNING id
-        """,
-        tenant_id,
-        new_id,
+async def fill_name_index(conn: Conn, contact_id: UUID, name_bidx: bytes) -> None:
+    """Give a contact the blind index of its name, unless it has one (search by name)."""
+    await conn.execute(
+        "UPDATE contacts SET name_bidx = $2 WHERE id = $1 AND name_bidx IS NULL",
         contact_id,
-        number_id,
-        message_at,
-        customer_message_at,
+        name_bidx,
     )
-    return conversation_id
 
 
 async def insert_inbound_message(

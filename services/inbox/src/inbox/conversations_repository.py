@@ -1,0 +1,245 @@
+"""SQL of the conversation API: the list page, one conversation, its messages, its changes.
+
+Plain async functions, connection first, `$n` parameters; row-level security scopes every
+statement to the transaction's tenant. The list's WHERE clause is assembled only from the
+fixed fragments in `inbox.conversations` (never from values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from inbox.repository import Conn
+
+# The columns of a list item / detail; contact PII stays ciphertext until the use case.
+ITEM_COLUMNS = """
+  c.id, c.status, c.controller, c.assigned_user_id, c.number_id, c.contact_id,
+  ct.name_enc, ct.phone_enc, c.last_message_at, c.last_customer_message_at, c.unread_count,
+  c.snoozed_until, c.created_at,
+  coalesce(c.last_customer_message_at > now() - interval '24 hours', false) AS window_open,
+  ARRAY(SELECT cl.label_id FROM conversation_labels cl WHERE cl.conversation_id = c.id
+        ORDER BY cl.created_at, cl.label_id) AS label_ids
+"""
+_FROM = "FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+ORDER = "ORDER BY c.last_message_at DESC NULLS LAST, c.id DESC"
+# Conversations of soft-deleted contacts leave the list (a partial index holds the deleted).
+_NOT_DELETED = (
+    "NOT EXISTS (SELECT 1 FROM contacts d WHERE d.id = c.contact_id AND d.deleted_at IS NOT NULL)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """What changes look at and events carry: ids, status, controller, assignee."""
+
+    id: UUID
+    contact_id: UUID
+    number_id: UUID
+    status: str
+    controller: str
+    assigned_user_id: UUID | None
+    snoozed_until: datetime | None
+
+
+_STATE_COLUMNS = "id, contact_id, number_id, status, controller, assigned_user_id, snoozed_until"
+
+
+def _state(row: Any) -> ConversationState:
+    return ConversationState(
+        row["id"],
+        row["contact_id"],
+        row["number_id"],
+        row["status"],
+        row["controller"],
+        row["assigned_user_id"],
+        row["snoozed_until"],
+    )
+
+
+def list_sql(where: list[str], param_count: int) -> str:
+    """The list page's statement: whitelisted fragments numbered $1..$n, then the limit.
+
+    The page is cut from conversations alone, in index order (the activity indexes of 0005
+    serve the ORDER BY and stop after `limit` rows); only those rows are joined to contacts.
+    Joining first lets the planner prefer filtering by status and sorting every match.
+    """
+    clause = " AND ".join([_NOT_DELETED, *where])
+    return (
+        f"SELECT {ITEM_COLUMNS} FROM (SELECT * FROM conversations c WHERE {clause}"  # noqa: S608
+        f" {ORDER} LIMIT ${param_count + 1}) AS c JOIN contacts ct ON ct.id = c.contact_id {ORDER}"
+    )
+
+
+async def list_page(conn: Conn, where: list[str], params: list[Any], limit: int) -> list[Any]:
+    """One page of list items (see list_sql)."""
+    return list(await conn.fetch(list_sql(where, len(params)), *params, limit))
+
+
+async def status_counts(conn: Conn) -> dict[str, int]:
+    """Conversations per status, from the trigger-kept counters (never a count(*))."""
+    rows = await conn.fetch("SELECT status, count FROM conversation_counts")
+    counts = {"open": 0, "pending": 0, "snoozed": 0, "resolved": 0}
+    counts.update({r["status"]: int(r["count"]) for r in rows})
+    return counts
+
+
+async def item(conn: Conn, conversation_id: UUID) -> Any | None:
+    """One conversation as a list item row, or None."""
+    return await conn.fetchrow(
+        f"SELECT {ITEM_COLUMNS} {_FROM} WHERE c.id = $1",
+        conversation_id,
+    )
+
+
+async def labels_of(conn: Conn, conversation_id: UUID) -> list[Any]:
+    """The labels of a conversation (id, name, color), in the order they were added."""
+    return list(
+        await conn.fetch(
+            "SELECT l.id, l.name, l.color FROM conversation_labels cl"
+            " JOIN labels l ON l.id = cl.label_id WHERE cl.conversation_id = $1"
+            " ORDER BY cl.created_at, l.id",
+            conversation_id,
+        )
+    )
+
+
+async def exists(conn: Conn, conversation_id: UUID) -> bool:
+    """True if the conversation is visible to the transaction's tenant."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM conversations WHERE id = $1)", conversation_id
+    )
+    return found
+
+
+async def messages_page(
+    conn: Conn, conversation_id: UUID, *, before: int | None, after: int | None, limit: int
+) -> list[Any]:
+    """Messages by seq: newest first (below `before` if given), or oldest first after `after`."""
+    columns = (
+        "SELECT id, seq, direction, type, status, body_enc, sender_kind, sender_user_id,"
+        " error_code, error_title, created_at FROM messages WHERE conversation_id = $1"
+    )
+    if after is not None:
+        sql = columns + " AND seq > $2 ORDER BY seq ASC LIMIT $3"
+        return list(await conn.fetch(sql, conversation_id, after, limit))
+    if before is not None:
+        sql = columns + " AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        return list(await conn.fetch(sql, conversation_id, before, limit))
+    return list(await conn.fetch(columns + " ORDER BY seq DESC LIMIT $2", conversation_id, limit))
+
+
+async def state_for_update(conn: Conn, conversation_id: UUID) -> ConversationState | None:
+    """The conversation's state, its row locked until the transaction ends."""
+    row = await conn.fetchrow(
+        f"SELECT {_STATE_COLUMNS} FROM conversations WHERE id = $1 FOR UPDATE",  # noqa: S608
+        conversation_id,
+    )
+    return None if row is None else _state(row)
+
+
+async def set_status(
+    conn: Conn, conversation_id: UUID, status: str, snoozed_until: datetime | None
+) -> ConversationState:
+    """Move to `status`; resolved_at is set when resolving (kept if already) and cleared else."""
+    row = await conn.fetchrow(
+        f"""
+        UPDATE conversations SET
+          status = $2::text,
+          snoozed_until = CASE WHEN $2::text = 'snoozed' THEN $3::timestamptz END,
+          resolved_at = CASE WHEN $2::text <> 'resolved' THEN NULL
+                             WHEN status = 'resolved' THEN resolved_at ELSE now() END,
+          updated_at = now()
+        WHERE id = $1 RETURNING {_STATE_COLUMNS}
+        """,  # noqa: S608  (fixed text)
+        conversation_id,
+        status,
+        snoozed_until,
+    )
+    return _state(row)
+
+
+async def mark_read(conn: Conn, conversation_id: UUID) -> ConversationState | None:
+    """The team read the conversation: no unread messages, last seen now."""
+    row = await conn.fetchrow(
+        f"UPDATE conversations SET unread_count = 0, agent_last_seen_at = now(),"  # noqa: S608  (fixed text)
+        f" updated_at = now() WHERE id = $1 RETURNING {_STATE_COLUMNS}",
+        conversation_id,
+    )
+    return None if row is None else _state(row)
+
+
+async def set_owner(
+    conn: Conn, conversation_id: UUID, *, controller: str, assigned_user_id: UUID | None
+) -> ConversationState:
+    """Set who answers (bot or human) and who is assigned."""
+    row = await conn.fetchrow(
+        f"UPDATE conversations SET controller = $2, assigned_user_id = $3, updated_at = now()"  # noqa: S608  (fixed text)
+        f" WHERE id = $1 RETURNING {_STATE_COLUMNS}",
+        conversation_id,
+        controller,
+        assigned_user_id,
+    )
+    return _state(row)
+
+
+async def is_assignable_user(conn: Conn, user_id: UUID) -> bool:
+    """True for an active owner, admin or agent of the tenant (never a viewer)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND is_active"
+        " AND role IN ('owner', 'admin', 'agent'))",
+        user_id,
+    )
+    return found
+
+
+async def note_assigned(conn: Conn, tenant_id: UUID, user_id: UUID) -> None:
+    """Record when an agent last got a conversation (round-robin order)."""
+    await conn.execute(
+        "INSERT INTO agent_loads AS l (tenant_id, user_id, last_assigned_at)"
+        " VALUES ($1, $2, clock_timestamp())"
+        " ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_assigned_at = clock_timestamp()",
+        tenant_id,
+        user_id,
+    )
+
+
+async def label_ids_of(conn: Conn, conversation_id: UUID) -> set[UUID]:
+    """The ids of a conversation's labels."""
+    rows = await conn.fetch(
+        "SELECT label_id FROM conversation_labels WHERE conversation_id = $1", conversation_id
+    )
+    return {r["label_id"] for r in rows}
+
+
+async def replace_labels(
+    conn: Conn, tenant_id: UUID, conversation_id: UUID, label_ids: list[UUID]
+) -> None:
+    """Make the conversation's labels exactly `label_ids` (already checked to exist)."""
+    await conn.execute(
+        """
+        WITH gone AS (
+          DELETE FROM conversation_labels
+          WHERE conversation_id = $2 AND NOT (label_id = ANY ($3::uuid[]))
+        )
+        INSERT INTO conversation_labels (tenant_id, conversation_id, label_id)
+        SELECT $1, $2, x FROM unnest($3::uuid[]) AS x
+        ON CONFLICT DO NOTHING
+        """,
+        tenant_id,
+        conversation_id,
+        label_ids,
+    )
+
+
+async def wake_snoozed(conn: Conn, conversation_id: UUID) -> ConversationState | None:
+    """Open a conversation whose timed snooze has passed; None if it is not due (any more)."""
+    row = await conn.fetchrow(
+        f"UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = now()"  # noqa: S608  (fixed text)
+        f" WHERE id = $1 AND status = 'snoozed' AND snoozed_until <= now()"
+        f" RETURNING {_STATE_COLUMNS}",
+        conversation_id,
+    )
+    return None if row is None else _state(row)

@@ -1,0 +1,523 @@
+"""Conversations through the gateway: list filters, search, keyset pages, messages, status,
+snoozes, reopening, read, viewers, and isolation between tenants."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from inbox import conversations_repository
+from majlis.db import create_pool, tenant_transaction
+from majlis.events import Envelope, parse_envelope
+from majlis.messaging import Bus, QueueSpec, dlq_name, queue_name, retry_queue_name
+
+CONVERSATIONS = "/api/v1/conversations"
+
+
+class Events:
+    """The inbox's conversation and audit events, seen on a queue of the test's own.
+
+    Test runs of other checkouts share the database, and their outbox relays may publish
+    some of our rows to their own bus; so a read-only watcher of the outbox (the relay's
+    role, SELECT only) is a second witness of every event committed for our tenants.
+    """
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.seen: list[Envelope] = []
+        self.ids: set[uuid.UUID] = set()
+
+    async def start(self) -> None:
+        self.bus = await Bus.connect(self.settings, name="majlis-tests-events")
+        self.spec = QueueSpec(
+            f"t{uuid.uuid4().hex[:10]}.probe",
+            ("inbox.conversation.updated", "inbox.audit.recorded"),
+        )
+        await self.bus.declare_topology([self.spec])
+        self.channel = await self.bus.channel(publisher_confirms=False)
+        self.queue = await self.channel.declare_queue(
+            queue_name(self.bus.prefix, self.spec.name), passive=True
+        )
+        url = self.settings.outbox_relay_database_url.get_secret_value()
+        self.outbox = await create_pool(url, min_size=1, max_size=1)
+        self.watcher = asyncio.create_task(self._watch_outbox())
+
+    def _add(self, envelope: Envelope) -> None:
+        if envelope.id not in self.ids:
+            self.ids.add(envelope.id)
+            self.seen.append(envelope)
+
+    async def _watch_outbox(self) -> None:
+        while True:
+            rows = await self.outbox.fetch(
+                "SELECT envelope::text AS e FROM outbox WHERE routing_key = ANY ($1::text[])",
+                list(self.spec.bindings),
+            )
+            for r in rows:
+                self._add(parse_envelope(r["e"].encode()))
+            await asyncio.sleep(0.005)
+
+    async def close(self) -> None:
+        self.watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.watcher
+        await self.outbox.close()
+        # Only this probe's queues: delete_topology would also drop the run's exchanges.
+        prefix, name = self.bus.prefix, self.spec.name
+        await self.channel.queue_delete(queue_name(prefix, name))
+        await self.channel.queue_delete(dlq_name(prefix, name))
+        for attempt in range(1, len(self.bus.retry_delays_ms) + 1):
+            await self.channel.queue_delete(retry_queue_name(prefix, name, attempt))
+        await self.channel.close()
+        await self.bus.close()
+
+    def _find(self, tenant_id: uuid.UUID, kind: str, expected: dict[str, Any]) -> Any:
+        for env in self.seen:
+            if (env.tenant_id, env.type) == (tenant_id, kind) and all(
+                env.payload.get(k) == v for k, v in expected.items()
+            ):
+                return env.payload
+        return None
+
+    async def wait(
+        self, tenant_id: uuid.UUID, kind: str, within: float = 10.0, **expected: Any
+    ) -> dict[str, Any]:
+        """The first event of `kind` for the tenant whose payload has `expected` values."""
+        expected = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in expected.items()}
+        try:
+            found = await self._wait(tenant_id, kind, within, expected)
+        except TimeoutError:
+            seen = [(e.type, e.payload) for e in self.seen if e.tenant_id == tenant_id]
+            raise AssertionError(f"no {kind} {expected} among {seen}") from None
+        return dict(found)
+
+    async def _wait(
+        self, tenant_id: uuid.UUID, kind: str, within: float, expected: dict[str, Any]
+    ) -> Any:
+        async with asyncio.timeout(within):
+            while (found := self._find(tenant_id, kind, expected)) is None:
+                message = await self.queue.get(no_ack=True, fail=False)
+                if message is None:
+                    await asyncio.sleep(0.05)
+                else:
+                    self.seen.append(parse_envelope(message.body))
+        return found
+
+
+@pytest.fixture
+async def events(inbox_world: Any) -> AsyncIterator[Events]:
+    probe = Events(inbox_world.settings)
+    await probe.start()
+    yield probe
+    await probe.close()
+
+
+def valid_phone(world: Any) -> str:
+    """A fresh UAE mobile the phone library accepts (050 prefix), so national forms parse."""
+    fresh: str = world.fresh_phone()
+    return "+97150" + fresh[-7:]
+
+
+async def row(world: Any, team: Any, conversation_id: uuid.UUID) -> Any:
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        return await conn.fetchrow(
+            "SELECT status, controller, assigned_user_id, unread_count, snoozed_until,"
+            " resolved_at, last_message_seq,"
+            " (SELECT count(*) FROM conversation_labels l WHERE l.conversation_id = c.id) AS labels"
+            " FROM conversations c WHERE id = $1",
+            conversation_id,
+        )
+
+
+async def ids(browser: Any, query: str) -> list[str]:
+    status, body, _ = await browser.request("GET", f"{CONVERSATIONS}?{query}")
+    assert status == 200, body
+    return [item["id"] for item in body["items"]]
+
+
+async def test_list_filters_search_and_counts(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    phones = [valid_phone(inbox_world) for _ in range(4)]
+    names = ["Sara Al-Hashimi", "Omar", "Layla", "Khalid"]
+    convs = [
+        (await inbox_world.inbound(team, phone=p, name=n))[0]
+        for p, n in zip(phones, names, strict=True)
+    ]
+    c1, c2, c3, c4 = (str(c) for c in convs)
+    for cid, status in ((c2, "pending"), (c3, "snoozed"), (c4, "resolved")):
+        code, body, _ = await team.agent.request(
+            "POST", f"{CONVERSATIONS}/{cid}/status", json={"status": status}
+        )
+        assert code == 200, body
+    code, body, _ = await team.owner.request(
+        "POST", f"{CONVERSATIONS}/{c1}/assign", json={"user_id": str(team.user_ids["agent"])}
+    )
+    assert code == 200, body
+    code, label, _ = await team.owner.request("POST", "/api/v1/labels", json={"name": "VIP"})
+    assert code == 201, label
+    code, body, _ = await team.agent.request(
+        "PUT", f"{CONVERSATIONS}/{c1}/labels", json={"label_ids": [label["id"]]}
+    )
+    assert code == 200, body
+    code, body, _ = await team.agent.request("POST", f"{CONVERSATIONS}/{c2}/read")
+    assert (code, body["unread_count"]) == (200, 0), body
+
+    status, body, _ = await team.viewer.request("GET", CONVERSATIONS)
+    assert status == 200, body
+    assert [i["id"] for i in body["items"]] == [c1]
+    assert body["counts"] == {"open": 1, "pending": 1, "snoozed": 1, "resolved": 1}
+    item = body["items"][0]
+    assert item["contact"] == {"id": item["contact"]["id"], "name": names[0], "phone": phones[0]}
+    assert item["status"] == "open"
+    assert item["controller"] == "human"
+    assert item["assigned_user_id"] == str(team.user_ids["agent"])
+    assert item["labels"] == [label["id"]]
+    assert item["window_open"] is True
+    assert item["unread_count"] == 1
+    assert item["number_id"] == str(team.number_id)
+
+    agent = team.agent
+    assert set(await ids(agent, "status=all")) == {c1, c2, c3, c4}
+    assert await ids(agent, "status=pending") == [c2]
+    assert await ids(agent, "status=resolved") == [c4]
+    assert await ids(agent, "status=all&assignee=me") == [c1]
+    assert await ids(team.agent2, "status=all&assignee=me") == []
+    assert set(await ids(agent, "status=all&assignee=unassigned")) == {c2, c3, c4}
+    assert await ids(agent, f"status=all&assignee={team.user_ids['agent']}") == [c1]
+    assert await ids(agent, f"status=all&label={label['id']}") == [c1]
+    assert len(await ids(agent, f"status=all&number={team.number_id}")) == 4
+    assert await ids(agent, f"status=all&number={uuid.uuid4()}") == []
+    assert set(await ids(agent, "status=all&unread=true")) == {c1, c3, c4}
+    assert await ids(agent, f"status=all&contact={item['contact']['id']}") == [c1]
+    # Search by blind index: names ignore case and spacing; phones in any usual form.
+    assert await ids(agent, "status=all&q=%20%20sara%20%20%20AL-hashimi%20") == [c1]
+    national = "0" + phones[1][4:]
+    for form in (
+        national,
+        phones[1],
+        phones[1][1:],
+        f"{national[:3]} {national[3:6]} {national[6:]}",
+    ):
+        query = form.replace("+", "%2B").replace(" ", "%20")
+        assert await ids(agent, f"status=all&q={query}") == [c2], form
+    assert await ids(agent, "status=all&q=nobody") == []
+    assert await ids(agent, "status=all&q=Oma") == []  # equality only, never a prefix scan
+
+    for bad in ("status=closed", "assignee=someone", "label=1", "limit=0", "limit=101",
+                "unread=yes", "cursor=abc", "colour=red", "number=x"):  # fmt: skip
+        code, body, _ = await agent.request("GET", f"{CONVERSATIONS}?{bad}")
+        assert code == 422, (bad, body)
+        assert body["type"].endswith("/invalid-query-parameter")
+
+
+async def test_keyset_pages_have_no_duplicates_or_gaps(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    base = datetime.now(UTC) - timedelta(minutes=5)
+    for i in range(7):
+        # Pairs share a second: the id breaks ties in the keyset.
+        await inbox_world.inbound(
+            team, phone=inbox_world.fresh_phone(), sent_at=base - timedelta(seconds=i // 2)
+        )
+    status, full, _ = await team.agent.request("GET", f"{CONVERSATIONS}?status=all&limit=100")
+    assert status == 200, full
+    expected = [i["id"] for i in full["items"]]
+    assert len(expected) == 7
+    assert full["next_cursor"] is None
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        query = "status=all&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, page, _ = await team.agent.request("GET", f"{CONVERSATIONS}?{query}")
+        assert status == 200, page
+        assert page["counts"]["open"] == 7
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected
+    stamps = [i["last_message_at"] for i in full["items"]]
+    assert stamps == sorted(stamps, reverse=True)
+    # A cursor someone edited is refused, not guessed at.
+    status, page, _ = await team.agent.request("GET", f"{CONVERSATIONS}?status=all&limit=2")
+    tampered = page["next_cursor"][:-3] + "zz!"
+    status, body, _ = await team.agent.request("GET", f"{CONVERSATIONS}?cursor={tampered}")
+    assert status == 422, body
+
+
+async def test_messages_are_decrypted_newest_first(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    phone = inbox_world.fresh_phone()
+    for text in ("one", "two", "three"):
+        conversation_id, _ = await inbox_world.inbound(team, phone=phone, text=text)
+    url = f"{CONVERSATIONS}/{conversation_id}/messages"
+    status, page, _ = await team.viewer.request("GET", f"{url}?limit=2")
+    assert status == 200, page
+    assert [m["body"] for m in page["items"]] == [
+        {"type": "text", "text": {"body": "three"}},
+        {"type": "text", "text": {"body": "two"}},
+    ]
+    first = page["items"][0]
+    assert (first["direction"], first["type"], first["status"]) == ("inbound", "text", "received")
+    assert (first["sender_kind"], first["sender_user_id"]) == ("customer", None)
+    status, rest, _ = await team.viewer.request(
+        "GET", f"{url}?limit=2&before={page['next_cursor']}"
+    )
+    assert [m["body"]["text"]["body"] for m in rest["items"]] == ["one"]
+    assert rest["next_cursor"] is None
+    status, oldest, _ = await team.agent.request("GET", f"{url}?after=0&limit=1")
+    assert oldest["items"][0]["body"]["text"]["body"] == "one"
+    stored = await row(inbox_world, team, conversation_id)
+    assert stored["unread_count"] == 3
+    assert stored["last_message_seq"] == first["seq"]
+    status, body, _ = await team.agent.request("GET", f"{url}?before=abc")
+    assert status == 422, body
+    status, body, _ = await team.agent.request("GET", f"{CONVERSATIONS}/{uuid.uuid4()}/messages")
+    assert status == 404, body
+
+
+async def test_a_new_message_reopens_resolved_and_wakes_snoozed_or_pending(
+    inbox_world: Any, events: Events
+) -> None:
+    team = await inbox_world.team()
+    phone = inbox_world.fresh_phone()
+    cid, _ = await inbox_world.inbound(team, phone=phone)
+    await events.wait(
+        team.tenant_id,
+        "inbox.conversation.updated",
+        conversation_id=cid,
+        change="created",
+        actor_type="system",
+    )
+    url = f"{CONVERSATIONS}/{cid}/status"
+    status, body, _ = await team.agent.request("POST", url, json={"status": "resolved"})
+    assert (status, body["status"]) == (200, "resolved"), body
+    assert (await row(inbox_world, team, cid))["resolved_at"] is not None
+    again, _ = await inbox_world.inbound(team, phone=phone)
+    assert again == cid  # one thread per customer and number, with its history
+    stored = await row(inbox_world, team, cid)
+    assert (stored["status"], stored["resolved_at"]) == ("open", None)
+    await events.wait(
+        team.tenant_id,
+        "inbox.conversation.updated",
+        conversation_id=cid,
+        change="status",
+        status="open",
+        actor_type="system",
+    )
+
+    for parked in ("snoozed", "pending"):
+        status, body, _ = await team.agent.request("POST", url, json={"status": parked})
+        assert (status, body["status"], body["snoozed_until"]) == (200, parked, None), body
+        again, _ = await inbox_world.inbound(team, phone=phone)
+        assert again == cid
+        stored = await row(inbox_world, team, cid)
+        assert (stored["status"], stored["snoozed_until"]) == ("open", None), parked
+    status, body, _ = await team.agent.request("GET", f"{CONVERSATIONS}?status=all")
+    assert [i["id"] for i in body["items"]] == [str(cid)]
+    assert body["counts"] == {"open": 1, "pending": 0, "snoozed": 0, "resolved": 0}
+
+
+async def test_timed_snooze_wakes_by_itself(inbox_world: Any, events: Events) -> None:
+    team = await inbox_world.team()
+    cid, _ = await inbox_world.inbound(team, phone=inbox_world.fresh_phone())
+    url = f"{CONVERSATIONS}/{cid}/status"
+    now = datetime.now(UTC)
+    for bad in (
+        {"status": "snoozed", "snoozed_until": (now - timedelta(minutes=1)).isoformat()},
+        {"status": "snoozed", "snoozed_until": (now + timedelta(days=400)).isoformat()},
+        {"status": "open", "snoozed_until": (now + timedelta(hours=1)).isoformat()},
+        {"status": "snoozed", "snoozed_until": "2030-01-01T00:00:00"},  # no time zone
+        {"status": "closed"},
+        {"status": "open", "extra": 1},
+    ):
+        status, body, _ = await team.agent.request("POST", url, json=bad)
+        assert status == 422, (bad, body)
+    assert (await row(inbox_world, team, cid))["status"] == "open"
+    until = datetime.now(UTC) + timedelta(seconds=1.5)
+    status, body, _ = await team.agent.request(
+        "POST", url, json={"status": "snoozed", "snoozed_until": until.isoformat()}
+    )
+    assert (status, body["status"]) == (200, "snoozed"), body
+    assert datetime.fromisoformat(body["snoozed_until"]) == until
+    woken = await events.wait(
+        team.tenant_id,
+        "inbox.conversation.updated",
+        within=15,
+        conversation_id=cid,
+        change="status",
+        actor_type="system",
+    )
+    assert woken["status"] == "open"
+    stored = await row(inbox_world, team, cid)
+    assert (stored["status"], stored["snoozed_until"]) == ("open", None)
+    assert datetime.now(UTC) >= until
+
+
+async def test_status_read_and_labels_are_published_and_audited(
+    inbox_world: Any, events: Events
+) -> None:
+    team = await inbox_world.team()
+    cid, _ = await inbox_world.inbound(team, phone=inbox_world.fresh_phone())
+    status, body, _ = await team.agent.request(
+        "POST", f"{CONVERSATIONS}/{cid}/status", json={"status": "resolved"}
+    )
+    assert status == 200, body
+    agent_id = team.user_ids["agent"]
+    await events.wait(
+        team.tenant_id,
+        "inbox.conversation.updated",
+        conversation_id=cid,
+        change="status",
+        status="resolved",
+        actor_type="user",
+        actor_id=agent_id,
+    )
+    audit = await events.wait(
+        team.tenant_id, "inbox.audit.recorded", action="conversation.status_changed", target_id=cid
+    )
+    assert audit["actor_id"] == str(agent_id)
+    assert audit["details"] == {"from": "open", "to": "resolved", "snoozed_until": None}
+    status, body, _ = await team.agent2.request("POST", f"{CONVERSATIONS}/{cid}/read")
+    assert (status, body["unread_count"]) == (200, 0), body
+    await events.wait(
+        team.tenant_id,
+        "inbox.conversation.updated",
+        conversation_id=cid,
+        change="read",
+        actor_id=team.user_ids["agent2"],
+    )
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        seen = await conn.fetchval(
+            "SELECT agent_last_seen_at FROM conversations WHERE id = $1", cid
+        )
+    assert seen is not None
+    status, label, _ = await team.admin.request("POST", "/api/v1/labels", json={"name": "Hot"})
+    assert status == 201, label
+    status, body, _ = await team.agent.request(
+        "PUT", f"{CONVERSATIONS}/{cid}/labels", json={"label_ids": [label["id"]]}
+    )
+    assert status == 200, body
+    await events.wait(
+        team.tenant_id,
+        "inbox.conversation.updated",
+        conversation_id=cid,
+        change="labels",
+        actor_id=agent_id,
+    )
+    audit = await events.wait(
+        team.tenant_id, "inbox.audit.recorded", action="conversation.labels_changed", target_id=cid
+    )
+    assert audit["details"] == {"added": [label["id"]], "removed": []}
+
+
+async def test_viewer_reads_but_changes_nothing(inbox_world: Any) -> None:
+    team = await inbox_world.team()
+    cid, _ = await inbox_world.inbound(team, phone=inbox_world.fresh_phone())
+    before = await row(inbox_world, team, cid)
+    for path in (CONVERSATIONS, f"{CONVERSATIONS}/{cid}", f"{CONVERSATIONS}/{cid}/messages"):
+        status, body, _ = await team.viewer.request("GET", path)
+        assert status == 200, (path, body)
+    for method, suffix, payload in (
+        ("POST", "status", {"status": "resolved"}),
+        ("POST", "read", None),
+        ("POST", "takeover", None),
+        ("POST", "handback", None),
+        ("POST", "assign", {"user_id": str(team.user_ids["viewer"])}),
+        ("PUT", "labels", {"label_ids": []}),
+    ):
+        status, body, _ = await team.viewer.request(
+            method, f"{CONVERSATIONS}/{cid}/{suffix}", json=payload
+        )
+        assert status == 403, (suffix, body)
+    assert await row(inbox_world, team, cid) == before
+
+
+async def test_another_tenants_conversation_is_not_found_and_unchanged(inbox_world: Any) -> None:
+    team_a, team_b = await inbox_world.team(), await inbox_world.team()
+    cid, _ = await inbox_world.inbound(team_b, phone=inbox_world.fresh_phone())
+    await inbox_world.inbound(team_a, phone=inbox_world.fresh_phone())
+    before = await row(inbox_world, team_b, cid)
+    status, label, _ = await team_a.owner.request("POST", "/api/v1/labels", json={"name": "a"})
+    assert status == 201, label
+    for who in (team_a.agent, team_a.owner, team_a.viewer):
+        for path in (f"{CONVERSATIONS}/{cid}", f"{CONVERSATIONS}/{cid}/messages"):
+            status, body, _ = await who.request("GET", path)
+            assert status == 404, (path, body)
+    for who in (team_a.agent, team_a.owner):
+        for method, suffix, payload in (
+            ("POST", "status", {"status": "resolved"}),
+            ("POST", "read", None),
+            ("POST", "takeover", {"force": True} if who is team_a.owner else None),
+            ("POST", "handback", None),
+            ("POST", "assign", {"user_id": str(team_a.user_ids["agent"])}),
+            ("PUT", "labels", {"label_ids": [label["id"]]}),
+        ):
+            status, body, _ = await who.request(
+                method, f"{CONVERSATIONS}/{cid}/{suffix}", json=payload
+            )
+            assert status == 404, (suffix, body)
+            assert body["title"] == "Conversation not found"
+    async with tenant_transaction(inbox_world.pool, team_b.tenant_id) as conn:
+        contact_id = await conn.fetchval("SELECT contact_id FROM conversations WHERE id = $1", cid)
+    assert await ids(team_a.owner, f"status=all&contact={contact_id}") == []
+    assert await ids(team_a.owner, f"status=all&number={team_b.number_id}") == []
+    assert len(await ids(team_a.owner, "status=all")) == 1
+    assert await row(inbox_world, team_b, cid) == before
+
+
+async def test_default_list_query_walks_the_activity_index(
+    inbox_world: Any, owner_pool: Any, tenant_factory: Any
+) -> None:
+    tenant_id = await tenant_factory()
+    number_id = uuid.uuid4()
+    async with tenant_transaction(inbox_world.pool, tenant_id, "owner") as conn:
+        await conn.execute(
+            "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+            " display_number, access_token_enc) VALUES ($1, $2, $3, '1', '+97143000000', '\\x00')",
+            tenant_id,
+            number_id,
+            str(uuid.uuid4().int)[:15],
+        )
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, id, phone_bidx)"
+            " SELECT $1, gen_random_uuid(), decode(md5($1::uuid::text || i), 'hex')"
+            " FROM generate_series(1, 10000) AS i",
+            tenant_id,
+        )
+        await conn.execute(
+            "INSERT INTO conversations (tenant_id, id, contact_id, number_id, status,"
+            " last_message_at) SELECT $1, gen_random_uuid(), id, $2,"
+            " (ARRAY['open', 'open', 'pending', 'resolved'])[1 + (random() * 3)::int],"
+            " now() - random() * interval '30 days' FROM contacts",
+            tenant_id,
+            number_id,
+        )
+    await owner_pool.execute("ANALYZE conversations, contacts, conversation_labels")
+    sql = conversations_repository.list_sql(["c.status = $1"], 1)
+    async with tenant_transaction(inbox_world.pool, tenant_id, "agent", readonly=True) as conn:
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", "open", 26)
+        rows = await conn.fetch(sql, "open", 26)
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    nodes = list(plan_nodes(document[0]["Plan"]))
+    scans = {n["Relation Name"]: n for n in nodes if "Relation Name" in n}
+    assert scans["conversations"]["Node Type"] == "Index Scan", nodes
+    assert scans["conversations"]["Index Name"] == "conversations_tenant_activity_idx", nodes
+    assert scans["contacts"]["Node Type"] != "Seq Scan", nodes
+    # The index gives the order: at most the page itself is ever sorted, never the matches.
+    assert all(n["Plan Rows"] <= 26 for n in nodes if n["Node Type"] == "Sort"), nodes
+    assert len(rows) == 26
+
+
+def plan_nodes(node: dict[str, Any]) -> Any:
+    """The plan's nodes, without the per-row label subplans (a handful of rows each)."""
+    yield node
+    for child in node.get("Plans", []):
+        if child.get("Parent Relationship") != "SubPlan":
+            yield from plan_nodes(child)
