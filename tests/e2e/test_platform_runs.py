@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import uuid
+from typing import Any
 
 import aiohttp
 
@@ -57,6 +58,11 @@ async def _customer_message_reaches_the_inbox(
             csrf = response.cookies["__Host-majlis_csrf"].value
             refresh = response.cookies["__Host-majlis_refresh"].value
         phone_number_id = str(uuid.uuid4().int)[:15]
+        auth = {
+            "Authorization": f"Bearer {token}",
+            "X-CSRF-Token": csrf,
+            "Cookie": f"__Host-majlis_csrf={csrf}; __Host-majlis_refresh={refresh}",
+        }
         async with session.post(
             f"{gateway}/api/v1/numbers",
             json={
@@ -65,11 +71,7 @@ async def _customer_message_reaches_the_inbox(
                 "display_number": "+971 4 000 0000",
                 "access_token": "EAA" + "e2e" * 10,
             },
-            headers={
-                "Authorization": f"Bearer {token}",
-                "X-CSRF-Token": csrf,
-                "Cookie": f"__Host-majlis_csrf={csrf}; __Host-majlis_refresh={refresh}",
-            },
+            headers=auth,
         ) as response:
             assert response.status == 201, await response.text()
         send = await asyncio.create_subprocess_exec(
@@ -105,6 +107,7 @@ async def _customer_message_reaches_the_inbox(
                 await asyncio.sleep(0.1)
             assert body is not None, "the customer's message never reached the inbox"
             assert "مرحبا".encode() not in body
+            await _agent_reply_is_delivered(session, gateway, auth, pool, tenant_id)
         finally:
             await pool.close()
     finally:
@@ -114,10 +117,53 @@ async def _customer_message_reaches_the_inbox(
         await pool.close()
 
 
+async def _agent_reply_is_delivered(
+    session: aiohttp.ClientSession,
+    gateway: str,
+    auth: dict[str, str],
+    pool: Any,
+    tenant_id: uuid.UUID,
+) -> None:
+    """The outbound path: the owner finds the conversation, takes it over and answers; the
+    dispatcher sends through the simulator, and Meta's statuses bring the reply to delivered."""
+    async with session.get(f"{gateway}/api/v1/conversations", headers=auth) as response:
+        listing = await response.json()
+        assert response.status == 200, listing
+    [conversation] = listing["items"]
+    assert conversation["window_open"] is True
+    url = f"{gateway}/api/v1/conversations/{conversation['id']}"
+    async with session.post(f"{url}/takeover", json={}, headers=auth) as response:
+        assert response.status == 200, await response.text()
+    async with session.get(f"{url}/messages", headers=auth) as response:
+        [inbound] = (await response.json())["items"]
+    async with session.post(
+        f"{url}/messages",
+        json={"type": "text", "text": "أهلاً! متى يناسبك؟", "last_seen_message_id": inbound["id"]},
+        headers=auth,
+    ) as response:
+        reply = await response.json()
+        assert response.status == 201, reply
+    status = None
+    for _ in range(150):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            status = await conn.fetchval(
+                "SELECT status FROM messages WHERE id = $1", uuid.UUID(reply["id"])
+            )
+        if status in ("delivered", "read"):
+            break
+        await asyncio.sleep(0.1)
+    assert status in ("delivered", "read"), f"the reply stopped at {status!r}"
+
+
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
     free = _free_ports(len(ServiceName) + 1)
     ports = dict(zip(ServiceName, free, strict=False))
     env = os.environ | {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
+    # The gateway proxies to these back ends (test.env points them nowhere).
+    env |= {
+        f"MAJLIS_{s.value.upper()}_URL": f"http://127.0.0.1:{ports[s]}"
+        for s in (ServiceName.INBOX, ServiceName.CHATFLOW, ServiceName.BROADCAST, ServiceName.AUDIT)
+    }
     # The Graph API simulator that `make run` starts gets a free port too.
     env |= {"MAJLIS_GRAPH_SIMULATOR_PORT": str(free[-1]), "MAJLIS_GRAPH_API_URL": ""}
     process = await asyncio.create_subprocess_exec(
