@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ["gateway_auth.py", "audit_append.py", "webhook_ingest.py"]
+SCENARIOS = ["gateway_auth.py", "audit_append.py", "webhook_ingest.py", "inbox_list.py"]
 
 
 def main() -> int:

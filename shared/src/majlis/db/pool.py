@@ -28,7 +28,12 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         init=_init_connection,
-        server_settings={"application_name": application_name},
+        server_settings={
+            "application_name": application_name,
+            # Services run short indexed queries: starting parallel workers costs more
+            # (tens of ms) than it saves, and the planner's tenant-blind estimates invite it.
+            "max_parallel_workers_per_gather": "0",
+        },
     )
     return pool
 
