@@ -23,6 +23,7 @@ from audit.verify import main as verify_main
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, make_envelope
 from majlis.events.gateway import AuditRecorded
+from majlis.events.inbox import InboxAuditRecorded
 from majlis.http.tokens import TokenSigner
 from majlis.messaging import connect_publisher
 from majlis.settings import Settings
@@ -114,6 +115,27 @@ async def test_events_are_chained_once_even_when_redelivered(
     assert bytes(rows[0]["prev_hash"]) == bytes(32)
     assert bytes(rows[1]["prev_hash"]) == bytes(rows[0]["hash"])
     assert all(entry_hash(r) == bytes(r["hash"]) for r in rows)
+
+
+async def test_the_inbox_audit_events_join_the_same_chain(
+    audit_service: AuditUnderTest, settings: Settings, db_pool: Any, tenant_factory: Any
+) -> None:
+    tenant_id = await tenant_factory()
+    gateway_side = audit_event(tenant_id, "team.role.changed")
+    inbox_side = make_envelope(
+        InboxAuditRecorded(
+            action="conversation.taken_over",
+            actor_type="user",
+            actor_id=uuid.uuid4(),
+            target_type="conversation",
+            target_id=str(uuid.uuid4()),
+        ),
+        tenant_id=tenant_id,
+    )
+    await publish(settings, gateway_side, inbox_side)
+    rows = await wait_for_entries(db_pool, tenant_id, 2)
+    assert sorted(r["action"] for r in rows) == ["conversation.taken_over", "team.role.changed"]
+    assert bytes(rows[1]["prev_hash"]) == bytes(rows[0]["hash"])
 
 
 async def test_app_role_and_owner_cannot_change_the_log(
