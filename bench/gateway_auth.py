@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import sys
 import time
@@ -19,26 +18,10 @@ import uuid
 
 import aiohttp
 
+from majlis.testing.benchmarks import clean_up, free_port, wait_ready
+
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _wait_ready(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"{base}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("gateway did not become ready")
 
 
 async def _drive(base: str, token: str) -> tuple[int, int, list[float]]:
@@ -64,7 +47,7 @@ async def _drive(base: str, token: str) -> tuple[int, int, list[float]]:
 
 
 async def main() -> None:
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "MAJLIS_GATEWAY_PORT": str(port),
         "MAJLIS_LOG_LEVEL": "warning",
@@ -87,7 +70,7 @@ async def main() -> None:
     tenant_id: uuid.UUID | None = None
     try:
         async with aiohttp.ClientSession() as session:
-            await _wait_ready(session, base)
+            await wait_ready(session, base)
             email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
             password = "load test passphrase 2026"
             async with session.post(
@@ -111,7 +94,7 @@ async def main() -> None:
     finally:
         gateway.terminate()
         await gateway.wait()
-        await _clean_up(env, tenant_id)
+        await clean_up(env, tenant_id)
     latencies.sort()
     result = {
         "scenario": "gateway authenticated GET /api/v1/me",
@@ -124,33 +107,6 @@ async def main() -> None:
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
     }
     print(json.dumps(result))
-
-
-async def _clean_up(env: dict[str, str], tenant_id: uuid.UUID | None) -> None:
-    """Leave nothing behind: the bench tenant, its bus objects and its Redis keys."""
-    import redis.asyncio as aioredis
-
-    from majlis.db import create_pool, tenant_transaction
-    from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology
-    from majlis.settings import load_settings
-
-    os.environ.update(env)
-    settings = load_settings()
-    if tenant_id is not None:
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1)
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
-        await pool.close()
-    bus = await Bus.connect(settings)
-    await delete_topology(
-        await bus.channel(), settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
-    )
-    await bus.close()
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
-    keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def _drive_short(base: str, token: str) -> None:

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import sys
 import time
@@ -27,18 +26,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from majlis.testing.benchmarks import clean_up, free_port, wait_ready
+
 TENANTS = int(os.environ.get("BENCH_TENANTS", "100"))
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "10000"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 DATABASE = "majlis_bench"
 MARK = "bench-inbox-list"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _bench_env() -> dict[str, str]:
@@ -167,18 +162,6 @@ async def _seed(env: dict[str, str]) -> list[tuple[uuid.UUID, uuid.UUID]]:
         await conn.close()
 
 
-async def _wait_ready(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
-        try:
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
-
-
 async def _drive(
     base: str, tokens: list[str], duration: float
 ) -> tuple[int, int, list[float], dict[int, int]]:
@@ -223,7 +206,7 @@ async def main() -> None:
         signer.issue(user_id=user_id, tenant_id=tenant_id, role="agent", ttl_seconds=3600)[0]
         for tenant_id, user_id in tenants
     ]
-    gateway_port, inbox_port = _free_port(), _free_port()
+    gateway_port, inbox_port = free_port(), free_port()
     env |= {
         "MAJLIS_GATEWAY_PORT": str(gateway_port),
         "MAJLIS_INBOX_PORT": str(inbox_port),
@@ -243,8 +226,8 @@ async def main() -> None:
     base = f"http://127.0.0.1:{gateway_port}"
     try:
         async with aiohttp.ClientSession() as session:
-            await _wait_ready(session, f"http://127.0.0.1:{inbox_port}")
-            await _wait_ready(session, base)
+            await wait_ready(session, f"http://127.0.0.1:{inbox_port}")
+            await wait_ready(session, base)
         await _drive(base, tokens, 2.0)  # warm pools and caches
         count, errors, latencies, statuses = await _drive(base, tokens, DURATION_S)
         # The same requests straight to the inbox: how the time splits between the two hops.
@@ -254,7 +237,7 @@ async def main() -> None:
             process.terminate()
         for process in processes:
             await process.wait()
-        await _clean_up(env)
+        await clean_up(env)
     latencies.sort()
     result: dict[str, Any] = {
         "scenario": "conversation list, first page, through the gateway",
@@ -275,27 +258,6 @@ async def main() -> None:
         ),
     }
     print(json.dumps(result))
-
-
-async def _clean_up(env: dict[str, str]) -> None:
-    """Leave the seeded database; remove this run's bus objects and Redis keys."""
-    import redis.asyncio as aioredis
-
-    from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology
-    from majlis.settings import load_settings
-
-    os.environ.update(env)
-    settings = load_settings()
-    bus = await Bus.connect(settings)
-    await delete_topology(
-        await bus.channel(), settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
-    )
-    await bus.close()
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
-    keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -40,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from majlis.testing.benchmarks import clean_up, free_port
 
 HERE = Path(__file__).resolve().parent
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
@@ -55,12 +56,6 @@ DEFAULT_LOW_RATE = 1000.0
 WEBHOOK_PATH = "/webhooks/whatsapp"
 INGEST = "webhook-ingest S2 confirmed"
 CEILING = "ceiling: bare aiohttp HMAC"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _meta_id() -> str:
@@ -283,7 +278,7 @@ def _met(line: dict[str, Any]) -> bool:
 
 
 async def main() -> None:
-    ingest_port, ceiling_port = _free_port(), _free_port()
+    ingest_port, ceiling_port = free_port(), free_port()
     tag = uuid.uuid4().hex[:8]
     env = os.environ | {
         "MAJLIS_WEBHOOK_INGEST_PORT": str(ingest_port),
@@ -392,7 +387,7 @@ async def main() -> None:
             tail = ingest_log.read().decode(errors="replace")[-3000:]
             print(f"# webhook-ingest exited with {processes[0].returncode}:\n{tail}", flush=True)
         ingest_log.close()
-        await _clean_up(tenant_id)
+        await clean_up(tenant_id=tenant_id)
 
     met = _met(at_target)
     unrouted = sum(line["items_unrouted"] for line in (probe_ingest, at_low, at_target))
@@ -435,37 +430,6 @@ async def main() -> None:
         + f" target_met: {'true' if met else 'false'}",
         flush=True,
     )
-
-
-async def _clean_up(tenant_id: uuid.UUID | None) -> None:
-    """Leave nothing behind: the bench tenant, its bus objects and its Redis keys."""
-    import redis.asyncio as aioredis
-
-    from majlis.db import create_pool, tenant_transaction
-    from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology
-    from majlis.settings import load_settings
-
-    settings = load_settings()
-    # Only ever the bench's own prefixes (set in main); never the shared defaults.
-    assert settings.bus_prefix.startswith("bench."), settings.bus_prefix
-    assert settings.redis_prefix.startswith("majlis-bench:"), settings.redis_prefix
-    if tenant_id is not None:
-        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1)
-        async with tenant_transaction(pool, tenant_id) as conn:
-            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
-        await pool.close()
-    bus = await Bus.connect(settings)
-    channel = await bus.channel(publisher_confirms=False)
-    await delete_topology(
-        channel, settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
-    )
-    await channel.close()
-    await bus.close()
-    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
-    keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -173,6 +174,8 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        # A group of its own: a failing test kills the launcher and every service it started.
+        start_new_session=True,
     )
     assert process.stdout is not None
     output: list[str] = []
@@ -202,6 +205,6 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
         assert "stopped." in rest
         assert rest.count("service.stopped") == len(ServiceName)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the services too, if anything is left
+        await process.wait()

@@ -8,6 +8,7 @@ way webhook-ingest delivers them: a `webhook_ingest.message.received` event on t
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -21,9 +22,9 @@ from aiohttp.test_utils import TestServer
 from inbox.app import create_app as create_inbox
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.db import tenant_transaction
-from majlis.events import Envelope, make_envelope
+from majlis.events import Envelope, make_envelope, parse_envelope
 from majlis.events.webhook_ingest import MessageReceived
-from majlis.messaging import Bus, Publisher
+from majlis.messaging import Bus, Publisher, QueueSpec, dlq_name, queue_name, retry_queue_name
 from majlis.settings import Settings
 from majlis.testing.browser import Browser, GatewayUnderTest
 from majlis.testing.stack import gateway_settings, start_gateway
@@ -159,7 +160,6 @@ class InboxWorld:
         self, team: Team, wamid: str, *, within: float = 10.0
     ) -> tuple[uuid.UUID, uuid.UUID]:
         """Wait until the inbox stored the message with `wamid`."""
-        import asyncio
 
         async with asyncio.timeout(within):
             while True:
@@ -203,3 +203,73 @@ async def inbox_world(
     for tenant_id in gateway.tenants:
         async with tenant_transaction(db_pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+
+
+class InboxEvents:
+    """The inbox's conversation and audit events, seen on a queue of the test's own."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.seen: list[Envelope] = []
+        self.ids: set[uuid.UUID] = set()
+
+    async def start(self) -> None:
+        self.bus = await Bus.connect(self.settings, name="majlis-tests-events")
+        self.spec = QueueSpec(
+            f"t{uuid.uuid4().hex[:10]}.probe",
+            ("inbox.conversation.updated", "inbox.audit.recorded"),
+        )
+        await self.bus.declare_topology([self.spec])
+        self.channel = await self.bus.channel(publisher_confirms=False)
+        self.queue = await self.channel.declare_queue(
+            queue_name(self.bus.prefix, self.spec.name), passive=True
+        )
+
+    def _add(self, envelope: Envelope) -> None:
+        if envelope.id not in self.ids:
+            self.ids.add(envelope.id)
+            self.seen.append(envelope)
+
+    async def close(self) -> None:
+        # Only this probe's queues: delete_topology would also drop the run's exchanges.
+        prefix, name = self.bus.prefix, self.spec.name
+        await self.channel.queue_delete(queue_name(prefix, name))
+        await self.channel.queue_delete(dlq_name(prefix, name))
+        for attempt in range(1, len(self.bus.retry_delays_ms) + 1):
+            await self.channel.queue_delete(retry_queue_name(prefix, name, attempt))
+        await self.channel.close()
+        await self.bus.close()
+
+    def _find(self, tenant_id: uuid.UUID, kind: str, expected: dict[str, Any]) -> Any:
+        for env in self.seen:
+            if (env.tenant_id, env.type) == (tenant_id, kind) and all(
+                env.payload.get(k) == v for k, v in expected.items()
+            ):
+                return env.payload
+        return None
+
+    async def wait(
+        self, tenant_id: uuid.UUID, kind: str, within: float = 10.0, **expected: Any
+    ) -> dict[str, Any]:
+        """The first event of `kind` for the tenant whose payload has `expected` values."""
+        expected = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in expected.items()}
+        try:
+            async with asyncio.timeout(within):
+                while (found := self._find(tenant_id, kind, expected)) is None:
+                    message = await self.queue.get(no_ack=True, fail=False)
+                    if message is None:
+                        await asyncio.sleep(0.05)
+                    else:
+                        self._add(parse_envelope(message.body))
+        except TimeoutError:
+            seen = [(e.type, e.payload) for e in self.seen if e.tenant_id == tenant_id]
+            raise AssertionError(f"no {kind} {expected} among {seen}") from None
+        return dict(found)
+
+
+@pytest.fixture
+async def events(inbox_world: Any) -> AsyncIterator[InboxEvents]:
+    probe = InboxEvents(inbox_world.settings)
+    await probe.start()
+    yield probe
+    await probe.close()

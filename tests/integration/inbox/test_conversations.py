@@ -3,120 +3,15 @@ snoozes, reopening, read, viewers, and isolation between tenants."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from inbox import conversations_repository
-from majlis.db import create_pool, tenant_transaction
-from majlis.events import Envelope, parse_envelope
-from majlis.messaging import Bus, QueueSpec, dlq_name, queue_name, retry_queue_name
+from majlis.db import tenant_transaction
 
 CONVERSATIONS = "/api/v1/conversations"
-
-
-class Events:
-    """The inbox's conversation and audit events, seen on a queue of the test's own.
-
-    Test runs of other checkouts share the database, and their outbox relays may publish
-    some of our rows to their own bus; so a read-only watcher of the outbox (the relay's
-    role, SELECT only) is a second witness of every event committed for our tenants.
-    """
-
-    def __init__(self, settings: Any) -> None:
-        self.settings = settings
-        self.seen: list[Envelope] = []
-        self.ids: set[uuid.UUID] = set()
-
-    async def start(self) -> None:
-        self.bus = await Bus.connect(self.settings, name="majlis-tests-events")
-        self.spec = QueueSpec(
-            f"t{uuid.uuid4().hex[:10]}.probe",
-            ("inbox.conversation.updated", "inbox.audit.recorded"),
-        )
-        await self.bus.declare_topology([self.spec])
-        self.channel = await self.bus.channel(publisher_confirms=False)
-        self.queue = await self.channel.declare_queue(
-            queue_name(self.bus.prefix, self.spec.name), passive=True
-        )
-        url = self.settings.outbox_relay_database_url.get_secret_value()
-        self.outbox = await create_pool(url, min_size=1, max_size=1)
-        self.watcher = asyncio.create_task(self._watch_outbox())
-
-    def _add(self, envelope: Envelope) -> None:
-        if envelope.id not in self.ids:
-            self.ids.add(envelope.id)
-            self.seen.append(envelope)
-
-    async def _watch_outbox(self) -> None:
-        while True:
-            rows = await self.outbox.fetch(
-                "SELECT envelope::text AS e FROM outbox WHERE routing_key = ANY ($1::text[])",
-                list(self.spec.bindings),
-            )
-            for r in rows:
-                self._add(parse_envelope(r["e"].encode()))
-            await asyncio.sleep(0.005)
-
-    async def close(self) -> None:
-        self.watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.watcher
-        await self.outbox.close()
-        # Only this probe's queues: delete_topology would also drop the run's exchanges.
-        prefix, name = self.bus.prefix, self.spec.name
-        await self.channel.queue_delete(queue_name(prefix, name))
-        await self.channel.queue_delete(dlq_name(prefix, name))
-        for attempt in range(1, len(self.bus.retry_delays_ms) + 1):
-            await self.channel.queue_delete(retry_queue_name(prefix, name, attempt))
-        await self.channel.close()
-        await self.bus.close()
-
-    def _find(self, tenant_id: uuid.UUID, kind: str, expected: dict[str, Any]) -> Any:
-        for env in self.seen:
-            if (env.tenant_id, env.type) == (tenant_id, kind) and all(
-                env.payload.get(k) == v for k, v in expected.items()
-            ):
-                return env.payload
-        return None
-
-    async def wait(
-        self, tenant_id: uuid.UUID, kind: str, within: float = 10.0, **expected: Any
-    ) -> dict[str, Any]:
-        """The first event of `kind` for the tenant whose payload has `expected` values."""
-        expected = {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in expected.items()}
-        try:
-            found = await self._wait(tenant_id, kind, within, expected)
-        except TimeoutError:
-            seen = [(e.type, e.payload) for e in self.seen if e.tenant_id == tenant_id]
-            raise AssertionError(f"no {kind} {expected} among {seen}") from None
-        return dict(found)
-
-    async def _wait(
-        self, tenant_id: uuid.UUID, kind: str, within: float, expected: dict[str, Any]
-    ) -> Any:
-        async with asyncio.timeout(within):
-            while (found := self._find(tenant_id, kind, expected)) is None:
-                message = await self.queue.get(no_ack=True, fail=False)
-                if message is None:
-                    await asyncio.sleep(0.05)
-                else:
-                    self.seen.append(parse_envelope(message.body))
-        return found
-
-
-@pytest.fixture
-async def events(inbox_world: Any) -> AsyncIterator[Events]:
-    probe = Events(inbox_world.settings)
-    await probe.start()
-    yield probe
-    await probe.close()
 
 
 def valid_phone(world: Any) -> str:
@@ -283,7 +178,7 @@ async def test_messages_are_decrypted_newest_first(inbox_world: Any) -> None:
 
 
 async def test_a_new_message_reopens_resolved_and_wakes_snoozed_or_pending(
-    inbox_world: Any, events: Events
+    inbox_world: Any, events: Any
 ) -> None:
     team = await inbox_world.team()
     phone = inbox_world.fresh_phone()
@@ -324,7 +219,7 @@ async def test_a_new_message_reopens_resolved_and_wakes_snoozed_or_pending(
     assert body["counts"] == {"open": 1, "pending": 0, "snoozed": 0, "resolved": 0}
 
 
-async def test_timed_snooze_wakes_by_itself(inbox_world: Any, events: Events) -> None:
+async def test_timed_snooze_wakes_by_itself(inbox_world: Any, events: Any) -> None:
     team = await inbox_world.team()
     cid, _ = await inbox_world.inbound(team, phone=inbox_world.fresh_phone())
     url = f"{CONVERSATIONS}/{cid}/status"
@@ -361,7 +256,7 @@ async def test_timed_snooze_wakes_by_itself(inbox_world: Any, events: Events) ->
 
 
 async def test_status_read_and_labels_are_published_and_audited(
-    inbox_world: Any, events: Events
+    inbox_world: Any, events: Any
 ) -> None:
     team = await inbox_world.team()
     cid, _ = await inbox_world.inbound(team, phone=inbox_world.fresh_phone())

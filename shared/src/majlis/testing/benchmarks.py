@@ -1,0 +1,63 @@
+"""What the benchmark scripts (bench/) share: free ports, readiness, leaving nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+
+import aiohttp
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
+    """Wait until a service's /readyz answers 200 (30 s at most)."""
+    for _ in range(300):
+        try:
+            async with session.get(f"{base}/readyz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{base} did not become ready")
+
+
+async def clean_up(env: dict[str, str] | None = None, tenant_id: uuid.UUID | None = None) -> None:
+    """Remove the bench tenant (if any), this run's bus objects and its Redis keys."""
+    import redis.asyncio as aioredis
+
+    from majlis.db import create_pool, tenant_transaction
+    from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology
+    from majlis.settings import load_settings
+
+    if env is not None:
+        os.environ.update(env)
+    settings = load_settings()
+    # Only ever the bench's own prefixes; never the shared defaults of a running platform.
+    assert settings.bus_prefix.startswith("bench."), settings.bus_prefix
+    assert settings.redis_prefix.startswith("majlis-bench:"), settings.redis_prefix
+    if tenant_id is not None:
+        pool = await create_pool(settings.database_url.get_secret_value(), min_size=1)
+        async with tenant_transaction(pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+        await pool.close()
+    bus = await Bus.connect(settings)
+    channel = await bus.channel(publisher_confirms=False)
+    await delete_topology(
+        channel, settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
+    )
+    await channel.close()
+    await bus.close()
+    client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
+    keys = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
