@@ -11,6 +11,7 @@ import base64
 import re
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,6 +62,11 @@ def _parse_key_spec(spec: str) -> dict[str, bytes]:
     return keys
 
 
+# How long and how many verified tokens a verifier remembers (see TokenVerifier.decode).
+VERIFIED_CACHE_SECONDS = 60.0
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenVerifier:
     """Verifies access tokens against the published public keys (a JWKS in memory)."""
 
@@ -79,6 +85,11 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        # Verified tokens, briefly: a dashboard sends the same token for 15 minutes and every
+        # hop (gateway, then the back end) verifies it; the RSA check and pyjwt's parsing cost
+        # about half a millisecond each time. Expiry is re-checked on every hit; revocation is
+        # not this cache's business (RevocationStore is asked on every request).
+        self._verified: OrderedDict[str, tuple[AccessClaims, float]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier:
@@ -111,7 +122,21 @@ class TokenVerifier:
         return {"keys": keys}
 
     def decode(self, token: str) -> AccessClaims:
-        """Verify a token completely or raise InvalidToken."""
+        """Verify a token completely (or recall that it was, moments ago) or raise InvalidToken."""
+        now = time.time()
+        hit = self._verified.get(token)
+        if hit is not None:
+            claims, until = hit
+            if now < until and now < claims.expires_at + self.leeway:
+                return claims
+            del self._verified[token]
+        claims = self._verify(token)
+        self._verified[token] = (claims, now + VERIFIED_CACHE_SECONDS)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
