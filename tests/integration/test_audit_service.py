@@ -22,6 +22,7 @@ from audit.heads import sign_tenant_head
 from audit.verify import main as verify_main
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, make_envelope
+from majlis.events.broadcast import BroadcastAuditRecorded
 from majlis.events.gateway import AuditRecorded
 from majlis.events.inbox import InboxAuditRecorded
 from majlis.http.tokens import TokenSigner
@@ -117,7 +118,7 @@ async def test_events_are_chained_once_even_when_redelivered(
     assert all(entry_hash(r) == bytes(r["hash"]) for r in rows)
 
 
-async def test_the_inbox_audit_events_join_the_same_chain(
+async def test_every_producers_audit_events_join_the_same_chain(
     audit_service: AuditUnderTest, settings: Settings, db_pool: Any, tenant_factory: Any
 ) -> None:
     tenant_id = await tenant_factory()
@@ -132,10 +133,21 @@ async def test_the_inbox_audit_events_join_the_same_chain(
         ),
         tenant_id=tenant_id,
     )
-    await publish(settings, gateway_side, inbox_side)
-    rows = await wait_for_entries(db_pool, tenant_id, 2)
-    assert sorted(r["action"] for r in rows) == ["conversation.taken_over", "team.role.changed"]
+    broadcast_side = make_envelope(
+        BroadcastAuditRecorded(
+            action="templates.created", actor_type="user", actor_id=uuid.uuid4()
+        ),
+        tenant_id=tenant_id,
+    )
+    await publish(settings, gateway_side, inbox_side, broadcast_side)
+    rows = await wait_for_entries(db_pool, tenant_id, 3)
+    assert sorted(r["action"] for r in rows) == [
+        "conversation.taken_over",
+        "team.role.changed",
+        "templates.created",
+    ]
     assert bytes(rows[1]["prev_hash"]) == bytes(rows[0]["hash"])
+    assert bytes(rows[2]["prev_hash"]) == bytes(rows[1]["hash"])
 
 
 async def test_app_role_and_owner_cannot_change_the_log(

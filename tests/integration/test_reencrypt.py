@@ -39,6 +39,7 @@ PER_TENANT = {
     "messages.body_enc": 4,
     "media.content_enc": 0,  # the seed stores no media
     "outbound_sends.payload_enc": 0,  # nor sends in flight
+    "templates.content_enc": 0,  # nor templates
 }
 
 

@@ -225,3 +225,116 @@ async def dispatch_world(
     for tenant_id in world.tenants:
         async with tenant_transaction(db_pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+
+
+# Templates -------------------------------------------------------------------------------
+@dataclass
+class Team:
+    """A tenant with one WhatsApp number, and a signed token per role."""
+
+    tenant_id: uuid.UUID
+    number_id: uuid.UUID
+    waba_id: str
+    token: str  # the number's Meta access token
+    tokens: dict[str, str]
+
+
+@dataclass
+class TemplateWorld:
+    """The broadcast app (templates API) with the simulator, a publisher and an observer."""
+
+    settings: Settings
+    pool: Any
+    url: str
+    publisher: Publisher
+    http: aiohttp.ClientSession
+    graph: Any
+    events: list[tuple[str, dict[str, Any]]]
+    signer: Any
+    tenants: list[uuid.UUID] = field(default_factory=list)
+    cipher: FieldCipher | None = None
+
+    async def team(self) -> Team:
+        """A fresh tenant, its number and WABA, and tokens for owner/admin/agent/viewer."""
+        assert self.cipher is not None
+        tenant_id, number_id, waba_id = uuid.uuid4(), uuid.uuid4(), meta_id()
+        token = "EAA" + secrets.token_hex(8)
+        token_enc = self.cipher.encrypt(token, tenant_id=tenant_id, field=TOKEN_FIELD)
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            await conn.execute(
+                "INSERT INTO tenants (id, name) VALUES ($1, 'Templates Co')", tenant_id
+            )
+            await conn.execute(
+                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+                " display_number, access_token_enc) VALUES ($1, $2, $3, $4, '+97143000000', $5)",
+                tenant_id, number_id, meta_id(), waba_id, token_enc,
+            )  # fmt: skip
+        self.tenants.append(tenant_id)
+        tokens = {
+            role: self.signer.issue(user_id=uuid.uuid4(), tenant_id=tenant_id, role=role)[0]
+            for role in ("owner", "admin", "agent", "viewer")
+        }
+        return Team(tenant_id, number_id, waba_id, token, tokens)
+
+    async def request(
+        self, team: Team, role: str, method: str, path: str, body: Any = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {team.tokens[role]}"}
+        async with self.http.request(
+            method, self.url + path, json=body, headers=headers
+        ) as response:
+            data = await response.json() if response.status != 204 else None
+            return response.status, data
+
+    def of(self, kind: str, key: str, value: str) -> list[dict[str, Any]]:
+        return [p for t, p in self.events if t == kind and p.get(key) == value]
+
+
+@pytest.fixture(scope="module")
+async def template_world(
+    settings: Settings, graph_simulator: str, db_pool: Any
+) -> AsyncIterator[TemplateWorld]:
+    from majlis.http.tokens import TokenSigner
+    from majlis.meta import GraphClient
+
+    configured = settings.model_copy(
+        update={"graph_api_url": graph_simulator, "outbox_poll_interval": 0.05}
+    )
+    server = TestServer(create_app(configured, TEST_CONFIG), host="127.0.0.1")
+    await server.start_server()
+    bus = await Bus.connect(settings, name="majlis-tests-templates")
+    events: list[tuple[str, dict[str, Any]]] = []
+    channel = await bus.channel(publisher_confirms=False)
+    queue = await channel.declare_queue(
+        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.templates-observer", exclusive=True
+    )
+    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
+    await queue.bind(exchange, routing_key="broadcast.#")
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        envelope = json.loads(message.body)
+        events.append((envelope["type"], envelope["payload"]))
+        await message.ack()
+
+    await queue.consume(on_message)
+    http = aiohttp.ClientSession()
+    world = TemplateWorld(
+        configured,
+        db_pool,
+        str(server.make_url("")).rstrip("/"),
+        Publisher(bus),
+        http,
+        GraphClient.from_settings(http, configured),
+        events,
+        TokenSigner.from_settings(settings),
+        cipher=FieldCipher(KeyRing.from_settings(settings)),
+    )
+    yield world
+    await http.close()
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.close()
+    await bus.close()
+    await server.close()
+    for tenant_id in world.tenants:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
+from broadcast import views_templates
 from broadcast.consumers import command_handlers, event_handlers
 from broadcast.dispatcher import Dispatcher, DispatcherConfig
 from broadcast.pacing import NumberRateLimiter, RecipientPacer
@@ -23,6 +24,7 @@ from majlis.http.resources import (
     DB_POOL,
     REDIS,
     CleanupContext,
+    authenticator_ctx,
     bus_ctx,
     outbox_relay_ctx,
     postgres_ctx,
@@ -98,8 +100,10 @@ def create_app(settings: Settings, config: DispatcherConfig | None = None) -> we
 
     app.cleanup_ctx.append(postgres_ctx("broadcast"))
     app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(authenticator_ctx)
     app.cleanup_ctx.append(bus_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)
+    app.cleanup_ctx.append(views_templates.templates_ctx)
     # Interactive and bulk on separate channels: a bulk backlog holding every bulk prefetch
     # slot (waiting on the rate limit) never delays an agent's reply.
     commands = command_handlers(get)
@@ -107,4 +111,5 @@ def create_app(settings: Settings, config: DispatcherConfig | None = None) -> we
     app.cleanup_ctx.append(queue_ctx("broadcast.bulk", commands, config.bulk_prefetch))
     app.cleanup_ctx.append(queue_ctx("broadcast.events", event_handlers(get), 64))
     app.cleanup_ctx.append(outbox_relay_ctx)
+    views_templates.add_routes(app)
     return app

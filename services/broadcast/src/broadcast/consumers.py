@@ -14,6 +14,7 @@ from uuid import UUID
 
 from broadcast import sends_repository as repo
 from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit
+from broadcast.template_status import on_template_status
 from majlis.crypto import DecryptionError
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, Event
@@ -23,7 +24,7 @@ from majlis.events.broadcast import (
     SendBulkMessage,
     SendMessage,
 )
-from majlis.events.webhook_ingest import StatusReceived
+from majlis.events.webhook_ingest import StatusReceived, TemplateStatusReceived
 from majlis.logging import get_logger
 from majlis.messaging import Handler, claim_event
 
@@ -109,5 +110,8 @@ def command_handlers(get: Callable[[], Dispatcher]) -> dict[str, Handler]:
 
 
 def event_handlers(get: Callable[[], Dispatcher]) -> dict[str, Handler]:
-    """`broadcast.events`: status webhooks."""
-    return {StatusReceived.routing_key: on_status_received(get)}
+    """`broadcast.events`: status webhooks and template status webhooks."""
+    return {
+        StatusReceived.routing_key: on_status_received(get),
+        TemplateStatusReceived.routing_key: on_template_status(lambda: get().pool),
+    }

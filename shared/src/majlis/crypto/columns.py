@@ -50,4 +50,5 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("messages", "body_enc", "messages.body"),
     EncryptedColumn("media", "content_enc", "media.content"),
     EncryptedColumn("outbound_sends", "payload_enc", "outbound_sends.payload"),
+    EncryptedColumn("templates", "content_enc", "templates.content"),
 )

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import Field
 
+from majlis.events.gateway import AuditRecorded
 from majlis.events.registry import Event, register_event
 
 SEND_PAYLOAD_FIELD = "commands.send_message"
@@ -67,3 +68,20 @@ class MessageFailed(Event):
     error_code: int | None = None
     error_title: str | None = Field(default=None, max_length=200)
     retryable: bool = False
+
+
+@register_event
+class TemplateUpdated(Event):
+    """A message template was created, changed status (Meta's review, pauses) or deleted."""
+
+    routing_key = "broadcast.template.updated"
+
+    template_id: UUID
+    status: str = Field(min_length=1, max_length=40)
+
+
+@register_event
+class BroadcastAuditRecorded(AuditRecorded):
+    """An audit event of the broadcast service (templates): the gateway's shape."""
+
+    routing_key = "broadcast.audit.recorded"

@@ -17,8 +17,12 @@ BROADCAST_COMMANDS = QueueSpec(
 )
 BROADCAST_BULK = QueueSpec("broadcast.bulk", ("command.broadcast.bulk.#",))
 # The dispatcher settles sends whose outcome it lost (a crash between Meta's answer and its
-# commit) from the status webhooks that echo biz_opaque_callback_data.
-BROADCAST_EVENTS = QueueSpec("broadcast.events", ("webhook_ingest.status.received",))
+# commit) from the status webhooks that echo biz_opaque_callback_data; template status
+# webhooks update the templates' review status.
+BROADCAST_EVENTS = QueueSpec(
+    "broadcast.events",
+    ("webhook_ingest.status.received", "webhook_ingest.template_status.received"),
+)
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
