@@ -45,6 +45,8 @@ class DispatcherConfig:
     interactive_prefetch: int = 64
     # Little's law: 1,000 sends/s at 250 ms answers needs >= 250 in flight.
     bulk_prefetch: int = 300
+    # Bulk's share of a number's rate while replies were sent in the last 2 s; a quiet
+    # number sends campaigns at its full rate (pacing.py: the reserve is work-conserving).
     bulk_share: float = 0.8
     pair_interval_s: float = 6.0
     pair_burst: int = 10

@@ -16,18 +16,29 @@ import redis.asyncio as aioredis
 
 from majlis.crypto import BlindIndexer
 
-# Token buckets. KEYS: 1 or 2 buckets; ARGV: rate per second and capacity of each. The send is
-# granted only if every bucket holds a token, and then takes one from each: bulk sends pass
-# through the number's bucket and the bulk bucket (a share of the rate), interactive sends
-# through the number's bucket alone, so bulk can never take the share kept for interactive.
+# Token buckets. KEYS[1]: the number's bucket, KEYS[2]: its bulk bucket, KEYS[3]: a marker
+# that interactive traffic was seen lately. ARGV: mode ("interactive" or "bulk"), the marker's
+# lifetime in ms, then rate per second and capacity of each bucket. An interactive send passes
+# through the number's bucket alone and renews the marker; a bulk send passes through the
+# number's bucket, and also through the bulk bucket (a share of the rate) while the marker
+# lives. So bulk can never take the share kept for interactive while agents and bots are
+# replying, and a quiet number still sends its campaigns at its full rate (the reserve is
+# work-conserving). The send is granted only if every bucket used holds a token, and then
+# takes one from each; nothing is taken when the answer is "wait".
 _BUCKETS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local used = 1
+if ARGV[1] == 'interactive' then
+  redis.call('SET', KEYS[3], '1', 'PX', tonumber(ARGV[2]))
+elseif redis.call('EXISTS', KEYS[3]) == 1 then
+  used = 2
+end
 local levels = {}
 local wait = 0
-for i = 1, #KEYS do
-  local rate = tonumber(ARGV[2 * i - 1])
-  local cap = tonumber(ARGV[2 * i])
+for i = 1, used do
+  local rate = tonumber(ARGV[2 * i + 1])
+  local cap = tonumber(ARGV[2 * i + 2])
   local v = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   local tokens = tonumber(v[1])
   local ts = tonumber(v[2])
@@ -42,7 +53,7 @@ for i = 1, #KEYS do
     if w > wait then wait = w end
   end
 end
-for i = 1, #KEYS do
+for i = 1, used do
   local tokens = levels[i]
   if wait == 0 then tokens = tokens - 1 end
   redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tokens),
@@ -82,22 +93,37 @@ def bucket_capacity(rate: float) -> float:
 class NumberRateLimiter:
     """Per-number token bucket with a share of it reserved for interactive traffic."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, *, bulk_share: float) -> None:
-        """`bulk_share` (0..1]: the part of a number's rate that bulk sends may use."""
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        *,
+        bulk_share: float,
+        interactive_memory_s: float = 2.0,
+    ) -> None:
+        """`bulk_share` (0..1]: the part of a number's rate that bulk sends may use while
+        interactive sends were seen in the last `interactive_memory_s` seconds."""
         if not 0.0 < bulk_share <= 1.0:
             raise ValueError("bulk_share must be in (0, 1]")
         self._script: Any = client.register_script(_BUCKETS)
         self._prefix = prefix
         self._bulk_share = bulk_share
+        self._memory_ms = max(1, round(interactive_memory_s * 1000))
 
     async def try_take(self, number_id: UUID, rate: int, *, bulk: bool) -> int:
         """Take one send for the number now; 0 if granted, else milliseconds to wait."""
-        keys = [f"{self._prefix}dispatch:rate:{number_id}"]
-        args: list[float] = [rate, bucket_capacity(rate)]
-        if bulk:
-            share = rate * self._bulk_share
-            keys.append(f"{self._prefix}dispatch:rate-bulk:{number_id}")
-            args += [share, bucket_capacity(share)]
+        # One hash tag per number: a Redis Cluster keeps the script's keys in one slot.
+        base = f"{self._prefix}dispatch:{{{number_id}}}:"
+        keys = [f"{base}rate", f"{base}rate-bulk", f"{base}interactive-seen"]
+        share = rate * self._bulk_share
+        args: list[Any] = [
+            "bulk" if bulk else "interactive",
+            self._memory_ms,
+            rate,
+            bucket_capacity(rate),
+            share,
+            bucket_capacity(share),
+        ]
         return int(await self._script(keys=keys, args=args))
 
     async def acquire(self, number_id: UUID, rate: int, *, bulk: bool) -> None:
