@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = ["gateway_auth.py", "audit_append.py", "webhook_ingest.py", "inbox_list.py"]
+SCENARIOS = [
+    "gateway_auth.py",
+    "audit_append.py",
+    "webhook_ingest.py",
+    "inbox_list.py",
+    "broadcast_dispatch.py",
+]
 
 
 def main() -> int:

@@ -40,7 +40,7 @@ from typing import Any
 
 import aiohttp
 
-from majlis.testing.benchmarks import clean_up, free_port
+from majlis.testing.benchmarks import clean_up, cpu_seconds, free_port
 
 HERE = Path(__file__).resolve().parent
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
@@ -192,29 +192,15 @@ async def _wait_port_open(port: int, process: asyncio.subprocess.Process) -> Non
     raise RuntimeError("the ceiling did not start listening")
 
 
-def _cpu_ticks(pids: list[int | None]) -> int:
-    total = 0
-    for pid in pids:
-        if pid is None:
-            continue
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total
-
-
 async def _settle(
     pids: list[int | None], *, quiet_cores: float = 0.15, limit_s: float = 8.0
 ) -> None:
     """Wait (bounded) until the servers and the broker are idle again, so runs do not overlap."""
-    tick = os.sysconf("SC_CLK_TCK")
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
-        before = _cpu_ticks(pids)
+        before = cpu_seconds(pids)
         await asyncio.sleep(0.5)
-        if (_cpu_ticks(pids) - before) / tick / 0.5 < quiet_cores:
+        if (cpu_seconds(pids) - before) / 0.5 < quiet_cores:
             return
 
 

@@ -1,56 +1,81 @@
-"""The number's token buckets in the real Redis: the interactive reserve is work-conserving."""
+"""The number's send schedule in the real Redis: even spacing, and a work-conserving reserve."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from broadcast.pacing import NumberRateLimiter, bucket_capacity
+from broadcast.pacing import NumberRateLimiter
 
-RATE = 1000  # a bucket of 25 (bucket_capacity), refilled at 1 per ms
-SHARE = 0.2  # bulk's share while interactive traffic is about: 200/s, a bucket of 5
+RATE = 10  # slots 1/(10 x 0.99) s ≈ 101 ms apart
+SHARE = 0.8  # bulk's share while replies are sent: ≈ 126 ms apart; interactive's: ≈ 505 ms
+SLACK_MS = 25.0  # time passing between two calls of a test, on a loaded machine
 
 
 @pytest.fixture
 async def limiter(settings: Any) -> AsyncIterator[NumberRateLimiter]:
     client = aioredis.Redis.from_url(settings.redis_url.get_secret_value())
     prefix = f"{settings.redis_prefix}{uuid.uuid4().hex[:10]}:"
-    yield NumberRateLimiter(client, prefix, bulk_share=SHARE, interactive_memory_s=30)
+    yield NumberRateLimiter(
+        client, prefix, bulk_share=SHARE, interactive_memory_s=30, bulk_horizon_s=0.5
+    )
     keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
     if keys:
         await client.delete(*keys)
     await client.aclose()
 
 
-async def _granted(limiter: NumberRateLimiter, number: uuid.UUID, *, bulk: bool, tries: int) -> int:
-    return sum([await limiter.try_take(number, RATE, bulk=bulk) == 0 for _ in range(tries)])
+async def _slots(
+    limiter: NumberRateLimiter, number: uuid.UUID, *, bulk: bool, n: int
+) -> list[float]:
+    """When each of n consecutive reservations may go, in ms after the first call."""
+    start, slots = time.monotonic(), []
+    for _ in range(n):
+        wait = await limiter.reserve(number, RATE, bulk=bulk)
+        assert wait >= 0
+        slots.append((time.monotonic() - start) * 1000 + wait)
+    return slots
 
 
-async def test_bulk_alone_may_use_the_whole_rate(limiter: NumberRateLimiter) -> None:
-    # No interactive send lately: the share kept for replies is lent to the campaign.
-    granted = await _granted(limiter, uuid.uuid4(), bulk=True, tries=40)
-    assert granted >= bucket_capacity(RATE)
+def _gaps(slots: list[float]) -> list[float]:
+    return [b - a for a, b in pairwise(slots)]
 
 
-async def test_bulk_is_held_to_its_share_while_replies_are_sent(
+async def test_sends_of_one_kind_are_evenly_spaced_at_the_whole_rate(
     limiter: NumberRateLimiter,
 ) -> None:
+    for bulk in (True, False):
+        gaps = _gaps(await _slots(limiter, uuid.uuid4(), bulk=bulk, n=5))
+        assert all(abs(gap - 1000 / (RATE * 0.99)) < SLACK_MS for gap in gaps), gaps
+
+
+async def test_while_replies_are_sent_bulk_keeps_to_its_share(limiter: NumberRateLimiter) -> None:
     number = uuid.uuid4()
-    assert await limiter.try_take(number, RATE, bulk=False) == 0
-    granted = await _granted(limiter, number, bulk=True, tries=40)
-    # The bulk bucket (5) plus what refills at 200/s while the loop runs: far below 25.
-    assert granted < bucket_capacity(RATE) // 2
-    # The rest of the number's bucket is still there for interactive sends.
-    assert await _granted(limiter, number, bulk=False, tries=10) >= 10
+    assert await limiter.reserve(number, RATE, bulk=False) >= 0
+    gaps = _gaps(await _slots(limiter, number, bulk=True, n=4))
+    assert all(abs(gap - 1000 / (RATE * 0.99 * SHARE)) < SLACK_MS for gap in gaps), gaps
+    # ...and replies keep the rest, on their own timeline: never behind the campaign's slots.
+    first_reply = await limiter.reserve(number, RATE, bulk=False)
+    assert first_reply < 1000 / (RATE * 0.99 * (1 - SHARE)) + SLACK_MS
 
 
-async def test_numbers_do_not_share_buckets(limiter: NumberRateLimiter) -> None:
+async def test_bulk_never_reserves_past_its_horizon(limiter: NumberRateLimiter) -> None:
+    number = uuid.uuid4()
+    waits = [await limiter.reserve(number, RATE, bulk=True) for _ in range(10)]
+    reserved = [w for w in waits if w >= 0]
+    # 0, 101, ..., 505 ms are within 0.5 s (give or take the clock between calls).
+    assert 5 <= len(reserved) <= 7
+    assert all(w < 0 for w in waits[len(reserved) :])  # asked again later, nothing taken
+    assert max(reserved) <= 500 + 1000 / (RATE * 0.99)
+
+
+async def test_numbers_do_not_share_schedules(limiter: NumberRateLimiter) -> None:
     busy, quiet = uuid.uuid4(), uuid.uuid4()
-    slow = 40  # a bucket of 1, refilled every 25 ms
-    assert await limiter.try_take(busy, slow, bulk=False) == 0
-    assert await limiter.try_take(busy, slow, bulk=False) > 0
-    assert await limiter.try_take(quiet, slow, bulk=False) == 0
+    await _slots(limiter, busy, bulk=False, n=5)
+    assert await limiter.reserve(quiet, RATE, bulk=False) < SLACK_MS

@@ -1,8 +1,7 @@
-"""Send pacing in Redis, shared by every dispatcher replica: per-number buckets, per-recipient.
+"""Send pacing in Redis, shared by every dispatcher replica: per-number slots, per-recipient.
 
 Both limiters are Lua scripts run on the Redis server clock (one round trip per decision, and
-exact grants however many replicas compete: reference performance.md §4). A decision answers
-0 (go) or how many milliseconds to wait; nothing is taken when the answer is "wait".
+exact grants however many replicas compete: reference performance.md §4).
 """
 
 from __future__ import annotations
@@ -16,51 +15,39 @@ import redis.asyncio as aioredis
 
 from majlis.crypto import BlindIndexer
 
-# Token buckets. KEYS[1]: the number's bucket, KEYS[2]: its bulk bucket, KEYS[3]: a marker
-# that interactive traffic was seen lately. ARGV: mode ("interactive" or "bulk"), the marker's
-# lifetime in ms, then rate per second and capacity of each bucket. An interactive send passes
-# through the number's bucket alone and renews the marker; a bulk send passes through the
-# number's bucket, and also through the bulk bucket (a share of the rate) while the marker
-# lives. So bulk can never take the share kept for interactive while agents and bots are
-# replying, and a quiet number still sends its campaigns at its full rate (the reserve is
-# work-conserving). The send is granted only if every bucket used holds a token, and then
-# takes one from each; nothing is taken when the answer is "wait".
-_BUCKETS = """
+# A number's send schedule. Each send reserves the next free slot on its timeline (GCRA with
+# reservation: slot = max(tat, now), tat += interval) and sleeps until it, so sends leave
+# evenly spaced, one Redis call each, however many wait. KEYS: 1 bulk timeline, 2 interactive
+# timeline, 3 "interactive seen lately" marker, 4 "bulk seen lately" marker. ARGV: mode
+# ("interactive" or "bulk"), rate per second, bulk's share, the markers' lifetime in ms, the
+# bulk horizon in ms. While both kinds are sending, bulk gets `share` of the rate and
+# interactive the rest; either alone gets the whole rate (the reserve is work-conserving). Bulk
+# reserves at most `horizon` ahead, so a reply arriving in the middle of a campaign never waits
+# behind more than that; past it the answer is negative: "ask again in that many ms", nothing
+# reserved. Answers are milliseconds (fractional) until the reserved slot.
+_SCHEDULE = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local used = 1
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local rate = tonumber(ARGV[2])
+local share = tonumber(ARGV[3])
+local life = tonumber(ARGV[4])
+local timeline, other, mine, cut
 if ARGV[1] == 'interactive' then
-  redis.call('SET', KEYS[3], '1', 'PX', tonumber(ARGV[2]))
-elseif redis.call('EXISTS', KEYS[3]) == 1 then
-  used = 2
+  timeline, other, mine, cut = KEYS[2], KEYS[4], KEYS[3], 1 - share
+else
+  timeline, other, mine, cut = KEYS[1], KEYS[3], KEYS[4], share
 end
-local levels = {}
-local wait = 0
-for i = 1, used do
-  local rate = tonumber(ARGV[2 * i + 1])
-  local cap = tonumber(ARGV[2 * i + 2])
-  local v = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
-  local tokens = tonumber(v[1])
-  local ts = tonumber(v[2])
-  if tokens == nil or ts == nil then
-    tokens = cap
-    ts = now
-  end
-  tokens = math.min(cap, tokens + math.max(0, now - ts) * rate / 1000)
-  levels[i] = tokens
-  if tokens < 1 then
-    local w = math.ceil((1 - tokens) * 1000 / rate)
-    if w > wait then wait = w end
-  end
+redis.call('SET', mine, '1', 'PX', life)
+local interval = 1000 / rate
+if redis.call('EXISTS', other) == 1 then interval = interval / cut end
+local tat = tonumber(redis.call('GET', timeline) or now)
+if tat < now then tat = now end
+if ARGV[1] == 'bulk' and tat - now > tonumber(ARGV[5]) then
+  return tostring(-(tat - now - tonumber(ARGV[5])))
 end
-for i = 1, used do
-  local tokens = levels[i]
-  if wait == 0 then tokens = tokens - 1 end
-  redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tokens),
-             'ts', string.format('%d', now))
-  redis.call('PEXPIRE', KEYS[i], 60000)
-end
-return wait
+redis.call('SET', timeline, string.format('%.3f', tat + interval),
+           'PX', math.ceil(tat + interval - now) + life)
+return tostring(tat - now)
 """
 
 # GCRA per (number, recipient): one message per interval, bursts of `burst` borrowed against
@@ -80,18 +67,13 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now + 1
 return 0
 """
 
-# A number's bucket holds a few sends at most: Meta counts per second, so a big burst on top
-# of the steady rate would earn 130429s (1 s worth of capacity allows 2x the rate in a second).
-_BURST_DIVISOR = 40
-
-
-def bucket_capacity(rate: float) -> float:
-    """How many sends a bucket of `rate` per second lets through at once."""
-    return max(1.0, float(int(rate) // _BURST_DIVISOR))
+# Meta counts sends per second on its own clock; 1 % below the rate absorbs the jitter between
+# our slots and its arrivals, so a paced number never earns a 130429 (and stays within 2 %).
+_HEADROOM = 0.99
 
 
 class NumberRateLimiter:
-    """Per-number token bucket with a share of it reserved for interactive traffic."""
+    """Per-number send schedule, with a share of the rate kept for interactive traffic."""
 
     def __init__(
         self,
@@ -100,40 +82,42 @@ class NumberRateLimiter:
         *,
         bulk_share: float,
         interactive_memory_s: float = 2.0,
+        bulk_horizon_s: float = 0.5,
     ) -> None:
-        """`bulk_share` (0..1]: the part of a number's rate that bulk sends may use while
+        """`bulk_share` (0..1): the part of a number's rate that bulk sends may use while
         interactive sends were seen in the last `interactive_memory_s` seconds."""
-        if not 0.0 < bulk_share <= 1.0:
-            raise ValueError("bulk_share must be in (0, 1]")
-        self._script: Any = client.register_script(_BUCKETS)
+        if not 0.0 < bulk_share < 1.0:
+            raise ValueError("bulk_share must be in (0, 1)")
+        self._script: Any = client.register_script(_SCHEDULE)
         self._prefix = prefix
         self._bulk_share = bulk_share
         self._memory_ms = max(1, round(interactive_memory_s * 1000))
+        self._horizon_ms = max(1, round(bulk_horizon_s * 1000))
 
-    async def try_take(self, number_id: UUID, rate: int, *, bulk: bool) -> int:
-        """Take one send for the number now; 0 if granted, else milliseconds to wait."""
+    async def reserve(self, number_id: UUID, rate: int, *, bulk: bool) -> float:
+        """Reserve the number's next slot: ms until it (>= 0), or < 0: none, ask again then."""
         # One hash tag per number: a Redis Cluster keeps the script's keys in one slot.
         base = f"{self._prefix}dispatch:{{{number_id}}}:"
-        keys = [f"{base}rate", f"{base}rate-bulk", f"{base}interactive-seen"]
-        share = rate * self._bulk_share
+        keys = [f"{base}bulk-at", f"{base}interactive-at", f"{base}interactive", f"{base}bulk"]
         args: list[Any] = [
             "bulk" if bulk else "interactive",
+            rate * _HEADROOM,
+            self._bulk_share,
             self._memory_ms,
-            rate,
-            bucket_capacity(rate),
-            share,
-            bucket_capacity(share),
+            self._horizon_ms,
         ]
-        return int(await self._script(keys=keys, args=args))
+        return float(await self._script(keys=keys, args=args))
 
     async def acquire(self, number_id: UUID, rate: int, *, bulk: bool) -> None:
-        """Wait until the number's rate allows one more send, then take it."""
+        """Wait for the number's next slot of this kind of traffic."""
         while True:
-            wait_ms = await self.try_take(number_id, rate, bulk=bulk)
-            if wait_ms <= 0:
+            wait_ms = await self.reserve(number_id, rate, bulk=bulk)
+            if wait_ms >= 0:
+                await asyncio.sleep(wait_ms / 1000)
                 return
-            # A little jitter so that waiters woken together do not all ask at once.
-            await asyncio.sleep(wait_ms / 1000 + random.uniform(0, 0.002))  # noqa: S311
+            # Past the horizon: spread the askers over it so they do not all ask at once.
+            spread = random.uniform(0, self._horizon_ms)  # noqa: S311  # jitter, not secrecy
+            await asyncio.sleep((-wait_ms + spread) / 1000)
 
 
 class RecipientPacer:

@@ -88,13 +88,16 @@ async def _webhook_delivery(app: web.Application) -> AsyncIterator[None]:
 
 @web.middleware
 async def graph_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Inject latency and 5xx on Graph routes, render errors as Meta does, log one line."""
+    """Inject latency and 5xx on Graph routes, render errors as Meta does, log one line.
+
+    A request is handled when it arrives (Meta counts its per-second throughput then) and
+    answered `latency_ms` later, so a client that gives up early may leave a send accepted,
+    the ambiguous case a dispatcher must survive.
+    """
     started = time.monotonic()
     sim = request.app[SIMULATOR]
     is_graph = not request.path.startswith("/_sim/") and request.path != "/healthz"
     try:
-        if is_graph and sim.config.latency_ms:
-            await asyncio.sleep(sim.config.latency_ms / 1000)
         if is_graph and sim.config.error_rate and sim.rng.random() < sim.config.error_rate:
             raise server_error()
         response = await handler(request)
@@ -112,6 +115,8 @@ async def graph_middleware(request: web.Request, handler: Handler) -> web.Stream
             message=f"Unsupported {method} request.",
             error_type="GraphMethodException",
         ).response()
+    if is_graph and sim.config.latency_ms:
+        await asyncio.sleep(sim.config.latency_ms / 1000)
     route = request.match_info.route.resource
     log.info(
         "graphsim.request",

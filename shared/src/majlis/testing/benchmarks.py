@@ -61,3 +61,37 @@ async def clean_up(env: dict[str, str] | None = None, tenant_id: uuid.UUID | Non
     if keys:
         await client.delete(*keys)
     await client.aclose()
+
+
+def cpu_seconds(pids: list[int | None]) -> float:
+    """User + system CPU time the processes have used so far (0 for any that is gone)."""
+    total = 0
+    for pid in pids:
+        if pid is None:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def queue_depths(settings: object, names: list[str]) -> dict[str, int]:
+    """Ready messages in some of the platform's queues (under the settings' bus prefix)."""
+    from majlis.messaging import Bus, queue_name
+    from majlis.settings import Settings
+
+    assert isinstance(settings, Settings)
+    bus = await Bus.connect(settings)
+    depths: dict[str, int] = {}
+    try:
+        channel = await bus.channel(publisher_confirms=False)
+        for name in names:
+            queue = await channel.declare_queue(queue_name(settings.bus_prefix, name), passive=True)
+            depths[name] = int(queue.declaration_result.message_count or 0)
+        await channel.close()
+    finally:
+        await bus.close()
+    return depths
