@@ -29,7 +29,7 @@ from inbox.contact_keys import EMAIL_FIELD, NAME_FIELD, PHONE_FIELD
 from inbox.deps import CIPHER
 from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller, path_id
 from majlis.crypto import FieldCipher
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import ProblemError, RequestModel, json_response, parse_json
 from majlis.http.auth import Identity, caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -80,8 +80,7 @@ def _json(canned: Canned) -> dict[str, Any]:
     }
 
 
-def _response(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+_response = json_response
 
 
 def _viewer(identity: Identity) -> UUID | None:

@@ -190,10 +190,6 @@ def list_filter(
     return flt, limit
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _text(cipher: FieldCipher, value: bytes | None, tenant_id: UUID, field_name: str) -> str | None:
     if value is None:
         return None
@@ -216,13 +212,13 @@ def item_json(row: Any, cipher: FieldCipher, tenant_id: UUID) -> dict[str, Any]:
             "name": _text(cipher, row["name_enc"], tenant_id, NAME_FIELD),
             "phone": _text(cipher, row["phone_enc"], tenant_id, PHONE_FIELD),
         },
-        "last_message_at": _iso(row["last_message_at"]),
-        "last_customer_message_at": _iso(row["last_customer_message_at"]),
+        "last_message_at": row["last_message_at"],
+        "last_customer_message_at": row["last_customer_message_at"],
         "unread_count": row["unread_count"],
         "labels": [str(label_id) for label_id in row["label_ids"]],
-        "snoozed_until": _iso(row["snoozed_until"]),
+        "snoozed_until": row["snoozed_until"],
         "window_open": row["window_open"],
-        "created_at": _iso(row["created_at"]),
+        "created_at": row["created_at"],
     }
 
 
@@ -249,5 +245,5 @@ def message_json(row: Any, cipher: FieldCipher, tenant_id: UUID) -> dict[str, An
         "sender_user_id": str(row["sender_user_id"]) if row["sender_user_id"] else None,
         "error_code": row["error_code"],
         "error_title": row["error_title"],
-        "created_at": _iso(row["created_at"]),
+        "created_at": row["created_at"],
     }

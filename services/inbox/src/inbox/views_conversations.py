@@ -24,7 +24,7 @@ from inbox.deps import INBOX_DEPS
 from inbox.repository import Conn
 from inbox.snoozes import snooze_waker_ctx
 from inbox.web import AGENT_ROLES, caller, path_id
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import ProblemError, RequestModel, json_response, parse_json
 from majlis.http.auth import Identity, caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -60,8 +60,7 @@ class LabelsBody(RequestModel):
     label_ids: list[UUID] = Field(max_length=MAX_LABELS_PER_CONVERSATION)
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
+_json = json_response
 
 
 async def _item(request: web.Request, conn: Conn, identity: Identity, cid: UUID) -> dict[str, Any]:

@@ -7,15 +7,13 @@ one transaction (rules in inbox.replies); the dispatcher's result arrives later 
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from inbox import canned, replies
 from inbox.deps import CIPHER
 from inbox.web import AGENT_ROLES, audit, caller, path_id
-from majlis.http import ProblemError, parse_json
+from majlis.http import ProblemError, json_response, parse_json
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 from majlis.logging import get_logger
@@ -24,11 +22,6 @@ log = get_logger(__name__)
 
 # Printable ASCII without spaces: what clients put in an Idempotency-Key (UUIDs, ULIDs...).
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
-
-
-def json_response(body: Any, status: int = 200) -> web.Response:
-    """A JSON answer (orjson: UUIDs and aware datetimes as ISO strings)."""
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def idempotency_key(request: web.Request) -> str | None:
