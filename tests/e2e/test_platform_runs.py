@@ -109,6 +109,7 @@ async def _customer_message_reaches_the_inbox(
             assert body is not None, "the customer's message never reached the inbox"
             assert "مرحبا".encode() not in body
             await _agent_reply_is_delivered(session, gateway, auth, pool, tenant_id)
+            await _the_audit_log_holds_it_once(session, gateway, auth, pool, tenant_id)
         finally:
             await pool.close()
     finally:
@@ -154,6 +155,48 @@ async def _agent_reply_is_delivered(
             break
         await asyncio.sleep(0.1)
     assert status in ("delivered", "read"), f"the reply stopped at {status!r}"
+
+
+async def _the_audit_log_holds_it_once(
+    session: aiohttp.ClientSession,
+    gateway: str,
+    auth: dict[str, str],
+    pool: Any,
+    tenant_id: uuid.UUID,
+) -> None:
+    """What the gateway and the inbox did lands in one chain, each action once; on the
+    Business plan the owner reads it through the gateway and the chain verifies."""
+    async with session.get(f"{gateway}/api/v1/audit/events", headers=auth) as response:
+        assert response.status == 403, await response.text()
+        assert (await response.json())["type"].endswith("business-plan-required")
+    async with tenant_transaction(pool, tenant_id) as conn:
+        await conn.execute("UPDATE tenants SET plan = 'business' WHERE id = $1", tenant_id)
+    wanted = {
+        "auth.login.succeeded",
+        "numbers.created",
+        "conversation.taken_over",
+        "messages.queued",
+    }
+    actions: list[str] = []
+    for _ in range(100):
+        async with session.get(
+            f"{gateway}/api/v1/audit/events", params={"limit": "100"}, headers=auth
+        ) as response:
+            page = await response.json()
+            assert response.status == 200, page
+        actions = [item["action"] for item in page["items"]]
+        if wanted <= set(actions):
+            break
+        await asyncio.sleep(0.1)
+    assert wanted <= set(actions), actions
+    assert actions.count("conversation.taken_over") == 1
+    assert actions.count("messages.queued") == 1
+    async with session.post(f"{gateway}/api/v1/audit/verify", json={}, headers=auth) as response:
+        verdict = await response.json()
+        assert response.status == 200, verdict
+    assert verdict["ok"] is True, verdict
+    assert verdict["first_broken_seq"] is None
+    assert verdict["checked"] >= len(actions)
 
 
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
