@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -79,3 +80,14 @@ async def test_numbers_do_not_share_schedules(limiter: NumberRateLimiter) -> Non
     busy, quiet = uuid.uuid4(), uuid.uuid4()
     await _slots(limiter, busy, bulk=False, n=5)
     assert await limiter.reserve(quiet, RATE, bulk=False) < SLACK_MS
+
+
+async def test_a_send_that_wakes_late_takes_a_fresh_slot(limiter: NumberRateLimiter) -> None:
+    # Sends that all wake late after a stall must not leave at once (a burst at Meta).
+    number = uuid.uuid4()
+    assert await limiter.reserve(number, RATE, bulk=False) < SLACK_MS  # the slot of "now"
+    loop_now = asyncio.get_running_loop().time()
+    started = time.monotonic()
+    await limiter.keep(loop_now - 1.0, number, RATE, bulk=False)  # a slot missed by 1 s
+    # It waited for the next free slot, ≈ 101 ms after the one just taken.
+    assert (time.monotonic() - started) * 1000 > 1000 / (RATE * 0.99) - SLACK_MS

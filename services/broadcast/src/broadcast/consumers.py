@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
-from broadcast import sends_repository as repo
-from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit
+from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit, parse_content
 from broadcast.template_status import on_template_status
 from majlis.crypto import DecryptionError
 from majlis.db import tenant_transaction
@@ -32,15 +31,21 @@ log = get_logger(__name__)
 CONSUMER = "broadcast.dispatcher"
 
 
-def _reencrypted(dispatcher: Dispatcher, command: SendMessage, tenant_id: UUID) -> bytes | None:
-    """The command's payload under the table's field; None if it is not ours to read."""
+def _opened(
+    dispatcher: Dispatcher, command: SendMessage, tenant_id: UUID
+) -> tuple[bytes, tuple[str, dict[str, Any]]] | None:
+    """The command's content sealed under the table's field, and parsed; None if it is not
+    ours to read or not a message."""
     cipher = dispatcher.cipher
     try:
         sealed = base64.b64decode(command.payload_enc, validate=True)
         plain = cipher.decrypt(sealed, tenant_id=tenant_id, field=SEND_PAYLOAD_FIELD)
     except (binascii.Error, ValueError, DecryptionError):
         return None
-    return cipher.encrypt(plain, tenant_id=tenant_id, field=PAYLOAD_FIELD)
+    content = parse_content(plain)
+    if content is None:
+        return None
+    return cipher.encrypt(plain, tenant_id=tenant_id, field=PAYLOAD_FIELD), content
 
 
 async def _refuse(
@@ -59,29 +64,24 @@ def on_send_message(get: Callable[[], Dispatcher]) -> Handler:
 
     async def handle(event: Event, envelope: Envelope) -> None:
         dispatcher, command = get(), cast(SendMessage, event)
-        tenant_id = envelope.tenant_id
-        payload = _reencrypted(dispatcher, command, tenant_id)
-        if payload is None:
+        opened = _opened(dispatcher, command, envelope.tenant_id)
+        if opened is None:
             await _refuse(dispatcher, command, envelope, "invalid-payload")
             return
-        async with tenant_transaction(dispatcher.pool, tenant_id) as conn:
-            # Another tenant's number is invisible here (RLS): refused like an unknown one.
-            if not await repo.number_exists(conn, command.number_id):
-                known = False
-            else:
-                known = True
-                await repo.insert_send(
-                    conn,
-                    command.message_id,
-                    command.number_id,
-                    command.conversation_id,
-                    "bulk" if isinstance(command, SendBulkMessage) else command.priority,
-                    payload,
-                )
+        sealed, content = opened
+        priority = "bulk" if isinstance(command, SendBulkMessage) else command.priority
+        # Another tenant's number is invisible (RLS): refused like an unknown one.
+        known = await dispatcher.dispatch_new(
+            envelope.tenant_id,
+            command.message_id,
+            command.number_id,
+            command.conversation_id,
+            priority,
+            sealed,
+            content,
+        )
         if not known:
             await _refuse(dispatcher, command, envelope, "unknown-number")
-            return
-        await dispatcher.attempt(tenant_id, command.message_id, "bus")
 
     return handle
 
@@ -98,7 +98,9 @@ def on_status_received(get: Callable[[], Dispatcher]) -> Handler:
             send_id = UUID(echoed)
         except ValueError:
             return  # someone else's callback data (a campaign tag, another tool)
-        await get().reconcile(envelope.tenant_id, send_id, wamid)
+        dispatcher = get()
+        if not dispatcher.is_settled(send_id):  # sent, delivered, read: one query at most
+            await dispatcher.reconcile(envelope.tenant_id, send_id, wamid)
 
     return handle
 

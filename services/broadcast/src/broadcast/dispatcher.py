@@ -1,15 +1,20 @@
 """The dispatcher: every send to Meta, exactly once.
 
-One send goes: load (queued?) → pace (recipient, then number) → claim queued → sending in a
-committed transaction → call Meta → commit the outcome and publish it through the outbox in
-that same transaction. A send found in 'sending' is never sent again: only a status webhook
-echoing its id (biz_opaque_callback_data) or the outcome-unknown sweep settles it.
+A new send (its command's first delivery) goes: pace (recipient, then number) → record it
+already claimed ('sending') in one committed transaction → call Meta → commit the outcome and
+publish it through the outbox in that same transaction. Two transactions per send; the number
+comes from a short in-process cache. A send that must wait (paced recipient, paused number)
+is recorded 'queued' for the sweeper, which retries through the general path: load (queued?)
+→ pace → claim queued → sending → call Meta → outcome. A send found in 'sending' is never sent
+again: only a status webhook echoing its id (biz_opaque_callback_data) or the outcome-unknown
+sweep settles it.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -36,6 +41,12 @@ THROUGHPUT = 130429
 PAIR_RATE = 131056
 WINDOW_TITLE = "outside the 24-hour window, use a template"
 Owner = Literal["bus", "sweeper"]
+# How long a number's row (rate, token, pause) is trusted from memory. A token refused by Meta
+# drops the entry at once; a replaced token is noticed within this time (sends meanwhile wait
+# for the sweeper, which reads the row).
+NUMBER_TTL_S = 5.0
+# Sends this process settled, so status webhooks about them (three per message) cost no query.
+SETTLED_MEMORY = 200_000
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,45 @@ def backoff(base: float, attempt: int, cap: float) -> float:
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311  # jitter, not secrecy
 
 
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    """What sending needs from a WhatsApp number."""
+
+    phone_number_id: str
+    access_token_enc: bytes
+    is_paused: bool
+    rate: int
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One claimed send on its way to Meta."""
+
+    id: UUID
+    number_id: UUID
+    number: NumberInfo
+    transient_failures: int
+
+
+def parse_content(plain: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(recipient, Graph request body) from a send's stored content; None if unusable."""
+    try:
+        data = json.loads(plain)
+    except (ValueError, TypeError):
+        return None
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return None
+    body = {k: v for k, v in message.items() if k not in {"messaging_product", "to"}}
+    body.setdefault("recipient_type", "individual")
+    to, bsuid = data.get("to"), data.get("recipient")
+    if isinstance(to, str) and to:
+        return to, {**body, "to": to}
+    if isinstance(bsuid, str) and bsuid:
+        return bsuid, {**body, "recipient": bsuid}
+    return None
+
+
 async def emit(conn: repo.Conn, tenant_id: UUID, event: Event) -> None:
     """Queue an event in the caller's transaction (published only if it commits)."""
     await add_to_outbox(conn, make_envelope(event, tenant_id=tenant_id))
@@ -93,6 +143,81 @@ class Dispatcher:
         self._limiter = limiter
         self._pacer = pacer
         self.config = config
+        self._numbers: dict[tuple[UUID, UUID], tuple[float, NumberInfo | None]] = {}
+        self._settled: dict[UUID, None] = {}
+
+    async def number(self, tenant_id: UUID, number_id: UUID) -> NumberInfo | None:
+        """The tenant's number (None if it has none by that id), cached for NUMBER_TTL_S."""
+        key, now = (tenant_id, number_id), time.monotonic()
+        cached = self._numbers.get(key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
+            row = await repo.load_number(conn, number_id)
+        info = None
+        if row is not None:
+            info = NumberInfo(
+                row["phone_number_id"],
+                row["access_token_enc"],
+                row["token_invalid_at"] is not None,
+                row["rate"],
+            )
+        if len(self._numbers) > 10_000:
+            self._numbers.clear()
+        self._numbers[key] = (now + NUMBER_TTL_S, info)
+        return info
+
+    def is_settled(self, send_id: UUID) -> bool:
+        """Whether this process already saw the send become sent or failed."""
+        return send_id in self._settled
+
+    def _remember_settled(self, send_id: UUID) -> None:
+        self._settled[send_id] = None
+        if len(self._settled) > SETTLED_MEMORY:
+            del self._settled[next(iter(self._settled))]
+
+    async def dispatch_new(
+        self,
+        tenant_id: UUID,
+        send_id: UUID,
+        number_id: UUID,
+        conversation_id: UUID | None,
+        priority: str,
+        sealed: bytes,
+        content: tuple[str, dict[str, Any]],
+    ) -> bool:
+        """A send command's first delivery; False if the tenant has no such number.
+
+        Redelivered commands find their row and go the general way (never sent twice).
+        """
+        number = await self.number(tenant_id, number_id)
+        if number is None:
+            return False
+        recipient, body = content
+        wait_ms = (
+            0 if number.is_paused else await self._pacer.try_take(tenant_id, number_id, recipient)
+        )
+        if number.is_paused or wait_ms > 0:
+            # The sweeper sends it when due (a paused number: once its token is replaced).
+            async with tenant_transaction(self.pool, tenant_id) as conn:
+                inserted = await repo.insert_send(
+                    conn, send_id, number_id, conversation_id, priority, sealed, wait_ms / 1000
+                )
+            if not inserted:
+                await self.attempt(tenant_id, send_id, "bus")
+            return True
+        slot = await self._limiter.slot(number_id, number.rate, bulk=priority == "bulk")
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            claimed = await repo.insert_claimed(
+                conn, send_id, number_id, conversation_id, priority, sealed
+            )
+        if not claimed:
+            await self.attempt(tenant_id, send_id, "bus")
+            return True
+        # The claim committed while the slot came closer.
+        await self._limiter.keep(slot, number_id, number.rate, bulk=priority == "bulk")
+        await self._call(tenant_id, Target(send_id, number_id, number, 0), 1, body)
+        return True
 
     async def attempt(self, tenant_id: UUID, send_id: UUID, owner: Owner) -> None:
         """Try one queued send now, if `owner` (its bus delivery or the sweeper) holds it."""
@@ -117,29 +242,44 @@ class Dispatcher:
                 await repo.defer(conn, send_id, wait_ms / 1000)
             log.info("dispatch.paced", send_id=str(send_id), wait_ms=wait_ms)
             return
-        await self._limiter.acquire(row["number_id"], row["rate"], bulk=row["priority"] == "bulk")
-        try:
-            token = self.cipher.decrypt_text(
-                row["access_token_enc"], tenant_id=tenant_id, field=TOKEN_FIELD
-            )
-        except DecryptionError:
-            await self._pause_number(tenant_id, row, claimed=False)
-            return
+        slot = await self._limiter.slot(
+            row["number_id"], row["rate"], bulk=row["priority"] == "bulk"
+        )
         async with tenant_transaction(self.pool, tenant_id) as conn:
             attempt = await repo.claim(conn, send_id)
         if attempt is None:
             return  # someone else claimed it: they send it, we must not
+        await self._limiter.keep(
+            slot, row["number_id"], row["rate"], bulk=row["priority"] == "bulk"
+        )
+        number = NumberInfo(row["phone_number_id"], row["access_token_enc"], False, row["rate"])
+        target = Target(send_id, row["number_id"], number, row["transient_failures"])
+        await self._call(tenant_id, target, attempt, message)
+
+    async def _call(
+        self, tenant_id: UUID, target: Target, attempt: int, message: dict[str, Any]
+    ) -> None:
+        """Call Meta for a claimed send and commit its outcome."""
+        send_id = target.id
+        try:
+            token = self.cipher.decrypt_text(
+                target.number.access_token_enc, tenant_id=tenant_id, field=TOKEN_FIELD
+            )
+        except DecryptionError:
+            await self._pause_number(tenant_id, target)
+            return
         body = {**message, "biz_opaque_callback_data": str(send_id)}
         try:
-            wamid = await self._graph.send_message(row["phone_number_id"], token, body)
+            wamid = await self._graph.send_message(target.number.phone_number_id, token, body)
         except GraphApiError as error:
-            await self._on_error(tenant_id, row, attempt, error)
+            await self._on_error(tenant_id, target, attempt, error)
             return
         finally:
             del token
         async with tenant_transaction(self.pool, tenant_id) as conn:
             if await repo.mark_sent(conn, send_id, wamid, ("sending",)):
                 await emit(conn, tenant_id, MessageSent(message_id=send_id, wamid=wamid))
+        self._remember_settled(send_id)
         log.info("dispatch.sent", send_id=str(send_id), attempt=attempt)
 
     def _content(self, tenant_id: UUID, row: asyncpg.Record) -> tuple[str, dict[str, Any]] | None:
@@ -148,37 +288,26 @@ class Dispatcher:
             plain = self.cipher.decrypt(
                 row["payload_enc"], tenant_id=tenant_id, field=PAYLOAD_FIELD
             )
-            data = json.loads(plain)
-        except (DecryptionError, ValueError, TypeError):
+        except DecryptionError:
             return None
-        message = data.get("message") if isinstance(data, dict) else None
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            return None
-        body = {k: v for k, v in message.items() if k not in {"messaging_product", "to"}}
-        body.setdefault("recipient_type", "individual")
-        to, bsuid = data.get("to"), data.get("recipient")
-        if isinstance(to, str) and to:
-            return to, {**body, "to": to}
-        if isinstance(bsuid, str) and bsuid:
-            return bsuid, {**body, "recipient": bsuid}
-        return None
+        return parse_content(plain)
 
     async def _on_error(
-        self, tenant_id: UUID, row: asyncpg.Record, attempt: int, error: GraphApiError
+        self, tenant_id: UUID, target: Target, attempt: int, error: GraphApiError
     ) -> None:
         """Meta's answer by code (reference §4.1): retry later, pause the number, or fail."""
-        send_id, cfg = row["id"], self.config
+        send_id, cfg = target.id, self.config
         code = error.code
         title = error.title or error.message or f"Graph API error {code}"
         log.warning("dispatch.graph_error", send_id=str(send_id), code=code, status=error.status)
         if isinstance(error, GraphUnavailable) or error.status >= 500 or error.is_transient:
             # Ambiguous for a timeout (Meta may have accepted it): the backoff leaves time for
             # a status webhook echoing our id to settle it first; a settled send is not resent.
-            if row["transient_failures"] + 1 >= cfg.max_transient_failures:
+            if target.transient_failures + 1 >= cfg.max_transient_failures:
                 await self._finish_failed(tenant_id, send_id, code, title, ("sending",), True)
             else:
                 delay = backoff(
-                    cfg.backoff_base_s, row["transient_failures"] + 1, cfg.backoff_max_s
+                    cfg.backoff_base_s, target.transient_failures + 1, cfg.backoff_max_s
                 )
                 await self._requeue(tenant_id, send_id, delay, transient=True)
         elif error.status == 200:
@@ -187,7 +316,7 @@ class Dispatcher:
         elif code == WINDOW_CLOSED:
             await self._finish_failed(tenant_id, send_id, code, WINDOW_TITLE, ("sending",))
         elif error.is_auth_error:
-            await self._pause_number(tenant_id, row, claimed=True)
+            await self._pause_number(tenant_id, target)
         elif attempt >= cfg.max_attempts:
             await self._finish_failed(tenant_id, send_id, code, title, ("sending",), True)
         elif code == THROUGHPUT:
@@ -198,7 +327,7 @@ class Dispatcher:
             delay = min(cfg.backoff_max_s, cfg.pair_backoff_base_s * 4 ** min(attempt - 1, 4))
             await self._requeue(tenant_id, send_id, delay, transient=False)
         elif error.is_retryable:
-            delay = backoff(cfg.backoff_base_s, row["transient_failures"] + 1, cfg.backoff_max_s)
+            delay = backoff(cfg.backoff_base_s, target.transient_failures + 1, cfg.backoff_max_s)
             await self._requeue(tenant_id, send_id, delay, transient=True)
         else:
             await self._finish_failed(tenant_id, send_id, code, title, ("sending",))
@@ -209,15 +338,13 @@ class Dispatcher:
         async with tenant_transaction(self.pool, tenant_id) as conn:
             await repo.requeue(conn, send_id, delay, transient=transient)
 
-    async def _pause_number(self, tenant_id: UUID, row: asyncpg.Record, *, claimed: bool) -> None:
+    async def _pause_number(self, tenant_id: UUID, target: Target) -> None:
         """Code 190 (or a token we cannot read): the number needs a new token; sends wait."""
+        self._numbers.pop((tenant_id, target.number_id), None)
         async with tenant_transaction(self.pool, tenant_id) as conn:
-            await repo.mark_token_invalid(conn, row["number_id"], row["access_token_enc"])
-            if claimed:
-                await repo.requeue(conn, row["id"], 0, transient=False)
-            else:
-                await repo.defer(conn, row["id"], 0)
-        log.warning("dispatch.number_paused", number_id=str(row["number_id"]))
+            await repo.mark_token_invalid(conn, target.number_id, target.number.access_token_enc)
+            await repo.requeue(conn, target.id, 0, transient=False)
+        log.warning("dispatch.number_paused", number_id=str(target.number_id))
 
     async def _finish_failed(
         self,
@@ -244,6 +371,7 @@ class Dispatcher:
                 )
                 await emit(conn, tenant_id, event)
         if done:
+            self._remember_settled(send_id)
             log.info("dispatch.failed", send_id=str(send_id), code=code)
 
     async def settle_unknown(self, tenant_id: UUID, send_id: UUID) -> None:
@@ -263,6 +391,7 @@ class Dispatcher:
             done = await repo.mark_sent(conn, send_id, wamid, repo.PENDING, attempted=True)
             if done:
                 await emit(conn, tenant_id, MessageSent(message_id=send_id, wamid=wamid))
+        self._remember_settled(send_id)
         if done:
             log.info("dispatch.reconciled", send_id=str(send_id))
         return done

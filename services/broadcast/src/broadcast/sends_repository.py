@@ -19,10 +19,14 @@ Row = asyncpg.Record
 PENDING = ("queued", "sending")
 
 
-async def number_exists(conn: Conn, number_id: UUID) -> bool:
-    """Whether the tenant has this WhatsApp number."""
-    found = await conn.fetchval("SELECT 1 FROM whatsapp_numbers WHERE id = $1", number_id)
-    return found is not None
+async def load_number(conn: Conn, number_id: UUID) -> Row | None:
+    """What sending needs from one of the tenant's numbers."""
+    row: Row | None = await conn.fetchrow(
+        "SELECT phone_number_id, access_token_enc, token_invalid_at,"
+        " coalesce(send_rate_per_second, 80) AS rate FROM whatsapp_numbers WHERE id = $1",
+        number_id,
+    )
+    return row
 
 
 async def insert_send(
@@ -32,12 +36,33 @@ async def insert_send(
     conversation_id: UUID | None,
     priority: str,
     payload_enc: bytes,
+    due_in_s: float | None = None,
 ) -> bool:
-    """Record a send as queued and owned by its bus delivery; False if it already exists."""
+    """Record a send as queued: owned by its bus delivery, or by the sweeper once due in
+    `due_in_s` seconds; False if it already exists."""
     inserted = await conn.fetchval(
         "INSERT INTO outbound_sends (tenant_id, id, number_id, conversation_id, priority,"
-        " payload_enc) VALUES ((SELECT app.current_tenant_id()), $1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING 1",
+        " payload_enc, next_attempt_at) VALUES ((SELECT app.current_tenant_id()), $1, $2, $3,"
+        " $4, $5, now() + make_interval(secs => $6)) ON CONFLICT DO NOTHING RETURNING 1",
+        send_id, number_id, conversation_id, priority, payload_enc, due_in_s,
+    )  # fmt: skip
+    return inserted is not None
+
+
+async def insert_claimed(
+    conn: Conn,
+    send_id: UUID,
+    number_id: UUID,
+    conversation_id: UUID | None,
+    priority: str,
+    payload_enc: bytes,
+) -> bool:
+    """Record a new send already claimed for its first attempt (commit BEFORE calling Meta);
+    False if it already exists (a redelivered command: it is never sent twice)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO outbound_sends (tenant_id, id, number_id, conversation_id, priority,"
+        " payload_enc, state, attempts) VALUES ((SELECT app.current_tenant_id()), $1, $2, $3,"
+        " $4, $5, 'sending', 1) ON CONFLICT DO NOTHING RETURNING 1",
         send_id, number_id, conversation_id, priority, payload_enc,
     )  # fmt: skip
     return inserted is not None
