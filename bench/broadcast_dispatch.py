@@ -169,11 +169,25 @@ async def _figures(pool: Any, tenant_id: uuid.UUID) -> dict[str, Any]:
             " FROM outbound_sends WHERE state = 'sent'"
         )
     assert row is not None
+    async with tenant_transaction(pool, tenant_id) as conn:
+        stuck = await conn.fetch(
+            "SELECT state, attempts, transient_failures, error_code,"
+            " extract(epoch FROM now() - updated_at) AS idle_s,"
+            " extract(epoch FROM next_attempt_at - now()) AS due_in_s"
+            " FROM outbound_sends WHERE state IN ('queued', 'sending') LIMIT 5"
+        )
     span = (row["t95"] - row["t05"]).total_seconds() if row["n"] > 20 else 0.0
     return {
         "rate_mps": round(0.9 * row["n"] / span, 1) if span > 0 else None,
         "sent_span_s": round((row["last"] - row["first"]).total_seconds(), 1) if row["n"] else None,
         "retried": int(row["retried"]),
+        "unsettled_sample": [
+            {
+                k: (round(float(v), 1) if k.endswith("_s") and v is not None else v)
+                for k, v in r.items()
+            }
+            for r in stuck
+        ],
     }
 
 

@@ -12,6 +12,7 @@ sweep settles it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -215,7 +216,7 @@ class Dispatcher:
             await self.attempt(tenant_id, send_id, "bus")
             return True
         # The claim committed while the slot came closer.
-        await self._limiter.keep(slot, number_id, number.rate, bulk=priority == "bulk")
+        await self._keep_or_unclaim(tenant_id, send_id, slot, number_id, number.rate, priority)
         await self._call(tenant_id, Target(send_id, number_id, number, 0), 1, body)
         return True
 
@@ -255,6 +256,23 @@ class Dispatcher:
         number = NumberInfo(row["phone_number_id"], row["access_token_enc"], False, row["rate"])
         target = Target(send_id, row["number_id"], number, row["transient_failures"])
         await self._call(tenant_id, target, attempt, message)
+
+    async def _keep_or_unclaim(
+        self, tenant_id: UUID, send_id: UUID, slot: float, number_id: UUID, rate: int, priority: str
+    ) -> None:
+        """Wait for the send's slot; if that fails (Redis, shutdown), hand the claimed send to
+        the sweeper, since Meta was not called: otherwise it would sit in 'sending' until the
+        outcome-unknown sweep fails it, never sent."""
+        try:
+            await self._limiter.keep(slot, number_id, rate, bulk=priority == "bulk")
+        except BaseException:
+            await asyncio.shield(self._unclaim(tenant_id, send_id))
+            raise
+
+    async def _unclaim(self, tenant_id: UUID, send_id: UUID) -> None:
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            await repo.unclaim(conn, send_id)
+        log.warning("dispatch.unclaimed", send_id=str(send_id))
 
     async def _call(
         self, tenant_id: UUID, target: Target, attempt: int, message: dict[str, Any]

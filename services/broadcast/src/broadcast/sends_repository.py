@@ -112,6 +112,17 @@ async def claim(conn: Conn, send_id: UUID) -> int | None:
     return attempts
 
 
+async def unclaim(conn: Conn, send_id: UUID) -> bool:
+    """sending → queued for the sweeper, due now: claimed, but Meta was never called."""
+    done = await conn.fetchval(
+        "UPDATE outbound_sends SET state = 'queued', attempts = attempts - 1,"
+        " next_attempt_at = now(), updated_at = now()"
+        " WHERE id = $1 AND state = 'sending' AND attempts > 0 RETURNING 1",
+        send_id,
+    )
+    return done is not None
+
+
 async def requeue(conn: Conn, send_id: UUID, seconds: float, *, transient: bool) -> bool:
     """sending → queued, due in `seconds` (Meta asked us to retry); counts transient failures."""
     done = await conn.fetchval(

@@ -58,17 +58,26 @@ def postgres_ctx(application_name: str) -> CleanupContext:
     return ctx
 
 
+REDIS_MAX_CONNECTIONS = 256
+
+
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     """An asyncio Redis client, with a readiness check."""
     settings = app[SETTINGS]
     # No retries with backoff: when Redis is down, callers must learn it at once and fail
     # closed (503) instead of hanging every request for seconds.
-    client = aioredis.Redis.from_url(
+    # A blocking pool: past its size, a caller waits (up to the socket timeout) for a free
+    # connection. redis-py's default pool raises MaxConnectionsError at once past 100, which
+    # under load (the dispatcher has hundreds of sends pacing at once) failed healthy work.
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url.get_secret_value(),
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=2.0,
         socket_timeout=2.0,
         socket_connect_timeout=1.0,
         retry=Retry(NoBackoff(), 0),
     )
+    client = aioredis.Redis(connection_pool=pool)
     app[REDIS] = client
 
     async def check() -> bool:
@@ -76,7 +85,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
     app[READINESS_CHECKS]["redis"] = check
     yield
-    await client.aclose()
+    await client.aclose(close_connection_pool=True)
 
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
