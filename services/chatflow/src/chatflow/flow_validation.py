@@ -114,7 +114,7 @@ def parse_flow(raw: Any) -> Flow:
         _check_variables(node, known, errors)
     if errors.items:
         raise _problem(errors)
-    assert shape.start is not None  # noqa: S101  (an error above otherwise)
+    assert shape.start is not None
     return Flow(shape.start, nodes, edges, tuple(shape.variables))
 
 
