@@ -40,6 +40,8 @@ PER_TENANT = {
     "media.content_enc": 0,  # the seed stores no media
     "outbound_sends.payload_enc": 0,  # nor sends in flight
     "templates.content_enc": 0,  # nor templates
+    "flow_sessions.variables_enc": 0,  # nor chatflow sessions
+    "flow_logs.detail_enc": 0,  # nor their logs
 }
 
 

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8080"
     inbox_url: str = "http://127.0.0.1:8082"
     chatflow_url: str = "http://127.0.0.1:8083"
+    # Chatflows: node logs kept this many days; due timers (wait nodes, question timeouts)
+    # polled this often.
+    chatflow_log_retention_days: int = Field(default=30, ge=1, le=3650)
+    chatflow_timer_interval_ms: int = Field(default=1000, ge=50, le=60_000)
+    # Outbound HTTP to tenant-chosen URLs (chatflow http_request nodes, webhooks) may reach
+    # loopback: for local development only, never in production.
+    outbound_allow_loopback: bool = False
     broadcast_url: str = "http://127.0.0.1:8084"
     audit_url: str = "http://127.0.0.1:8085"
     proxy_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -3,7 +3,8 @@
 `inbox.events` also receives `webhook_ingest.template_status/phone_quality/account.received`
 and the rest of `broadcast.*`. The inbox leaves those to their owners (broadcast manages
 templates and numbers; audit records every event): with no handler here the consumer acks and
-ignores them. Of the dispatcher's events it takes the send results (sent, failed).
+ignores them. Of the dispatcher's events it takes the send results (sent, failed); of the
+chatflow's commands, the bot's actions (`command.inbox.run_bot_actions`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from inbox.handlers import (
     on_message_failed,
     on_message_received,
     on_message_sent,
+    on_run_bot_actions,
     on_status_received,
 )
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
+from majlis.events.chatflow import RunBotActions
 from majlis.events.webhook_ingest import MessageReceived, StatusReceived
 from majlis.messaging import Handler
 
@@ -29,6 +32,7 @@ HANDLERS: dict[str, DepsHandler] = {
     StatusReceived.routing_key: on_status_received,
     MessageSent.routing_key: on_message_sent,
     MessageFailed.routing_key: on_message_failed,
+    RunBotActions.routing_key: on_run_bot_actions,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inbox.bot_actions import run_bot_actions
 from inbox.content import wamid_of
 from inbox.deps import InboxDeps
 from inbox.inbound import store_inbound_message
@@ -10,6 +11,7 @@ from inbox.repository import Conn
 from inbox.statuses import record_failed, record_sent, record_status
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
+from majlis.events.chatflow import RunBotActions
 from majlis.events.webhook_ingest import MessageReceived, StatusReceived
 from majlis.messaging import idempotent
 
@@ -63,3 +65,14 @@ async def on_message_failed(event: Event, envelope: Envelope, deps: InboxDeps) -
         await record_failed(conn, event, claimed)
 
     await idempotent(deps.pool, CONSUMER, record)(event, envelope)
+
+
+async def on_run_bot_actions(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
+    """Store the bot's messages (and queue their sends), tag, update, hand off: once."""
+    if not isinstance(event, RunBotActions):
+        raise TypeError("on_run_bot_actions needs a RunBotActions command")
+
+    async def apply(conn: Conn, _event: Event, claimed: Envelope) -> None:
+        await run_bot_actions(conn, claimed.tenant_id, event, deps)
+
+    await idempotent(deps.pool, CONSUMER, apply)(event, envelope)

@@ -51,4 +51,6 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("media", "content_enc", "media.content"),
     EncryptedColumn("outbound_sends", "payload_enc", "outbound_sends.payload"),
     EncryptedColumn("templates", "content_enc", "templates.content"),
+    EncryptedColumn("flow_sessions", "variables_enc", "flow_sessions.variables"),
+    EncryptedColumn("flow_logs", "detail_enc", "flow_logs.detail"),
 )

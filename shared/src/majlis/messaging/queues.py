@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from majlis.messaging.topology import QueueSpec
 
-# The inbox stores what arrives from Meta and what broadcasts sent.
-INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#"))
+# The inbox stores what arrives from Meta and what broadcasts sent, and applies what the bot
+# decided (`command.inbox.*`: messages, tags, contact updates, hand-offs).
+INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#", "command.inbox.*"))
 # Chatflows and bots react to stored inbound messages.
 CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
 # Commands are imperative and go to their receiver alone. The dispatcher serves interactive

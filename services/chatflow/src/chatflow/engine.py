@@ -1,0 +1,253 @@
+"""The flow engine: run a session's nodes until it needs input, waits, hands off or ends.
+
+One call runs inside one tenant transaction that holds the conversation's advisory lock, so
+the messages of a conversation are handled strictly one after another. Everything a step
+decides commits together: the session's state, its node logs, and one `RunBotActions`
+command to the inbox (messages, tags, contact updates, hand-off) through the outbox.
+
+Loop prevention: a run stops after MAX_VISITS visits to one node or MAX_STEPS steps in all;
+the conversation is handed to a person and the stop is logged with the node.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID, uuid4
+
+import orjson
+
+from chatflow import sessions_repository as repo
+from chatflow.flow_validation import Flow
+from chatflow.ports import AiAnswerer, HttpCaller, LeadCapturer
+from majlis.crypto import FieldCipher
+from majlis.events import make_envelope
+from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
+from majlis.logging import get_logger
+from majlis.messaging import add_to_outbox
+
+log = get_logger(__name__)
+
+MAX_VISITS = 50
+MAX_STEPS = 500
+VARIABLES_FIELD = "flow_sessions.variables"
+LOG_DETAIL_FIELD = "flow_logs.detail"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineDeps:
+    """What the engine needs besides a connection."""
+
+    cipher: FieldCipher
+    answerer: AiAnswerer
+    lead_capturer: LeadCapturer
+    http: HttpCaller
+    clock: Callable[[], datetime]
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class Session:
+    """A run's state, as loaded and saved."""
+
+    id: UUID
+    flow_id: UUID
+    version_id: UUID
+    conversation_id: UUID
+    current_node: str
+    status: str
+    variables: dict[str, Any]
+    visits: dict[str, int]
+    steps: int = 0
+    attempts: int = 0
+    wake_at: datetime | None = None
+    last_message_seq: int | None = None
+    end_reason: str | None = None
+
+
+@dataclass
+class Step:
+    """One transaction's work: where it runs, for whom, and what it decided."""
+
+    conn: Any
+    tenant_id: UUID
+    deps: EngineDeps
+    contact_id: UUID
+    contact: dict[str, Any]
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message to the customer."""
+        self.actions.append({"kind": "send", "message": message})
+
+    def hand_off(self, reason: str, assign: str = "none", user_id: str | None = None) -> None:
+        """Queue a hand-off to a person."""
+        action: dict[str, Any] = {"kind": "handoff", "assign": assign, "reason": reason}
+        if user_id is not None:
+            action["user_id"] = user_id
+        self.actions.append(action)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a node did: follow an output, wait for input or a timer, hand off, or end."""
+
+    kind: Literal["go", "jump", "wait_input", "wait_timer", "handoff", "end"]
+    handle: str = "next"
+    seconds: int = 0
+    error: str | None = None
+    detail: dict[str, Any] | None = None
+
+
+def load_session(cipher: FieldCipher, tenant_id: UUID, row: Any) -> Session:
+    """A session from its row, variables decrypted."""
+    variables = orjson.loads(
+        cipher.decrypt(row["variables_enc"], tenant_id=tenant_id, field=VARIABLES_FIELD)
+    )
+    return Session(
+        row["id"], row["flow_id"], row["version_id"], row["conversation_id"],
+        row["current_node"], row["status"], variables, dict(row["visits"]), row["steps"],
+        row["attempts"], row["wake_at"], row["last_message_seq"],
+    )  # fmt: skip
+
+
+def seal_variables(cipher: FieldCipher, tenant_id: UUID, variables: dict[str, Any]) -> bytes:
+    """Variables as ciphertext (they hold what the customer answered)."""
+    return cipher.encrypt(orjson.dumps(variables), tenant_id=tenant_id, field=VARIABLES_FIELD)
+
+
+async def new_session(
+    step: Step, flow: Flow, flow_id: UUID, version_id: UUID, conversation_id: UUID
+) -> Session:
+    """Insert a session at the flow's start node."""
+    session = Session(uuid4(), flow_id, version_id, conversation_id, flow.start, "running", {}, {})
+    await repo.insert_session(
+        step.conn, step.tenant_id, session.id, flow_id, version_id, conversation_id, flow.start,
+        seal_variables(step.deps.cipher, step.tenant_id, {}),
+    )  # fmt: skip
+    return session
+
+
+async def run(step: Step, flow: Flow, session: Session, node_id: str | None) -> None:
+    """Run from `node_id` (None: the session is already settled) until the run must pause."""
+    from chatflow.node_runner import execute  # the runner uses this module's types
+
+    current = node_id
+    while current is not None:
+        node = flow.nodes[current]
+        session.current_node, session.status, session.wake_at = current, "running", None
+        session.visits[current] = session.visits.get(current, 0) + 1
+        session.steps += 1
+        if session.visits[current] > MAX_VISITS or session.steps > MAX_STEPS:
+            limit = "visits" if session.visits[current] > MAX_VISITS else "steps"
+            log.warning("chatflow.loop_stopped", node_id=current, limit=limit)
+            await _log(step, session, current, node.type, "loop_stopped", 0,  # type: ignore[attr-defined]
+                       f"loop limit reached ({limit})", None)  # fmt: skip
+            step.hand_off("loop_limit")
+            _end(session, "loop_limit")
+            break
+        started = time.monotonic()
+        try:
+            outcome = await execute(step, flow, session, node)
+        except Exception as error:
+            log.exception("chatflow.node_failed", node_id=current)
+            outcome = Outcome("handoff", error=f"node failed: {type(error).__name__}")
+        elapsed = int((time.monotonic() - started) * 1000)
+        await _log(step, session, current, node.type, _label(outcome), elapsed,  # type: ignore[attr-defined]
+                   outcome.error, outcome.detail)  # fmt: skip
+        current = follow(step, flow, session, current, outcome)
+
+
+def follow(step: Step, flow: Flow, session: Session, current: str, outcome: Outcome) -> str | None:
+    """Settle the session after a node; the next node to run, if any."""
+    if outcome.kind == "jump":
+        return outcome.handle
+    if outcome.kind == "go":
+        target = flow.next_of(current, outcome.handle)
+        if target is not None:
+            return target
+        if outcome.handle in ("invalid", "error"):
+            step.hand_off(f"unhandled_{outcome.handle}")
+            _end(session, f"unhandled_{outcome.handle}")
+        else:
+            _end(session, "completed")
+        return None
+    if outcome.kind == "wait_input":
+        session.status = "waiting_input"
+        return None
+    if outcome.kind == "wait_timer":
+        session.status = "waiting_timer"
+        return None
+    if outcome.kind == "handoff":
+        if not any(a["kind"] == "handoff" for a in step.actions):
+            step.hand_off("error" if outcome.error else "flow")
+        _end(session, "handoff" if outcome.error is None else "error")
+        return None
+    _end(session, "completed")
+    return None
+
+
+def _label(outcome: Outcome) -> str:
+    return outcome.handle if outcome.kind in ("go", "jump") else outcome.kind
+
+
+def _end(session: Session, reason: str) -> None:
+    session.status, session.end_reason, session.wake_at = "ended", reason, None
+
+
+async def _log(
+    step: Step,
+    session: Session,
+    node_id: str,
+    node_type: str,
+    outcome: str,
+    duration_ms: int,
+    error: str | None,
+    detail: dict[str, Any] | None,
+) -> None:
+    sealed = (
+        step.deps.cipher.encrypt(orjson.dumps(detail), tenant_id=step.tenant_id,
+                                 field=LOG_DETAIL_FIELD)
+        if detail else None
+    )  # fmt: skip
+    await repo.insert_log(
+        step.conn, step.tenant_id,
+        (uuid4(), session.flow_id, session.version_id, session.id, session.conversation_id,
+         node_id, node_type, outcome[:64], duration_ms, error[:500] if error else None, sealed),
+    )  # fmt: skip
+
+
+async def finish(step: Step, session: Session) -> None:
+    """Save the session and queue the step's actions for the inbox (same transaction)."""
+    await repo.save_session(
+        step.conn, session.id, current_node=session.current_node, status=session.status,
+        end_reason=session.end_reason,
+        variables_enc=seal_variables(step.deps.cipher, step.tenant_id, session.variables),
+        visits=session.visits, steps=session.steps, attempts=session.attempts,
+        wake_at=session.wake_at, last_message_seq=session.last_message_seq,
+    )  # fmt: skip
+    await queue_actions(step, session.conversation_id, session.id, session.flow_id)
+
+
+async def queue_actions(
+    step: Step, conversation_id: UUID, session_id: UUID | None, flow_id: UUID | None
+) -> None:
+    """One RunBotActions command with everything the step decided (nothing if nothing)."""
+    if not step.actions:
+        return
+    sealed = step.deps.cipher.encrypt(
+        orjson.dumps(step.actions), tenant_id=step.tenant_id, field=BOT_ACTIONS_FIELD
+    )
+    command = RunBotActions(
+        conversation_id=conversation_id,
+        session_id=session_id,
+        flow_id=flow_id,
+        actions_enc=base64.b64encode(sealed).decode("ascii"),
+    )
+    await add_to_outbox(step.conn, make_envelope(command, tenant_id=step.tenant_id))
+    step.actions = []

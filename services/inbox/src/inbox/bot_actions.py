@@ -1,0 +1,201 @@
+"""Apply what one step of a chatflow decided (`command.inbox.run_bot_actions`), in order.
+
+The chatflow service decides; the inbox, which owns messages, conversations and contacts,
+stores. One command per engine step, claimed in processed_messages in the same transaction as
+every row it writes, so a redelivered command stores nothing twice. A bot message is stored
+like an agent's reply (sender_kind 'bot') and its `SendMessage` command to the dispatcher
+commits with it, so the dispatcher's sent/failed events and Meta's statuses land on it.
+
+A person who took the conversation over since the bot decided wins: the bot's messages,
+tags and contact updates are dropped (and logged), never sent behind the person's back.
+Outside the 24-hour window a bot text cannot be delivered (Meta 131047): it is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+
+from inbox import contact_attributes, contacts_repository
+from inbox import conversations_repository as conversations_repo
+from inbox import replies_repository as repo
+from inbox.assignment import assign_among, policy_for
+from inbox.contact_keys import seal_email, seal_name
+from inbox.deps import InboxDeps
+from inbox.inbound import BODY_FIELD
+from inbox.replies import _recipient
+from inbox.replies_repository import ReplyTarget
+from inbox.repository import Conn
+from inbox.web import emit
+from majlis.crypto import BlindIndexer, FieldCipher
+from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendMessage
+from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
+from majlis.events.inbox import ConversationUpdated, MessageAdded
+from majlis.http import ProblemError
+from majlis.logging import get_logger
+from majlis.ratelimit import RedisUnavailable
+
+log = get_logger(__name__)
+MAX_TAG = 64
+
+
+async def run_bot_actions(
+    conn: Conn, tenant_id: UUID, command: RunBotActions, deps: InboxDeps
+) -> None:
+    """Apply the command's actions inside the caller's (claimed) transaction."""
+    sealed = base64.b64decode(command.actions_enc)
+    actions = orjson.loads(
+        deps.cipher.decrypt(sealed, tenant_id=tenant_id, field=BOT_ACTIONS_FIELD)
+    )
+    target = await repo.lock_reply_target(conn, command.conversation_id)
+    if target is None:
+        log.info("inbox.bot_actions_dropped", reason="conversation_gone")
+        return
+    if target.controller != "bot" or target.is_contact_restricted:
+        log.info("inbox.bot_actions_dropped", reason="not_bot_controlled_or_restricted")
+        return
+    for action in actions if isinstance(actions, list) else []:
+        kind = action.get("kind") if isinstance(action, dict) else None
+        if kind == "send":
+            await _send(conn, deps.cipher, tenant_id, target, action["message"])
+        elif kind == "tag":
+            await _tag(conn, tenant_id, target.contact_id, action.get("tags", []))
+        elif kind == "update_contact":
+            await _update_contact(conn, deps.cipher, deps.indexer, tenant_id, target, action)
+        elif kind == "handoff":
+            await _handoff(conn, tenant_id, target, action, deps)
+            return  # the person answers from here on
+        else:
+            log.warning("inbox.bot_action_unknown")
+
+
+async def _send(
+    conn: Conn, cipher: FieldCipher, tenant_id: UUID, target: ReplyTarget, message: Any
+) -> None:
+    if not target.is_window_open:
+        log.info("inbox.bot_message_skipped", reason="outside_customer_service_window")
+        return
+    try:
+        recipient = _recipient(cipher, tenant_id, target)
+    except ProblemError:
+        log.info("inbox.bot_message_skipped", reason="contact_unreachable")
+        return
+    row = await repo.insert_message(
+        conn, tenant_id, uuid4(), target.id, direction="outbound",
+        message_type=str(message["type"]),
+        body_enc=cipher.encrypt(orjson.dumps(message), tenant_id=tenant_id, field=BODY_FIELD),
+        status="queued", sender_kind="bot", sender_user_id=None, idempotency_key=None,
+    )  # fmt: skip
+    await repo.touch_conversation(conn, target.id, row.seq)
+    payload = orjson.dumps({**recipient, "message": message})
+    sealed = cipher.encrypt(payload, tenant_id=tenant_id, field=SEND_PAYLOAD_FIELD)
+    await emit(
+        conn,
+        tenant_id,
+        SendMessage(
+            message_id=row.id,
+            conversation_id=target.id,
+            number_id=target.number_id,
+            priority="interactive",
+            payload_enc=base64.b64encode(sealed).decode("ascii"),
+        ),
+    )
+    await emit(
+        conn,
+        tenant_id,
+        MessageAdded(
+            message_id=row.id,
+            conversation_id=target.id,
+            direction="outbound",
+            type=row.type,
+            sender_kind="bot",
+        ),
+    )
+
+
+async def _tag(conn: Conn, tenant_id: UUID, contact_id: UUID, tags: list[Any]) -> None:
+    clean = sorted({t.strip().lower() for t in tags if isinstance(t, str) and t.strip()})
+    clean = [t for t in clean if len(t) <= MAX_TAG and t.isprintable()]
+    if clean:
+        await contacts_repository.add_tags(conn, tenant_id, [contact_id] * len(clean), clean)
+
+
+async def _update_contact(
+    conn: Conn,
+    cipher: FieldCipher,
+    indexer: BlindIndexer,
+    tenant_id: UUID,
+    target: ReplyTarget,
+    action: dict[str, Any],
+) -> None:
+    name, email, changes = action.get("name"), action.get("email"), action.get("attributes")
+    patch: dict[str, Any] = {}
+    if isinstance(name, str) and name.strip():
+        patch["name"] = seal_name(cipher, indexer, tenant_id, name.strip()[:200])
+    if isinstance(email, str) and "@" in email:
+        patch["email"] = seal_email(cipher, indexer, tenant_id, email.strip()[:320])
+    if isinstance(changes, dict) and changes:
+        schema = await contact_attributes.load_schema(conn)
+        current_enc = await conn.fetchval(
+            "SELECT attributes_enc FROM contacts WHERE id = $1", target.contact_id
+        )
+        merged = contact_attributes.unseal(cipher, tenant_id, current_enc)
+        for key, value in changes.items():
+            definition = schema.get(key)
+            if definition is None:
+                continue
+            try:
+                merged[key] = contact_attributes.parse_text(definition, str(value))
+            except contact_attributes.InvalidAttribute:
+                log.info("inbox.bot_attribute_skipped", key=key)
+        patch["attributes_enc"] = (contact_attributes.seal(cipher, tenant_id, merged),)
+    if patch:
+        await contacts_repository.update_contact(
+            conn, target.contact_id, contacts_repository.ContactPatch(**patch)
+        )
+
+
+async def _handoff(
+    conn: Conn, tenant_id: UUID, target: ReplyTarget, action: dict[str, Any], deps: InboxDeps
+) -> None:
+    assignee: UUID | None = None
+    if action.get("assign") == "user" and action.get("user_id"):
+        candidate = UUID(str(action["user_id"]))
+        if await conversations_repo.is_assignable_user(conn, candidate):
+            assignee = candidate
+            await conversations_repo.note_assigned(conn, tenant_id, assignee)
+    elif action.get("assign") == "policy":
+        try:
+            online = await deps.presence.agents(tenant_id, "online")
+        except RedisUnavailable:
+            online = set()
+        policy = await policy_for(conn, target.number_id)
+        # Assigns (and notes the assignment) when the policy finds someone online.
+        assignee = await assign_among(conn, tenant_id, target.id, policy, online)
+    state = await conversations_repo.set_owner(
+        conn, target.id, controller="human", assigned_user_id=assignee
+    )
+    await emit(
+        conn,
+        tenant_id,
+        ConversationUpdated(
+            conversation_id=state.id,
+            contact_id=state.contact_id,
+            number_id=state.number_id,
+            change="controller",
+            status=state.status,  # type: ignore[arg-type]
+            assigned_user_id=state.assigned_user_id,
+            previous_assigned_user_id=target.assigned_user_id,
+            controller="human",
+            actor_type="bot",
+        ),
+    )
+    log.info(
+        "inbox.bot_handed_off",
+        conversation_id=str(target.id),
+        reason=str(action.get("reason", "flow"))[:64],
+        assigned=assignee is not None,
+    )
