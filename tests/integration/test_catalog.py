@@ -15,6 +15,11 @@ INDEX_NOT_LEADING_WITH_TENANT = {
     "login_identities_pkey",
     # The outbox relay drains across tenants in sequence order; only it reads this index.
     "outbox_relay_seq_idx",
+    # The chatflow timer poll (app.due_flow_sessions, SECURITY DEFINER, ids only) looks for
+    # due waits across tenants; a partial index of sessions that wait.
+    "flow_sessions_wake_idx",
+    # The log retention purge (app.tenants_with_flow_logs_before) finds tenants with old logs.
+    "flow_logs_created_idx",
 }
 
 

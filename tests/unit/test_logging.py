@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -45,8 +47,21 @@ async def _handler(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def test_sensitive_values_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def logging_configured() -> Iterator[None]:
+    """Configure logging as main() does, onto this test's captured stdout, and undo it after:
+    later tests must not print into a capture that pytest has closed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     configure_logging("debug", "json", service="test")
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("logging_configured")
+async def test_sensitive_values_are_redacted(capsys: pytest.CaptureFixture[str]) -> None:
     app = create_base_app(Settings(), ServiceName.GATEWAY)
     app.router.add_post("/login", _handler)
     async with TestClient(TestServer(app)) as client:
