@@ -48,9 +48,9 @@ async def _handler(request: web.Request) -> web.Response:
 
 
 @pytest.fixture
-def logging_configured() -> Iterator[None]:
-    """Configure logging as main() does, onto this test's captured stdout, and undo it after:
-    later tests must not print into a capture that pytest has closed."""
+def logging_configured(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Configure logging as main() does, onto this test's captured stdout (capsys first), and
+    undo it after: later tests must not print into a capture that pytest has closed."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     configure_logging("debug", "json", service="test")

@@ -104,6 +104,15 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes to the current sys.stdout, like structlog's lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one record to sys.stdout as it is now."""
+        self.stream = sys.stdout  # not setStream(): it would flush the old, maybe closed, one
+        super().emit(record)
+
+
 def configure_logging(level: str = "info", fmt: str = "json", service: str | None = None) -> None:
     """Configure structlog and the stdlib root logger once, in main()."""
     renderer: Processor = (
@@ -115,11 +124,14 @@ def configure_logging(level: str = "info", fmt: str = "json", service: str | Non
     structlog.configure(
         processors=[*_shared_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No file given: each line goes to whatever sys.stdout is when it is written, so a
+        # stream swapped out (a test's capture, a redirected stdout) is never written after
+        # it was closed.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     # Libraries that log through stdlib go through the same redaction and renderer.
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_shared_processors()[:-1],
