@@ -40,6 +40,10 @@ PER_TENANT = {
     "media.content_enc": 0,  # the seed stores no media
     "outbound_sends.payload_enc": 0,  # nor sends in flight
     "templates.content_enc": 0,  # nor templates
+    "campaigns.parameters_enc": 0,  # nor campaigns
+    "campaigns.audience_enc": 0,
+    "campaign_recipients.phone_enc": 0,
+    "campaign_recipients.parameters_enc": 0,
 }
 
 

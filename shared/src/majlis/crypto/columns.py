@@ -51,4 +51,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("media", "content_enc", "media.content"),
     EncryptedColumn("outbound_sends", "payload_enc", "outbound_sends.payload"),
     EncryptedColumn("templates", "content_enc", "templates.content"),
+    EncryptedColumn("campaigns", "parameters_enc", "campaigns.parameters"),
+    EncryptedColumn("campaigns", "audience_enc", "campaigns.audience"),
+    EncryptedColumn("campaign_recipients", "phone_enc", "campaign_recipients.phone"),
+    EncryptedColumn("campaign_recipients", "parameters_enc", "campaign_recipients.parameters"),
 )
