@@ -198,9 +198,10 @@ async def test_a_killed_service_resumes_the_campaign_without_duplicates_or_gaps(
         # Meta's status webhooks (echoing our send id) settle sends whose answer was lost.
         publisher = Publisher(bus)
         for message in await _sent(http, sim, pnid):
+            echoed = message["payload"]["biz_opaque_callback_data"]
             status = {"id": message["id"], "status": "sent", "recipient_id": message["wa_id"],
                       "timestamp": str(int(datetime.now(UTC).timestamp())),
-                      "biz_opaque_callback_data": message["payload"]["biz_opaque_callback_data"]}  # fmt: skip
+                      "biz_opaque_callback_data": echoed}  # fmt: skip
             event = StatusReceived(
                 phone_number_id=pnid, waba_id="0", status=status, received_at=datetime.now(UTC)
             )
