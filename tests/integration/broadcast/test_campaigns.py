@@ -14,7 +14,7 @@ from typing import Any
 
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
-from majlis.events.webhook_ingest import MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
 
 # The world's classes live in this folder's conftest.py (not importable under mypy's paths).
 CampaignWorld = Any
@@ -459,3 +459,25 @@ async def test_another_tenants_campaign_is_not_found_on_every_endpoint(
     assert status == 200
     assert still["name"] == "Spring offers"
     assert still["state"] == "draft"
+
+
+async def test_phone_quality_webhook_sets_the_numbers_messaging_tier(
+    campaign_world: CampaignWorld,
+) -> None:
+    world = campaign_world
+    team, other = await world.team(), await world.team()
+    value = {"display_phone_number": "97143000000", "event": "UPGRADE", "current_limit": "TIER_10K"}
+    event = PhoneQualityReceived(waba_id=team.waba_id, value=value, received_at=datetime.now(UTC))
+    await world.publisher.publish(make_envelope(event, tenant_id=team.tenant_id))
+
+    async def tier(of: Team) -> str:
+        async with tenant_transaction(world.pool, of.tenant_id) as conn:
+            found: str = await conn.fetchval(
+                "SELECT messaging_tier FROM whatsapp_numbers WHERE id = $1", of.number_id
+            )
+        return found
+
+    async with asyncio.timeout(10):
+        while await tier(team) != "TIER_10K":  # noqa: ASYNC110  # polls the database
+            await asyncio.sleep(0.05)
+    assert await tier(other) == "TIER_1K"  # same display number, another tenant: untouched
