@@ -455,6 +455,18 @@ async def test_another_tenants_campaign_is_not_found_on_every_endpoint(
         {"name": "X", "number_id": str(other.number_id), "template_id": template_id},
     )  # fmt: skip
     assert status == 422, problem
+    # Another tenant's contact in an explicit list is unknown there, never reached.
+    foreign = await world.contact(owner, fresh_phone(), "Owner's customer")
+    other_template = await world.approved_template(other, BODY, ["Sara", "Dubai"])
+    mine = await draft(
+        world, other, other_template,
+        audience={"source": "contact_ids", "contact_ids": [str(foreign)]},
+    )  # fmt: skip
+    status, preview = await world.request(
+        other, "owner", "POST", f"/api/v1/campaigns/{mine['id']}/audience-preview"
+    )
+    assert preview["reachable"] == 0
+    assert preview["skipped_by_reason"] == {"unknown-contact": 1}
     status, still = await world.request(owner, "viewer", "GET", path)
     assert status == 200
     assert still["name"] == "Spring offers"
