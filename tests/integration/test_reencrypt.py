@@ -42,6 +42,10 @@ PER_TENANT = {
     "templates.content_enc": 0,  # nor templates
     "flow_sessions.variables_enc": 0,  # nor chatflow sessions
     "flow_logs.detail_enc": 0,  # nor their logs
+    "campaigns.parameters_enc": 0,  # nor campaigns
+    "campaigns.audience_enc": 0,
+    "campaign_recipients.phone_enc": 0,
+    "campaign_recipients.parameters_enc": 0,
 }
 
 

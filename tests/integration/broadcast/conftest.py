@@ -338,3 +338,168 @@ async def template_world(
     for tenant_id in world.tenants:
         async with tenant_transaction(db_pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+
+
+# Campaigns -------------------------------------------------------------------------------
+@dataclass
+class CampaignWorld(TemplateWorld):
+    """The broadcast app with a fast campaign runner, a simulator that approves at once."""
+
+    sim: str = ""
+    bus: Any = None
+
+    async def approved_template(self, team: Team, body_text: str, examples: list[str]) -> str:
+        """A template created through the API (and so at the simulator), then approved."""
+        async with tenant_transaction(self.pool, team.tenant_id) as conn:
+            pnid = await conn.fetchval(
+                "SELECT phone_number_id FROM whatsapp_numbers WHERE id = $1", team.number_id
+            )
+        known = {"phone_number_id": pnid, "token": team.token, "waba_id": team.waba_id}
+        async with self.http.post(f"{self.sim}/_sim/numbers", json=known) as response:
+            assert response.status == 201, await response.text()
+        name = f"promo_{secrets.token_hex(4)}"
+        components: list[dict[str, Any]] = [{"type": "BODY", "text": body_text}]
+        if examples:
+            components[0]["example"] = {"body_text": [examples]}
+        status, created = await self.request(
+            team, "owner", "POST", "/api/v1/templates",
+            {"number_id": str(team.number_id), "name": name, "category": "MARKETING",
+             "language": "en_US", "components": components},
+        )  # fmt: skip
+        assert status == 201, created
+        async with tenant_transaction(self.pool, team.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE templates SET status = 'APPROVED' WHERE id = $1", uuid.UUID(created["id"])
+            )
+        return str(created["id"])
+
+    async def contact(
+        self,
+        team: Team,
+        phone: str,
+        name: str | None = None,
+        *,
+        tags: tuple[str, ...] = (),
+        attributes: dict[str, Any] | None = None,
+        opt_in: bool = False,
+        opt_out: bool = False,
+        restricted: bool = False,
+    ) -> uuid.UUID:
+        """A contact stored as the inbox stores it (encrypted, blind-indexed)."""
+        from majlis.crypto import BlindIndexer
+
+        assert self.cipher is not None
+        indexer = BlindIndexer.from_settings(self.settings)
+        tid, cid = team.tenant_id, uuid.uuid4()
+        sealed = self.cipher.encrypt
+        async with tenant_transaction(self.pool, tid) as conn:
+            await conn.execute(
+                "INSERT INTO contacts (tenant_id, id, phone_enc, phone_bidx, name_enc,"
+                " attributes_enc, marketing_opt_in, marketing_opt_out, processing_restricted)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                tid, cid, sealed(phone, tenant_id=tid, field="contacts.phone"),
+                indexer.value(phone, tenant_id=tid, field="contacts.phone"),
+                sealed(name, tenant_id=tid, field="contacts.name") if name else None,
+                sealed(json.dumps(attributes), tenant_id=tid, field="contacts.attributes")
+                if attributes else None,
+                opt_in, opt_out, restricted,
+            )  # fmt: skip
+            for tag in tags:
+                await conn.execute(
+                    "INSERT INTO contact_tags (tenant_id, contact_id, tag) VALUES ($1, $2, $3)",
+                    tid, cid, tag,
+                )  # fmt: skip
+        return cid
+
+    async def sent(self, phone_number_id: str) -> list[dict[str, Any]]:
+        """What the simulator accepted from this number, oldest first."""
+        params = {"phone_number_id": phone_number_id}
+        async with self.http.get(f"{self.sim}/_sim/sent", params=params) as response:
+            data: list[dict[str, Any]] = (await response.json())["data"]
+        return data
+
+    async def raw(
+        self, team: Team, role: str, method: str, path: str, data: bytes, content_type: str
+    ) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {team.tokens[role]}", "Content-Type": content_type}
+        async with self.http.request(method, self.url + path, data=data, headers=headers) as r:
+            return r.status, await r.read()
+
+
+async def _campaign_world(
+    settings: Settings, db_pool: Any, sim_url: str
+) -> AsyncIterator[CampaignWorld]:
+    from broadcast.campaign_runner import RunnerConfig
+    from majlis.http.tokens import TokenSigner
+    from majlis.meta import GraphClient
+
+    configured = settings.model_copy(
+        update={"graph_api_url": sim_url, "outbox_poll_interval": 0.05}
+    )
+    runner = RunnerConfig(interval_s=0.1, feed_ahead_s=1.0, batch_max=50)
+    server = TestServer(create_app(configured, TEST_CONFIG, runner), host="127.0.0.1")
+    await server.start_server()
+    bus = await Bus.connect(settings, name="majlis-tests-campaigns")
+    events: list[tuple[str, dict[str, Any]]] = []
+    channel = await bus.channel(publisher_confirms=False)
+    queue = await channel.declare_queue(
+        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.campaigns-observer", exclusive=True
+    )
+    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
+    await queue.bind(exchange, routing_key="broadcast.#")
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        envelope = json.loads(message.body)
+        events.append((envelope["type"], envelope["payload"]))
+        await message.ack()
+
+    await queue.consume(on_message)
+    http = aiohttp.ClientSession()
+    world = CampaignWorld(
+        configured,
+        db_pool,
+        str(server.make_url("")).rstrip("/"),
+        Publisher(bus),
+        http,
+        GraphClient.from_settings(http, configured),
+        events,
+        TokenSigner.from_settings(settings),
+        cipher=FieldCipher(KeyRing.from_settings(settings)),
+        sim=sim_url,
+        bus=bus,
+    )
+    yield world
+    await http.close()
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.close()
+    await bus.close()
+    await server.close()
+    for tenant_id in world.tenants:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+
+
+@pytest.fixture(scope="module")
+async def fast_simulator(settings: Settings) -> AsyncIterator[str]:
+    """A simulator that approves templates at once (campaigns send them right away)."""
+    from majlis.graphsim import SimulatorConfig
+    from majlis.graphsim import create_app as create_simulator
+
+    config = SimulatorConfig(
+        app_secret=settings.meta_app_secret.get_secret_value(),
+        webhook_url="http://127.0.0.1:9/unused",
+        port=0,
+        template_approval_delay_ms=0,
+    )
+    server = TestServer(create_simulator(config), host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()
+
+
+@pytest.fixture(scope="module")
+async def campaign_world(
+    settings: Settings, fast_simulator: str, db_pool: Any
+) -> AsyncIterator[CampaignWorld]:
+    async for world in _campaign_world(settings, db_pool, fast_simulator):
+        yield world

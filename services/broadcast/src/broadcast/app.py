@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 from aiohttp import web
 
-from broadcast import views_templates
+from broadcast import views_campaign_actions, views_campaigns, views_templates
+from broadcast.campaign_runner import CampaignRunner, RunnerConfig
 from broadcast.consumers import command_handlers, event_handlers
 from broadcast.dispatcher import Dispatcher, DispatcherConfig
 from broadcast.pacing import NumberRateLimiter, RecipientPacer
@@ -36,6 +37,7 @@ from majlis.settings import ServiceName, Settings
 
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
 CONFIG: web.AppKey[DispatcherConfig] = web.AppKey("dispatcher_config", DispatcherConfig)
+RUNNER_CONFIG: web.AppKey[RunnerConfig] = web.AppKey("runner_config", RunnerConfig)
 
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -68,6 +70,15 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def runner_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The campaign runner: starts scheduled campaigns and feeds running ones."""
+    runner = CampaignRunner(app[views_campaigns.CAMPAIGNS], app[RUNNER_CONFIG])
+    task = asyncio.create_task(runner.run(), name="campaign-runner")
+    yield
+    await runner.stop()
+    await task
+
+
 def queue_ctx(queue: str, handlers: Mapping[str, Handler], prefetch: int) -> CleanupContext:
     """Consume one platform queue with its own channel and prefetch."""
 
@@ -88,11 +99,16 @@ def queue_ctx(queue: str, handlers: Mapping[str, Handler], prefetch: int) -> Cle
     return ctx
 
 
-def create_app(settings: Settings, config: DispatcherConfig | None = None) -> web.Application:
+def create_app(
+    settings: Settings,
+    config: DispatcherConfig | None = None,
+    runner_config: RunnerConfig | None = None,
+) -> web.Application:
     """Build the broadcast application; nothing connects until the app starts."""
     app = create_base_app(settings, ServiceName.BROADCAST)
     config = config or DispatcherConfig()
     app[CONFIG] = config
+    app[RUNNER_CONFIG] = runner_config or RunnerConfig(bulk_share=config.bulk_share)
     KeyRing.from_settings(settings)  # a key misconfiguration fails here, at start
 
     def get() -> Dispatcher:
@@ -104,12 +120,17 @@ def create_app(settings: Settings, config: DispatcherConfig | None = None) -> we
     app.cleanup_ctx.append(bus_ctx)
     app.cleanup_ctx.append(dispatcher_ctx)
     app.cleanup_ctx.append(views_templates.templates_ctx)
+    app.cleanup_ctx.append(views_campaigns.campaigns_ctx)
     # Interactive and bulk on separate channels: a bulk backlog holding every bulk prefetch
     # slot (waiting on the rate limit) never delays an agent's reply.
     commands = command_handlers(get)
     app.cleanup_ctx.append(queue_ctx("broadcast.commands", commands, config.interactive_prefetch))
     app.cleanup_ctx.append(queue_ctx("broadcast.bulk", commands, config.bulk_prefetch))
-    app.cleanup_ctx.append(queue_ctx("broadcast.events", event_handlers(get), 64))
+    events = event_handlers(get, lambda: app[views_campaigns.CAMPAIGNS])
+    app.cleanup_ctx.append(queue_ctx("broadcast.events", events, 64))
     app.cleanup_ctx.append(outbox_relay_ctx)
+    app.cleanup_ctx.append(runner_ctx)
     views_templates.add_routes(app)
+    views_campaigns.add_routes(app)
+    views_campaign_actions.add_routes(app)
     return app

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
 
+from broadcast.campaign_events import on_campaign_reply, on_campaign_status, on_phone_quality
+from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit, parse_content
 from broadcast.template_status import on_template_status
 from majlis.crypto import DecryptionError
@@ -23,7 +25,12 @@ from majlis.events.broadcast import (
     SendBulkMessage,
     SendMessage,
 )
-from majlis.events.webhook_ingest import StatusReceived, TemplateStatusReceived
+from majlis.events.webhook_ingest import (
+    MessageReceived,
+    PhoneQualityReceived,
+    StatusReceived,
+    TemplateStatusReceived,
+)
 from majlis.logging import get_logger
 from majlis.messaging import Handler, claim_event
 
@@ -111,9 +118,20 @@ def command_handlers(get: Callable[[], Dispatcher]) -> dict[str, Handler]:
     return {SendMessage.routing_key: handler, SendBulkMessage.routing_key: handler}
 
 
-def event_handlers(get: Callable[[], Dispatcher]) -> dict[str, Handler]:
-    """`broadcast.events`: status webhooks and template status webhooks."""
+def event_handlers(
+    get: Callable[[], Dispatcher], campaigns: Callable[[], CampaignDeps]
+) -> dict[str, Handler]:
+    """`broadcast.events`: status, template status, inbound message and quality webhooks."""
+    settle, progress = on_status_received(get), on_campaign_status(campaigns)
+
+    async def on_status(event: Event, envelope: Envelope) -> None:
+        # Settle the send first: the campaign's recipient then moves on from 'sent'.
+        await settle(event, envelope)
+        await progress(event, envelope)
+
     return {
-        StatusReceived.routing_key: on_status_received(get),
+        StatusReceived.routing_key: on_status,
         TemplateStatusReceived.routing_key: on_template_status(lambda: get().pool),
+        MessageReceived.routing_key: on_campaign_reply(campaigns),
+        PhoneQualityReceived.routing_key: on_phone_quality(campaigns),
     }

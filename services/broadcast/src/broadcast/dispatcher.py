@@ -12,7 +12,6 @@ sweep settles it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
@@ -207,7 +206,9 @@ class Dispatcher:
             if not inserted:
                 await self.attempt(tenant_id, send_id, "bus")
             return True
-        slot = await self._limiter.slot(number_id, number.rate, bulk=priority == "bulk")
+        await self._limiter.acquire(number_id, number.rate, bulk=priority == "bulk")
+        # Claimed only now, just before the call: a crash can strand (never resend) only the
+        # sends between this commit and Meta's socket, not every send waiting for its slot.
         async with tenant_transaction(self.pool, tenant_id) as conn:
             claimed = await repo.insert_claimed(
                 conn, send_id, number_id, conversation_id, priority, sealed
@@ -215,8 +216,6 @@ class Dispatcher:
         if not claimed:
             await self.attempt(tenant_id, send_id, "bus")
             return True
-        # The claim committed while the slot came closer.
-        await self._keep_or_unclaim(tenant_id, send_id, slot, number_id, number.rate, priority)
         await self._call(tenant_id, Target(send_id, number_id, number, 0), 1, body)
         return True
 
@@ -243,36 +242,14 @@ class Dispatcher:
                 await repo.defer(conn, send_id, wait_ms / 1000)
             log.info("dispatch.paced", send_id=str(send_id), wait_ms=wait_ms)
             return
-        slot = await self._limiter.slot(
-            row["number_id"], row["rate"], bulk=row["priority"] == "bulk"
-        )
+        await self._limiter.acquire(row["number_id"], row["rate"], bulk=row["priority"] == "bulk")
         async with tenant_transaction(self.pool, tenant_id) as conn:
             attempt = await repo.claim(conn, send_id)
         if attempt is None:
-            return  # someone else claimed it: they send it, we must not
-        await self._limiter.keep(
-            slot, row["number_id"], row["rate"], bulk=row["priority"] == "bulk"
-        )
+            return  # claimed by someone else (or its campaign is not running): not ours to send
         number = NumberInfo(row["phone_number_id"], row["access_token_enc"], False, row["rate"])
         target = Target(send_id, row["number_id"], number, row["transient_failures"])
         await self._call(tenant_id, target, attempt, message)
-
-    async def _keep_or_unclaim(
-        self, tenant_id: UUID, send_id: UUID, slot: float, number_id: UUID, rate: int, priority: str
-    ) -> None:
-        """Wait for the send's slot; if that fails (Redis, shutdown), hand the claimed send to
-        the sweeper, since Meta was not called: otherwise it would sit in 'sending' until the
-        outcome-unknown sweep fails it, never sent."""
-        try:
-            await self._limiter.keep(slot, number_id, rate, bulk=priority == "bulk")
-        except BaseException:
-            await asyncio.shield(self._unclaim(tenant_id, send_id))
-            raise
-
-    async def _unclaim(self, tenant_id: UUID, send_id: UUID) -> None:
-        async with tenant_transaction(self.pool, tenant_id) as conn:
-            await repo.unclaim(conn, send_id)
-        log.warning("dispatch.unclaimed", send_id=str(send_id))
 
     async def _call(
         self, tenant_id: UUID, target: Target, attempt: int, message: dict[str, Any]

@@ -102,25 +102,22 @@ async def defer(conn: Conn, send_id: UUID, seconds: float) -> None:
 
 
 async def claim(conn: Conn, send_id: UUID) -> int | None:
-    """queued → sending (commit BEFORE calling Meta); the attempt number, or None if taken."""
+    """queued → sending (commit BEFORE calling Meta); the attempt number, or None if taken.
+
+    A campaign's send is claimed only while its campaign runs: pausing or cancelling stops
+    sends already handed to the dispatcher (pause parks them; resume hands them back).
+    """
     attempts: int | None = await conn.fetchval(
-        "UPDATE outbound_sends SET state = 'sending', attempts = attempts + 1,"
+        "UPDATE outbound_sends s SET state = 'sending', attempts = attempts + 1,"
         " next_attempt_at = NULL, updated_at = now()"
-        " WHERE id = $1 AND state = 'queued' RETURNING attempts",
+        " WHERE s.id = $1 AND s.state = 'queued' AND (s.priority <> 'bulk' OR NOT EXISTS ("
+        "   SELECT 1 FROM campaign_recipients r JOIN campaigns c"
+        "   ON c.tenant_id = r.tenant_id AND c.id = r.campaign_id"
+        "   WHERE r.id = s.id AND c.state <> 'running'))"
+        " RETURNING attempts",
         send_id,
     )
     return attempts
-
-
-async def unclaim(conn: Conn, send_id: UUID) -> bool:
-    """sending → queued for the sweeper, due now: claimed, but Meta was never called."""
-    done = await conn.fetchval(
-        "UPDATE outbound_sends SET state = 'queued', attempts = attempts - 1,"
-        " next_attempt_at = now(), updated_at = now()"
-        " WHERE id = $1 AND state = 'sending' AND attempts > 0 RETURNING 1",
-        send_id,
-    )
-    return done is not None
 
 
 async def requeue(conn: Conn, send_id: UUID, seconds: float, *, transient: bool) -> bool:

@@ -91,9 +91,15 @@ async def emit(conn: Any, tenant_id: UUID, event: Event) -> None:
 
 
 async def audit(
-    conn: Any, request: web.Request, action: str, template_id: UUID, details: dict[str, Any]
+    conn: Any,
+    request: web.Request,
+    action: str,
+    template_id: UUID,
+    details: dict[str, Any],
+    *,
+    target_type: str = "template",
 ) -> None:
-    """Audit the caller's action on a template (ids, names and statuses only, never content)."""
+    """Audit the caller's action on a template or campaign (ids, names, states; no content)."""
     identity = request[IDENTITY]
     forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
     try:
@@ -105,7 +111,7 @@ async def audit(
         actor_type="api_key" if identity.kind == "api_key" else "user",
         actor_id=identity.principal_id,
         actor_role=identity.role,
-        target_type="template",
+        target_type=target_type,
         target_id=str(template_id),
         ip=ip,
         user_agent=(request.headers.get("User-Agent") or "")[:256] or None,

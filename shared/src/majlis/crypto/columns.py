@@ -53,4 +53,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("templates", "content_enc", "templates.content"),
     EncryptedColumn("flow_sessions", "variables_enc", "flow_sessions.variables"),
     EncryptedColumn("flow_logs", "detail_enc", "flow_logs.detail"),
+    EncryptedColumn("campaigns", "parameters_enc", "campaigns.parameters"),
+    EncryptedColumn("campaigns", "audience_enc", "campaigns.audience"),
+    EncryptedColumn("campaign_recipients", "phone_enc", "campaign_recipients.phone"),
+    EncryptedColumn("campaign_recipients", "parameters_enc", "campaign_recipients.parameters"),
 )

@@ -81,6 +81,27 @@ class TemplateUpdated(Event):
 
 
 @register_event
+class CampaignUpdated(Event):
+    """A campaign changed state (created, scheduled, running, paused, resumed, deleted)."""
+
+    routing_key = "broadcast.campaign.updated"
+
+    campaign_id: UUID
+    state: str = Field(min_length=1, max_length=20)
+
+
+@register_event
+class CampaignFinished(Event):
+    """A campaign ended (completed or cancelled), with its final counts (no personal data)."""
+
+    routing_key = "broadcast.campaign.finished"
+
+    campaign_id: UUID
+    state: Literal["completed", "cancelled"]
+    counts: dict[str, int]
+
+
+@register_event
 class BroadcastAuditRecorded(AuditRecorded):
     """An audit event of the broadcast service (templates): the gateway's shape."""
 

@@ -22,7 +22,13 @@ BROADCAST_BULK = QueueSpec("broadcast.bulk", ("command.broadcast.bulk.#",))
 # webhooks update the templates' review status.
 BROADCAST_EVENTS = QueueSpec(
     "broadcast.events",
-    ("webhook_ingest.status.received", "webhook_ingest.template_status.received"),
+    (
+        "webhook_ingest.status.received",
+        "webhook_ingest.template_status.received",
+        # Campaigns: replies from recipients, and the numbers' messaging tiers.
+        "webhook_ingest.message.received",
+        "webhook_ingest.phone_quality.received",
+    ),
 )
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue

@@ -1,0 +1,104 @@
+"""Campaign progress from webhooks: statuses, replies, and the numbers' messaging tiers.
+
+Status webhooks echo our send id (biz_opaque_callback_data), which is the recipient's id; a
+recipient only moves forward, so redelivered or late webhooks change nothing. A reply is an
+inbound message from a recipient on the campaign's number after their campaign message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, cast
+from uuid import UUID
+
+from broadcast import campaigns_repository as repo
+from broadcast.campaign_lifecycle import CampaignDeps
+from broadcast.campaign_runner import TIER_LIMITS
+from broadcast.campaigns import RECIPIENT_PHONE_FIELD
+from majlis.crypto import normalise_phone
+from majlis.crypto.blind_index import InvalidPhoneNumber
+from majlis.db import tenant_transaction
+from majlis.events import Envelope, Event
+from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
+from majlis.logging import get_logger
+from majlis.messaging import Handler
+
+log = get_logger(__name__)
+STATUSES = frozenset({"sent", "delivered", "read", "failed"})
+# A reply counts for the campaign message sent within the three days before it.
+REPLY_WINDOW_S = 3 * 86_400.0
+
+
+def _timestamp(status: dict[str, Any], fallback: datetime) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(status.get("timestamp", "")), UTC)
+    except (TypeError, ValueError, OverflowError):
+        return fallback
+
+
+def on_campaign_status(get: Callable[[], CampaignDeps]) -> Handler:
+    """A status webhook for a campaign message moves its recipient forward."""
+
+    async def handle(event: Event, envelope: Envelope) -> None:
+        received = cast(StatusReceived, event)
+        status = received.status
+        echoed, kind = status.get("biz_opaque_callback_data"), status.get("status")
+        if not isinstance(echoed, str) or kind not in STATUSES:
+            return
+        try:
+            recipient_id = UUID(echoed)
+        except ValueError:
+            return
+        code, title = None, None
+        errors = status.get("errors")
+        if kind == "failed" and isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            raw_code = errors[0].get("code")
+            code = raw_code if isinstance(raw_code, int) else None
+            title = str(errors[0].get("title") or errors[0].get("message") or "")[:200] or None
+        at = _timestamp(status, received.received_at)
+        async with tenant_transaction(get().pool, envelope.tenant_id) as conn:
+            await repo.advance(conn, recipient_id, str(kind), at, code, title)
+
+    return handle
+
+
+def on_campaign_reply(get: Callable[[], CampaignDeps]) -> Handler:
+    """An inbound message from a campaign recipient marks them replied."""
+
+    async def handle(event: Event, envelope: Envelope) -> None:
+        received = cast(MessageReceived, event)
+        sender = received.message.get("from")
+        if not isinstance(sender, str) or not sender.isdigit():
+            return  # a username-only sender (BSUID) is never a campaign recipient's number
+        deps = get()
+        try:
+            phone = normalise_phone("+" + sender, deps.region)
+        except InvalidPhoneNumber:
+            phone = "+" + sender  # Meta's wa_id is already E.164 digits
+        key = deps.indexer.value(phone, tenant_id=envelope.tenant_id, field=RECIPIENT_PHONE_FIELD)
+        async with tenant_transaction(deps.pool, envelope.tenant_id) as conn:
+            await repo.mark_replied(
+                conn, key, received.phone_number_id, received.received_at, REPLY_WINDOW_S
+            )
+
+    return handle
+
+
+def on_phone_quality(get: Callable[[], CampaignDeps]) -> Handler:
+    """A phone_number_quality_update sets the number's messaging tier."""
+
+    async def handle(event: Event, envelope: Envelope) -> None:
+        received = cast(PhoneQualityReceived, event)
+        value = received.value
+        tier = value.get("current_limit") or value.get("max_daily_conversations_per_business")
+        digits = "".join(ch for ch in str(value.get("display_phone_number", "")) if ch.isdigit())
+        if tier == "TIER_1000":
+            tier = "TIER_1K"
+        if tier not in TIER_LIMITS or not digits:
+            return
+        async with tenant_transaction(get().pool, envelope.tenant_id) as conn:
+            updated = await repo.set_tier(conn, received.waba_id, digits, str(tier))
+        log.info("campaign.tier_updated", tier=tier, numbers=updated)
+
+    return handle
