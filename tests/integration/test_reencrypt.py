@@ -40,6 +40,11 @@ PER_TENANT = {
     "media.content_enc": 0,  # the seed stores no media
     "outbound_sends.payload_enc": 0,  # nor sends in flight
     "templates.content_enc": 0,  # nor templates
+    "knowledge_entries.content_enc": 0,  # nor a knowledge base
+    "knowledge_documents.title_enc": 0,
+    "knowledge_documents.text_enc": 0,
+    "ai_settings.api_key_enc": 0,  # nor AI settings
+    "leads.data_enc": 0,  # nor leads
 }
 
 

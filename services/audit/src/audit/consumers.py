@@ -11,6 +11,7 @@ from audit.appender import ChainAppender
 from audit.chain import entry_from_event
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import BroadcastAuditRecorded
+from majlis.events.chatflow import ChatflowAuditRecorded
 from majlis.events.gateway import AuditRecorded
 from majlis.events.inbox import InboxAuditRecorded
 from majlis.messaging import Handler
@@ -25,10 +26,11 @@ def bind_handlers(appender: Callable[[], ChainAppender]) -> dict[str, Handler]:
         # chain, checked under the per-tenant head lock. The message is acked after commit.
         await appender().append(entry_from_event(event, envelope))
 
-    # Every producer's audit event has the same shape (InboxAuditRecorded and
-    # BroadcastAuditRecorded subclass it).
+    # Every producer's audit event has the same shape (InboxAuditRecorded,
+    # BroadcastAuditRecorded and ChatflowAuditRecorded subclass it).
     return {
         AuditRecorded.routing_key: on_audit_recorded,
         InboxAuditRecorded.routing_key: on_audit_recorded,
         BroadcastAuditRecorded.routing_key: on_audit_recorded,
+        ChatflowAuditRecorded.routing_key: on_audit_recorded,
     }

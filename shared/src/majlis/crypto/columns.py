@@ -51,4 +51,9 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("media", "content_enc", "media.content"),
     EncryptedColumn("outbound_sends", "payload_enc", "outbound_sends.payload"),
     EncryptedColumn("templates", "content_enc", "templates.content"),
+    EncryptedColumn("knowledge_entries", "content_enc", "knowledge_entries.content"),
+    EncryptedColumn("knowledge_documents", "title_enc", "knowledge_documents.title"),
+    EncryptedColumn("knowledge_documents", "text_enc", "knowledge_documents.text"),
+    EncryptedColumn("ai_settings", "api_key_enc", "ai_settings.api_key"),
+    EncryptedColumn("leads", "data_enc", "leads.data"),
 )

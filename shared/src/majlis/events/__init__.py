@@ -6,7 +6,7 @@ Producers add one module each (``majlis.events.webhook_ingest``, ...) with
 
 # Importing the producer modules registers their events, so any process that imports
 # majlis.events can decode every event type of the platform.
-from majlis.events import broadcast, gateway, inbox, webhook_ingest
+from majlis.events import broadcast, chatflow, gateway, inbox, webhook_ingest
 from majlis.events.envelope import (
     Envelope,
     decode_event,
@@ -23,6 +23,7 @@ __all__ = [
     "Event",
     "UnknownEventType",
     "broadcast",
+    "chatflow",
     "decode_event",
     "envelope_bytes",
     "gateway",

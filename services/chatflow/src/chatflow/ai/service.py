@@ -1,0 +1,53 @@
+"""The AI service of a chatflow process: its resources, and the public functions of the bot.
+
+`answer_question` and `capture_lead` are what the flow engine calls; they use the service of
+the running app (started by `ai_ctx`). Code that has the app at hand may use `app[AI_SERVICE]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+import aiohttp
+from aiohttp import web
+
+from chatflow.ai.answerer import AiService, Answer
+from majlis.ai import AiSettings
+from majlis.ai.text import Language
+from majlis.crypto import FieldCipher, KeyRing
+from majlis.http.keys import SETTINGS
+from majlis.http.resources import DB_POOL
+
+AI_SERVICE: web.AppKey[AiService] = web.AppKey("ai_service", AiService)
+# Optional: tests (and embedders) put AiSettings here before start; else read from MAJLIS_AI_*.
+AI_SETTINGS: web.AppKey[AiSettings] = web.AppKey("ai_settings", AiSettings)
+_running: list[AiService] = []
+
+
+async def ai_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The AI service: field encryption, an HTTP session for providers, the index cache."""
+    ai_settings = app.get(AI_SETTINGS) or AiSettings()
+    cipher = FieldCipher(KeyRing.from_settings(app[SETTINGS]))
+    async with aiohttp.ClientSession() as session:
+        service = AiService(app[DB_POOL], cipher, session, ai_settings)
+        app[AI_SERVICE] = service
+        _running.append(service)
+        try:
+            yield
+        finally:
+            _running.remove(service)
+
+
+def current_service() -> AiService:
+    """The AI service of the running chatflow app."""
+    if not _running:
+        raise RuntimeError("the chatflow AI service is not running")
+    return _running[-1]
+
+
+async def answer_question(
+    tenant_id: UUID, text: str, language_hint: Language | None = None
+) -> Answer | None:
+    """A reply to a customer's question in their language, or None: hand off to a person."""
+    return await current_service().answer_question(tenant_id, text, language_hint)
