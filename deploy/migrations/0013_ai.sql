@@ -114,3 +114,33 @@ BEGIN
     USING ((SELECT app.current_user_role()) IN ('owner', 'admin', 'system'));
 END
 $$;
+
+-- The owner's AI companion: an owner's personal WhatsApp number, confirmed by a one-time code
+-- sent from a business number. phone_enc ("companion_numbers.phone"), phone_bidx its blind
+-- index (field "companion_numbers.phone"). code_hash: keyed HMAC of the pending code bound to
+-- the row (field "companion_numbers.code"); attempts are counted and limited by the service.
+-- Only owners (and the system, which answers the owner's messages) see or change these rows.
+CREATE TABLE companion_numbers (
+  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  id uuid NOT NULL,
+  user_id uuid NOT NULL,
+  number_id uuid NOT NULL,
+  phone_enc bytea NOT NULL,
+  phone_bidx bytea NOT NULL,
+  code_hash bytea,
+  code_expires_at timestamptz,
+  attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  verified_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, user_id),
+  UNIQUE (tenant_id, phone_bidx),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE,
+  FOREIGN KEY (tenant_id, number_id) REFERENCES whatsapp_numbers (tenant_id, id) ON DELETE CASCADE
+);
+SELECT app.apply_tenant_rls('companion_numbers');
+CREATE POLICY companion_owner_only ON companion_numbers AS RESTRICTIVE FOR ALL TO majlis_app
+  USING ((SELECT app.current_user_role()) IN ('owner', 'system'))
+  WITH CHECK ((SELECT app.current_user_role()) IN ('owner', 'system'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON companion_numbers TO majlis_app;

@@ -45,6 +45,7 @@ PER_TENANT = {
     "knowledge_documents.text_enc": 0,
     "ai_settings.api_key_enc": 0,  # nor AI settings
     "leads.data_enc": 0,  # nor leads
+    "companion_numbers.phone_enc": 0,  # nor an owner's companion
 }
 
 

@@ -40,6 +40,7 @@ class Team:
 
     tenant_id: uuid.UUID
     tokens: dict[str, str]
+    user_ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
 
 @dataclass
@@ -68,11 +69,30 @@ class AiWorld:
         async with tenant_transaction(self.pool, tenant_id) as conn:
             await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'AI Co')", tenant_id)
         self.tenants.append(tenant_id)
+        user_ids = {role: uuid.uuid4() for role in ("owner", "admin", "agent", "viewer")}
         tokens = {
-            role: self.signer.issue(user_id=uuid.uuid4(), tenant_id=tenant_id, role=role)[0]
-            for role in ("owner", "admin", "agent", "viewer")
+            role: self.signer.issue(user_id=user_id, tenant_id=tenant_id, role=role)[0]
+            for role, user_id in user_ids.items()
         }
-        return Team(tenant_id, tokens)
+        return Team(tenant_id, tokens, user_ids)
+
+    async def users_and_number(self, team: Team) -> uuid.UUID:
+        """Store the team's users and one WhatsApp number; the number's id."""
+        number_id = uuid.uuid4()
+        async with tenant_transaction(self.pool, team.tenant_id) as conn:
+            for role, user_id in team.user_ids.items():
+                await conn.execute(
+                    "INSERT INTO users (tenant_id, id, email, name, role)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    team.tenant_id, user_id, f"{role}-{user_id.hex[:8]}@example.ae", role, role,
+                )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
+                " display_number, access_token_enc) VALUES ($1, $2, $3, $4, '+97143000000', $5)",
+                team.tenant_id, number_id, str(10**14 + secrets.randbelow(10**14)),
+                str(10**14 + secrets.randbelow(10**14)), b"not-used",
+            )  # fmt: skip
+        return number_id
 
     async def contact(self, team: Team) -> uuid.UUID:
         contact_id = uuid.uuid4()
@@ -144,6 +164,7 @@ async def ai_world(settings: Settings, db_pool: Any) -> AsyncIterator[AiWorld]:
     )
     exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
     await queue.bind(exchange, routing_key="chatflow.#")
+    await queue.bind(exchange, routing_key="command.broadcast.send_message")
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         envelope = json.loads(message.body)

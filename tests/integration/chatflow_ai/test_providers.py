@@ -69,7 +69,9 @@ async def test_openai_gets_the_passages_and_the_customers_language(
     mine = [a for a in audits if "api_key" in a["changes"]]
     assert mine
     assert OPENAI_KEY not in str(world.events)
-    assert OPENAI_KEY not in capsys.readouterr().out
+    logged = capsys.readouterr().out
+    assert "/api/v1/ai/settings" in logged  # the log was captured...
+    assert OPENAI_KEY not in logged  # ...and the key is not in it
 
 
 async def test_wrong_key_and_server_errors_hand_off_after_bounded_retries(

@@ -56,4 +56,5 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("knowledge_documents", "text_enc", "knowledge_documents.text"),
     EncryptedColumn("ai_settings", "api_key_enc", "ai_settings.api_key"),
     EncryptedColumn("leads", "data_enc", "leads.data"),
+    EncryptedColumn("companion_numbers", "phone_enc", "companion_numbers.phone"),
 )

@@ -18,13 +18,14 @@ from uuid import UUID
 
 import aiohttp
 import asyncpg
+import redis.asyncio as aioredis
 
 from chatflow.ai import repository as repo
 from chatflow.ai.bm25 import Hit
 from chatflow.ai.index_cache import IndexCache
 from majlis.ai import AiSettings, ProviderConfig, complete
 from majlis.ai.text import Language, detect_language, tokenize
-from majlis.crypto import FieldCipher
+from majlis.crypto import BlindIndexer, FieldCipher
 from majlis.db import tenant_transaction
 from majlis.logging import get_logger
 
@@ -69,9 +70,13 @@ class AiService:
         cipher: FieldCipher,
         session: aiohttp.ClientSession,
         settings: AiSettings,
+        indexer: BlindIndexer,
+        redis: aioredis.Redis,
+        redis_prefix: str,
     ) -> None:
-        """Use this pool, cipher, HTTP session (providers) and deployment settings."""
+        """Use these resources: providers over `session`, the companion's history in `redis`."""
         self.pool, self.cipher, self.session, self.settings = pool, cipher, session, settings
+        self.indexer, self.redis, self.redis_prefix = indexer, redis, redis_prefix
         self.indexes = IndexCache(cipher, settings.index_cache_tenants)
 
     def tenant_ai(self, tenant_id: UUID, row: Any) -> TenantAi:

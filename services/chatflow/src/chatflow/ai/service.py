@@ -15,9 +15,9 @@ from aiohttp import web
 from chatflow.ai.answerer import AiService, Answer
 from majlis.ai import AiSettings
 from majlis.ai.text import Language
-from majlis.crypto import FieldCipher, KeyRing
+from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.http.keys import SETTINGS
-from majlis.http.resources import DB_POOL
+from majlis.http.resources import DB_POOL, REDIS
 
 AI_SERVICE: web.AppKey[AiService] = web.AppKey("ai_service", AiService)
 # Optional: tests (and embedders) put AiSettings here before start; else read from MAJLIS_AI_*.
@@ -30,7 +30,10 @@ async def ai_ctx(app: web.Application) -> AsyncIterator[None]:
     ai_settings = app.get(AI_SETTINGS) or AiSettings()
     cipher = FieldCipher(KeyRing.from_settings(app[SETTINGS]))
     async with aiohttp.ClientSession() as session:
-        service = AiService(app[DB_POOL], cipher, session, ai_settings)
+        settings = app[SETTINGS]
+        service = AiService(app[DB_POOL], cipher, session, ai_settings,
+                            BlindIndexer.from_settings(settings), app[REDIS],
+                            settings.redis_prefix)  # fmt: skip
         app[AI_SERVICE] = service
         _running.append(service)
         try:
@@ -44,6 +47,13 @@ def current_service() -> AiService:
     if not _running:
         raise RuntimeError("the chatflow AI service is not running")
     return _running[-1]
+
+
+async def companion_answer(tenant_id: UUID, from_phone: str, text: str) -> str | None:
+    """The owner's companion's reply to a message from `from_phone`; None: not a companion."""
+    from chatflow.ai.companion import companion_reply
+
+    return await companion_reply(current_service(), tenant_id, from_phone, text)
 
 
 async def answer_question(
