@@ -22,7 +22,7 @@ PATH = "/api/v1/companion"
 
 
 def fresh_phone() -> str:
-    return "+9715" + str(secrets.randbelow(10**8)).zfill(8)
+    return "+97150" + str(secrets.randbelow(10**7)).zfill(7)  # 050: a valid UAE mobile prefix
 
 
 def _codes(world: AiWorld, team: Any, phone: str) -> list[str]:
@@ -136,6 +136,7 @@ async def test_the_companion_answers_only_its_verified_owner(ai_world: AiWorld) 
     assert reply.startswith("ملخص اليوم: 1 محادثة جديدة")
     assert await companion_answer(other.tenant_id, phone, "How is today?") is None
     assert await companion_answer(team.tenant_id, fresh_phone(), "How is today?") is None
+    assert await companion_answer(team.tenant_id, "not a phone", "How is today?") is None
 
     bidx = world.service.indexer.phone(phone, tenant_id=team.tenant_id)
     key = history_key(world.service.redis_prefix, team.tenant_id, bidx)

@@ -194,3 +194,13 @@ async def test_another_tenants_lead_is_not_found(ai_world: AiWorld) -> None:
     assert "Sarah" not in text
     status, got = await world.request(team, "owner", "GET", path)
     assert (status, got["stage"]) == (200, "new")
+
+
+async def test_erasing_the_contact_erases_its_lead(ai_world: AiWorld) -> None:
+    world = ai_world
+    team = await world.team()
+    contact = await world.contact(team)
+    lead = await capture_lead(team.tenant_id, contact, None, ENGLISH)
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        await conn.execute("DELETE FROM contacts WHERE id = $1", contact)  # what erasure does
+    assert (await world.request(team, "owner", "GET", f"/api/v1/leads/{lead.id}"))[0] == 404

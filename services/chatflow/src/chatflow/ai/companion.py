@@ -24,7 +24,7 @@ from uuid import UUID
 from chatflow.ai.answerer import AiService
 from majlis.ai import complete
 from majlis.ai.text import Language, detect_language
-from majlis.crypto import BlindIndexer
+from majlis.crypto import BlindIndexer, InvalidPhoneNumber
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendMessage
@@ -111,7 +111,10 @@ async def companion_reply(
 ) -> str | None:
     """The companion's reply to a message from `from_phone`; None if it is not a verified owner."""
     redis = service.redis
-    bidx = service.indexer.phone(from_phone, tenant_id=tenant_id)
+    try:
+        bidx = service.indexer.phone(from_phone, tenant_id=tenant_id)
+    except InvalidPhoneNumber:
+        return None
     async with tenant_transaction(service.pool, tenant_id, readonly=True) as conn:
         verified = await conn.fetchval(
             "SELECT verified_at IS NOT NULL FROM companion_numbers WHERE phone_bidx = $1", bidx
