@@ -23,6 +23,7 @@ from audit.verify import main as verify_main
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, make_envelope
 from majlis.events.broadcast import BroadcastAuditRecorded
+from majlis.events.chatflow import ChatflowAuditRecorded
 from majlis.events.gateway import AuditRecorded
 from majlis.events.inbox import InboxAuditRecorded
 from majlis.http.tokens import TokenSigner
@@ -139,15 +140,23 @@ async def test_every_producers_audit_events_join_the_same_chain(
         ),
         tenant_id=tenant_id,
     )
-    await publish(settings, gateway_side, inbox_side, broadcast_side)
-    rows = await wait_for_entries(db_pool, tenant_id, 3)
+    chatflow_side = make_envelope(
+        ChatflowAuditRecorded(
+            action="knowledge.entry.created", actor_type="user", actor_id=uuid.uuid4()
+        ),
+        tenant_id=tenant_id,
+    )
+    await publish(settings, gateway_side, inbox_side, broadcast_side, chatflow_side)
+    rows = await wait_for_entries(db_pool, tenant_id, 4)
     assert sorted(r["action"] for r in rows) == [
         "conversation.taken_over",
+        "knowledge.entry.created",
         "team.role.changed",
         "templates.created",
     ]
     assert bytes(rows[1]["prev_hash"]) == bytes(rows[0]["hash"])
     assert bytes(rows[2]["prev_hash"]) == bytes(rows[1]["hash"])
+    assert bytes(rows[3]["prev_hash"]) == bytes(rows[2]["hash"])
 
 
 async def test_app_role_and_owner_cannot_change_the_log(
