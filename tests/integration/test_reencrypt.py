@@ -46,6 +46,12 @@ PER_TENANT = {
     "campaigns.audience_enc": 0,
     "campaign_recipients.phone_enc": 0,
     "campaign_recipients.parameters_enc": 0,
+    "knowledge_entries.content_enc": 0,  # nor a knowledge base
+    "knowledge_documents.title_enc": 0,
+    "knowledge_documents.text_enc": 0,
+    "ai_settings.api_key_enc": 0,  # nor AI settings
+    "leads.data_enc": 0,  # nor leads
+    "companion_numbers.phone_enc": 0,  # nor an owner's companion
 }
 
 

@@ -448,7 +448,7 @@ async def test_another_tenants_campaign_is_not_found_on_every_endpoint(
         status, _ = await world.raw(other, "owner", method, url, data, kind)
         assert status == 404, url
     status, listing = await world.request(other, "owner", "GET", "/api/v1/campaigns")
-    assert listing["data"] == []
+    assert listing["items"] == []
     # Another tenant's template or number cannot be used either.
     status, problem = await world.request(
         other, "owner", "POST", "/api/v1/campaigns",

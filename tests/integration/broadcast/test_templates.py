@@ -240,9 +240,9 @@ async def test_approval_webhook_sets_approved_idempotently_and_older_events_are_
     # List filters by status and name.
     code, page = await world.request(team, "viewer", "GET", "/api/v1/templates?status=paused")
     assert code == 200
-    assert [t["id"] for t in page["data"]] == [created["id"]]
+    assert [t["id"] for t in page["items"]] == [created["id"]]
     code, page = await world.request(team, "viewer", "GET", "/api/v1/templates?status=APPROVED")
-    assert page["data"] == []
+    assert page["items"] == []
 
 
 async def test_rejection_webhook_stores_the_reason(template_world: TemplateWorld) -> None:
@@ -262,14 +262,14 @@ async def test_list_is_keyset_paginated_and_query_is_validated(
     ids = [(await create(world, team))["id"] for _ in range(3)]
     code, first = await world.request(team, "viewer", "GET", "/api/v1/templates?limit=2")
     assert code == 200
-    assert len(first["data"]) == 2
+    assert len(first["items"]) == 2
     assert first["next_cursor"]
     code, second = await world.request(
         team, "viewer", "GET", f"/api/v1/templates?limit=2&after={first['next_cursor']}"
     )
     assert second["next_cursor"] is None
-    assert [t["id"] for t in first["data"] + second["data"]] == ids[::-1]
-    assert "components" not in first["data"][0]
+    assert [t["id"] for t in first["items"] + second["items"]] == ids[::-1]
+    assert "components" not in first["items"][0]
     for query in ("limit=0", "limit=abc", "status=bad-status", "name=Bad%20Name", "after=%%%"):
         code, problem = await world.request(team, "viewer", "GET", f"/api/v1/templates?{query}")
         assert code == 422, (query, problem)
@@ -310,7 +310,7 @@ async def test_other_tenant_gets_404_on_get_and_delete_and_nothing_changes(
         assert (code, code_unknown) == (404, 404)
         assert problem["title"] == problem_unknown["title"]
     code, page = await world.request(theirs, "owner", "GET", "/api/v1/templates")
-    assert page["data"] == []
+    assert page["items"] == []
     # Their number id in my request is unknown too.
     code, _ = await world.request(
         mine, "owner", "POST", "/api/v1/templates",

@@ -206,7 +206,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
     rows = rows[:limit]
     return web.json_response(
         {
-            "data": [public(r, zone_name, None) for r in rows],
+            "items": [public(r, zone_name, None) for r in rows],
             "next_cursor": _cursor(rows[-1]) if more else None,
         }
     )

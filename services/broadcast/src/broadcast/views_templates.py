@@ -257,7 +257,7 @@ async def list_templates(request: web.Request) -> web.Response:
     more = len(rows) > limit
     rows = rows[:limit]
     return web.json_response(
-        {"data": [_public(r) for r in rows], "next_cursor": _cursor(rows[-1]) if more else None}
+        {"items": [_public(r) for r in rows], "next_cursor": _cursor(rows[-1]) if more else None}
     )
 
 

@@ -6,8 +6,10 @@ Flows, the AI bot, lead capture and the owner companion.
 from aiohttp import web
 
 from chatflow import views_flows, views_runs
+from chatflow.ai import add_ai_routes, ai_ctx
+from chatflow.ai_ports import ServiceAnswerer, ServiceLeadCapturer
 from chatflow.consumers import bind_handlers
-from chatflow.deps import ENGINE, engine_ctx
+from chatflow.deps import ANSWERER, ENGINE, LEAD_CAPTURER, engine_ctx
 from chatflow.timers import timers_ctx
 from majlis.crypto import KeyRing
 from majlis.http import create_base_app
@@ -31,6 +33,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(authenticator_ctx)
     app.cleanup_ctx.append(bus_ctx)
+    app.cleanup_ctx.append(ai_ctx)
+    # The engine's ai_answer and ai_lead_capture nodes use the AI service started above.
+    app[ANSWERER] = ServiceAnswerer(app)
+    app[LEAD_CAPTURER] = ServiceLeadCapturer(app)
     app.cleanup_ctx.append(engine_ctx)
     # Consumption starts only after every dependency above is in place.
     handlers = bind_handlers(lambda: app[DB_POOL], lambda: app[ENGINE])
@@ -39,4 +45,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(timers_ctx)
     views_flows.add_routes(app)
     views_runs.add_routes(app)
+    add_ai_routes(app)
     return app

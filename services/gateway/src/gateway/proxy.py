@@ -38,6 +38,8 @@ PROXY_TABLE: dict[str, tuple[str, str]] = {
     "chatbots": ("chatflow", "flows"),
     "leads": ("chatflow", "leads"),
     "companion": ("chatflow", "flows"),
+    "knowledge": ("chatflow", "flows"),
+    "ai": ("chatflow", "flows"),
     "templates": ("broadcast", "templates"),
     "campaigns": ("broadcast", "campaigns"),
     "analytics": ("broadcast", "analytics"),

@@ -57,4 +57,10 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("campaigns", "audience_enc", "campaigns.audience"),
     EncryptedColumn("campaign_recipients", "phone_enc", "campaign_recipients.phone"),
     EncryptedColumn("campaign_recipients", "parameters_enc", "campaign_recipients.parameters"),
+    EncryptedColumn("knowledge_entries", "content_enc", "knowledge_entries.content"),
+    EncryptedColumn("knowledge_documents", "title_enc", "knowledge_documents.title"),
+    EncryptedColumn("knowledge_documents", "text_enc", "knowledge_documents.text"),
+    EncryptedColumn("ai_settings", "api_key_enc", "ai_settings.api_key"),
+    EncryptedColumn("leads", "data_enc", "leads.data"),
+    EncryptedColumn("companion_numbers", "phone_enc", "companion_numbers.phone"),
 )

@@ -1,4 +1,4 @@
-"""Events and commands of the chatflow service (flows and the bot).
+"""Events and commands of the chatflow service (flows, the bot, lead capture).
 
 The bot's actions travel to the inbox (which owns messages, conversations and contacts) as one
 command per engine step. What the bot says and what it sets on a contact is personal data, so
@@ -8,6 +8,7 @@ tenant), like the dispatcher's ``SendMessage.payload_enc``.
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -42,3 +43,21 @@ class ChatflowAuditRecorded(AuditRecorded):
     """An audit event of the chatflow service (flows): the gateway's shape."""
 
     routing_key = "chatflow.audit.recorded"
+
+
+@register_event
+class LeadCaptured(Event):
+    """A lead was created or updated from a conversation, a flow, a person or the API.
+
+    Ids, stage and source only: the lead's data (name, e-mail, phone, budget) stays encrypted
+    in the database and is read through the API.
+    """
+
+    routing_key = "chatflow.lead.captured"
+
+    lead_id: UUID
+    contact_id: UUID
+    conversation_id: UUID | None = None
+    stage: Literal["new", "qualified", "won", "lost"]
+    source: Literal["flow", "ai", "manual", "api"]
+    is_new: bool

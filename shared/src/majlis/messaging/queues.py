@@ -35,9 +35,10 @@ BROADCAST_EVENTS = QueueSpec(
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
 # by some queue: publishes are mandatory and an unroutable event fails loudly.
 AUDIT_EVENTS = QueueSpec("audit.events", ("*.audit.recorded",), retired_bindings=("#",))
-# Live updates for dashboards. One shared queue: replicas share the work. Fan-out to every
-# gateway replica would need a per-replica queue, which the gateway declares for itself.
-GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#",))
+# Live updates for dashboards (new and updated leads too: ids only). One shared queue:
+# replicas share the work. Fan-out to every gateway replica would need a per-replica queue,
+# which the gateway declares for itself.
+GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#", "chatflow.lead.#"))
 
 PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     INBOX_EVENTS,
