@@ -197,6 +197,14 @@ async def _the_audit_log_holds_it_once(
     assert verdict["ok"] is True, verdict
     assert verdict["first_broken_seq"] is None
     assert verdict["checked"] >= len(actions)
+    async with session.get(f"{gateway}/api/v1/audit/export.csv", headers=auth) as response:
+        assert response.status == 200, await response.text()
+        assert response.headers["Content-Type"].startswith("text/csv")
+        exported = await response.text()
+    header, *lines = exported.strip().splitlines()
+    assert "action" in header
+    assert sum("conversation.taken_over" in line for line in lines) == 1
+    assert "مرحبا" not in exported  # field names and ids, never the customer's words
 
 
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
