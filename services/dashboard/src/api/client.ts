@@ -90,6 +90,11 @@ async function problemOf(response: Response): Promise<Problem> {
 }
 
 async function doRefresh(): Promise<boolean> {
+  // The CSRF cookie is set beside the (unreadable) refresh cookie: without it, no session.
+  if (csrfToken() === "") {
+    forget(accessToken !== null ? "ended" : null);
+    return false;
+  }
   let response: Response;
   try {
     response = await fetch("/api/v1/auth/refresh", {
