@@ -13,8 +13,15 @@ let wanted = false;
 let attempts = 0;
 let retryTimer: number | undefined;
 
-function announce(connected: boolean): void {
-  stateListeners.forEach((listener) => listener(connected));
+let connected = false;
+
+function announce(now: boolean): void {
+  connected = now;
+  stateListeners.forEach((listener) => listener(now));
+}
+
+export function isStreamConnected(): boolean {
+  return connected;
 }
 
 async function open(): Promise<void> {

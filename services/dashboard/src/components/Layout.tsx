@@ -4,7 +4,7 @@ import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
 import { api } from "../api/client";
-import { onStreamState } from "../api/stream";
+import { isStreamConnected, onStreamState } from "../api/stream";
 import { arabicDigits, setArabicDigits, setLanguage } from "../i18n";
 import { useMe, useSession } from "../session";
 
@@ -36,7 +36,7 @@ function PresenceToggle() {
 
 function StreamBadge() {
   const { t } = useTranslation();
-  const [connected, setConnected] = useState(false);
+  const [connected, setConnected] = useState(isStreamConnected);
   useEffect(() => onStreamState(setConnected), []);
   return (
     <span className={connected ? "badge badge-live" : "badge badge-muted"} role="status">

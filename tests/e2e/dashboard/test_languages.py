@@ -1,0 +1,95 @@
+"""Arabic mirrors the layout (dir="rtl", the navigation on the right) and is remembered;
+screenshots of the main screens in both languages (written to docs/screenshots/ when
+MAJLIS_UPDATE_SCREENSHOTS=1, else to a temporary folder)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from majlis.testing.dashboard_e2e import (
+    Business,
+    Platform,
+    customer_writes,
+    sign_in,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _shots(tmp_path: Path) -> Path:
+    if os.environ.get("MAJLIS_UPDATE_SCREENSHOTS") == "1":
+        return ROOT / "docs" / "screenshots"
+    return tmp_path
+
+
+async def _box(page: Any, selector: str) -> dict[str, float]:
+    box = await page.locator(selector).first.bounding_box()
+    assert box is not None, selector
+    return dict(box)
+
+
+async def test_arabic_is_right_to_left_remembered_and_both_languages_are_shown(
+    platform: Platform, business: Business, new_context: Any, tmp_path: Path
+) -> None:
+    shots = _shots(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    await customer_writes(platform, business, "مرحبا، هل العطر متوفر بحجم 100 مل؟")
+    await customer_writes(platform, business, "Do you deliver to Sharjah?", "+971502223344")
+    page = await (await new_context()).new_page()
+    await page.goto(f"{platform.base}/app/signin")
+    await page.screenshot(path=str(shots / "signin-en.png"))
+    await sign_in(page, platform, business.email)
+    item = page.get_by_test_id("conversation-item").first
+    await item.wait_for()
+    await page.get_by_test_id("conversation-item").nth(1).wait_for()
+    await item.click()
+    await page.get_by_test_id("take-over").click()
+    await page.get_by_placeholder("Type a reply").fill("Yes, 100 ml is in stock.")
+    await page.get_by_placeholder("Type a reply").press("Enter")
+    await page.get_by_test_id("ticks").first.wait_for()
+    await page.get_by_test_id("note-tab").click()
+    await page.get_by_placeholder("Write a note").fill("Prefers Arabic; VIP.")
+    await page.get_by_role("button", name="Send").click()
+    await page.get_by_test_id("note").first.wait_for()
+    assert await page.evaluate("document.documentElement.dir") == "ltr"
+    en_nav, en_main = await _box(page, "nav.sidebar"), await _box(page, "main")
+    assert en_nav["x"] < en_main["x"]
+    await page.screenshot(path=str(shots / "inbox-en.png"))
+
+    await page.get_by_test_id("language-switch").click()
+    await page.get_by_role("heading", name="المحادثات").wait_for()
+    assert await page.evaluate("document.documentElement.dir") == "rtl"
+    assert await page.evaluate("document.documentElement.lang") == "ar"
+    # Mirrored: the navigation now sits to the right of the content.
+    ar_nav, ar_main = await _box(page, "nav.sidebar"), await _box(page, "main")
+    assert ar_nav["x"] > ar_main["x"]
+    rtl = await page.screenshot(path=str(shots / "inbox-ar.png"))
+    assert len(rtl) > 10_000
+    # Remembered across a reload (only the preference is stored).
+    await page.reload()
+    await page.get_by_role("heading", name="المحادثات").wait_for()
+    assert await page.evaluate("document.documentElement.dir") == "rtl"
+
+    for path, heading, name in (
+        ("contacts", "جهات الاتصال", "contacts"),
+        ("team", "الفريق", "team"),
+        ("settings", "الإعدادات", "settings"),
+    ):
+        await page.goto(f"{platform.base}/app/{path}")
+        await page.get_by_role("heading", name=heading, exact=True).wait_for()
+        await page.screenshot(path=str(shots / f"{name}-ar.png"))
+    await page.get_by_test_id("language-switch").click()
+    for path, heading, name in (
+        ("contacts", "Contacts", "contacts"),
+        ("team", "Team", "team"),
+        ("settings", "Settings", "settings"),
+    ):
+        await page.goto(f"{platform.base}/app/{path}")
+        await page.get_by_role("heading", name=heading, exact=True).wait_for()
+        await page.screenshot(path=str(shots / f"{name}-en.png"))
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_test_id("language-switch").click()
+    await page.get_by_role("heading", name="تسجيل الدخول إلى مجلس").wait_for()
+    await page.screenshot(path=str(shots / "signin-ar.png"))
