@@ -44,7 +44,7 @@ if not CHROMIUM.exists():
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def platform() -> AsyncIterator[Platform]:
     """`python -m majlis.devrun` on free ports, with the Graph API simulator."""
     assert (ROOT / "services/dashboard/dist/index.html").is_file(), "run `make dashboard`"
@@ -62,6 +62,10 @@ async def platform() -> AsyncIterator[Platform]:
         "MAJLIS_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         "MAJLIS_PUBLIC_BASE_URL": base,
         "MAJLIS_LOG_LEVEL": "warning",
+        # Names of its own on the bus and in Redis: the rest of the suite runs its own
+        # consumers, which must never take this platform's messages (nor it theirs).
+        "MAJLIS_BUS_PREFIX": os.environ.get("MAJLIS_BUS_PREFIX", "") + "dashboard.",
+        "MAJLIS_REDIS_PREFIX": os.environ.get("MAJLIS_REDIS_PREFIX", "") + "dashboard:",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -135,7 +139,7 @@ async def business(platform: Platform) -> Business:
     return Business(tenant_id, email, "Dana Owner", phone_number_id, number_id, headers)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
