@@ -44,6 +44,13 @@ if not CHROMIUM.exists():
     )
 
 
+def _children(pid: int) -> list[int]:
+    """The processes the launcher started (the services and the Graph API simulator)."""
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
 @pytest.fixture(scope="package")
 async def platform() -> AsyncIterator[Platform]:
     """`python -m majlis.devrun` on free ports, with the Graph API simulator."""
@@ -62,6 +69,8 @@ async def platform() -> AsyncIterator[Platform]:
         "MAJLIS_TRUSTED_PROXIES": '["127.0.0.1/32"]',
         "MAJLIS_PUBLIC_BASE_URL": base,
         "MAJLIS_LOG_LEVEL": "warning",
+        # A replayed refresh token counts as reuse after one second (not ten).
+        "MAJLIS_REFRESH_GRACE_SECONDS": "1",
         # Names of its own on the bus and in Redis: the rest of the suite runs its own
         # consumers, which must never take this platform's messages (nor it theirs).
         "MAJLIS_BUS_PREFIX": os.environ.get("MAJLIS_BUS_PREFIX", "") + "dashboard.",
@@ -79,6 +88,7 @@ async def platform() -> AsyncIterator[Platform]:
     assert process.stdout is not None
     output: list[str] = []
     drain: asyncio.Task[None] | None = None
+    services: list[int] = []
     try:
         async with asyncio.timeout(60):
             while True:
@@ -94,6 +104,7 @@ async def platform() -> AsyncIterator[Platform]:
                 pass
 
         drain = asyncio.create_task(_drain())
+        services = _children(process.pid)
         async with aiohttp.ClientSession() as session:
             platform = Platform(base, f"http://127.0.0.1:{free[-1]}", env, session)
             yield platform
@@ -111,6 +122,10 @@ async def platform() -> AsyncIterator[Platform]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
+        # The services run in sessions of their own: none may outlive a launcher killed late.
+        for pid in services:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if drain is not None:
             drain.cancel()
 

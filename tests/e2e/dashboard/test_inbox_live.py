@@ -3,10 +3,18 @@ model on the way: CSRF header on every change, the access token never stored."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from majlis.testing.dashboard_e2e import Business, Platform, customer_writes, eventually, sign_in
+from majlis.testing.dashboard_e2e import (
+    Business,
+    Platform,
+    customer_writes,
+    eventually,
+    fresh_ip,
+    sign_in,
+)
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -98,3 +106,31 @@ async def test_reload_keeps_the_session_through_the_refresh_cookie(
     await page.get_by_text("You are signed out.").wait_for()
     await page.goto(f"{platform.base}/app/inbox")
     await page.wait_for_url("**/app/signin")
+
+
+async def test_a_replayed_refresh_token_signs_the_page_out(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    """Someone who stole the refresh cookie uses it twice: the server revokes the whole
+    sign-in, and the page, at its next call, says the session ended and asks to sign in."""
+    context = await new_context()
+    page = await context.new_page()
+    await sign_in(page, platform, business.email)
+    cookies = {c["name"]: c["value"] for c in await context.cookies()}
+    stolen = {
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "X-CSRF-Token": cookies["__Host-majlis_csrf"],
+        "X-Forwarded-For": fresh_ip(),
+    }
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/refresh", headers=stolen
+    ) as response:
+        assert response.status == 200
+    await asyncio.sleep(1.5)  # past the grace period for parallel tabs
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/refresh", headers=stolen
+    ) as response:
+        assert response.status == 401  # reuse: the family is revoked
+    await page.get_by_role("link", name="Team").click()
+    await page.wait_for_url("**/app/signin")
+    await page.get_by_text("Your session ended. Please sign in again.").wait_for()
