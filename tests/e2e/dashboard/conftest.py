@@ -51,9 +51,12 @@ def _children(pid: int) -> list[int]:
     return []
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def platform() -> AsyncIterator[Platform]:
-    """`python -m majlis.devrun` on free ports, with the Graph API simulator."""
+    """`python -m majlis.devrun` on free ports, with the Graph API simulator.
+
+    Per module: its services share the test database (outbox relays, sweepers), so none may
+    still run when the rest of the suite starts its own."""
     assert (ROOT / "services/dashboard/dist/index.html").is_file(), "run `make dashboard`"
     free = free_ports(len(ServiceName) + 1)
     ports = dict(zip(ServiceName, free, strict=False))
@@ -143,11 +146,18 @@ async def business(platform: Platform) -> Business:
         tenant_id = uuid.UUID((await json_of(response, 201))["tenant_id"])
     platform.tenants.append(tenant_id)
     headers = await api_login(platform, email)
-    phone_number_id = str(uuid.uuid4().int)[:15]
+    phone_number_id, waba_id = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15]
+    token = "EAA" + uuid.uuid4().hex
+    # A WABA of its own, known to the simulator: template webhooks find this tenant only.
+    async with platform.session.post(
+        f"{platform.sim}/_sim/numbers",
+        json={"phone_number_id": phone_number_id, "token": token, "waba_id": waba_id},
+    ) as response:
+        await json_of(response, 201)
     async with platform.session.post(
         f"{platform.base}/api/v1/numbers",
-        json={"phone_number_id": phone_number_id, "waba_id": "102290129340398",
-              "display_number": "+971 4 555 0100", "access_token": "EAA" + "dash" * 8},
+        json={"phone_number_id": phone_number_id, "waba_id": waba_id,
+              "display_number": "+971 4 555 0100", "access_token": token},
         headers=headers,
     ) as response:  # fmt: skip
         number_id = (await json_of(response, 201))["id"]

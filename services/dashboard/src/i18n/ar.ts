@@ -156,6 +156,8 @@ export const ar: Dictionary = {
     erase: "محو (قانون حماية البيانات)",
     eraseConfirm: "محو كل البيانات الشخصية لجهة الاتصال هذه نهائياً؟ لا يمكن التراجع.",
     dataExport: "تصدير البيانات (قانون حماية البيانات)",
+    merge: "دمج",
+    mergeFrom: "دمج جهة اتصال أخرى في هذه",
     saved: "تم الحفظ",
     outcome: { created: "جديدة", updated: "محدّثة", skipped: "متجاوزة", invalid: "غير صالحة" },
   },

@@ -155,6 +155,8 @@ export const en = {
     erase: "Erase (PDPL)",
     eraseConfirm: "Erase every personal detail of this contact for good? This cannot be undone.",
     dataExport: "Data export (PDPL)",
+    merge: "Merge",
+    mergeFrom: "Merge another contact into this one",
     saved: "Saved",
     outcome: { created: "created", updated: "updated", skipped: "skipped", invalid: "invalid" },
   },

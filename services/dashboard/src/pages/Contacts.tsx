@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Download, Plus, Search, Upload } from "lucide-react";
-import { useState } from "react";
+import { Fragment, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
@@ -103,6 +103,16 @@ async function downloadExport() {
   URL.revokeObjectURL(url);
 }
 
+async function downloadJson(path: string, filename: string) {
+  const body = await api<unknown>(path);
+  const url = URL.createObjectURL(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.click();
+  URL.revokeObjectURL(url);
+}
+
 function ContactDetail({ id }: { id: string }) {
   const { t } = useTranslation();
   const me = useMe();
@@ -121,6 +131,16 @@ function ContactDetail({ id }: { id: string }) {
         : api(`/api/v1/contacts/${id}/${action}`, { method: "POST", json: action === "erase" ? { confirm: true } : undefined }),
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: ["contacts"] }),
   });
+  const [mergeFrom, setMergeFrom] = useState("");
+  const others = useQuery({
+    queryKey: ["contacts", "list", ""],
+    queryFn: () => api<{ items: Contact[] }>("/api/v1/contacts", { query: { limit: 100 } }),
+  });
+  const merge = useMutation({
+    mutationFn: (sourceId: string) =>
+      api(`/api/v1/contacts/${id}/merge`, { method: "POST", json: { source_id: sourceId } }),
+    onSuccess: () => { setMergeFrom(""); void queryClient.invalidateQueries({ queryKey: ["contacts"] }); },
+  });
   if (contact.isError) return <ErrorNote error={contact.error} />;
   const c = contact.data;
   if (!c) return null;
@@ -134,7 +154,7 @@ function ContactDetail({ id }: { id: string }) {
         <dt>{t("contacts.tags")}</dt><dd>{c.tags.map((tag) => <span key={tag} className="label-chip">{tag}</span>)}</dd>
         <dt>{t("contacts.marketing")}</dt><dd>{c.consent.marketing}</dd>
         <dt>{t("contacts.restricted")}</dt><dd>{c.consent.processing_restricted ? t("common.yes") : t("common.no")}</dd>
-        {Object.entries(c.attributes).map(([key, value]) => (<><dt key={`k${key}`}>{key}</dt><dd key={`v${key}`}>{String(value)}</dd></>))}
+        {Object.entries(c.attributes).map(([key, value]) => (<Fragment key={key}><dt>{key}</dt><dd>{String(value)}</dd></Fragment>))}
         <dt>{t("contacts.created")}</dt><dd>{formatDateTime(c.created_at)}</dd>
       </dl>
       <h3>{t("contacts.conversations")}</h3>
@@ -143,7 +163,7 @@ function ContactDetail({ id }: { id: string }) {
           <li key={conv.id}><Link to={`/inbox/${conv.id}`}>{t(`inbox.status.${conv.status}`)} · {formatWhen(conv.last_message_at)}</Link></li>
         ))}
       </ul>
-      <ErrorNote error={remove.error} />
+      <ErrorNote error={remove.error ?? merge.error} />
       {canWork(me.user.role) && (
         <div className="row">
           <button type="button" className="button" onClick={() => setEditing(true)}>{t("common.edit")}</button>
@@ -153,7 +173,24 @@ function ContactDetail({ id }: { id: string }) {
           {isManager(me.user.role) && c.deleted_at && (
             <button type="button" className="button" onClick={() => remove.mutate("restore")}>{t("common.restore")}</button>
           )}
+          {isManager(me.user.role) && (
+            <button type="button" className="button" onClick={() => void downloadJson(`/api/v1/contacts/${id}/data-export`, `contact-${id}.json`)}>{t("contacts.dataExport")}</button>
+          )}
+          {isManager(me.user.role) && (
+            <button type="button" className="button danger" onClick={() => { if (window.confirm(t("contacts.eraseConfirm"))) remove.mutate("erase"); }}>{t("contacts.erase")}</button>
+          )}
         </div>
+      )}
+      {canWork(me.user.role) && !c.deleted_at && (
+        <form className="row" onSubmit={(event: FormEvent) => { event.preventDefault(); if (mergeFrom) merge.mutate(mergeFrom); }}>
+          <label className="field grow"><span>{t("contacts.mergeFrom")}</span>
+            <select value={mergeFrom} onChange={(event) => setMergeFrom(event.target.value)}>
+              <option value="">—</option>
+              {others.data?.items.filter((o) => o.id !== id).map((o) => <option key={o.id} value={o.id}>{o.name || o.phone}</option>)}
+            </select>
+          </label>
+          <button type="submit" className="button" disabled={!mergeFrom}>{t("contacts.merge")}</button>
+        </form>
       )}
     </article>
   );
@@ -167,9 +204,11 @@ export function Contacts() {
   const [q, setQ] = useState("");
   const [search, setSearch] = useState("");
   const [panel, setPanel] = useState<"none" | "new" | "import">("none");
+  const [deleted, setDeleted] = useState(false);
   const contacts = useQuery({
-    queryKey: ["contacts", "list", search],
-    queryFn: () => api<{ items: Contact[] }>("/api/v1/contacts", { query: { q: search, limit: 100 } }),
+    queryKey: ["contacts", "list", search, deleted],
+    queryFn: () =>
+      api<{ items: Contact[] }>("/api/v1/contacts", { query: { q: search, limit: 100, deleted: deleted ? "true" : undefined } }),
   });
   const worker = canWork(me.user.role);
   return (
@@ -187,6 +226,12 @@ export function Contacts() {
           <Search size={16} aria-hidden="true" />
           <input type="search" aria-label={t("common.search")} placeholder={t("contacts.searchPlaceholder")} value={q} onChange={(event) => setQ(event.target.value)} />
         </form>
+        {isManager(me.user.role) && (
+          <label className="check">
+            <input type="checkbox" checked={deleted} onChange={(event) => setDeleted(event.target.checked)} />
+            {t("contacts.showDeleted")}
+          </label>
+        )}
         {panel === "new" && <ContactForm onDone={(c) => { setPanel("none"); navigate(`/contacts/${c.id}`); }} />}
         {panel === "import" && <ImportPanel />}
         <ErrorNote error={contacts.error} />
