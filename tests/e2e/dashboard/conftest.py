@@ -22,7 +22,8 @@ import aiohttp
 import pytest
 
 from majlis.db import create_pool, tenant_transaction
-from majlis.settings import ServiceName
+from majlis.messaging import PLATFORM_QUEUES, Bus, BusError, delete_topology
+from majlis.settings import ServiceName, Settings
 from majlis.testing.dashboard_e2e import (
     PASSWORD,
     Business,
@@ -44,6 +45,20 @@ if not CHROMIUM.exists():
     )
 
 
+async def _delete_bus_names(settings: Settings) -> None:
+    """The platform's queues and exchanges (the run's own clean-up knows only its prefix)."""
+    try:
+        bus = await Bus.connect(settings)
+    except BusError:
+        return
+    try:
+        await delete_topology(
+            await bus.channel(), settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
+        )
+    finally:
+        await bus.close()
+
+
 def _children(pid: int) -> list[int]:
     """The processes the launcher started (the services and the Graph API simulator)."""
     with contextlib.suppress(OSError):
@@ -52,7 +67,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-async def platform() -> AsyncIterator[Platform]:
+async def platform(settings: Settings) -> AsyncIterator[Platform]:
     """`python -m majlis.devrun` on free ports, with the Graph API simulator.
 
     Per module: its services share the test database (outbox relays, sweepers), so none may
@@ -131,6 +146,9 @@ async def platform() -> AsyncIterator[Platform]:
                 os.kill(pid, signal.SIGKILL)
         if drain is not None:
             drain.cancel()
+        await _delete_bus_names(
+            settings.model_copy(update={"bus_prefix": env["MAJLIS_BUS_PREFIX"]})
+        )
 
 
 @pytest.fixture
