@@ -73,9 +73,18 @@ tabs?.addEventListener("message", (event: MessageEvent<SignedOutReason>) => {
   if (accessToken !== null) forget(event.data, true);
 });
 
+const tokenListeners = new Set<(token: string) => void>();
+
+/** Hear of every renewed token (the live stream re-authenticates with it). */
+export function onToken(listener: (token: string) => void): () => void {
+  tokenListeners.add(listener);
+  return () => tokenListeners.delete(listener);
+}
+
 /** Keep a freshly issued token and plan its silent renewal. */
 export function acceptToken(token: string, expiresInSeconds: number): void {
   accessToken = token;
+  tokenListeners.forEach((listener) => listener(token));
   window.clearTimeout(refreshTimer);
   const delay = Math.max(5_000, expiresInSeconds * 1000 - REFRESH_AHEAD_MS);
   refreshTimer = window.setTimeout(() => void refreshSession(), delay);

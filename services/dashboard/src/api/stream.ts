@@ -1,6 +1,6 @@
 // The live stream: one WebSocket per tab, authenticated by its first frame (the token never
 // travels in the URL), reconnecting with backoff; listeners get every event frame.
-import { currentToken, refreshSession } from "./client";
+import { currentToken, onToken, refreshSession } from "./client";
 import type { StreamEvent } from "./types";
 
 type Listener = (event: StreamEvent) => void;
@@ -59,6 +59,11 @@ async function open(): Promise<void> {
     retryTimer = window.setTimeout(() => void open(), delay);
   });
 }
+
+// The server closes a stream when its token expires: hand it each renewed one in time.
+onToken((token) => {
+  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "auth", token }));
+});
 
 export function startStream(): void {
   wanted = true;
