@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed-stamp
 TEST_ENV := set -a && source tests/test.env && set +a
 DEV_ENV := set -a && source var/dev.env && set +a
 
-.PHONY: help run test services migrate db dev-env lint fmt typecheck check bench constraints clean
+.PHONY: help run test services migrate db dev-env lint fmt typecheck check bench constraints clean \
+	dashboard browser
 
 help:
 	@echo "make run        set everything up and run all six services (Ctrl-C stops them)"
 	@echo "make test       set everything up and run the whole test suite"
 	@echo "make migrate    apply pending migrations to the run database"
+	@echo "make dashboard  build the browser app (make run and make test do it when needed)"
 	@echo "make check      ruff, ruff format --check and mypy --strict"
 	@echo "make bench      benchmarks (not tests)"
 
@@ -30,6 +32,28 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 services:
 	@bash scripts/ensure-services.sh
 
+# The dashboard (services/dashboard): npm ci when the lock file changes, then typecheck and
+# build whenever a source changes. The gateway serves dist/ at / and /app/.
+DASHBOARD := services/dashboard
+DASHBOARD_DEPS := $(DASHBOARD)/node_modules/.installed-stamp
+DASHBOARD_BUILD := $(DASHBOARD)/dist/index.html
+DASHBOARD_SOURCES := $(shell find $(DASHBOARD)/src $(DASHBOARD)/public -type f 2>/dev/null) \
+	$(addprefix $(DASHBOARD)/,index.html vite.config.ts tsconfig.json package.json)
+
+$(DASHBOARD_DEPS): $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20+ and npm are needed to build the dashboard (apt-get install nodejs npm)"; exit 1; }
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund
+	touch $@
+
+$(DASHBOARD_BUILD): $(DASHBOARD_DEPS) $(DASHBOARD_SOURCES)
+	cd $(DASHBOARD) && npm run --silent build
+	touch $@
+
+dashboard: $(DASHBOARD_BUILD)
+
+browser:
+	@bash scripts/ensure-browser.sh
+
 dev-env: $(STAMP)
 	@$(PY) -m majlis.cli dev-secrets var/dev.env
 
@@ -39,10 +63,10 @@ db: $(STAMP) services dev-env
 migrate: $(STAMP) dev-env
 	$(DEV_ENV) && $(PY) -m majlis.db.setup --migrate-only
 
-run: db
+run: db dashboard
 	$(DEV_ENV) && exec $(PY) -m majlis.devrun
 
-test: $(STAMP) services
+test: $(STAMP) services dashboard browser
 	$(TEST_ENV) && $(PY) -m majlis.db.setup --recreate
 	$(TEST_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
 

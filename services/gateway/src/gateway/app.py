@@ -17,6 +17,7 @@ from gateway.context import context_ctx, validate_settings
 from gateway.edge import edge_middleware
 from gateway.proxy import PROXY_PATH, PROXY_ROOT, forward
 from gateway.routes import SPECS, add_routes
+from gateway.static import dashboard_middleware
 from gateway.stream_hub import close_streams, hub_ctx
 from majlis.http import create_base_app
 from majlis.http.resources import (
@@ -32,6 +33,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the gateway application; nothing connects until the app starts."""
     validate_settings(settings)
     app = create_base_app(settings, ServiceName.GATEWAY)
+    app.middlewares.append(dashboard_middleware)  # before the edge: files need no identity
     app.middlewares.append(edge_middleware)
     app.cleanup_ctx.append(postgres_ctx("gateway"))
     app.cleanup_ctx.append(redis_ctx)

@@ -1,0 +1,222 @@
+// The one door to the API. It holds the access token in a module variable (never in
+// localStorage, sessionStorage or a cookie), refreshes it through the httpOnly refresh cookie
+// shortly before it expires and once on a 401 (one refresh in flight at a time), and sends
+// the CSRF token from the readable `__Host-majlis_csrf` cookie on every state-changing call.
+
+const CSRF_COOKIE = "__Host-majlis_csrf";
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const REFRESH_AHEAD_MS = 60_000;
+
+let accessToken: string | null = null;
+let refreshTimer: number | undefined;
+let refreshing: Promise<boolean> | null = null;
+export type SignedOutReason = "ended" | "logout";
+// Other tabs of this browser share the cookies: a sign-out in one ends the others.
+const tabs = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("majlis-session");
+const signedOutListeners = new Set<(reason: SignedOutReason) => void>();
+
+export interface Problem {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  errors?: { field: string; message: string }[];
+  [extra: string]: unknown;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem;
+  readonly retryAfterSeconds: number | null;
+
+  constructor(status: number, problem: Problem, retryAfter: string | null) {
+    super(problem.title ?? `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+    const seconds = retryAfter === null ? NaN : Number.parseInt(retryAfter, 10);
+    this.retryAfterSeconds = Number.isFinite(seconds) ? seconds : null;
+  }
+
+  /** The stable part of the problem type: "account-locked", "conversation-changed", ... */
+  get slug(): string {
+    const type = this.problem.type ?? "";
+    return type.slice(type.lastIndexOf("/") + 1);
+  }
+}
+
+export function csrfToken(): string {
+  for (const part of document.cookie.split(";")) {
+    const [name, ...rest] = part.trim().split("=");
+    if (name === CSRF_COOKIE) return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+export function currentToken(): string | null {
+  return accessToken;
+}
+
+export function onSignedOut(listener: (reason: SignedOutReason) => void): () => void {
+  signedOutListeners.add(listener);
+  return () => signedOutListeners.delete(listener);
+}
+
+function forget(reason: SignedOutReason | null, fromOtherTab = false): void {
+  accessToken = null;
+  window.clearTimeout(refreshTimer);
+  if (reason === null) return;
+  if (!fromOtherTab) tabs?.postMessage(reason);
+  signedOutListeners.forEach((listener) => listener(reason));
+}
+
+tabs?.addEventListener("message", (event: MessageEvent<SignedOutReason>) => {
+  if (accessToken !== null) forget(event.data, true);
+});
+
+const tokenListeners = new Set<(token: string) => void>();
+
+/** Hear of every renewed token (the live stream re-authenticates with it). */
+export function onToken(listener: (token: string) => void): () => void {
+  tokenListeners.add(listener);
+  return () => tokenListeners.delete(listener);
+}
+
+/** Keep a freshly issued token and plan its silent renewal. */
+export function acceptToken(token: string, expiresInSeconds: number): void {
+  accessToken = token;
+  tokenListeners.forEach((listener) => listener(token));
+  window.clearTimeout(refreshTimer);
+  const delay = Math.max(5_000, expiresInSeconds * 1000 - REFRESH_AHEAD_MS);
+  refreshTimer = window.setTimeout(() => void refreshSession(), delay);
+}
+
+async function problemOf(response: Response): Promise<Problem> {
+  try {
+    return (await response.json()) as Problem;
+  } catch {
+    return { title: response.statusText, status: response.status };
+  }
+}
+
+async function doRefresh(): Promise<boolean> {
+  // The CSRF cookie is set beside the (unreadable) refresh cookie: without it, no session.
+  if (csrfToken() === "") {
+    forget(accessToken !== null ? "ended" : null);
+    return false;
+  }
+  let response: Response;
+  try {
+    response = await fetch("/api/v1/auth/refresh", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfToken() },
+    });
+  } catch {
+    return false; // offline: keep what we have, the next call tries again
+  }
+  if (response.ok) {
+    const body = (await response.json()) as { access_token: string; expires_in: number };
+    acceptToken(body.access_token, body.expires_in);
+    return true;
+  }
+  // Expired, signed out elsewhere, or a reused refresh token (the server then revoked the
+  // whole sign-in family): in every case this tab is signed out too.
+  forget(accessToken !== null ? "ended" : null);
+  return false;
+}
+
+/** Renew the access token from the refresh cookie; concurrent callers share one request. */
+export function refreshSession(): Promise<boolean> {
+  if (refreshing === null) {
+    refreshing = doRefresh().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+export interface RequestOptions {
+  method?: string;
+  json?: unknown;
+  body?: BodyInit;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined | null>;
+  headers?: Record<string, string>;
+  raw?: boolean;
+}
+
+function urlOf(path: string, query: RequestOptions["query"]): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  }
+  const search = params.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+async function send(path: string, options: RequestOptions): Promise<Response> {
+  const method = (options.method ?? "GET").toUpperCase();
+  const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
+  if (accessToken !== null) headers.Authorization = `Bearer ${accessToken}`;
+  if (MUTATING.has(method)) headers["X-CSRF-Token"] = csrfToken();
+  let body = options.body;
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(options.json);
+  } else if (options.contentType) {
+    headers["Content-Type"] = options.contentType;
+  }
+  return fetch(urlOf(path, options.query), {
+    method,
+    headers,
+    body,
+    credentials: "same-origin",
+  });
+}
+
+/** Call the API; answers the parsed JSON (or the Response with `raw`), throws ApiError. */
+export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
+  let response = await send(path, options);
+  if (response.status === 401 && accessToken !== null && !path.startsWith("/api/v1/auth/")) {
+    if (await refreshSession()) response = await send(path, options);
+  }
+  if (!response.ok) {
+    throw new ApiError(
+      response.status,
+      await problemOf(response),
+      response.headers.get("Retry-After"),
+    );
+  }
+  if (options.raw) return response as unknown as T;
+  if (response.status === 204) return undefined as T;
+  return (await response.json()) as T;
+}
+
+interface TokenAnswer {
+  access_token: string;
+  expires_in: number;
+}
+
+export async function signIn(email: string, password: string): Promise<void> {
+  const answer = await api<TokenAnswer>("/api/v1/auth/login", {
+    method: "POST",
+    json: { email, password },
+  });
+  acceptToken(answer.access_token, answer.expires_in);
+}
+
+export async function changePassword(current: string, next: string): Promise<void> {
+  const answer = await api<TokenAnswer>("/api/v1/auth/password", {
+    method: "POST",
+    json: { current_password: current, new_password: next },
+  });
+  acceptToken(answer.access_token, answer.expires_in);
+}
+
+export async function signOut(): Promise<void> {
+  try {
+    if (accessToken !== null) await api("/api/v1/auth/logout", { method: "POST" });
+  } finally {
+    forget("logout");
+  }
+}

@@ -1,0 +1,139 @@
+// Shapes of the public API's answers that the dashboard reads.
+
+export type Role = "owner" | "admin" | "agent" | "viewer";
+export type ConversationStatus = "open" | "pending" | "snoozed" | "resolved";
+export type MessageStatus =
+  | "received"
+  | "queued"
+  | "sending"
+  | "sent"
+  | "delivered"
+  | "read"
+  | "failed";
+
+export interface Me {
+  user: { id: string; email: string; name: string; role: Role };
+  tenant: { id: string; name: string; plan: string };
+}
+
+export interface User {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  is_active: boolean;
+  created_at: string;
+}
+
+export interface Invite {
+  id: string;
+  email: string;
+  role: Role;
+  created_at?: string;
+  expires_at: string;
+  invite_url?: string;
+}
+
+export interface ConversationItem {
+  id: string;
+  status: ConversationStatus;
+  controller: "bot" | "human";
+  assigned_user_id: string | null;
+  number_id: string;
+  contact: { id: string; name: string | null; phone: string | null };
+  last_message_at: string;
+  last_customer_message_at: string | null;
+  unread_count: number;
+  labels: string[];
+  snoozed_until: string | null;
+  window_open: boolean;
+  created_at: string;
+}
+
+export interface ConversationPage {
+  items: ConversationItem[];
+  next_cursor: string | null;
+  counts: Record<string, number>;
+}
+
+export interface Message {
+  id: string;
+  seq: number;
+  direction: "inbound" | "outbound" | "note";
+  type: string;
+  status: MessageStatus | null;
+  body: unknown;
+  sender_kind: string;
+  sender_user_id: string | null;
+  error_code: number | null;
+  error_title: string | null;
+  created_at: string;
+}
+
+export interface Label {
+  id: string;
+  name: string;
+  color: string | null;
+}
+
+export interface Canned {
+  id: string;
+  shortcut: string;
+  content: string;
+  scope: "tenant" | "personal";
+}
+
+export interface Contact {
+  id: string;
+  phone: string | null;
+  name: string | null;
+  email: string | null;
+  tags: string[];
+  attributes: Record<string, unknown>;
+  consent: { marketing: string; processing_restricted: boolean; updated_at: string | null };
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+export interface ImportReport {
+  created: number;
+  updated: number;
+  skipped: number;
+  invalid: number;
+  rows: { row: number; outcome: string; contact_id?: string; error?: string }[];
+}
+
+export interface WhatsAppNumber {
+  id: string;
+  phone_number_id: string;
+  waba_id: string;
+  display_number: string;
+  status: string;
+  created_at: string;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  hint: string;
+  scopes: string[];
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface Template {
+  id?: string;
+  name: string;
+  language: string;
+  status?: string;
+  category?: string;
+}
+
+export interface StreamEvent {
+  type: "event";
+  event: string;
+  id: string;
+  occurred_at: string;
+  data: Record<string, unknown>;
+}

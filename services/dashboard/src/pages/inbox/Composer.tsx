@@ -1,0 +1,212 @@
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { AlertTriangle, Send, StickyNote } from "lucide-react";
+import { useRef, useState } from "react";
+import type { FormEvent, KeyboardEvent } from "react";
+import { useTranslation } from "react-i18next";
+import { api, ApiError } from "../../api/client";
+import { sendPresence } from "../../api/stream";
+import type { Canned, ConversationItem, Message, User } from "../../api/types";
+import { ErrorNote } from "../../components/ErrorNote";
+import { MessageBubble } from "./MessageBubble";
+import { keys, userName } from "./queries";
+import { TemplatePicker } from "./TemplatePicker";
+
+type Mode = "reply" | "note";
+const TYPING_EVERY_MS = 3_000;
+
+interface Collision {
+  newer: Message[];
+  draft: string;
+}
+
+function useCanned(prefix: string | null) {
+  const [items, setItems] = useState<Canned[]>([]);
+  const last = useRef<string | null>(null);
+  if (prefix !== last.current) {
+    last.current = prefix;
+    if (prefix !== null) {
+      void api<{ items: Canned[] }>("/api/v1/canned-responses", { query: { q: prefix || undefined, limit: 8 } })
+        .then((page) => setItems(page.items))
+        .catch(() => setItems([]));
+    }
+  }
+  return prefix === null ? [] : items;
+}
+
+export function Composer({
+  conversation,
+  lastMessageId,
+  mine,
+  users,
+  onTakeOver,
+  onReopen,
+}: {
+  conversation: ConversationItem;
+  lastMessageId: string | null;
+  mine: boolean;
+  users?: User[];
+  onTakeOver: () => void;
+  onReopen: () => void;
+}) {
+  const { t } = useTranslation();
+  const queryClient = useQueryClient();
+  const [mode, setMode] = useState<Mode>("reply");
+  const [text, setText] = useState("");
+  const [collision, setCollision] = useState<Collision | null>(null);
+  const [highlight, setHighlight] = useState(0);
+  const lastTyping = useRef(0);
+  const cannedPrefix = mode === "reply" && text.startsWith("/") && !text.includes(" ") ? text.slice(1) : null;
+  const canned = useCanned(cannedPrefix);
+  const id = conversation.id;
+
+  const send = useMutation({
+    mutationFn: (body: Record<string, unknown>) =>
+      api<Message>(`/api/v1/conversations/${id}/messages`, {
+        method: "POST",
+        json: body,
+        headers: { "Idempotency-Key": crypto.randomUUID() },
+      }),
+    onSuccess: () => {
+      setText("");
+      setCollision(null);
+    },
+    onError: (error, body) => {
+      if (error instanceof ApiError && error.slug === "conversation-changed") {
+        const newer = (error.problem.newer_messages as Message[] | undefined) ?? [];
+        setCollision({ newer, draft: String(body.text ?? "") });
+      }
+    },
+    onSettled: () => {
+      void queryClient.invalidateQueries({ queryKey: keys.messages(id) });
+      void queryClient.invalidateQueries({ queryKey: keys.conversations });
+    },
+  });
+
+  function submit(event?: FormEvent, lastSeen: string | null = lastMessageId) {
+    event?.preventDefault();
+    const value = text.trim();
+    if (!value || send.isPending) return;
+    send.mutate({ type: mode === "note" ? "note" : "text", text: value, last_seen_message_id: lastSeen });
+  }
+
+  async function pickCanned(item: Canned) {
+    try {
+      const rendered = await api<{ text: string }>(`/api/v1/canned-responses/${item.id}/render`, {
+        method: "POST",
+        json: { conversation_id: id },
+      });
+      setText(rendered.text);
+    } catch {
+      setText(item.content);
+    }
+  }
+
+  function onKeyDown(event: KeyboardEvent<HTMLTextAreaElement>) {
+    if (canned.length > 0) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        const step = event.key === "ArrowDown" ? 1 : -1;
+        setHighlight((highlight + step + canned.length) % canned.length);
+        return;
+      }
+      if (event.key === "Enter" || event.key === "Tab") {
+        event.preventDefault();
+        void pickCanned(canned[Math.min(highlight, canned.length - 1)]);
+        return;
+      }
+    }
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      submit();
+    }
+  }
+
+  function onChange(value: string) {
+    setText(value);
+    setHighlight(0);
+    const now = Date.now();
+    if (mode === "reply" && value && now - lastTyping.current > TYPING_EVERY_MS) {
+      lastTyping.current = now;
+      sendPresence("typing", id);
+    }
+  }
+
+  const windowClosed = mode === "reply" && !conversation.window_open;
+  const resolved = conversation.status === "resolved";
+  const needsTakeOver = mode === "reply" && !mine;
+  const author = collision?.newer.find((m) => m.sender_user_id)?.sender_user_id ?? null;
+  const collider = userName(users, author) ?? t("inbox.someone");
+
+  return (
+    <div className="composer">
+      <div className="composer-tabs" role="tablist">
+        <button type="button" role="tab" aria-selected={mode === "reply"} onClick={() => setMode("reply")}>
+          <Send size={14} aria-hidden="true" /> {t("inbox.reply")}
+        </button>
+        <button type="button" role="tab" aria-selected={mode === "note"} onClick={() => setMode("note")} data-testid="note-tab">
+          <StickyNote size={14} aria-hidden="true" /> {t("inbox.note")}
+        </button>
+      </div>
+      {collision && (
+        <div className="collision" role="alert" data-testid="collision">
+          <p><strong>{t("inbox.collision", { name: collider })}</strong></p>
+          <ol className="messages compact">
+            {collision.newer.map((m) => (
+              <MessageBubble key={m.id} message={{ ...m, status: m.status ?? null, error_code: null, error_title: null } as Message} users={users} meId="" />
+            ))}
+          </ol>
+          <p className="muted small">{t("inbox.collisionHint")}</p>
+          <div className="row">
+            <button type="button" className="button primary" onClick={() => submit(undefined, collision.newer.at(-1)?.id ?? lastMessageId)}>
+              {t("inbox.sendAnyway")}
+            </button>
+            <button type="button" className="button" onClick={() => setCollision(null)}>{t("common.close")}</button>
+          </div>
+        </div>
+      )}
+      {resolved && mode === "reply" ? (
+        <div className="banner"><span>{t("inbox.resolvedHint")}</span><button type="button" className="button" onClick={onReopen}>{t("inbox.reopen")}</button></div>
+      ) : needsTakeOver ? (
+        <div className="banner"><span>{t("inbox.notAssignee")}</span><button type="button" className="button primary" onClick={onTakeOver}>{t("inbox.takeOver")}</button></div>
+      ) : windowClosed ? (
+        <>
+          <div className="banner banner-warn" role="status" data-testid="window-closed">
+            <AlertTriangle size={16} aria-hidden="true" />
+            <span>{t("inbox.windowClosed")}</span>
+          </div>
+          <TemplatePicker numberId={conversation.number_id} sending={send.isPending} onSend={(template) => send.mutate({ type: "template", template, last_seen_message_id: lastMessageId })} />
+        </>
+      ) : (
+        <form onSubmit={submit} className={mode === "note" ? "composer-form note" : "composer-form"}>
+          {canned.length > 0 && (
+            <ul className="canned" role="listbox" aria-label={t("inbox.canned")} data-testid="canned-list">
+              {canned.map((item, index) => (
+                <li key={item.id} role="option" aria-selected={index === highlight}>
+                  <button type="button" onClick={() => void pickCanned(item)}>
+                    <strong dir="ltr">/{item.shortcut}</strong> <span dir="auto">{item.content}</span>
+                  </button>
+                </li>
+              ))}
+            </ul>
+          )}
+          {cannedPrefix !== null && canned.length === 0 && <p className="muted small pad">{t("inbox.noCanned")}</p>}
+          <label className="visually-hidden" htmlFor="composer-text">{mode === "note" ? t("inbox.note") : t("inbox.reply")}</label>
+          <textarea
+            id="composer-text"
+            dir="auto"
+            rows={3}
+            value={text}
+            placeholder={mode === "note" ? t("inbox.notePlaceholder") : t("inbox.composerPlaceholder")}
+            onChange={(event) => onChange(event.target.value)}
+            onKeyDown={onKeyDown}
+          />
+          <button type="submit" className="button primary" disabled={!text.trim() || send.isPending}>
+            <Send size={16} aria-hidden="true" className="flip" />
+            {t("inbox.send")}
+          </button>
+        </form>
+      )}
+      {send.error instanceof ApiError && send.error.slug !== "conversation-changed" && <ErrorNote error={send.error} />}
+    </div>
+  );
+}

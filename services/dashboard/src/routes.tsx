@@ -1,0 +1,55 @@
+import { useTranslation } from "react-i18next";
+import { Navigate, Route, Routes, useLocation } from "react-router";
+import { Layout } from "./components/Layout";
+import { AcceptInvite } from "./pages/AcceptInvite";
+import { ChangePassword } from "./pages/ChangePassword";
+import { Contacts } from "./pages/Contacts";
+import { Inbox } from "./pages/inbox/Inbox";
+import { Register } from "./pages/Register";
+import { Settings } from "./pages/Settings";
+import { SignIn } from "./pages/SignIn";
+import { Team } from "./pages/Team";
+import { useSession } from "./session";
+
+function RequireSession({ children }: { children: React.ReactNode }) {
+  const { me } = useSession();
+  const location = useLocation();
+  if (me === null) return <Navigate to="/signin" replace state={{ from: location.pathname }} />;
+  return <>{children}</>;
+}
+
+export function AppRoutes() {
+  const { ready } = useSession();
+  const { t } = useTranslation();
+  if (!ready) {
+    return (
+      <div className="splash" role="status">
+        {t("app.loading")}
+      </div>
+    );
+  }
+  return (
+    <Routes>
+      <Route path="/signin" element={<SignIn />} />
+      <Route path="/register" element={<Register />} />
+      <Route path="/invite" element={<AcceptInvite />} />
+      <Route
+        element={
+          <RequireSession>
+            <Layout />
+          </RequireSession>
+        }
+      >
+        <Route index element={<Navigate to="/inbox" replace />} />
+        <Route path="/inbox" element={<Inbox />} />
+        <Route path="/inbox/:conversationId" element={<Inbox />} />
+        <Route path="/contacts" element={<Contacts />} />
+        <Route path="/contacts/:contactId" element={<Contacts />} />
+        <Route path="/team" element={<Team />} />
+        <Route path="/settings" element={<Settings />} />
+        <Route path="/password" element={<ChangePassword />} />
+      </Route>
+      <Route path="*" element={<Navigate to="/" replace />} />
+    </Routes>
+  );
+}

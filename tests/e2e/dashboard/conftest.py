@@ -1,0 +1,215 @@
+"""The whole platform as `make run` starts it (in the test database), and Debian's Chromium
+driven by Playwright. No browser is ever downloaded: without /usr/bin/chromium these tests
+skip (`make test` installs it through scripts/ensure-browser.sh).
+
+The gateway trusts 127.0.0.1 as a proxy, so each browser context speaks from an address of its
+own (X-Forwarded-For, documentation range): the per-IP sign-in limits stay per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from majlis.db import create_pool, tenant_transaction
+from majlis.messaging import PLATFORM_QUEUES, Bus, BusError, delete_topology
+from majlis.settings import ServiceName, Settings
+from majlis.testing.dashboard_e2e import (
+    PASSWORD,
+    Business,
+    Platform,
+    api_login,
+    free_ports,
+    fresh_ip,
+    json_of,
+)
+
+CHROMIUM = Path(os.environ.get("MAJLIS_CHROMIUM", "/usr/bin/chromium"))
+ROOT = Path(__file__).resolve().parents[3]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"Chromium not found at {CHROMIUM} (scripts/ensure-browser.sh installs it)",
+        allow_module_level=True,
+    )
+
+
+async def _delete_bus_names(settings: Settings) -> None:
+    """The platform's queues and exchanges (the run's own clean-up knows only its prefix)."""
+    try:
+        bus = await Bus.connect(settings)
+    except BusError:
+        return
+    try:
+        await delete_topology(
+            await bus.channel(), settings.bus_prefix, PLATFORM_QUEUES, settings.bus_retry_delays_ms
+        )
+    finally:
+        await bus.close()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes the launcher started (the services and the Graph API simulator)."""
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+@pytest.fixture(scope="module")
+async def platform(settings: Settings) -> AsyncIterator[Platform]:
+    """`python -m majlis.devrun` on free ports, with the Graph API simulator.
+
+    Per module: its services share the test database (outbox relays, sweepers), so none may
+    still run when the rest of the suite starts its own."""
+    assert (ROOT / "services/dashboard/dist/index.html").is_file(), "run `make dashboard`"
+    free = free_ports(len(ServiceName) + 1)
+    ports = dict(zip(ServiceName, free, strict=False))
+    env = os.environ | {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
+    env |= {
+        f"MAJLIS_{s.value.upper()}_URL": f"http://127.0.0.1:{ports[s]}"
+        for s in (ServiceName.INBOX, ServiceName.CHATFLOW, ServiceName.BROADCAST, ServiceName.AUDIT)
+    }
+    base = f"http://127.0.0.1:{ports[ServiceName.GATEWAY]}"
+    env |= {
+        "MAJLIS_GRAPH_SIMULATOR_PORT": str(free[-1]),
+        "MAJLIS_GRAPH_API_URL": "",
+        "MAJLIS_TRUSTED_PROXIES": '["127.0.0.1/32"]',
+        "MAJLIS_PUBLIC_BASE_URL": base,
+        "MAJLIS_LOG_LEVEL": "warning",
+        # A replayed refresh token counts as reuse after one second (not ten).
+        "MAJLIS_REFRESH_GRACE_SECONDS": "1",
+        # Names of its own on the bus and in Redis: the rest of the suite runs its own
+        # consumers, which must never take this platform's messages (nor it theirs).
+        "MAJLIS_BUS_PREFIX": os.environ.get("MAJLIS_BUS_PREFIX", "") + "dashboard.",
+        "MAJLIS_REDIS_PREFIX": os.environ.get("MAJLIS_REDIS_PREFIX", "") + "dashboard:",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "majlis.devrun",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    drain: asyncio.Task[None] | None = None
+    services: list[int] = []
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                line = (await process.stdout.readline()).decode()
+                assert line, "launcher exited:\n" + "".join(output)
+                output.append(line)
+                if "Press Ctrl-C to stop" in line:
+                    break
+
+        async def _drain() -> None:
+            assert process.stdout is not None
+            while await process.stdout.readline():
+                pass
+
+        drain = asyncio.create_task(_drain())
+        services = _children(process.pid)
+        async with aiohttp.ClientSession() as session:
+            platform = Platform(base, f"http://127.0.0.1:{free[-1]}", env, session)
+            yield platform
+        pool = await create_pool(env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+        for tenant_id in platform.tenants:
+            async with tenant_transaction(pool, tenant_id) as conn:
+                await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+        await pool.close()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                await process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        # The services run in sessions of their own: none may outlive a launcher killed late.
+        for pid in services:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if drain is not None:
+            drain.cancel()
+        await _delete_bus_names(
+            settings.model_copy(update={"bus_prefix": env["MAJLIS_BUS_PREFIX"]})
+        )
+
+
+@pytest.fixture
+async def business(platform: Platform) -> Business:
+    """A new tenant, its owner signed in through the API, one WhatsApp number connected."""
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.test"
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/register",
+        json={"business_name": "Dana Perfumes", "name": "Dana Owner", "email": email,
+              "password": PASSWORD},
+        headers={"X-Forwarded-For": fresh_ip()},
+    ) as response:  # fmt: skip
+        tenant_id = uuid.UUID((await json_of(response, 201))["tenant_id"])
+    platform.tenants.append(tenant_id)
+    headers = await api_login(platform, email)
+    phone_number_id, waba_id = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15]
+    token = "EAA" + uuid.uuid4().hex
+    # A WABA of its own, known to the simulator: template webhooks find this tenant only.
+    async with platform.session.post(
+        f"{platform.sim}/_sim/numbers",
+        json={"phone_number_id": phone_number_id, "token": token, "waba_id": waba_id},
+    ) as response:
+        await json_of(response, 201)
+    async with platform.session.post(
+        f"{platform.base}/api/v1/numbers",
+        json={"phone_number_id": phone_number_id, "waba_id": waba_id,
+              "display_number": "+971 4 555 0100", "access_token": token},
+        headers=headers,
+    ) as response:  # fmt: skip
+        number_id = (await json_of(response, 201))["id"]
+    return Business(tenant_id, email, "Dana Owner", phone_number_id, number_id, headers)
+
+
+@pytest.fixture(scope="package")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def new_context(browser: Any) -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """Browser contexts (separate cookie jars), each from an address of its own."""
+    contexts: list[Any] = []
+
+    async def make(language: str = "en", **options: Any) -> Any:
+        context = await browser.new_context(
+            extra_http_headers={"X-Forwarded-For": fresh_ip()},
+            locale="ar-AE" if language == "ar" else "en-GB",
+            viewport={"width": 1280, "height": 800},
+            **options,
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        await context.close()

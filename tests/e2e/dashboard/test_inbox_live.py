@@ -1,0 +1,136 @@
+"""Sign in, a customer's message arriving live, a reply and its ticks — and the security
+model on the way: CSRF header on every change, the access token never stored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from majlis.testing.dashboard_e2e import (
+    Business,
+    Platform,
+    customer_writes,
+    eventually,
+    fresh_ip,
+    sign_in,
+)
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+async def test_live_message_reply_ticks_csrf_and_token_in_memory_only(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    context = await new_context()
+    page = await context.new_page()
+    requests: list[Any] = []
+    tokens: list[str] = []
+    page.on("request", lambda request: requests.append(request))
+
+    async def remember_token(response: Any) -> None:
+        if response.url.endswith(("/auth/login", "/auth/refresh")) and response.ok:
+            tokens.append((await response.json())["access_token"])
+
+    page.on("response", remember_token)
+    await sign_in(page, platform, business.email)
+    await page.get_by_role("heading", name="Conversations").wait_for()
+
+    # A customer writes: the conversation appears without a reload, with its unread count.
+    await customer_writes(platform, business, "Hello, is the oud collection in stock?")
+    item = page.get_by_test_id("conversation-item").filter(has_text="Mariam Al Mansoori")
+    await item.wait_for(timeout=15_000)
+    assert await item.get_by_test_id("unread-count").inner_text() == "1"
+
+    await item.click()
+    await page.get_by_text("Hello, is the oud collection in stock?").wait_for()
+    await page.get_by_test_id("take-over").click()
+    composer = page.get_by_placeholder("Type a reply")
+    await composer.fill("Yes! Which size would you like?")
+    await composer.press("Enter")
+    reply = page.get_by_test_id("message").filter(has_text="Which size would you like?")
+    await reply.wait_for()
+    # Meta's statuses (through the simulator and the dispatcher) move the ticks on, live.
+    ticks = reply.get_by_test_id("ticks")
+
+    async def delivered() -> bool:
+        return await ticks.get_attribute("data-status") in ("delivered", "read")
+
+    await eventually(delivered, 20)
+
+    # A private note is styled apart and never leaves the platform.
+    await page.get_by_test_id("note-tab").click()
+    await page.get_by_placeholder("Write a note").fill("VIP customer, offer gift wrap")
+    await page.get_by_role("button", name="Send").click()
+    note = page.get_by_test_id("note").filter(has_text="VIP customer")
+    await note.wait_for()
+    assert await note.get_by_test_id("ticks").count() == 0
+
+    # Every state-changing API call carried the CSRF token of the readable cookie.
+    cookies = {c["name"]: c for c in await context.cookies()}
+    csrf = cookies["__Host-majlis_csrf"]["value"]
+    assert cookies["__Host-majlis_refresh"]["httpOnly"] is True
+    assert cookies["__Host-majlis_csrf"]["httpOnly"] is False
+    changes = [r for r in requests if r.method in MUTATING and "/api/v1/" in r.url]
+    paths = {r.url.split("/api/v1/")[1].split("/")[0] for r in changes}
+    assert {"auth", "conversations"} <= paths, paths
+    for request in changes:
+        headers = await request.all_headers()
+        if request.url.endswith("/auth/login"):
+            continue  # before sign-in there is no session to bind a token to
+        assert headers.get("x-csrf-token") == csrf, request.url
+
+    # The access token lives in memory only: not in storage, not in any cookie.
+    assert tokens
+    storage = await page.evaluate(
+        "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage),"
+        " document.cookie])"
+    )
+    all_cookies = json.dumps(await context.cookies())
+    for token in tokens:
+        assert token not in storage
+        assert token not in all_cookies
+    local_keys = await page.evaluate("() => Object.keys(localStorage)")
+    assert set(local_keys) <= {"majlis.language", "majlis.arabicDigits"}
+
+
+async def test_reload_keeps_the_session_through_the_refresh_cookie(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await page.reload()
+    await page.get_by_role("heading", name="Conversations").wait_for()
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url("**/app/signin")
+    await page.get_by_text("You are signed out.").wait_for()
+    await page.goto(f"{platform.base}/app/inbox")
+    await page.wait_for_url("**/app/signin")
+
+
+async def test_a_replayed_refresh_token_signs_the_page_out(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    """Someone who stole the refresh cookie uses it twice: the server revokes the whole
+    sign-in, and the page, at its next call, says the session ended and asks to sign in."""
+    context = await new_context()
+    page = await context.new_page()
+    await sign_in(page, platform, business.email)
+    cookies = {c["name"]: c["value"] for c in await context.cookies()}
+    stolen = {
+        "Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items()),
+        "X-CSRF-Token": cookies["__Host-majlis_csrf"],
+        "X-Forwarded-For": fresh_ip(),
+    }
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/refresh", headers=stolen
+    ) as response:
+        assert response.status == 200
+    await asyncio.sleep(1.5)  # past the grace period for parallel tabs
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/refresh", headers=stolen
+    ) as response:
+        assert response.status == 401  # reuse: the family is revoked
+    await page.get_by_role("link", name="Team").click()
+    await page.wait_for_url("**/app/signin")
+    await page.get_by_text("Your session ended. Please sign in again.").wait_for()
