@@ -44,7 +44,7 @@ async def _approved_template(platform: Platform, business: Business) -> str:
             params={"status": "APPROVED"},
             headers=business.headers,
         ) as response:
-            return name in {t["name"] for t in (await json_of(response, 200))["data"]}
+            return name in {t["name"] for t in (await json_of(response, 200))["items"]}
 
     await eventually(approved, 20)
     return name

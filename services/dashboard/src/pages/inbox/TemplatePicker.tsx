@@ -43,7 +43,7 @@ export function TemplatePicker({
   const templates = useQuery({
     queryKey: ["templates", "approved"],
     queryFn: async () =>
-      (await api<{ data: TemplateSummary[] }>("/api/v1/templates", { query: { status: "APPROVED", limit: 100 } })).data,
+      (await api<{ items: TemplateSummary[] }>("/api/v1/templates", { query: { status: "APPROVED", limit: 100 } })).items,
   });
   const detail = useQuery({
     queryKey: ["template", chosen],
