@@ -33,7 +33,7 @@ from inbox.web import emit
 from majlis.crypto import BlindIndexer, FieldCipher
 from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendMessage
 from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
-from majlis.events.inbox import ConversationUpdated, MessageAdded
+from majlis.events.inbox import ConversationUpdated, InboxAuditRecorded, MessageAdded
 from majlis.http import ProblemError
 from majlis.logging import get_logger
 from majlis.ratelimit import RedisUnavailable
@@ -63,13 +63,39 @@ async def run_bot_actions(
             await _send(conn, deps.cipher, tenant_id, target, action["message"])
         elif kind == "tag":
             await _tag(conn, tenant_id, target.contact_id, action.get("tags", []))
+            await _audit(conn, tenant_id, command, "contacts.tagged", "contact", target.contact_id)
         elif kind == "update_contact":
             await _update_contact(conn, deps.cipher, deps.indexer, tenant_id, target, action)
+            changed = sorted(k for k in ("name", "email", "attributes") if k in action)
+            await _audit(conn, tenant_id, command, "contacts.updated", "contact",
+                         target.contact_id, changes=changed)  # fmt: skip
         elif kind == "handoff":
             await _handoff(conn, tenant_id, target, action, deps)
+            await _audit(conn, tenant_id, command, "conversation.handed_to_human",
+                         "conversation", target.id)  # fmt: skip
             return  # the person answers from here on
         else:
             log.warning("inbox.bot_action_unknown")
+
+
+async def _audit(
+    conn: Conn,
+    tenant_id: UUID,
+    command: RunBotActions,
+    action: str,
+    target_type: str,
+    target_id: UUID,
+    *,
+    changes: list[str] | None = None,
+) -> None:
+    """The bot's change, audited in the same transaction (ids and field names only)."""
+    details = {"flow_id": str(command.flow_id) if command.flow_id else None,
+               "session_id": str(command.session_id) if command.session_id else None}  # fmt: skip
+    event = InboxAuditRecorded(
+        action=action, actor_type="bot", target_type=target_type, target_id=str(target_id),
+        details=details, changes=changes or [],
+    )  # fmt: skip
+    await emit(conn, tenant_id, event)
 
 
 async def _send(

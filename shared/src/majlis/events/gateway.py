@@ -23,7 +23,7 @@ class AuditRecorded(Event):
 
     action: str
     outcome: Literal["success", "failure"] = "success"
-    actor_type: Literal["user", "api_key", "anonymous", "system"]
+    actor_type: Literal["user", "api_key", "anonymous", "system", "bot"]
     actor_id: UUID | None = None
     target_type: str | None = None
     target_id: str | None = None
