@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import re
 from collections.abc import AsyncIterator
@@ -35,9 +34,9 @@ from majlis.crypto import FieldCipher, KeyRing
 from majlis.events import Event, make_envelope
 from majlis.events.broadcast import BroadcastAuditRecorded, TemplateUpdated
 from majlis.http import ProblemError, parse_json
+from majlis.http.audit_events import caller_audit_event
 from majlis.http.auth import IDENTITY, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
-from majlis.http.middlewares import REQUEST_ID
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
 from majlis.http.tokens import Role
 from majlis.logging import get_logger
@@ -100,25 +99,11 @@ async def audit(
     target_type: str = "template",
 ) -> None:
     """Audit the caller's action on a template or campaign (ids, names, states; no content)."""
-    identity = request[IDENTITY]
-    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-    try:
-        ip: str | None = str(ipaddress.ip_address(forwarded))
-    except ValueError:
-        ip = request.remote
-    event = BroadcastAuditRecorded(
-        action=action,
-        actor_type="api_key" if identity.kind == "api_key" else "user",
-        actor_id=identity.principal_id,
-        actor_role=identity.role,
-        target_type=target_type,
-        target_id=str(template_id),
-        ip=ip,
-        user_agent=(request.headers.get("User-Agent") or "")[:256] or None,
-        request_id=request.get(REQUEST_ID),
-        details=details,
-    )
-    await emit(conn, identity.tenant_id, event)
+    event = caller_audit_event(
+        BroadcastAuditRecorded, request, action,
+        target_type=target_type, target_id=template_id, details=details,
+    )  # fmt: skip
+    await emit(conn, request[IDENTITY].tenant_id, event)
 
 
 def _template_id(request: web.Request) -> UUID:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from uuid import UUID
 
@@ -11,8 +10,8 @@ from aiohttp import web
 from majlis.events import Event, make_envelope
 from majlis.events.chatflow import ChatflowAuditRecorded
 from majlis.http import ProblemError
+from majlis.http.audit_events import caller_audit_event
 from majlis.http.auth import IDENTITY, Identity
-from majlis.http.middlewares import REQUEST_ID
 from majlis.http.resources import AUTHENTICATOR
 from majlis.http.tokens import Role
 from majlis.messaging import add_to_outbox
@@ -46,22 +45,8 @@ async def audit(
     conn: Any, request: web.Request, action: str, target_id: UUID, details: dict[str, Any]
 ) -> None:
     """Audit the caller's action on a flow (ids, names and counts only, never content)."""
-    identity = request[IDENTITY]
-    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-    try:
-        ip: str | None = str(ipaddress.ip_address(forwarded))
-    except ValueError:
-        ip = request.remote
-    event = ChatflowAuditRecorded(
-        action=action,
-        actor_type="api_key" if identity.kind == "api_key" else "user",
-        actor_id=identity.principal_id,
-        actor_role=identity.role,
-        target_type="flow",
-        target_id=str(target_id),
-        ip=ip,
-        user_agent=(request.headers.get("User-Agent") or "")[:256] or None,
-        request_id=request.get(REQUEST_ID),
-        details=details,
-    )
-    await emit(conn, identity.tenant_id, event)
+    event = caller_audit_event(
+        ChatflowAuditRecorded, request, action,
+        target_type="flow", target_id=target_id, details=details,
+    )  # fmt: skip
+    await emit(conn, request[IDENTITY].tenant_id, event)

@@ -7,7 +7,6 @@ write events and audit entries to the outbox in that same transaction.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from uuid import UUID
 
@@ -16,8 +15,8 @@ from aiohttp import web
 from majlis.events import Event, make_envelope
 from majlis.events.inbox import InboxAuditRecorded
 from majlis.http import ProblemError
+from majlis.http.audit_events import caller_audit_event
 from majlis.http.auth import IDENTITY, Identity
-from majlis.http.middlewares import REQUEST_ID
 from majlis.http.resources import AUTHENTICATOR
 from majlis.http.tokens import Role
 from majlis.messaging import add_to_outbox
@@ -25,7 +24,6 @@ from majlis.messaging import add_to_outbox
 # Roles that work conversations; viewers read only.
 AGENT_ROLES: frozenset[Role] = frozenset({"owner", "admin", "agent"})
 MANAGER_ROLES: frozenset[Role] = frozenset({"owner", "admin"})
-USER_AGENT_MAX = 256
 
 
 async def caller(request: web.Request, roles: frozenset[Role] | None = None) -> Identity:
@@ -50,15 +48,6 @@ def path_id(request: web.Request, name: str, what: str) -> UUID:
         raise ProblemError(404, f"{what} not found") from None
 
 
-def client_ip(request: web.Request) -> str | None:
-    """The client address the gateway forwarded (it sets X-Forwarded-For to one address)."""
-    value = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return request.remote
-
-
 async def emit(conn: Any, tenant_id: UUID, event: Event) -> None:
     """Queue an event in the caller's transaction (published only if it commits)."""
     await add_to_outbox(conn, make_envelope(event, tenant_id=tenant_id))
@@ -79,19 +68,9 @@ async def audit(
 
     `details` must never hold PII (phone numbers, names, message bodies): ids and counts only.
     """
-    identity = request[IDENTITY]
-    event = InboxAuditRecorded(
-        action=action,
+    event = caller_audit_event(
+        InboxAuditRecorded, request, action,
+        target_type=target_type, target_id=target_id, details=details, changes=changes,
         outcome="failure" if outcome == "failure" else "success",
-        actor_type="api_key" if identity.kind == "api_key" else "user",
-        actor_id=identity.principal_id,
-        actor_role=identity.role,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        ip=client_ip(request),
-        user_agent=(request.headers.get("User-Agent") or "")[:USER_AGENT_MAX] or None,
-        request_id=request.get(REQUEST_ID),
-        details=details or {},
-        changes=changes or [],
-    )
-    await emit(conn, identity.tenant_id, event)
+    )  # fmt: skip
+    await emit(conn, request[IDENTITY].tenant_id, event)
