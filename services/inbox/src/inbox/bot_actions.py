@@ -26,14 +26,13 @@ from inbox.assignment import assign_among, policy_for
 from inbox.contact_keys import seal_email, seal_name
 from inbox.deps import InboxDeps
 from inbox.inbound import BODY_FIELD
-from inbox.replies import _recipient
+from inbox.replies import queue_send, recipient_of
 from inbox.replies_repository import ReplyTarget
 from inbox.repository import Conn
 from inbox.web import emit
 from majlis.crypto import BlindIndexer, FieldCipher
-from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendMessage
 from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
-from majlis.events.inbox import ConversationUpdated, InboxAuditRecorded, MessageAdded
+from majlis.events.inbox import ConversationUpdated, InboxAuditRecorded
 from majlis.http import ProblemError
 from majlis.logging import get_logger
 from majlis.ratelimit import RedisUnavailable
@@ -105,7 +104,7 @@ async def _send(
         log.info("inbox.bot_message_skipped", reason="outside_customer_service_window")
         return
     try:
-        recipient = _recipient(cipher, tenant_id, target)
+        recipient = recipient_of(cipher, tenant_id, target)
     except ProblemError:
         log.info("inbox.bot_message_skipped", reason="contact_unreachable")
         return
@@ -116,30 +115,10 @@ async def _send(
         status="queued", sender_kind="bot", sender_user_id=None, idempotency_key=None,
     )  # fmt: skip
     await repo.touch_conversation(conn, target.id, row.seq)
-    payload = orjson.dumps({**recipient, "message": message})
-    sealed = cipher.encrypt(payload, tenant_id=tenant_id, field=SEND_PAYLOAD_FIELD)
-    await emit(
-        conn,
-        tenant_id,
-        SendMessage(
-            message_id=row.id,
-            conversation_id=target.id,
-            number_id=target.number_id,
-            priority="interactive",
-            payload_enc=base64.b64encode(sealed).decode("ascii"),
-        ),
-    )
-    await emit(
-        conn,
-        tenant_id,
-        MessageAdded(
-            message_id=row.id,
-            conversation_id=target.id,
-            direction="outbound",
-            type=row.type,
-            sender_kind="bot",
-        ),
-    )
+    await queue_send(
+        conn, cipher, tenant_id, target, recipient, message, row.id, row.type,
+        sender_kind="bot", sender_user_id=None,
+    )  # fmt: skip
 
 
 async def _tag(conn: Conn, tenant_id: UUID, contact_id: UUID, tags: list[Any]) -> None:

@@ -290,38 +290,55 @@ async def _queue_send(
     idempotency_key: str | None,
 ) -> ReplyOutcome:
     tenant_id = identity.tenant_id
-    recipient = _recipient(cipher, tenant_id, target)
+    recipient = recipient_of(cipher, tenant_id, target)
     row = await _store(conn, cipher, identity, sender, target, body, idempotency_key, note=False)
-    payload = orjson.dumps({**recipient, "message": body.cloud_message()})
-    sealed = cipher.encrypt(payload, tenant_id=tenant_id, field=SEND_PAYLOAD_FIELD)
-    # The command commits with the message: a send is never lost, nor made for a rolled-back row.
-    await emit(
-        conn,
-        tenant_id,
-        SendMessage(
-            message_id=row.id,
-            conversation_id=target.id,
-            number_id=target.number_id,
-            priority="interactive",
-            payload_enc=base64.b64encode(sealed).decode("ascii"),
-        ),
-    )
-    await emit(
-        conn,
-        tenant_id,
-        MessageAdded(
-            message_id=row.id,
-            conversation_id=target.id,
-            direction="outbound",
-            type=row.type,
-            sender_kind=sender.kind,
-            sender_user_id=sender.user_id,
-        ),
-    )
+    await queue_send(
+        conn, cipher, tenant_id, target, recipient, body.cloud_message(), row.id, row.type,
+        sender_kind=sender.kind, sender_user_id=sender.user_id,
+    )  # fmt: skip
     return ReplyOutcome(row, [], created=True)
 
 
-def _recipient(cipher: FieldCipher, tenant_id: UUID, target: ReplyTarget) -> dict[str, str]:
+async def queue_send(
+    conn: Conn,
+    cipher: FieldCipher,
+    tenant_id: UUID,
+    target: ReplyTarget,
+    recipient: dict[str, str],
+    message: dict[str, Any],
+    message_id: UUID,
+    message_type: str,
+    *,
+    sender_kind: Any,
+    sender_user_id: UUID | None,
+) -> None:
+    """Queue a stored outbound message's send and announce it, in the caller's transaction.
+
+    The command commits with the message: a send is never lost, nor made for a rolled-back row.
+    The recipient and content ride only as ciphertext.
+    """
+    payload = orjson.dumps({**recipient, "message": message})
+    sealed = cipher.encrypt(payload, tenant_id=tenant_id, field=SEND_PAYLOAD_FIELD)
+    command = SendMessage(
+        message_id=message_id,
+        conversation_id=target.id,
+        number_id=target.number_id,
+        priority="interactive",
+        payload_enc=base64.b64encode(sealed).decode("ascii"),
+    )
+    await emit(conn, tenant_id, command)
+    added = MessageAdded(
+        message_id=message_id,
+        conversation_id=target.id,
+        direction="outbound",
+        type=message_type,
+        sender_kind=sender_kind,
+        sender_user_id=sender_user_id,
+    )
+    await emit(conn, tenant_id, added)
+
+
+def recipient_of(cipher: FieldCipher, tenant_id: UUID, target: ReplyTarget) -> dict[str, str]:
     """The phone number (E.164) or, for a contact known only by it, the BSUID."""
     if target.phone_enc is not None:
         phone = cipher.decrypt_text(target.phone_enc, tenant_id=tenant_id, field=PHONE_FIELD)
