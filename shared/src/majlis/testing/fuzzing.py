@@ -65,6 +65,11 @@ def http_sample_size() -> int:
     return _SIZES[profile_name()][1]
 
 
+def schema_examples() -> int:
+    """How many requests schemathesis generates per API operation."""
+    return {"ci": 15, "full": 150}[profile_name()]
+
+
 def count(target: str, inputs: int = 1) -> None:
     """Record that `target` was fed `inputs` generated inputs."""
     INPUT_COUNTS[target] += inputs
