@@ -143,3 +143,22 @@ async def test_health_readiness_metrics(
     metrics = await (await client.get("/metrics")).text()
     assert "majlis_http_requests_total" in metrics
     assert 'route="/readyz"' in metrics
+
+
+@pytest.mark.parametrize(
+    ("raw", "refused"),
+    [
+        (rb'{"name": "a\u0000b", "count": 1}', True),
+        (rb'{"name": "a\\\u0000b", "count": 1}', True),
+        (rb'{"name": "a\\u0000b", "count": 1}', False),  # an escaped backslash, then "u0000"
+        (rb'{"name": "plain", "count": 1}', False),
+    ],
+)
+async def test_a_nul_character_in_a_body_is_422(
+    client: TestClient[web.Request, web.Application], raw: bytes, refused: bool
+) -> None:
+    """Regression (schemathesis): NUL reached PostgreSQL, which refuses it in text (a 500)."""
+    response = await client.post("/items", data=raw, headers={"Content-Type": "application/json"})
+    assert response.status == (422 if refused else 201)
+    if refused:
+        assert (await response.json())["errors"][0]["code"] == "nul_character"

@@ -70,10 +70,9 @@ def _common_problems(spec: RouteSpec, has_params: bool) -> list[tuple[int, str]]
     """The problems the edge itself may answer for a route, whatever its handler does."""
     problems = []
     if spec.body is not None:
-        # The request-model helpers: not JSON (400), too large (413), not application/json
-        # (415), fields missing, unknown or invalid (422).
+        # The request-model helpers: too large (413), not application/json (415), not JSON
+        # or fields missing, unknown or invalid (422).
         problems += [
-            (400, "The body is not JSON"),
             (413, "The body is too large"),
             (415, "The body is not application/json"),
             (422, "The body is not valid"),
