@@ -170,4 +170,5 @@ async def test_a_token_that_cannot_be_a_header_is_422_not_500(
             "display_number": "+971", "access_token": token}  # fmt: skip
     status, problem, _ = await owner.request("POST", "/api/v1/numbers", json=body)
     assert status == 422, problem
-    assert problem["errors"][0]["field"] == "access_token"
+    # A NUL is refused by parse_json before the model sees the body (any field, any route).
+    assert problem["errors"][0]["field"] in ("access_token", "(body)")
