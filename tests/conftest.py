@@ -78,7 +78,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     captured = [
         content
         for name, content in report.sections
-        if name.startswith("Captured") and name.endswith(report.when)
+        # stdout/stderr: what the code wrote (structlog renders to stdout, after redaction).
+        # Not "Captured log": pytest's own handler formats raw stdlib records, bypassing ours.
+        if name.startswith(("Captured stdout", "Captured stderr")) and name.endswith(report.when)
     ]
     if captured:
         LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
