@@ -10,6 +10,7 @@ documented, and no response that contains any of tenant B's ids or strings.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -18,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,10 +39,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from majlis.settings import ServiceName
+from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology
+from majlis.settings import ServiceName, load_settings
 from majlis.testing.fuzzing import count, schema_examples
 from majlis.testing.secret_scan import LOG_FILE_ENV
 
+BUS_PREFIX = os.environ["MAJLIS_BUS_PREFIX"] + "schemathesis."
 PASSWORD = "schema fuzzing passphrase"
 # Operations that end the caller's own session or cannot be driven by a plain HTTP client:
 # logging out and changing the password revoke tenant A's token mid-run; /stream is a WebSocket.
@@ -77,6 +81,8 @@ def platform() -> Iterator[str]:
         # thousands of generated logins and sign-ups from 127.0.0.1 fill the per-IP limits,
         # which must not carry over to the tests that run after this one.
         "MAJLIS_REDIS_PREFIX": os.environ["MAJLIS_REDIS_PREFIX"] + "schemathesis:",
+        # Queues of its own too, deleted afterwards: nothing it leaves reaches later tests.
+        "MAJLIS_BUS_PREFIX": BUS_PREFIX,
         "MAJLIS_USER_RATE_LIMIT_PER_MINUTE": "1000000",
         "MAJLIS_TENANT_RATE_LIMIT_PER_MINUTE": "1000000",
         "MAJLIS_IP_BLOCK_STRIKES": "1000000",
@@ -112,6 +118,20 @@ def platform() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # In a thread of its own: this sync fixture must not touch pytest-asyncio's loop.
+        cleanup = threading.Thread(target=asyncio.run, args=(_delete_topology(),))
+        cleanup.start()
+        cleanup.join(timeout=60)
+
+
+async def _delete_topology() -> None:
+    settings = load_settings().model_copy(update={"bus_prefix": BUS_PREFIX})
+    bus = await Bus.connect(settings)
+    try:
+        channel = await bus.channel()
+        await delete_topology(channel, BUS_PREFIX, PLATFORM_QUEUES, settings.bus_retry_delays_ms)
+    finally:
+        await bus.close()
 
 
 @dataclass
