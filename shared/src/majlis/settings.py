@@ -118,6 +118,16 @@ class Settings(BaseSettings):
     # Outbound HTTP to tenant-chosen URLs (chatflow http_request nodes, webhooks) may reach
     # loopback: for local development only, never in production.
     outbound_allow_loopback: bool = False
+    # Outbound webhooks (broadcast.integrations): the retry schedule's delays are multiplied
+    # by the scale (tests make it tiny); Retry-After is honoured up to the cap; an endpoint
+    # whose last `disable_after_exhausted` messages all failed for good, the first of them at
+    # least `disable_after_seconds` ago, is disabled.
+    webhook_retry_scale: float = Field(default=1.0, gt=0, le=1.0)
+    webhook_retry_after_cap_seconds: int = Field(default=3600, ge=0, le=86_400)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_disable_after_exhausted: int = Field(default=10, ge=1)
+    webhook_disable_after_seconds: int = Field(default=5 * 86_400, ge=0)
+    webhook_worker_interval_ms: int = Field(default=500, ge=10, le=60_000)
     broadcast_url: str = "http://127.0.0.1:8084"
     audit_url: str = "http://127.0.0.1:8085"
     proxy_timeout_seconds: float = Field(default=15.0, gt=0)

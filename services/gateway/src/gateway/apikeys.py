@@ -41,6 +41,8 @@ SCOPES = frozenset(
         "leads:read",
         "analytics:read",
         "webhooks:manage",
+        "webhooks:read",
+        "webhooks:write",
     }
 )
 

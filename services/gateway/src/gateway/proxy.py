@@ -44,6 +44,7 @@ PROXY_TABLE: dict[str, tuple[str, str]] = {
     "campaigns": ("broadcast", "campaigns"),
     "analytics": ("broadcast", "analytics"),
     "audit": ("audit", "audit"),
+    "webhooks": ("broadcast", "webhooks"),
 }
 _FORWARD_REQUEST = (
     "Content-Type",

@@ -114,3 +114,16 @@ class InboxAuditRecorded(AuditRecorded):
     """An audit event of the inbox (takeovers, exports, erasures): the gateway's shape."""
 
     routing_key = "inbox.audit.recorded"
+
+
+@register_event
+class ContactChanged(Event):
+    """A contact was created or updated (merges and erasures have events of their own).
+
+    Ids only: the contact's data stays encrypted and is read through the API.
+    """
+
+    routing_key = "inbox.contact.changed"
+
+    contact_id: UUID
+    change: Literal["created", "updated"]

@@ -30,6 +30,23 @@ BROADCAST_EVENTS = QueueSpec(
         "webhook_ingest.phone_quality.received",
     ),
 )
+# Outbound webhooks: the events a tenant's endpoints may subscribe to, turned into one
+# delivery per matching endpoint (broadcast.integrations).
+BROADCAST_WEBHOOKS = QueueSpec(
+    "broadcast.webhooks",
+    (
+        "inbox.message.stored",
+        "inbox.message.status_changed",
+        "inbox.conversation.updated",
+        "inbox.contact.changed",
+        "inbox.contact.merged",
+        "inbox.contact.erased",
+        "broadcast.message.sent",
+        "broadcast.campaign.finished",
+        "broadcast.template.updated",
+        "chatflow.lead.captured",
+    ),
+)
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
@@ -38,7 +55,7 @@ AUDIT_EVENTS = QueueSpec("audit.events", ("*.audit.recorded",), retired_bindings
 # Live updates for dashboards (new and updated leads too: ids only). One shared queue:
 # replicas share the work. Fan-out to every gateway replica would need a per-replica queue,
 # which the gateway declares for itself.
-GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#", "chatflow.lead.#"))
+GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#", "chatflow.lead.#", "broadcast.webhook.#"))
 
 PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     INBOX_EVENTS,
@@ -46,6 +63,7 @@ PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     BROADCAST_COMMANDS,
     BROADCAST_BULK,
     BROADCAST_EVENTS,
+    BROADCAST_WEBHOOKS,
     AUDIT_EVENTS,
     GATEWAY_LIVE,
 )
