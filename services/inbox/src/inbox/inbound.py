@@ -10,6 +10,7 @@ the `inbox.message.stored` outbox entry commit together or not at all.
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID, uuid4
 
 import orjson
@@ -31,7 +32,7 @@ from inbox.conversations_repository import ConversationState
 from inbox.deps import InboxDeps
 from inbox.repository import Conn, OpenedConversation
 from majlis.events import Envelope, make_envelope
-from majlis.events.inbox import ConversationUpdated, MessageStored
+from majlis.events.inbox import ContactChanged, ConversationUpdated, MessageStored
 from majlis.events.webhook_ingest import MessageReceived
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
@@ -120,6 +121,14 @@ async def store_inbound_message(
     log.info("inbox.message_stored", message_id=str(message_id), message_type=kind)
 
 
+async def _contact_changed(
+    conn: Conn, tenant_id: UUID, contact_id: UUID, change: Literal["created", "updated"]
+) -> None:
+    """Tell subscribers (outbound webhooks, live streams) a contact appeared or changed."""
+    event = ContactChanged(contact_id=contact_id, change=change)
+    await add_to_outbox(conn, make_envelope(event, tenant_id=tenant_id))
+
+
 async def announce_conversation(
     conn: Conn, envelope: Envelope, opened: OpenedConversation, deps: InboxDeps
 ) -> None:
@@ -191,6 +200,7 @@ async def find_or_create_contact(
         ):
             if name_bidx is not None:
                 await repository.fill_name_index(conn, contact_id, name_bidx)
+            await _contact_changed(conn, tenant_id, contact_id, "created")
             return contact_id
         # Another message of the same person created the contact concurrently.
         match = await repository.find_contact(conn, phone_bidx, bsuid_bidx)
@@ -204,6 +214,7 @@ async def find_or_create_contact(
         await repository.complete_contact(
             conn, match.id, phone=phone, bsuid=bsuid, name_enc=name_enc
         )
+        await _contact_changed(conn, tenant_id, match.id, "updated")
         if name_bidx is not None and not match.has_name:
             # The name we just gave the contact becomes searchable (q= in the list).
             await repository.fill_name_index(conn, match.id, name_bidx)
