@@ -187,6 +187,30 @@ async def test_secret_shown_once_and_every_delivery_verifies(
     assert secret.encode() not in bytes(stored)
 
 
+async def store_message(
+    world: World, team: Team, stored: MessageStored, content: dict[str, Any]
+) -> None:
+    """A contact, conversation and inbound message as the inbox stores them (encrypted)."""
+    sealed = world.cipher.encrypt(
+        json.dumps(content), tenant_id=team.tenant_id, field="messages.body"
+    )
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, id, phone_bidx) VALUES ($1, $2, $3)",
+            team.tenant_id, stored.contact_id, uuid.uuid4().bytes,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO conversations (tenant_id, id, contact_id, number_id)"
+            " VALUES ($1, $2, $3, $4)",
+            team.tenant_id, stored.conversation_id, stored.contact_id, team.number_id,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO messages (tenant_id, id, conversation_id, direction, type, body_enc,"
+            " status, wamid) VALUES ($1, $2, $3, 'inbound', 'text', $4, 'received', $5)",
+            team.tenant_id, stored.message_id, stored.conversation_id, sealed, stored.wamid,
+        )  # fmt: skip
+
+
 async def test_platform_events_reach_subscribed_endpoints_once(
     webhook_world: World, receiver: Receiver
 ) -> None:
@@ -198,6 +222,8 @@ async def test_platform_events_reach_subscribed_endpoints_once(
         message_id=uuid.uuid4(), conversation_id=uuid.uuid4(), contact_id=uuid.uuid4(),
         number_id=team.number_id, type="text", wamid="wamid.HBgL" + uuid.uuid4().hex,
     )  # fmt: skip
+    content = {"type": "text", "text": {"body": "Do you deliver to Sharjah?"}}
+    await store_message(world, team, stored, content)
     envelope = make_envelope(stored, tenant_id=team.tenant_id)
     await world.publisher.publish(envelope)
     await world.publisher.publish(envelope)  # a redelivery: still one webhook
@@ -213,10 +239,12 @@ async def test_platform_events_reach_subscribed_endpoints_once(
     assert payload["data"]["message_id"] == str(stored.message_id)
     assert payload["data"]["conversation_id"] == str(stored.conversation_id)
     assert payload["data"]["wamid"] == stored.wamid
+    assert payload["data"]["content"] == content  # bodies only in message.received/sent
     [other] = await receiver.wait("assigned")
     assigned_payload = verify(assigned["secret"], other.headers, other.body)
     assert assigned_payload["type"] == "conversation.assigned"
     assert assigned_payload["data"]["assigned_user_id"] == str(update.assigned_user_id)
+    assert "content" not in assigned_payload["data"]
     # A status change that is not an assignment reaches no one; the duplicate made no row.
     status_only = update.model_copy(update={"change": "status", "status": "pending"})
     await world.publisher.publish(make_envelope(status_only, tenant_id=team.tenant_id))

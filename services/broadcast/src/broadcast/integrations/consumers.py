@@ -12,10 +12,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+import orjson
 
 from broadcast.integrations import catalog
 from broadcast.integrations import repository as repo
-from majlis.crypto import FieldCipher
+from majlis.crypto import DecryptionError, FieldCipher
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, Event
 from majlis.logging import get_logger
@@ -27,6 +28,8 @@ CONSUMER = "broadcast.webhooks"
 PAYLOAD_FIELD = "webhook_deliveries.payload"
 SECRET_FIELD = "webhook_endpoints.secret"  # noqa: S105  # a field name, not a secret
 PREVIOUS_SECRET_FIELD = "webhook_endpoints.previous_secret"  # noqa: S105  # a field name
+MESSAGE_BODY_FIELD = "messages.body"  # the inbox's encrypted message content
+WITH_CONTENT = frozenset({"message.received", "message.sent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,24 @@ async def enqueue(
     return delivery_id if done else None
 
 
+async def message_content(
+    conn: repo.Conn, cipher: FieldCipher, tenant_id: UUID, message_id: Any
+) -> Any:
+    """The message's content as the inbox stores it (the Cloud API message object without
+    the envelope fields), or None when the inbox has no readable body for it (yet)."""
+    try:
+        sealed = await repo.message_body(conn, UUID(str(message_id)))
+    except ValueError:
+        return None
+    if sealed is None:
+        return None
+    try:
+        plain = cipher.decrypt(sealed, tenant_id=tenant_id, field=MESSAGE_BODY_FIELD)
+        return orjson.loads(plain)
+    except (DecryptionError, orjson.JSONDecodeError):
+        return None
+
+
 def on_platform_event(get: Callable[[], WebhookDeps]) -> Handler:
     """Fan a platform event out to the tenant's endpoints subscribed to its webhook type."""
 
@@ -70,8 +91,15 @@ def on_platform_event(get: Callable[[], WebhookDeps]) -> Handler:
         async with tenant_transaction(deps.pool, envelope.tenant_id) as conn:
             if not await claim_event(conn, CONSUMER, envelope):
                 return
-            queued = 0
-            for endpoint_id in await repo.subscribed_endpoints(conn, event_type):
+            queued, endpoints = 0, await repo.subscribed_endpoints(conn, event_type)
+            if endpoints and event_type in WITH_CONTENT:
+                # Bodies only here: the receiver is the tenant's own system, and a CRM
+                # needs the text of the conversation.
+                content = await message_content(
+                    conn, deps.cipher, envelope.tenant_id, data.get("message_id")
+                )
+                data = {**data, "content": content}
+            for endpoint_id in endpoints:
                 delivery = await enqueue(
                     conn, deps.cipher, envelope.tenant_id, endpoint_id, envelope.id,
                     event_type, timestamp, data,

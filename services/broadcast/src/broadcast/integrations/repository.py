@@ -131,6 +131,14 @@ async def subscribed_endpoints(conn: Conn, event_type: str) -> list[UUID]:
     return [r["id"] for r in rows]
 
 
+async def message_body(conn: Conn, message_id: UUID) -> bytes | None:
+    """The inbox's encrypted content of a message (read only, for message webhooks)."""
+    sealed: bytes | None = await conn.fetchval(
+        "SELECT body_enc FROM messages WHERE id = $1", message_id
+    )
+    return sealed
+
+
 async def insert_delivery(
     conn: Conn,
     delivery_id: UUID,
