@@ -66,18 +66,23 @@ CREATE INDEX webhook_deliveries_tenant_log_idx
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at)
   WHERE state = 'pending';
 SELECT app.apply_tenant_rls('webhook_deliveries');
-GRANT SELECT, INSERT, UPDATE ON webhook_deliveries TO majlis_app;
+-- DELETE: the worker prunes finished deliveries past the log's retention.
+GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_deliveries TO majlis_app;
 
--- The delivery worker asks, before it knows any tenant, which deliveries are due. Ids only,
--- like app.due_campaigns().
-GRANT SELECT (tenant_id, id, state, next_attempt_at) ON webhook_deliveries TO majlis_lookup;
+-- The delivery worker asks, before it knows any tenant, which deliveries are due (ids only,
+-- like app.due_campaigns()), and which tenants have endpoints (for pruning the log).
+GRANT SELECT (tenant_id, id, endpoint_id, state, next_attempt_at) ON webhook_deliveries
+  TO majlis_lookup;
 CREATE POLICY lookup_read ON webhook_deliveries AS PERMISSIVE FOR SELECT TO majlis_lookup
+  USING (true);
+GRANT SELECT (tenant_id) ON webhook_endpoints TO majlis_lookup;
+CREATE POLICY lookup_read ON webhook_endpoints AS PERMISSIVE FOR SELECT TO majlis_lookup
   USING (true);
 
 CREATE FUNCTION app.due_webhook_deliveries(p_limit integer)
-RETURNS TABLE (tenant_id uuid, delivery_id uuid)
+RETURNS TABLE (tenant_id uuid, delivery_id uuid, endpoint_id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-  SELECT d.tenant_id, d.id FROM public.webhook_deliveries d
+  SELECT d.tenant_id, d.id, d.endpoint_id FROM public.webhook_deliveries d
   WHERE d.state = 'pending' AND d.next_attempt_at <= now()
   ORDER BY d.next_attempt_at
   LIMIT least(greatest(p_limit, 1), 1000)
@@ -85,3 +90,12 @@ $$;
 ALTER FUNCTION app.due_webhook_deliveries(integer) OWNER TO majlis_lookup;
 REVOKE ALL ON FUNCTION app.due_webhook_deliveries(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app.due_webhook_deliveries(integer) TO majlis_app;
+
+CREATE FUNCTION app.webhook_tenants()
+RETURNS TABLE (tenant_id uuid)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT DISTINCT e.tenant_id FROM public.webhook_endpoints e
+$$;
+ALTER FUNCTION app.webhook_tenants() OWNER TO majlis_lookup;
+REVOKE ALL ON FUNCTION app.webhook_tenants() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.webhook_tenants() TO majlis_app;

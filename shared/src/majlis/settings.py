@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     webhook_disable_after_exhausted: int = Field(default=10, ge=1)
     webhook_disable_after_seconds: int = Field(default=5 * 86_400, ge=0)
     webhook_worker_interval_ms: int = Field(default=500, ge=10, le=60_000)
+    webhook_log_retention_days: int = Field(default=30, ge=1, le=3650)
     broadcast_url: str = "http://127.0.0.1:8084"
     audit_url: str = "http://127.0.0.1:8085"
     proxy_timeout_seconds: float = Field(default=15.0, gt=0)

@@ -576,3 +576,28 @@ async def test_roles_tenants_and_scopes(webhook_world: World, receiver: Receiver
     assert patched["description"] == "y"
     assert (await world.request(team, "owner", "DELETE", one))[0] == 204
     assert (await world.request(team, "owner", "GET", one))[0] == 404
+
+
+async def test_the_log_keeps_finished_deliveries_for_the_retention(
+    webhook_world: World, receiver: Receiver
+) -> None:
+    from broadcast.integrations.consumers import WebhookDeps
+    from broadcast.integrations.worker import DeliveryWorker, WorkerConfig
+
+    world = webhook_world
+    team = await world.team()
+    endpoint = await create(world, team, receiver.url("pruned"))
+    old, recent = await send_test(world, team, endpoint["id"]), None
+    await settled(world, team, endpoint["id"], old)
+    recent = await send_test(world, team, endpoint["id"])
+    await settled(world, team, endpoint["id"], recent)
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        await conn.execute(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '31 days' WHERE id = $1",
+            uuid.UUID(old),
+        )
+    worker = DeliveryWorker(
+        WebhookDeps(world.pool, world.cipher), world.settings, WorkerConfig(retention_days=30)
+    )
+    assert await worker.prune() >= 1
+    assert [d["id"] for d in await deliveries(world, team, endpoint["id"])] == [recent]

@@ -193,12 +193,28 @@ async def redeliver(conn: Conn, endpoint_id: UUID, delivery_id: UUID) -> Row | N
     return row
 
 
-async def due_deliveries(pool: asyncpg.Pool[Any], limit: int) -> list[tuple[UUID, UUID]]:
-    """(tenant_id, delivery_id) of pending deliveries whose next attempt is due."""
+async def due_deliveries(pool: asyncpg.Pool[Any], limit: int) -> list[tuple[UUID, UUID, UUID]]:
+    """(tenant_id, delivery_id, endpoint_id) of pending deliveries whose attempt is due."""
     rows = await pool.fetch(
-        "SELECT tenant_id, delivery_id FROM app.due_webhook_deliveries($1)", limit
+        "SELECT tenant_id, delivery_id, endpoint_id FROM app.due_webhook_deliveries($1)", limit
     )
-    return [(r["tenant_id"], r["delivery_id"]) for r in rows]
+    return [(r["tenant_id"], r["delivery_id"], r["endpoint_id"]) for r in rows]
+
+
+async def webhook_tenants(pool: asyncpg.Pool[Any]) -> list[UUID]:
+    """Tenants with at least one endpoint (ids only)."""
+    rows = await pool.fetch("SELECT tenant_id FROM app.webhook_tenants()")
+    return [r["tenant_id"] for r in rows]
+
+
+async def prune_deliveries(conn: Conn, older_than_days: int) -> int:
+    """Delete finished deliveries older than the log's retention; how many went."""
+    deleted = await conn.fetch(
+        "DELETE FROM webhook_deliveries WHERE state <> 'pending'"
+        " AND created_at < now() - make_interval(days => $1) RETURNING 1",
+        older_than_days,
+    )
+    return len(deleted)
 
 
 async def claim(conn: Conn, delivery_id: UUID, lease_s: float) -> Row | None:

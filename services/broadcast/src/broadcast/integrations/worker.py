@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +55,10 @@ class WorkerConfig:
     # How long a claimed delivery stays invisible to other workers: longer than one attempt.
     lease_s: float = 40.0
     batch: int = 100
-    concurrency: int = 16
+    concurrency: int = 32
+    per_endpoint: int = 4
+    retention_days: int = 30
+    prune_interval_s: float = 3600.0
     scale: float = 1.0
     retry_after_cap_s: float = 3600.0
     disable_after_exhausted: int = 10
@@ -71,6 +75,7 @@ class WorkerConfig:
             retry_after_cap_s=settings.webhook_retry_after_cap_seconds,
             disable_after_exhausted=settings.webhook_disable_after_exhausted,
             disable_after_s=settings.webhook_disable_after_seconds,
+            retention_days=settings.webhook_log_retention_days,
         )
 
 
@@ -97,7 +102,8 @@ class Outcome:
 
 
 class DeliveryWorker:
-    """Periodically sends every due delivery."""
+    """Keeps up to `concurrency` attempts in flight (at most `per_endpoint` per endpoint, so
+    one slow receiver never holds every slot), starting due ones as slots free up."""
 
     def __init__(
         self,
@@ -114,33 +120,83 @@ class DeliveryWorker:
         self._rng = rng
         self._client = GuardedClient(allow_loopback=targets.allow_loopback(settings))
         self._stopping = asyncio.Event()
-        self._slots = asyncio.Semaphore(config.concurrency)
+        self._in_flight: dict[UUID, asyncio.Task[None]] = {}
+        self._per_endpoint: Counter[UUID] = Counter()
+        self._pruned_at = 0.0
 
     async def run(self) -> None:
-        """Run until stop()."""
+        """Run until stop(); then let the attempts in flight finish."""
         try:
             while not self._stopping.is_set():
                 try:
                     await self.run_once()
-                except (OSError, asyncpg.PostgresError) as error:
+                    await self._prune_if_due()
+                except (
+                    OSError,
+                    TimeoutError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                ) as error:
                     log.warning("webhook.worker_failed", error_type=type(error).__name__)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self._config.interval_s)
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
         finally:
             await self._client.close()
 
     async def stop(self) -> None:
-        """Stop after the current pass."""
+        """Stop starting attempts."""
         self._stopping.set()
 
     async def run_once(self) -> None:
-        """One pass: every due delivery, a bounded number at a time."""
-        due = await repo.due_deliveries(self._deps.pool, self._config.batch)
-        await asyncio.gather(*(self._bounded(tenant_id, d_id) for tenant_id, d_id in due))
+        """Start an attempt for due deliveries while there are free slots."""
+        room = self._config.concurrency - len(self._in_flight)
+        if room <= 0:
+            return
+        due = await repo.due_deliveries(self._deps.pool, min(self._config.batch, room * 4))
+        for tenant_id, delivery_id, endpoint_id in due:
+            if len(self._in_flight) >= self._config.concurrency:
+                break
+            if delivery_id in self._in_flight:
+                continue
+            if self._per_endpoint[endpoint_id] >= self._config.per_endpoint:
+                continue
+            self._per_endpoint[endpoint_id] += 1
+            task = asyncio.create_task(self._attempt(tenant_id, delivery_id, endpoint_id))
+            self._in_flight[delivery_id] = task
 
-    async def _bounded(self, tenant_id: UUID, delivery_id: UUID) -> None:
-        async with self._slots:
+    async def _attempt(self, tenant_id: UUID, delivery_id: UUID, endpoint_id: UUID) -> None:
+        try:
             await self.deliver(tenant_id, delivery_id)
+        except Exception as error:  # noqa: BLE001  # one delivery must never stop the worker
+            # Its claim runs out and it is tried again (a poison row reaches MAX_ATTEMPTS).
+            log.warning("webhook.attempt_crashed", error_type=type(error).__name__)
+        finally:
+            del self._in_flight[delivery_id]
+            self._per_endpoint[endpoint_id] -= 1
+            if self._per_endpoint[endpoint_id] <= 0:
+                del self._per_endpoint[endpoint_id]
+
+    async def idle(self) -> None:
+        """Wait until no attempt is in flight (tests)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    async def _prune_if_due(self) -> None:
+        if time.monotonic() - self._pruned_at < self._config.prune_interval_s:
+            return
+        self._pruned_at = time.monotonic()
+        await self.prune()
+
+    async def prune(self) -> int:
+        """Delete finished deliveries past the log's retention, tenant by tenant."""
+        pruned = 0
+        for tenant_id in await repo.webhook_tenants(self._deps.pool):
+            async with tenant_transaction(self._deps.pool, tenant_id) as conn:
+                pruned += await repo.prune_deliveries(conn, self._config.retention_days)
+        if pruned:
+            log.info("webhook.log_pruned", deliveries=pruned)
+        return pruned
 
     async def claim(self, tenant_id: UUID, delivery_id: UUID) -> Any:
         """Claim a due delivery for one attempt (its row), or None."""
@@ -154,6 +210,8 @@ class DeliveryWorker:
             return  # another worker has it, or it is no longer due
         if not row["enabled"]:
             outcome = Outcome(None, 0, "endpoint_disabled")
+        elif row["attempt"] > retries.MAX_ATTEMPTS:
+            outcome = Outcome(None, 0, "attempts_exhausted")  # claimed but never recorded
         else:
             outcome = await self._send(tenant_id, row)
         await self._record(tenant_id, row, outcome)
@@ -188,7 +246,10 @@ class DeliveryWorker:
                 "POST", row["url"], headers=headers, data=body,
                 timeout_s=self._config.timeout_s, follow_redirects=False,
             )  # fmt: skip
-        except OutboundRefused:
+        except OutboundRefused as refused:
+            if refused.reason == "response too large":
+                # The receiver answered with a body past our cap: a failure, not retried.
+                return Outcome(None, elapsed(), "response_too_large")
             return Outcome(None, elapsed(), "ssrf_refused")
         except TimeoutError:
             return Outcome(None, elapsed(), "timeout")
