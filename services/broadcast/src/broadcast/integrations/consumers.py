@@ -89,10 +89,11 @@ def on_platform_event(get: Callable[[], WebhookDeps]) -> Handler:
         deps = get()
         timestamp = envelope.occurred_at.isoformat().replace("+00:00", "Z")
         async with tenant_transaction(deps.pool, envelope.tenant_id) as conn:
-            if not await claim_event(conn, CONSUMER, envelope):
-                return
+            # Most tenants subscribe to few types: no endpoint, no write (nothing to repeat).
             queued, endpoints = 0, await repo.subscribed_endpoints(conn, event_type)
-            if endpoints and event_type in WITH_CONTENT:
+            if not endpoints or not await claim_event(conn, CONSUMER, envelope):
+                return
+            if event_type in WITH_CONTENT:
                 # Bodies only here: the receiver is the tenant's own system, and a CRM
                 # needs the text of the conversation.
                 content = await message_content(
