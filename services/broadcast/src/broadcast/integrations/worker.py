@@ -177,11 +177,6 @@ class DeliveryWorker:
             if self._per_endpoint[endpoint_id] <= 0:
                 del self._per_endpoint[endpoint_id]
 
-    async def idle(self) -> None:
-        """Wait until no attempt is in flight (tests)."""
-        while self._in_flight:
-            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
-
     async def _prune_if_due(self) -> None:
         if time.monotonic() - self._pruned_at < self._config.prune_interval_s:
             return
