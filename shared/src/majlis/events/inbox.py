@@ -114,3 +114,23 @@ class InboxAuditRecorded(AuditRecorded):
     """An audit event of the inbox (takeovers, exports, erasures): the gateway's shape."""
 
     routing_key = "inbox.audit.recorded"
+
+
+COMPANION_MESSAGE_FIELD = "commands.companion_message"
+
+
+@register_event
+class CompanionMessageReceived(Event):
+    """An owner wrote to the business number their companion is registered on.
+
+    The inbox routes such a message here instead of the team inbox (no contact, conversation
+    or message row is made). ``message_enc`` is base64 of the AES-256-GCM ciphertext (field
+    ``commands.companion_message``, bound to the tenant) of ``{"from": "+9715...", "text": ...}``:
+    the owner's number and words never ride in clear.
+    """
+
+    routing_key = "command.chatflow.companion_message"
+
+    number_id: UUID
+    wamid: str = Field(min_length=1, max_length=256)
+    message_enc: str = Field(min_length=1, max_length=100_000)

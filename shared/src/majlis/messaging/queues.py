@@ -7,8 +7,9 @@ from majlis.messaging.topology import QueueSpec
 # The inbox stores what arrives from Meta and what broadcasts sent, and applies what the bot
 # decided (`command.inbox.*`: messages, tags, contact updates, hand-offs).
 INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#", "command.inbox.*"))
-# Chatflows and bots react to stored inbound messages.
-CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
+# Chatflows and bots react to stored inbound messages; the owner's companion answers the
+# messages the inbox routes to it (`command.chatflow.*`).
+CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored", "command.chatflow.*"))
 # Commands are imperative and go to their receiver alone. The dispatcher serves interactive
 # sends (agent and bot replies) from this queue and bulk sends (campaigns) from its own queue,
 # each with its own prefetch, so a reply is never stuck behind a campaign's backlog. `*` (one
