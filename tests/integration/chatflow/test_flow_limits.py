@@ -1,5 +1,6 @@
 """The engine's limits and timers on the real path: the 500-step limit (no node over its visit
-limit), a question's timeout edge fired by the durable timer, and the purge of old node logs."""
+limit), a question's timeout edge fired by the durable timer, the purge of old node logs, and a
+redelivered message answered once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 from chatflow.timers import purge_logs
 from majlis.db import tenant_transaction
+from majlis.events import make_envelope
+from majlis.events.webhook_ingest import MessageReceived
 
 FlowWorld = Any
 RING = 12  # nodes in the cycle: 501 steps visit each about 42 times, under the 50-visit limit
@@ -116,3 +119,42 @@ async def test_node_logs_older_than_the_retention_are_purged(
     assert deleted >= 1
     assert await world.sql(team, "SELECT 1 FROM flow_logs") == []
     assert await world.sql(other, "SELECT 1 FROM flow_logs") != []
+
+
+GREET = {
+    "start": "hi",
+    "nodes": [{"id": "hi", "type": "send_text", "text": "Welcome"}, {"id": "done", "type": "end"}],
+    "edges": [{"from": "hi", "to": "done"}],
+}
+
+
+async def test_a_redelivered_message_is_answered_once(flow_world: FlowWorld) -> None:
+    world = flow_world
+    team = await world.team()
+    await _publish(team, GREET, "hello")
+    phone = world.fresh_phone()
+    wamid = await world.say(team, phone, "hello")
+    [first] = await world.sent_count(team, 1)
+    [stored] = await world.until(team, "SELECT id FROM messages WHERE wamid = $1", wamid)
+    # The same webhook again, as Meta retries it: a new event with the same wamid.
+    wa_id, now = phone.lstrip("+"), datetime.now(UTC)
+    again = MessageReceived(
+        phone_number_id=team.phone_number_id, waba_id=team.waba_id,
+        message={"from": wa_id, "id": wamid, "timestamp": str(int(now.timestamp())),
+                 "type": "text", "text": {"body": "hello"}},
+        contact={"wa_id": wa_id, "profile": {"name": "Customer"}}, received_at=now,
+    )  # fmt: skip
+    envelope = make_envelope(again, tenant_id=team.tenant_id)
+    for _ in range(2):  # and that event delivered twice by the broker
+        await world.publisher.publish(envelope)
+    await world.until(
+        team, "SELECT 1 FROM processed_messages WHERE consumer = 'inbox' AND event_id = $1",
+        envelope.id,
+    )  # fmt: skip
+    # A later message of another customer is answered: everything before it has been handled.
+    await world.say(team, world.fresh_phone(), "hello")
+    sent = await world.sent_count(team, 2)
+    assert [m["wa_id"] for m in sent].count(wa_id) == 1
+    assert first["payload"]["text"]["body"] == "Welcome"
+    assert await world.sql(team, "SELECT id FROM messages WHERE wamid = $1", wamid) == [stored]
+    assert len(await world.sql(team, "SELECT 1 FROM flow_sessions")) == 2
