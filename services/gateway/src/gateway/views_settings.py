@@ -1,7 +1,8 @@
 """`/api/v1/settings/business-hours`: the tenant's time zone, weekly hours and holidays.
 
 Analytics measure response and resolution times in working time under these hours. Every
-signed-in role reads them; owners and admins change them (audited). Unset: 24/7 in the
+signed-in role (and an API key with `analytics:read`) reads them; owners and admins change
+them (audited). Unset: 24/7 in the
 tenant's time zone.
 """
 
@@ -49,6 +50,8 @@ def _public(timezone: str, hours: BusinessHours, *, is_default: bool) -> dict[st
     "GET",
     PATH,
     "The business hours and time zone analytics measure working time in",
+    auth="any",
+    scope="analytics:read",
     roles=ALL_ROLES,
     tag="settings",
     responses={200: "Business hours (24/7 when never set)"},
