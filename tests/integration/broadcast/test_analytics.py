@@ -150,6 +150,7 @@ async def test_conversations_bot_time_business_hours_reopen_two_agents_two_numbe
     assert by_key[("2026-12-01", str(number_a))] == {
         "day": "2026-12-01", "number_id": str(number_a), "conversations_opened": 2,
         "conversations_resolved": 1, "messages_in": 2, "messages_out": 2,
+        "campaign_messages_out": 0,
     }  # fmt: skip
     # Wednesday, number A: resolved once, A2's reply.
     assert by_key[("2026-12-02", str(number_a))]["conversations_resolved"] == 1
@@ -158,11 +159,11 @@ async def test_conversations_bot_time_business_hours_reopen_two_agents_two_numbe
     # Tuesday, number B: opened 1, resolved 1, in 1, out 1 (the note is not a message).
     assert {k: v for k, v in by_key[("2026-12-01", str(number_b))].items() if k != "day"} == {
         "number_id": str(number_b), "conversations_opened": 1, "conversations_resolved": 1,
-        "messages_in": 1, "messages_out": 1,
+        "messages_in": 1, "messages_out": 1, "campaign_messages_out": 0,
     }  # fmt: skip
     assert volumes["totals"] == {
         "conversations_opened": 3, "conversations_resolved": 3, "messages_in": 3,
-        "messages_out": 4,
+        "messages_out": 4, "campaign_messages_out": 0,
     }  # fmt: skip
 
     _status, agents = await world.request(

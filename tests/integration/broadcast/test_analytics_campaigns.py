@@ -110,6 +110,14 @@ async def test_campaign_funnel_and_days(campaign_world: CampaignWorld) -> None:
         "skipped": 1,
     }  # fmt: skip
 
+    # Volumes count the three sends Meta accepted as campaign messages out of the number.
+    status, volumes = await world.request(
+        team, "agent", "GET", f"/api/v1/analytics/volumes?{query}"
+    )
+    assert status == 200, volumes
+    assert volumes["totals"]["campaign_messages_out"] == 3
+    assert {i["number_id"] for i in volumes["items"]} == {str(team.number_id)}
+
     # Another tenant sees no campaign of this one.
     other = await world.team()
     _status, theirs = await world.request(

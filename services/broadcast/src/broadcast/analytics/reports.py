@@ -43,7 +43,11 @@ def _id(value: UUID | None) -> str | None:
 
 
 async def volumes(conn: Conn, r: Range) -> dict[str, Any]:
-    """Conversations opened/resolved and messages in/out per local day and number."""
+    """Conversations opened/resolved and messages in/out per local day and number.
+
+    `messages_out` are the inbox's outbound messages (people, the bot, the API);
+    `campaign_messages_out` the campaign sends Meta accepted that day.
+    """
     rows = await conn.fetch(
         """
         WITH opened AS (
@@ -57,15 +61,22 @@ async def volumes(conn: Conn, r: Range) -> dict[str, Any]:
         messages AS (
           SELECT day, number_id, messages_in, messages_out FROM analytics_daily_messages
           WHERE day BETWEEN $5 AND $6 AND ($4::uuid IS NULL OR number_id = $4)),
+        campaign AS (
+          SELECT d.day, c.number_id, sum(d.count) AS n FROM analytics_campaign_daily d
+          JOIN campaigns c ON c.id = d.campaign_id
+          WHERE d.state = 'sent' AND d.day BETWEEN $5 AND $6
+            AND ($4::uuid IS NULL OR c.number_id = $4) GROUP BY 1, 2),
         keys AS (SELECT day, number_id FROM opened UNION SELECT day, number_id FROM resolved
-                 UNION SELECT day, number_id FROM messages)
+                 UNION SELECT day, number_id FROM messages
+                 UNION SELECT day, number_id FROM campaign)
         SELECT k.day, k.number_id, coalesce(o.n, 0) AS opened, coalesce(r.n, 0) AS resolved,
                coalesce(m.messages_in, 0) AS messages_in,
-               coalesce(m.messages_out, 0) AS messages_out
+               coalesce(m.messages_out, 0) AS messages_out, coalesce(cs.n, 0) AS campaign_out
         FROM keys k
         LEFT JOIN opened o ON o.day = k.day AND o.number_id IS NOT DISTINCT FROM k.number_id
         LEFT JOIN resolved r ON r.day = k.day AND r.number_id IS NOT DISTINCT FROM k.number_id
         LEFT JOIN messages m ON m.day = k.day AND m.number_id IS NOT DISTINCT FROM k.number_id
+        LEFT JOIN campaign cs ON cs.day = k.day AND cs.number_id = k.number_id
         ORDER BY k.day, k.number_id
         """,
         r.start, r.end, r.zone, r.number_id, r.first, r.last,
@@ -78,10 +89,17 @@ async def volumes(conn: Conn, r: Range) -> dict[str, Any]:
             "conversations_resolved": row["resolved"],
             "messages_in": row["messages_in"],
             "messages_out": row["messages_out"],
+            "campaign_messages_out": int(row["campaign_out"]),
         }
         for row in rows
     ]
-    keys = ("conversations_opened", "conversations_resolved", "messages_in", "messages_out")
+    keys = (
+        "conversations_opened",
+        "conversations_resolved",
+        "messages_in",
+        "messages_out",
+        "campaign_messages_out",
+    )
     totals = {key: sum(item[key] for item in items) for key in keys}
     return {**r.echo(), "items": items, "totals": totals}
 
