@@ -48,7 +48,7 @@ GRANT SELECT, INSERT ON analytics_conversation_facts TO majlis_app;
 
 -- Cycles: a conversation's life from its creation (or a reopen) to its resolution. Times are
 -- working seconds: outside business hours and while the bot owned the conversation do not
--- count. first_responder_id: the person whose reply came first; resolver_id: the assignee
+-- count; resolution_s is NULL for a cycle a person never owned (the bot's alone). first_responder_id: the person whose reply came first; resolver_id: the assignee
 -- when it was resolved (else the person who resolved it).
 CREATE TABLE analytics_cycles (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -84,13 +84,15 @@ CREATE TABLE analytics_daily_messages (
 SELECT app.apply_tenant_rls('analytics_daily_messages');
 GRANT SELECT, INSERT, UPDATE ON analytics_daily_messages TO majlis_app;
 
--- Replies per local day and person (user or API key).
+-- Replies per local day, person (user or API key) and number. number_id is the nil uuid when
+-- an (old) event named no number and the conversation's number is not known yet.
 CREATE TABLE analytics_daily_replies (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   day date NOT NULL,
   user_id uuid NOT NULL,
+  number_id uuid NOT NULL,
   replies bigint NOT NULL DEFAULT 0,
-  PRIMARY KEY (tenant_id, day, user_id)
+  PRIMARY KEY (tenant_id, day, user_id, number_id)
 );
 SELECT app.apply_tenant_rls('analytics_daily_replies');
 GRANT SELECT, INSERT, UPDATE ON analytics_daily_replies TO majlis_app;

@@ -181,6 +181,13 @@ async def test_conversations_bot_time_business_hours_reopen_two_agents_two_numbe
         "median_first_response_seconds": 600.0, "median_resolution_seconds": 3600.0,
     }  # fmt: skip
     assert [item["user_id"] for item in agents["items"]] == [str(a2), str(a1)]
+    # Number B alone: A2's conversation 2 (handled 1, one reply, 1200 s, 3600 s).
+    path = f"/api/v1/analytics/agents?{RANGE}&number_id={number_b}"
+    _status, agents = await world.request(team, "viewer", "GET", path)
+    assert agents["items"] == [
+        {"user_id": str(a2), "conversations_handled": 1, "replies": 1, "first_responses": 1,
+         "median_first_response_seconds": 1200.0, "median_resolution_seconds": 3600.0},
+    ]  # fmt: skip
 
     # Another tenant sees nothing of this, for the same range and even with this number id.
     other = await world.team()

@@ -85,3 +85,11 @@ def test_out_of_hours_time_is_left_out() -> None:
     facts = [state(at(17, 30), "open", "human", AGENT), reply(at(9, 15, day=2))]
     [cycle] = compute_cycles(facts, hours, UTC_ZONE)
     assert cycle.first_response_s == 2700
+
+
+def test_a_cycle_only_the_bot_owned_has_no_resolution_time() -> None:
+    # The bot owns it from 09:00; someone resolves it at 09:30 without taking over.
+    facts = [state(at(9), "open", "bot"), state(at(9, 30), "resolved", "bot", None)]
+    [cycle] = compute_cycles(facts, ALWAYS, UTC_ZONE)
+    assert cycle.resolved_at == at(9, 30)
+    assert cycle.resolution_s is None

@@ -17,7 +17,7 @@ from gateway import audit
 from gateway.context import CONTEXT, as_caller
 from gateway.routes import ALL_ROLES, MANAGERS, route
 from majlis.business_hours import BusinessHours, zone_or_none
-from majlis.http import parse_json
+from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
 
 PATH = "/api/v1/settings/business-hours"
@@ -90,6 +90,11 @@ async def put_business_hours(request: web.Request) -> web.Response:
     hours = BusinessHours(weekly=body.weekly, holidays=body.holidays)
     stored = _public(body.timezone, hours, is_default=False)
     async with as_caller(ctx, identity) as conn:
+        # Reports and triggers convert in PostgreSQL: its zone database must know it too.
+        if not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)", body.timezone
+        ):
+            raise ProblemError(422, "This time zone is not known", slug="unknown-timezone")
         await conn.execute(
             "UPDATE tenants SET timezone = $2, updated_at = now() WHERE id = $1",
             identity.tenant_id,

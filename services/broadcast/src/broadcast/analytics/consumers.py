@@ -79,7 +79,7 @@ async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) ->
         await repo.count_message(conn, envelope.tenant_id, day, number_id, inbound=False)
     if added.sender_kind not in PERSON_SENDERS or added.sender_user_id is None:
         return
-    await repo.count_reply(conn, envelope.tenant_id, day, added.sender_user_id)
+    await repo.count_reply(conn, envelope.tenant_id, day, added.sender_user_id, number_id)
     fact = Fact(
         at=envelope.occurred_at, kind="reply", number_id=number_id, user_id=added.sender_user_id
     )

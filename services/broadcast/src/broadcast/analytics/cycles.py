@@ -3,7 +3,8 @@
 A cycle starts when the conversation is created or reopened (a state fact that is not
 'resolved' after one that was) and ends when it is resolved. Its first response is the first
 reply of a person (user or API key) inside it; both times count only working seconds (the
-tenant's business hours) during which a human, not the bot, owned the conversation.
+tenant's business hours) during which a human, not the bot, owned the conversation. A cycle no
+person ever owned has no resolution time.
 """
 
 from __future__ import annotations
@@ -99,7 +100,11 @@ def compute_cycles(facts: list[Fact], hours: BusinessHours, zone: ZoneInfo) -> l
         elif fact.status == "resolved" and current is not None:
             current.resolved_at = fact.at
             current.resolver_id = assignee or fact.user_id
-            current.resolution_s = measured(current.opened_at, fact.at)
+            owned = human_intervals(timeline, current.opened_at, fact.at)
+            # A cycle no person ever owned (the bot's alone) has no resolution time: a zero
+            # would flatter the team's median.
+            if owned:
+                current.resolution_s = working_seconds_within(owned, hours, zone)
             current = None
         status = fact.status
     return cycles

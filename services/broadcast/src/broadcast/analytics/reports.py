@@ -105,7 +105,7 @@ async def volumes(conn: Conn, r: Range) -> dict[str, Any]:
 
 
 _TIMES = """
-SELECT count(*) AS n,
+SELECT count({seconds}) AS n,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) AS median,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY {seconds}) AS p90
 FROM analytics_cycles WHERE {at} >= $1 AND {at} < $2
@@ -114,7 +114,10 @@ FROM analytics_cycles WHERE {at} >= $1 AND {at} < $2
 
 
 async def response_times(conn: Conn, r: Range) -> dict[str, Any]:
-    """First response and resolution times (working seconds), median and p90."""
+    """First response and resolution times (working seconds), median and p90.
+
+    A cycle only the bot owned has no resolution time and is left out of `resolution`.
+    """
     body: dict[str, Any] = r.echo()
     columns = (
         ("first_response", "first_response_at", "first_response_s"),
@@ -138,7 +141,7 @@ async def agents(conn: Conn, r: Range) -> dict[str, Any]:
         """
         WITH replies AS (
           SELECT user_id, sum(replies) AS n FROM analytics_daily_replies
-          WHERE day BETWEEN $4 AND $5 GROUP BY 1),
+          WHERE day BETWEEN $4 AND $5 AND ($3::uuid IS NULL OR number_id = $3) GROUP BY 1),
         firsts AS (
           SELECT first_responder_id AS user_id, count(*) AS n,
                  percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_s) AS median
@@ -146,7 +149,7 @@ async def agents(conn: Conn, r: Range) -> dict[str, Any]:
             AND first_responder_id IS NOT NULL AND ($3::uuid IS NULL OR number_id = $3)
           GROUP BY 1),
         resolved AS (
-          SELECT resolver_id AS user_id, count(*) AS n,
+          SELECT resolver_id AS user_id, count(*) AS n,  -- handled, measured or not
                  percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_s) AS median
           FROM analytics_cycles WHERE resolved_at >= $1 AND resolved_at < $2
             AND resolver_id IS NOT NULL AND ($3::uuid IS NULL OR number_id = $3)

@@ -16,6 +16,7 @@ from broadcast.analytics.cycles import Cycle, Fact
 from majlis.business_hours import BusinessHours
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
+UNKNOWN_NUMBER = UUID(int=0)
 
 
 async def lock_conversation(conn: Conn, conversation_id: UUID) -> None:
@@ -108,15 +109,18 @@ async def count_message(
     )  # fmt: skip
 
 
-async def count_reply(conn: Conn, tenant_id: UUID, day: date, user_id: UUID) -> None:
-    """One more reply by a person on a local day."""
+async def count_reply(
+    conn: Conn, tenant_id: UUID, day: date, user_id: UUID, number_id: UUID | None
+) -> None:
+    """One more reply by a person on a local day and number."""
     await conn.execute(
-        "INSERT INTO analytics_daily_replies AS d (tenant_id, day, user_id, replies)"
-        " VALUES ($1, $2, $3, 1) ON CONFLICT (tenant_id, day, user_id)"
+        "INSERT INTO analytics_daily_replies AS d (tenant_id, day, user_id, number_id, replies)"
+        " VALUES ($1, $2, $3, $4, 1) ON CONFLICT (tenant_id, day, user_id, number_id)"
         " DO UPDATE SET replies = d.replies + 1",
         tenant_id,
         day,
         user_id,
+        number_id or UNKNOWN_NUMBER,
     )
 
 
