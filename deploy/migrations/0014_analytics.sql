@@ -72,14 +72,17 @@ CREATE INDEX analytics_cycles_resolved_idx ON analytics_cycles (tenant_id, resol
 SELECT app.apply_tenant_rls('analytics_cycles');
 GRANT SELECT, INSERT, DELETE ON analytics_cycles TO majlis_app;
 
--- Messages in and out per local day (tenant's zone when counted) and number.
+-- Messages in and out per local day (tenant's zone when counted) and number, spread over 16
+-- slots (by message id) like campaign_counts, so concurrent consumers of a busy number rarely
+-- wait on the same counter row; a report sums them.
 CREATE TABLE analytics_daily_messages (
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
   day date NOT NULL,
   number_id uuid NOT NULL,
+  slot smallint NOT NULL CHECK (slot BETWEEN 0 AND 15),
   messages_in bigint NOT NULL DEFAULT 0,
   messages_out bigint NOT NULL DEFAULT 0,
-  PRIMARY KEY (tenant_id, day, number_id)
+  PRIMARY KEY (tenant_id, day, number_id, slot)
 );
 SELECT app.apply_tenant_rls('analytics_daily_messages');
 GRANT SELECT, INSERT, UPDATE ON analytics_daily_messages TO majlis_app;
@@ -112,14 +115,16 @@ SELECT app.apply_tenant_rls('analytics_leads');
 GRANT SELECT, INSERT, UPDATE ON analytics_leads TO majlis_app;
 
 -- Campaign recipients entering a state, per campaign and local day: kept by a trigger in the
--- same transaction as the state change (never twice: the state only moves forward).
+-- same transaction as the state change (never twice: the state only moves forward), over 16
+-- slots per state like campaign_counts.
 CREATE TABLE analytics_campaign_daily (
   tenant_id uuid NOT NULL,
   campaign_id uuid NOT NULL,
   day date NOT NULL,
   state text NOT NULL,
+  slot smallint NOT NULL,
   count bigint NOT NULL DEFAULT 0,
-  PRIMARY KEY (tenant_id, campaign_id, day, state),
+  PRIMARY KEY (tenant_id, campaign_id, day, state, slot),
   FOREIGN KEY (tenant_id, campaign_id) REFERENCES campaigns (tenant_id, id) ON DELETE CASCADE
 );
 SELECT app.apply_tenant_rls('analytics_campaign_daily');
@@ -129,6 +134,7 @@ CREATE FUNCTION app.campaign_recipients_keep_daily() RETURNS trigger
 LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
   v_day date;
+  v_slot smallint := (hashtext(NEW.id::text) & 15)::smallint;
 BEGIN
   IF TG_OP = 'UPDATE' AND OLD.state = NEW.state THEN
     RETURN NULL;
@@ -137,10 +143,10 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT (now() AT TIME ZONE t.timezone)::date INTO v_day FROM tenants t WHERE t.id = NEW.tenant_id;
-  INSERT INTO analytics_campaign_daily AS d (tenant_id, campaign_id, day, state, count)
+  INSERT INTO analytics_campaign_daily AS d (tenant_id, campaign_id, day, state, slot, count)
     VALUES (NEW.tenant_id, NEW.campaign_id, coalesce(v_day, (now() AT TIME ZONE 'UTC')::date),
-            NEW.state, 1)
-    ON CONFLICT (tenant_id, campaign_id, day, state) DO UPDATE SET count = d.count + 1;
+            NEW.state, v_slot, 1)
+    ON CONFLICT (tenant_id, campaign_id, day, state, slot) DO UPDATE SET count = d.count + 1;
   RETURN NULL;
 END
 $$;

@@ -59,8 +59,10 @@ async def volumes(conn: Conn, r: Range) -> dict[str, Any]:
           FROM analytics_cycles WHERE resolved_at >= $1 AND resolved_at < $2
             AND ($4::uuid IS NULL OR number_id = $4) GROUP BY 1, 2),
         messages AS (
-          SELECT day, number_id, messages_in, messages_out FROM analytics_daily_messages
-          WHERE day BETWEEN $5 AND $6 AND ($4::uuid IS NULL OR number_id = $4)),
+          SELECT day, number_id, sum(messages_in) AS messages_in,
+                 sum(messages_out) AS messages_out
+          FROM analytics_daily_messages
+          WHERE day BETWEEN $5 AND $6 AND ($4::uuid IS NULL OR number_id = $4) GROUP BY 1, 2),
         campaign AS (
           SELECT d.day, c.number_id, sum(d.count) AS n FROM analytics_campaign_daily d
           JOIN campaigns c ON c.id = d.campaign_id
@@ -87,8 +89,8 @@ async def volumes(conn: Conn, r: Range) -> dict[str, Any]:
             "number_id": _id(row["number_id"]),
             "conversations_opened": row["opened"],
             "conversations_resolved": row["resolved"],
-            "messages_in": row["messages_in"],
-            "messages_out": row["messages_out"],
+            "messages_in": int(row["messages_in"]),
+            "messages_out": int(row["messages_out"]),
             "campaign_messages_out": int(row["campaign_out"]),
         }
         for row in rows
@@ -201,10 +203,11 @@ async def campaigns(conn: Conn, r: Range) -> dict[str, Any]:
                   SELECT state, sum(count) AS n FROM campaign_counts
                   WHERE campaign_id = c.id GROUP BY state) s) AS counts,
                (SELECT coalesce(jsonb_agg(jsonb_build_object('day', d.day, 'state', d.state,
-                                                             'count', d.count)
+                                                             'count', d.n)
                                           ORDER BY d.day, d.state), '[]'::jsonb)
-                FROM analytics_campaign_daily d
-                WHERE d.campaign_id = c.id AND d.day BETWEEN $1 AND $2) AS daily
+                FROM (SELECT day, state, sum(count) AS n FROM analytics_campaign_daily
+                      WHERE campaign_id = c.id AND day BETWEEN $1 AND $2
+                      GROUP BY day, state) d) AS daily
         FROM campaigns c
         WHERE ($3::uuid IS NULL OR c.number_id = $3)
           AND (EXISTS (SELECT 1 FROM analytics_campaign_daily d
