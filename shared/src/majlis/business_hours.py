@@ -103,7 +103,7 @@ def working_seconds(start: datetime, end: datetime, hours: BusinessHours, zone: 
     if end <= start:
         return 0.0
     total = 0.0
-    day = start.astimezone(zone).date() - timedelta(days=1)  # a range may end past midnight UTC
+    day = start.astimezone(zone).date()  # ranges end by 24:00: none spills into the next day
     last = end.astimezone(zone).date()
     while day <= last:
         for begin_min, end_min in hours.day_ranges(day):

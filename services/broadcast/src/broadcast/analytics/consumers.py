@@ -28,8 +28,7 @@ PERSON_SENDERS = frozenset({"user", "api_key"})
 
 
 async def _local_day(conn: repo.Conn, at: datetime) -> date:
-    name, _hours = await repo.tenant_clock(conn)
-    zone = zone_or_none(name)
+    zone = zone_or_none(await repo.tenant_zone_name(conn))
     return at.astimezone(zone).date() if zone is not None else at.date()
 
 

@@ -28,6 +28,14 @@ async def lock_conversation(conn: Conn, conversation_id: UUID) -> None:
     )
 
 
+async def tenant_zone_name(conn: Conn) -> str:
+    """The tenant's time zone (an IANA name)."""
+    name = await conn.fetchval(
+        "SELECT timezone FROM tenants WHERE id = (SELECT app.current_tenant_id())"
+    )
+    return name if isinstance(name, str) else "UTC"
+
+
 async def tenant_clock(conn: Conn) -> tuple[str, BusinessHours]:
     """The tenant's zone name and business hours (24/7 when none are set)."""
     row = await conn.fetchrow(

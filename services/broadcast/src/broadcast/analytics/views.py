@@ -18,7 +18,7 @@ from aiohttp import web
 
 from broadcast.analytics import reports
 from broadcast.analytics.reports import Range
-from broadcast.analytics.repository import Conn, tenant_clock
+from broadcast.analytics.repository import Conn, tenant_zone_name
 from broadcast.views_templates import ALL_ROLES, caller
 from majlis.business_hours import zone_or_none
 from majlis.http import ProblemError
@@ -93,8 +93,7 @@ def _view(report: Report) -> Callable[[web.Request], Awaitable[web.Response]]:
             )
         pool = request.app[DB_POOL]
         async with caller_transaction(pool, identity, readonly=True) as conn:
-            zone_name, _hours = await tenant_clock(conn)
-            body = await report(conn, parse_range(request, zone_name))
+            body = await report(conn, parse_range(request, await tenant_zone_name(conn)))
         return web.json_response(body)
 
     view.__name__ = f"get_{report.__name__}"
