@@ -120,9 +120,15 @@ async def test_conversations_bot_time_business_hours_reopen_two_agents_two_numbe
     ]
     # Published newest first: the consumer must not depend on arrival order.
     envelopes = [await publish(world, team, e, when) for e, when in reversed(events)]
-    # A redelivered reply (same event id) must not count twice.
-    duplicate = next(env for env in envelopes if env.payload.get("sender_user_id") == str(a1))
-    await world.publisher.publish(duplicate)
+    # Redelivered events (same event ids: a reply, an inbound message, a resolution) must not
+    # count twice.
+    duplicates = [
+        next(env for env in envelopes if env.payload.get("sender_user_id") == str(a1)),
+        next(env for env in envelopes if env.type == MessageStored.routing_key),
+        next(env for env in envelopes if env.payload.get("status") == "resolved"),
+    ]
+    for duplicate in duplicates:
+        await world.publisher.publish(duplicate)
 
     times = await report_until(
         world, team, f"/api/v1/analytics/response-times?{RANGE}",
