@@ -227,18 +227,29 @@ async def test_leads_by_stage_and_source(template_world: TemplateWorld) -> None:
     # L1: new from a flow, later qualified (by hand: its source stays "flow"); L2 won, from AI;
     # L3 new, manual. A late, older event of L1 ("new") does not undo "qualified". A lead of
     # November is outside the range.
-    await publish(world, team, lead(l1, "new", "flow"), utc(1, 8))
-    await publish(world, team, lead(l1, "qualified", "manual"), utc(1, 9))
-    await publish(world, team, lead(l2, "won", "ai"), utc(1, 10))
-    await publish(world, team, lead(l3, "new", "manual"), utc(2, 10))
-    await publish(world, team, lead(l1, "new", "flow"), utc(1, 8, 30))
-    await publish(world, team, lead(old, "won", "api"), datetime(2026, 11, 20, tzinfo=UTC))
-    body = await report_until(
-        world, team, f"/api/v1/analytics/leads?{RANGE}", lambda b: b["total"] == 3
-    )
+    published = [
+        await publish(world, team, lead(l1, "new", "flow"), utc(1, 8)),
+        await publish(world, team, lead(l1, "qualified", "manual"), utc(1, 9)),
+        await publish(world, team, lead(l2, "won", "ai"), utc(1, 10)),
+        await publish(world, team, lead(l3, "new", "manual"), utc(2, 10)),
+        await publish(world, team, lead(l1, "new", "flow"), utc(1, 8, 30)),
+        await publish(world, team, lead(old, "won", "api"), datetime(2026, 11, 20, tzinfo=UTC)),
+    ]
+    # Every event handled: each one's claim in processed_messages committed with its work.
+    async with asyncio.timeout(15):
+        while True:
+            async with tenant_transaction(world.pool, team.tenant_id) as conn:
+                handled = await conn.fetchval(
+                    "SELECT count(*) FROM processed_messages"
+                    " WHERE consumer = 'broadcast.analytics' AND event_id = ANY($1::uuid[])",
+                    [env.id for env in published],
+                )
+            if handled == len(published):
+                break
+            await asyncio.sleep(0.05)
     # new 1 (L3), qualified 1 (L1), won 1 (L2); flow 1 (L1), ai 1 (L2), manual 1 (L3).
-    await asyncio.sleep(0.3)  # the late L1 event, published last, is in by now
     _status, body = await world.request(team, "viewer", "GET", f"/api/v1/analytics/leads?{RANGE}")
+    assert body["total"] == 3
     assert {i["stage"]: i["count"] for i in body["by_stage"]} == {
         "new": 1, "qualified": 1, "won": 1, "lost": 0,
     }  # fmt: skip
