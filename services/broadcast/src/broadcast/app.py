@@ -12,6 +12,8 @@ import aiohttp
 from aiohttp import web
 
 from broadcast import views_campaign_actions, views_campaigns, views_templates
+from broadcast.analytics import views as analytics_views
+from broadcast.analytics.consumers import analytics_handlers
 from broadcast.campaign_runner import CampaignRunner, RunnerConfig
 from broadcast.consumers import command_handlers, event_handlers
 from broadcast.dispatcher import Dispatcher, DispatcherConfig
@@ -128,9 +130,12 @@ def create_app(
     app.cleanup_ctx.append(queue_ctx("broadcast.bulk", commands, config.bulk_prefetch))
     events = event_handlers(get, lambda: app[views_campaigns.CAMPAIGNS])
     app.cleanup_ctx.append(queue_ctx("broadcast.events", events, 64))
+    analytics = analytics_handlers(lambda: app[DB_POOL])
+    app.cleanup_ctx.append(queue_ctx("broadcast.analytics", analytics, 32))
     app.cleanup_ctx.append(outbox_relay_ctx)
     app.cleanup_ctx.append(runner_ctx)
     views_templates.add_routes(app)
     views_campaigns.add_routes(app)
     views_campaign_actions.add_routes(app)
+    analytics_views.add_routes(app)
     return app

@@ -10,6 +10,7 @@ from gateway import (  # noqa: F401  (importing a views module declares its rout
     views_keys,
     views_numbers,
     views_presence,
+    views_settings,
     views_team,
 )
 from gateway.consumers import live_events_ctx

@@ -64,12 +64,14 @@ class MessageAdded(Event):
     """An outbound message (queued for sending) or a private note was stored.
 
     Inbound messages are `inbox.message.stored`. ``mentions`` are the users a note mentions.
+    ``number_id`` is the conversation's number (None from publishers older than analytics).
     """
 
     routing_key = "inbox.message.added"
 
     message_id: UUID
     conversation_id: UUID
+    number_id: UUID | None = None
     direction: Literal["outbound", "note"]
     type: str
     sender_kind: Literal["user", "api_key", "bot", "campaign", "system"]

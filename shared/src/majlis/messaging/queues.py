@@ -31,6 +31,17 @@ BROADCAST_EVENTS = QueueSpec(
         "webhook_ingest.phone_quality.received",
     ),
 )
+# Analytics (in the broadcast service) rolls up conversations, messages and leads. Its own
+# queue: a backlog of rollups never delays the dispatcher's status settling.
+BROADCAST_ANALYTICS = QueueSpec(
+    "broadcast.analytics",
+    (
+        "inbox.conversation.updated",
+        "inbox.message.stored",
+        "inbox.message.added",
+        "chatflow.lead.captured",
+    ),
+)
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
@@ -47,6 +58,7 @@ PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     BROADCAST_COMMANDS,
     BROADCAST_BULK,
     BROADCAST_EVENTS,
+    BROADCAST_ANALYTICS,
     AUDIT_EVENTS,
     GATEWAY_LIVE,
 )
