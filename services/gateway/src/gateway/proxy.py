@@ -106,13 +106,15 @@ def _body(request: web.Request, limit: int) -> AsyncIterator[bytes] | None:
 # flows) or that only they read (audit): a key holding the scope the edge checked acts there
 # as an admin. Every other family forwards a key as an agent, so what the README keeps for
 # people (contact deletion, erasure, exports) stays refused to keys by the back end.
-_KEY_ADMIN_FAMILIES = frozenset({"templates", "campaigns", "flows", "audit"})
+_KEY_ADMIN_FAMILIES = frozenset({"templates", "campaigns", "flows", "audit", "webhooks"})
+# Families a key reaches with one scope whatever the method.
+_ONE_SCOPE = {"messages": "messages:send", "webhooks": "webhooks:manage"}
 
 
 def proxy_scope(family: str, method: str) -> str:
     """The API-key scope a call of `method` on a proxied resource family needs."""
-    if family == "messages":
-        return "messages:send"
+    if family in _ONE_SCOPE:
+        return _ONE_SCOPE[family]
     if family in ("analytics", "leads", "audit"):
         return f"{family}:read"
     return f"{family}:{'read' if method in ('GET', 'HEAD') else 'write'}"
@@ -135,7 +137,8 @@ def proxy_spec(request: web.Request) -> RouteSpec | None:
 
 
 def _key_role(family: str, method: str) -> Role:
-    if family in _KEY_ADMIN_FAMILIES and (family == "audit" or method not in ("GET", "HEAD")):
+    reads_too = family in ("audit", "webhooks")  # owners' and admins' reads only
+    if family in _KEY_ADMIN_FAMILIES and (reads_too or method not in ("GET", "HEAD")):
         return "admin"
     return "agent"
 
