@@ -103,6 +103,19 @@ async def test_number_limit(gateway: GatewayUnderTest) -> None:
     assert (status, _slug(body), body["limit"]) == (403, "plan-limit-reached", "numbers")
 
 
+async def test_a_disabled_number_frees_a_place_until_it_is_enabled_again(
+    gateway: GatewayUnderTest,
+) -> None:
+    owner, _, _ = await gateway.owner()
+    numbers = [(await _new_number(owner))[1] for _ in range(STARTER.limits[Limit.NUMBERS])]
+    path = f"/api/v1/numbers/{numbers[0]['id']}"
+    assert (await owner.request("PATCH", path, json={"status": "disabled"}))[0] == 200
+    assert (await _new_number(owner))[0] == 201
+    status, body, _ = await owner.request("PATCH", path, json={"status": "active"})
+    assert (status, _slug(body), body["limit"]) == (403, "plan-limit-reached", "numbers")
+    assert (await owner.request("PATCH", path, json={"display_number": "+971 4 1"}))[0] == 200
+
+
 async def test_team_member_limit_counts_users_and_pending_invites(
     gateway: GatewayUnderTest,
 ) -> None:

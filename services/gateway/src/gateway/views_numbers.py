@@ -152,7 +152,12 @@ async def list_numbers(request: web.Request) -> web.Response:
     roles=MANAGERS,
     body=NumberPatchBody,
     tag="numbers",
-    responses={200: "Updated", 404: "No such number", 422: "Token rejected by Meta"},
+    responses={
+        200: "Updated",
+        403: "Re-enabling would pass the plan's number limit (plan-limit-reached)",
+        404: "No such number",
+        422: "Token rejected by Meta",
+    },
 )
 async def update_number(request: web.Request) -> web.Response:
     """Change the display number, enable/disable it, or replace its token (checked first)."""
@@ -173,6 +178,13 @@ async def update_number(request: web.Request) -> web.Response:
             body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
         )
     async with as_caller(ctx, identity) as conn:
+        if body.status == "active":
+            # Re-enabling a disabled number counts against the plan like connecting one.
+            was = await conn.fetchval(
+                "SELECT status FROM whatsapp_numbers WHERE id = $1 FOR UPDATE", number_id
+            )
+            if was == "disabled":
+                await check_limit(conn, identity.tenant_id, Limit.NUMBERS)
         row = await conn.fetchrow(
             "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"
             " status = coalesce($3, status), access_token_enc = coalesce($4, access_token_enc),"
