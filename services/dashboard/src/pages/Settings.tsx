@@ -11,7 +11,7 @@ import { isManager, useMe } from "../session";
 const SCOPES = [
   "conversations:read", "conversations:write", "contacts:read", "contacts:write", "messages:send",
   "templates:read", "templates:write", "campaigns:read", "campaigns:write", "flows:read",
-  "flows:write", "leads:read", "analytics:read", "webhooks:manage",
+  "flows:write", "leads:read", "analytics:read", "audit:read", "webhooks:manage",
 ];
 
 function Numbers({ manager }: { manager: boolean }) {
