@@ -144,3 +144,17 @@ async def test_graph_url_off_the_list_is_refused_logged_without_token_and_counte
 
 def test_settings_default_region() -> None:
     assert Settings().data_region == "ae"
+
+
+def test_store_hosts_never_carry_credentials_even_from_odd_dsns() -> None:
+    from gateway.views_platform import _store
+
+    assert _store("postgresql", "postgresql://u:pw@db.internal:6432/majlis", 5432, "ae") == {
+        "name": "postgresql",
+        "host": "db.internal",
+        "port": 6432,
+        "region": "ae",
+    }
+    several = _store("postgresql", "postgresql://u:pw@h1:5432,h2:5433/db", 5432, "ae")
+    assert several["host"] is None
+    assert "pw" not in json.dumps(several)

@@ -43,13 +43,14 @@ async def get_plan(request: web.Request) -> web.Response:
 
 
 def _store(name: str, url: str, default_port: int, region: str) -> dict[str, Any]:
-    parsed = URL(url)  # only the host and port leave this function, never user or password
-    return {
-        "name": name,
-        "host": parsed.host,
-        "port": parsed.port or default_port,
-        "region": region,
-    }
+    # Only the host and port leave this function, never the user or password; a DSN yarl
+    # cannot read (several hosts, a socket directory) is reported without a host.
+    try:
+        parsed = URL(url)
+        host, port = parsed.host, parsed.port or default_port
+    except ValueError:
+        host, port = None, None
+    return {"name": name, "host": host, "port": port, "region": region}
 
 
 def _stores(settings: Settings) -> list[dict[str, Any]]:
