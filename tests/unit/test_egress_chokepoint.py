@@ -1,9 +1,9 @@
 """Every outbound HTTP session of the platform is opened by majlis.net (the egress chokepoint).
 
-A new `ClientSession(` anywhere else in services/ or shared/ fails this test: route it through
-majlis.net.egress (egress_session for Meta and the AI providers, internal_session for the
-platform's own back ends, tenant_target_client for tenant-chosen URLs).
-"""
+A new `ClientSession(` (or a one-shot `aiohttp.request(`) anywhere else in services/ or
+shared/ fails this test: route it through majlis.net.egress (egress_session for Meta and the
+AI providers, internal_session for the platform's own back ends, tenant_target_client for
+tenant-chosen URLs)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ALLOWED = {
     "shared/src/majlis/testing/stack.py",
 }
 ALLOWED_PREFIXES = ("shared/src/majlis/graphsim/",)
-_SESSION = re.compile(r"\bClientSession\s*\(")
+_SESSION = re.compile(r"\bClientSession\s*\(|\baiohttp\.request\s*\(")
 
 
 def _offenders() -> list[str]:
