@@ -173,6 +173,25 @@ async def test_a_key_cannot_reach_another_tenants_objects(
     assert [item["id"] for item in listing["items"]] == [mine["id"]]
 
 
+async def test_keys_act_as_admin_only_where_the_readme_says_by_scope(
+    gateway_factory: Callable[..., Awaitable[GatewayUnderTest]], inbox_url: str
+) -> None:
+    world = await gateway_factory(inbox_url=inbox_url)
+    owner, _, _ = await world.owner()
+    key = await _key(world, owner, ["conversations:write", "contacts:read", "contacts:write"])
+    status, label, _ = await key.request("POST", "/api/v1/labels", json={"name": "VIP"})
+    assert status == 201, label  # a tenant-wide setting: by scope
+    status, contact, _ = await key.request(
+        "POST", "/api/v1/contacts", json={"phone": "+971507778899"}
+    )
+    assert status == 201, contact
+    # Deleting a contact and exporting contacts stay with people.
+    status, body, _ = await key.request("DELETE", f"/api/v1/contacts/{contact['id']}")
+    assert status == 403, body
+    status, body, _ = await key.request("GET", "/api/v1/contacts/export.csv")
+    assert status == 403, body
+
+
 async def test_audit_log_with_a_key_follows_the_plan(
     gateway_factory: Callable[..., Awaitable[GatewayUnderTest]],
     audit_url: str,

@@ -102,11 +102,29 @@ def _body(request: web.Request, limit: int) -> AsyncIterator[bytes] | None:
     return _streamed(request, limit)
 
 
-# Families whose writes the back ends reserve to owners and admins (templates, campaigns,
-# flows) or that only they read (audit): a key holding the scope the edge checked acts there
-# as an admin. Every other family forwards a key as an agent, so what the README keeps for
-# people (contact deletion, erasure, exports) stays refused to keys by the back end.
-_KEY_ADMIN_FAMILIES = frozenset({"templates", "campaigns", "flows", "audit", "webhooks"})
+# Resources whose changes the back ends reserve to owners and admins (templates, campaigns,
+# flows and their AI pieces, and the inbox's tenant-wide settings: labels, assignment
+# policies, the attribute schema, canned responses), or that only they read (audit,
+# webhooks): a key holding the scope the edge checked acts there as an admin ("by scope" in
+# the README's table). Everything else forwards a key as an agent, so what the README keeps
+# for people (contact deletion, erasure, CSV and data-subject exports) stays refused to keys.
+_KEY_ADMIN_RESOURCES = frozenset(
+    {
+        "templates",
+        "campaigns",
+        "flows",
+        "chatbots",
+        "knowledge",
+        "ai",
+        "labels",
+        "assignment-policies",
+        "contact-attributes",
+        "canned-responses",
+        "audit",
+        "webhooks",
+    }
+)
+_ADMIN_READS = frozenset({"audit", "webhooks"})
 # Families a key reaches with one scope whatever the method.
 _ONE_SCOPE = {"messages": "messages:send", "webhooks": "webhooks:manage"}
 
@@ -136,9 +154,10 @@ def proxy_spec(request: web.Request) -> RouteSpec | None:
     )
 
 
-def _key_role(family: str, method: str) -> Role:
-    reads_too = family in ("audit", "webhooks")  # owners' and admins' reads only
-    if family in _KEY_ADMIN_FAMILIES and (reads_too or method not in ("GET", "HEAD")):
+def _key_role(resource: str, method: str) -> Role:
+    if resource in _KEY_ADMIN_RESOURCES and (
+        resource in _ADMIN_READS or method not in ("GET", "HEAD")
+    ):
         return "admin"
     return "agent"
 
@@ -152,12 +171,14 @@ def _upstream(ctx: GatewayContext, service: str) -> str:
     }[service]
 
 
-def _credential(ctx: GatewayContext, request: web.Request, identity: Identity, family: str) -> str:
+def _credential(
+    ctx: GatewayContext, request: web.Request, identity: Identity, resource: str
+) -> str:
     if identity.kind == "api_key":
         token, _ = ctx.signer.issue(
             user_id=identity.principal_id,
             tenant_id=identity.tenant_id,
-            role=_key_role(family, request.method),
+            role=_key_role(resource, request.method),
             ttl_seconds=API_KEY_FORWARD_TTL,
             scopes=tuple(sorted(identity.scopes)),
         )
@@ -177,7 +198,9 @@ async def forward(request: web.Request) -> web.StreamResponse:
     headers = CIMultiDict(
         (name, request.headers[name]) for name in _FORWARD_REQUEST if name in request.headers
     )
-    headers["Authorization"] = f"Bearer {_credential(ctx, request, identity, entry[1])}"
+    headers["Authorization"] = (
+        f"Bearer {_credential(ctx, request, identity, request.match_info['resource'])}"
+    )
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
     headers["X-Forwarded-For"] = request[CLIENT_IP]
     url = _upstream(ctx, entry[0]) + request.rel_url.path_qs
