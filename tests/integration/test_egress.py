@@ -64,7 +64,8 @@ def test_defaults_follow_the_configured_base_urls() -> None:
 
 
 def test_host_and_port_entries() -> None:
-    policy = EgressPolicy(["graph.facebook.com", "127.0.0.1:8090", "[::1]:9000"])
+    policy = EgressPolicy(["graph.facebook.com", "127.0.0.1:8090", "[::1]:9000", "[fd00::1]"])
+    assert policy.is_allowed(URL("http://[fd00::1]:81/"))
     assert policy.is_allowed(URL("https://graph.facebook.com/v21.0/1/messages"))
     assert policy.is_allowed(URL("https://GRAPH.facebook.com./x"))
     assert policy.is_allowed(URL("http://127.0.0.1:8090/v21.0/1"))

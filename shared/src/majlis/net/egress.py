@@ -113,10 +113,10 @@ class EgressPolicy:
 
     def is_allowed(self, url: URL) -> bool:
         """Whether a request to `url` may leave the platform."""
-        host = (url.host or "").lower().rstrip(".")
+        host = _bracket((url.host or "").lower().rstrip("."))
         if host in self._any_port:
             return True
-        return url.port is not None and f"{_bracket(host)}:{url.port}" in self._exact
+        return url.port is not None and f"{host}:{url.port}" in self._exact
 
     async def check(self, url: URL) -> None:
         """Raise EgressRefused (after logging and counting) unless `url`'s host is listed."""
