@@ -29,12 +29,14 @@ from majlis.http.resources import (
     CleanupContext,
     authenticator_ctx,
     bus_ctx,
+    egress_policy,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
 )
 from majlis.messaging import PLATFORM_QUEUES, Consumer, Handler
 from majlis.meta import GraphClient
+from majlis.net.egress import egress_session
 from majlis.settings import ServiceName, Settings
 
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
@@ -47,7 +49,7 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, config = app[SETTINGS], app[CONFIG]
     # Many sends in flight over kept-alive connections; pacing is the token bucket's job.
     connector = aiohttp.TCPConnector(limit=config.http_connections, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with egress_session(egress_policy(app), connector=connector) as session:
         cipher = FieldCipher(KeyRing.from_settings(settings))
         redis, prefix = app[REDIS], settings.redis_prefix
         dispatcher = Dispatcher(
