@@ -339,7 +339,7 @@ async def test_a_dead_end_is_retried_until_given_up(
     row = await settled(world, team, down["id"], delivery_id)
     # Every step of the schedule, then more until the (scaled) day has passed.
     assert row["state"] == "failed"
-    assert row["attempt"] >= 8
+    assert row["attempt"] >= 8, row
     assert row["error_class"] == "http_503"
     assert len(receiver.of("down")) == row["attempt"]
 

@@ -12,6 +12,8 @@ import aiohttp
 from aiohttp import web
 
 from broadcast import views_campaign_actions, views_campaigns, views_templates
+from broadcast.analytics import views as analytics_views
+from broadcast.analytics.consumers import analytics_handlers
 from broadcast.campaign_runner import CampaignRunner, RunnerConfig
 from broadcast.consumers import command_handlers, event_handlers
 from broadcast.dispatcher import Dispatcher, DispatcherConfig
@@ -30,12 +32,14 @@ from majlis.http.resources import (
     CleanupContext,
     authenticator_ctx,
     bus_ctx,
+    egress_policy,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
 )
 from majlis.messaging import PLATFORM_QUEUES, Consumer, Handler
 from majlis.meta import GraphClient
+from majlis.net.egress import egress_session
 from majlis.settings import ServiceName, Settings
 
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
@@ -49,7 +53,7 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, config = app[SETTINGS], app[CONFIG]
     # Many sends in flight over kept-alive connections; pacing is the token bucket's job.
     connector = aiohttp.TCPConnector(limit=config.http_connections, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with egress_session(egress_policy(app), connector=connector) as session:
         cipher = FieldCipher(KeyRing.from_settings(settings))
         redis, prefix = app[REDIS], settings.redis_prefix
         dispatcher = Dispatcher(
@@ -148,6 +152,8 @@ def create_app(
     app.cleanup_ctx.append(webhook_views.webhooks_ctx)
     hooks = webhook_consumers.handlers(lambda: app[webhook_views.WEBHOOKS])
     app.cleanup_ctx.append(queue_ctx("broadcast.webhooks", hooks, 64))
+    analytics = analytics_handlers(lambda: app[DB_POOL])
+    app.cleanup_ctx.append(queue_ctx("broadcast.analytics", analytics, 32))
     app.cleanup_ctx.append(outbox_relay_ctx)
     app.cleanup_ctx.append(runner_ctx)
     app.cleanup_ctx.append(webhook_worker_ctx)
@@ -155,4 +161,5 @@ def create_app(
     views_campaigns.add_routes(app)
     views_campaign_actions.add_routes(app)
     webhook_views.add_routes(app)
+    analytics_views.add_routes(app)
     return app

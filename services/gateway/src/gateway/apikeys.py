@@ -40,6 +40,7 @@ SCOPES = frozenset(
         "flows:write",
         "leads:read",
         "analytics:read",
+        "audit:read",
         "webhooks:manage",
         "webhooks:read",
         "webhooks:write",

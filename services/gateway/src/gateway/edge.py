@@ -95,12 +95,17 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if identity.kind == "session" and request.method in STATE_CHANGING and spec.csrf:
                 check_csrf(request, ctx.keys.csrf, identity.session_id)
             settings = ctx.settings
+            # Each API key has a budget of its own (MAJLIS_API_KEY_RATE_LIMIT_PER_MINUTE);
+            # people have theirs; both also count against the tenant's.
+            is_key = identity.kind == "api_key"
             decisions.append(
                 await _limit(
                     ctx,
-                    "principal",
+                    "api_key" if is_key else "principal",
                     str(identity.principal_id),
-                    settings.user_rate_limit_per_minute,
+                    settings.api_key_rate_limit_per_minute
+                    if is_key
+                    else settings.user_rate_limit_per_minute,
                     60,
                     ip,
                 )

@@ -1,8 +1,9 @@
 """Store one inbound message: contact, conversation, encrypted body, media row, outbox events.
 
-A new message reopens the customer's latest resolved conversation (or wakes a snoozed or
-pending one) instead of starting another; a conversation it creates is auto-assigned by the
-number's policy (inbox.assignment) in this same transaction.
+A message from the owner's companion number goes to the companion instead
+(inbox.companion_routing). A new message reopens the customer's latest resolved conversation
+(or wakes a snoozed or pending one) instead of starting another; a conversation it creates is
+auto-assigned by the number's policy (inbox.assignment) in this same transaction.
 
 Runs inside the idempotent consumer's tenant transaction, so the event claim, every row and
 the `inbox.message.stored` outbox entry commit together or not at all.
@@ -17,6 +18,7 @@ import orjson
 
 from inbox import media_repository, repository
 from inbox.assignment import assign_new_conversation
+from inbox.companion_routing import route_to_companion
 from inbox.contact_keys import seal_name
 from inbox.content import (
     SenderIdentity,
@@ -68,6 +70,10 @@ async def store_inbound_message(
     identity = sender_identity(event.message, event.contact, deps.phone_region)
     if identity is None:
         log.warning("inbox.sender_unidentified", message_type=message_type(event.message))
+        return
+    if await route_to_companion(
+        conn, event, envelope, deps, number_id=number_id, identity=identity, wamid=wamid
+    ):
         return
     contact_id = await find_or_create_contact(conn, tenant_id, identity, deps)
     moment = sent_at(event.message.get("timestamp"), event.received_at)

@@ -7,8 +7,9 @@ from majlis.messaging.topology import QueueSpec
 # The inbox stores what arrives from Meta and what broadcasts sent, and applies what the bot
 # decided (`command.inbox.*`: messages, tags, contact updates, hand-offs).
 INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#", "command.inbox.*"))
-# Chatflows and bots react to stored inbound messages.
-CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
+# Chatflows and bots react to stored inbound messages; the owner's companion answers the
+# messages the inbox routes to it (`command.chatflow.*`).
+CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored", "command.chatflow.*"))
 # Commands are imperative and go to their receiver alone. The dispatcher serves interactive
 # sends (agent and bot replies) from this queue and bulk sends (campaigns) from its own queue,
 # each with its own prefetch, so a reply is never stuck behind a campaign's backlog. `*` (one
@@ -47,6 +48,17 @@ BROADCAST_WEBHOOKS = QueueSpec(
         "chatflow.lead.captured",
     ),
 )
+# Analytics (in the broadcast service) rolls up conversations, messages and leads. Its own
+# queue: a backlog of rollups never delays the dispatcher's status settling.
+BROADCAST_ANALYTICS = QueueSpec(
+    "broadcast.analytics",
+    (
+        "inbox.conversation.updated",
+        "inbox.message.stored",
+        "inbox.message.added",
+        "chatflow.lead.captured",
+    ),
+)
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
@@ -64,6 +76,7 @@ PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     BROADCAST_BULK,
     BROADCAST_EVENTS,
     BROADCAST_WEBHOOKS,
+    BROADCAST_ANALYTICS,
     AUDIT_EVENTS,
     GATEWAY_LIVE,
 )

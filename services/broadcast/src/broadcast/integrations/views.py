@@ -90,8 +90,9 @@ async def caller(request: web.Request, *, write: bool) -> Identity:
     """Owners and admins; API keys with webhooks:read (reads) or webhooks:write."""
     identity = await request.app[AUTHENTICATOR].authenticate(request)
     if identity.kind == "api_key":
-        needed = "webhooks:write" if write else "webhooks:read"
-        if needed not in identity.scopes and "webhooks:write" not in identity.scopes:
+        # write implies read; webhooks:manage (an earlier name of the scope) grants both.
+        granted = {"webhooks:write", "webhooks:manage"} | (set() if write else {"webhooks:read"})
+        if not granted & identity.scopes:
             raise ProblemError(403, "This API key lacks the scope", slug="forbidden-scope")
         return identity
     if identity.role not in MANAGERS:
