@@ -98,7 +98,10 @@ async def test_dry_run_plays_the_draft_without_effects(flow_world: Any) -> None:
     assert played["turns"][0]["actions"] == [{"kind": "handoff", "assign": "none",
                                               "reason": "loop_limit"}]  # fmt: skip
     # Bad bodies are problems, not errors; agents and viewers may not test.
-    for bad in ({"messages": []}, {"messages": ["x"], "extra": 1}, {"messages": "x"}):
+    bad_bodies: list[dict[str, Any]] = [
+        {"messages": []}, {"messages": ["x"], "extra": 1}, {"messages": "x"}
+    ]  # fmt: skip
+    for bad in bad_bodies:
         status, problem, _ = await team.people["owner"].request("POST", path, json=bad)
         assert status == 422, problem
     for role in ("agent", "viewer"):
