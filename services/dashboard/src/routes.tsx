@@ -4,6 +4,8 @@ import { Layout } from "./components/Layout";
 import { AcceptInvite } from "./pages/AcceptInvite";
 import { ChangePassword } from "./pages/ChangePassword";
 import { Contacts } from "./pages/Contacts";
+import { FlowEditor } from "./pages/flows/FlowEditor";
+import { Flows } from "./pages/flows/Flows";
 import { Inbox } from "./pages/inbox/Inbox";
 import { Register } from "./pages/Register";
 import { Settings } from "./pages/Settings";
@@ -45,6 +47,8 @@ export function AppRoutes() {
         <Route path="/inbox/:conversationId" element={<Inbox />} />
         <Route path="/contacts" element={<Contacts />} />
         <Route path="/contacts/:contactId" element={<Contacts />} />
+        <Route path="/flows" element={<Flows />} />
+        <Route path="/flows/:flowId" element={<FlowEditor />} />
         <Route path="/team" element={<Team />} />
         <Route path="/settings" element={<Settings />} />
         <Route path="/password" element={<ChangePassword />} />
