@@ -11,6 +11,7 @@ import { Register } from "./pages/Register";
 import { Settings } from "./pages/Settings";
 import { SignIn } from "./pages/SignIn";
 import { Team } from "./pages/Team";
+import { Templates } from "./pages/Templates";
 import { useSession } from "./session";
 
 function RequireSession({ children }: { children: React.ReactNode }) {
@@ -49,6 +50,7 @@ export function AppRoutes() {
         <Route path="/contacts/:contactId" element={<Contacts />} />
         <Route path="/flows" element={<Flows />} />
         <Route path="/flows/:flowId" element={<FlowEditor />} />
+        <Route path="/templates" element={<Templates />} />
         <Route path="/team" element={<Team />} />
         <Route path="/settings" element={<Settings />} />
         <Route path="/password" element={<ChangePassword />} />

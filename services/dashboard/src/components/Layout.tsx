@@ -1,5 +1,5 @@
 import { useMutation } from "@tanstack/react-query";
-import { Contact, Inbox, KeyRound, Languages, LogOut, Settings, Users, Workflow } from "lucide-react";
+import { Contact, FileText, Inbox, KeyRound, Languages, LogOut, Settings, Users, Workflow } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
@@ -53,6 +53,7 @@ export function Layout() {
     { to: "/inbox", label: t("nav.inbox"), icon: Inbox },
     { to: "/contacts", label: t("nav.contacts"), icon: Contact },
     { to: "/flows", label: t("nav.flows"), icon: Workflow },
+    { to: "/templates", label: t("nav.templates"), icon: FileText },
     { to: "/team", label: t("nav.team"), icon: Users },
     { to: "/settings", label: t("nav.settings"), icon: Settings },
   ];
