@@ -7,6 +7,7 @@ import { Contacts } from "./pages/Contacts";
 import { FlowEditor } from "./pages/flows/FlowEditor";
 import { Flows } from "./pages/flows/Flows";
 import { Inbox } from "./pages/inbox/Inbox";
+import { Leads } from "./pages/Leads";
 import { Register } from "./pages/Register";
 import { Settings } from "./pages/Settings";
 import { SignIn } from "./pages/SignIn";
@@ -51,6 +52,7 @@ export function AppRoutes() {
         <Route path="/flows" element={<Flows />} />
         <Route path="/flows/:flowId" element={<FlowEditor />} />
         <Route path="/templates" element={<Templates />} />
+        <Route path="/leads" element={<Leads />} />
         <Route path="/team" element={<Team />} />
         <Route path="/settings" element={<Settings />} />
         <Route path="/password" element={<ChangePassword />} />
