@@ -86,9 +86,8 @@ async def test_board_moves_table_and_the_conversation_behind_a_lead(
     await moved.filter(has_text="sara@example.com").wait_for()
 
     async def qualified() -> bool:
-        return {lead["email"]: lead["stage"] for lead in await _leads(platform, business)}[
-            "sara@example.com"
-        ] == "qualified"
+        stages = {lead["email"]: lead["stage"] for lead in await _leads(platform, business)}
+        return bool(stages["sara@example.com"] == "qualified")
 
     await eventually(qualified)
     await moved.get_by_test_id("move-won").click()
