@@ -4,6 +4,7 @@ Screenshots audit-en/audit-ar (to docs/screenshots/ with MAJLIS_UPDATE_SCREENSHO
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,8 @@ async def test_business_filters_detail_export_and_verify(
         await page.get_by_test_id("audit-export").click()
     download = await download_info.value
     assert download.suggested_filename == "audit-log.csv"
-    csv_text = Path(await download.path()).read_text(encoding="utf-8")
+    saved = Path(await download.path())
+    csv_text = await asyncio.to_thread(saved.read_text, encoding="utf-8")
     assert csv_text.startswith("seq,")
     assert csv_text.count("flows.created") == 2
 
