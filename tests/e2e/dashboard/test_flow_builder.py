@@ -17,6 +17,7 @@ from majlis.testing.dashboard_e2e import (
     eventually,
     json_of,
     sign_in,
+    team_member,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -142,6 +143,15 @@ async def test_build_connect_configure_publish_and_the_customer_is_answered(
     await page.get_by_test_id("node-send_text_1").wait_for()
     await page.get_by_test_id("tab-versions").click()
     await page.get_by_test_id("versions").get_by_text("Version 1").wait_for()
+
+    # An agent reads the flow but has no palette, no save, no publish and no test panel.
+    agent_email, _ = await team_member(platform, business, "agent")
+    agent = await (await new_context()).new_page()
+    await sign_in(agent, platform, agent_email)
+    await agent.goto(f"{platform.base}/app/flows/{flow_id}")
+    await agent.get_by_test_id("node-send_text_1").wait_for()
+    for hidden in ("add-send_text", "save-flow", "publish-flow", "tab-test"):
+        assert await agent.get_by_test_id(hidden).count() == 0, hidden
 
 
 async def test_loop_stop_badge_test_panel_and_arabic(
