@@ -223,3 +223,10 @@ async def test_loop_stop_badge_test_panel_and_arabic(
     await page.get_by_test_id("test-input").press("Enter")
     await page.get_by_test_id("test-panel").get_by_text("Your e-mail please?").wait_for()
     await page.screenshot(path=str(shots / "flows-ar.png"))
+
+    # A palette entry dragged onto the canvas lands where it is dropped (an unsaved change).
+    await page.get_by_test_id("add-end").drag_to(
+        page.get_by_test_id("flow-canvas"), target_position={"x": 60, "y": 60}
+    )
+    await page.get_by_test_id("node-end_1").wait_for()
+    await page.get_by_test_id("dirty").wait_for()

@@ -22,6 +22,8 @@ import { TestPanel } from "./TestPanel";
 import { TriggersEditor } from "./TriggersEditor";
 
 const nodeTypes = { flow: FlowNodeView };
+// A palette entry dragged onto the canvas carries its node type under this type.
+const PALETTE_MIME = "application/x-majlis-node";
 type Tab = "node" | "settings" | "versions" | "test";
 
 export function FlowEditor() {
@@ -94,13 +96,13 @@ function Editor({ flow }: { flow: Flow }) {
     setDirty(true);
   }, [setEdges]);
 
-  const addNode = (type: NodeType) => {
+  const addNode = (type: NodeType, dropped?: { x: number; y: number }) => {
     const id = freshId(type, new Set(nodes.map((n) => n.id)));
     // A new step goes below the lowest one, and the canvas re-frames to show every step.
     const bottom = nodes.reduce((max, n) => Math.max(max, n.position.y + (n.measured?.height ?? 100)), 0);
     const left = nodes.length ? Math.min(...nodes.map((n) => n.position.x)) : 80;
-    const position = { x: left + (nodes.length % 2) * 60, y: nodes.length ? bottom + 60 : 60 };
-    window.setTimeout(() => void instance?.fitView({ maxZoom: 1, padding: 0.15 }), 50);
+    const position = dropped ?? { x: left + (nodes.length % 2) * 60, y: nodes.length ? bottom + 60 : 60 };
+    if (!dropped) window.setTimeout(() => void instance?.fitView({ maxZoom: 1, padding: 0.15 }), 50);
     setNodes((current) => [...current.map((n) => ({ ...n, selected: false })), { id, type: "flow", position, data: { node: defaultNode(type, id) }, selected: true }]);
     if (!start) setStart(id);
     setSelected(id);
@@ -213,13 +215,21 @@ function Editor({ flow }: { flow: Flow }) {
           <aside className="flow-palette" aria-label={t("flows.palette")}>
             <h2>{t("flows.palette")}</h2>
             {NODE_TYPES.map((type) => (
-              <button key={type} type="button" className="palette-item" data-testid={`add-${type}`} onClick={() => addNode(type)}>
+              <button key={type} type="button" className="palette-item" data-testid={`add-${type}`} onClick={() => addNode(type)}
+                draggable onDragStart={(e) => { e.dataTransfer.setData(PALETTE_MIME, type); e.dataTransfer.effectAllowed = "move"; }}>
                 {t(`flows.types.${type}`)}
               </button>
             ))}
           </aside>
         )}
-        <div className="flow-canvas" dir="ltr" data-testid="flow-canvas">
+        <div className="flow-canvas" dir="ltr" data-testid="flow-canvas"
+          onDragOver={(e) => { if (manager && e.dataTransfer.types.includes(PALETTE_MIME)) { e.preventDefault(); e.dataTransfer.dropEffect = "move"; } }}
+          onDrop={(e) => {
+            const type = e.dataTransfer.getData(PALETTE_MIME) as NodeType;
+            if (!manager || !instance || !NODE_TYPES.includes(type)) return;
+            e.preventDefault();
+            addNode(type, instance.screenToFlowPosition({ x: e.clientX, y: e.clientY }));
+          }}>
           <CanvasContext.Provider value={info}>
             <ReactFlow<CanvasNode, Edge>
               nodes={nodes}
