@@ -357,6 +357,7 @@ export const en = {
     leadHint: "Extracts name, e-mail, phone, company, interest, budget and timeline from the conversation.",
     testHint: "Plays a conversation against the saved draft. Nothing is sent to WhatsApp; HTTP calls, AI steps and waits are skipped.",
     testMessage: "Type as the customer…",
+    testCustomer: "The pretend customer (name, tags)",
     testSend: "Send",
     testReset: "Start over",
     skipped: "skipped in a test",

@@ -52,10 +52,13 @@ export function TestPanel({ flowId, beforeRun }: { flowId: string; beforeRun: ()
   const [messages, setMessages] = useState<string[]>([]);
   const [text, setText] = useState("");
   const [played, setPlayed] = useState<Played | null>(null);
+  const [name, setName] = useState("");
+  const [tags, setTags] = useState("");
   const run = useMutation({
     mutationFn: async (next: string[]) => {
       await beforeRun();
-      return api<Played>(`/api/v1/flows/${flowId}/test`, { method: "POST", json: { messages: next } });
+      const contact = { ...(name.trim() ? { name: name.trim() } : {}), tags: tags.split(",").map((t) => t.trim()).filter(Boolean) };
+      return api<Played>(`/api/v1/flows/${flowId}/test`, { method: "POST", json: { messages: next, contact } });
     },
     onSuccess: (answer, next) => { setPlayed(answer); setMessages(next); },
   });
@@ -67,6 +70,15 @@ export function TestPanel({ flowId, beforeRun }: { flowId: string; beforeRun: ()
   return (
     <div className="stack test-panel" data-testid="test-panel">
       <p className="muted small">{t("flows.testHint")}</p>
+      <details className="small">
+        <summary>{t("flows.testCustomer")}</summary>
+        <div className="stack">
+          <label className="field"><span>{t("flows.fields.contactName")}</span>
+            <input value={name} dir="auto" data-testid="test-contact-name" onChange={(e) => setName(e.target.value)} /></label>
+          <label className="field"><span>{t("flows.fields.tags")}</span>
+            <input value={tags} dir="auto" onChange={(e) => setTags(e.target.value)} /></label>
+        </div>
+      </details>
       <div className="test-log" aria-live="polite">
         {played?.turns.map((turn, index) => (
           <div key={index} className="stack test-turn">
