@@ -16,7 +16,7 @@ from chatflow.conversation_runs import load_contact, start
 from chatflow.deps import ENGINE
 from chatflow.dry_run import play
 from chatflow.engine import Step
-from chatflow.flow_nodes import Tag
+from chatflow.flow_nodes import Tag, VariableName
 from chatflow.flow_validation import parse_flow
 from chatflow.views_flows import _cursor, _dumps, _encode_cursor, _limit
 from chatflow.web import ALL_ROLES, MANAGER_ROLES, audit, caller, path_id
@@ -173,7 +173,7 @@ class DryRunContact(RequestModel):
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     email: Annotated[str, StringConstraints(max_length=320)] | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
-    attributes: dict[str, Annotated[str, StringConstraints(max_length=1000)]] = Field(
+    attributes: dict[VariableName, Annotated[str, StringConstraints(max_length=1000)]] = Field(
         default_factory=dict, max_length=40
     )
 
