@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from gateway.apikeys import SCOPES
+from gateway.proxy import PROXY_TABLE
 from majlis.plans import set_plan
 from majlis.settings import Settings
 from majlis.testing.browser import Browser, GatewayUnderTest
@@ -82,11 +83,15 @@ async def test_every_documented_operation_respects_api_key_scopes(
         status, answer, _ = await lacking[scope].request(method, path, json=body)
         assert (status, _slug(answer)) == (403, "insufficient-scope"), (method, path)
         assert answer["required_scope"] == scope
-        # With the scope (and no CSRF token), the edge lets it through to the back end
-        # (not running here: 502), so nothing refuses it for scope, role or CSRF reasons.
+        # With the scope (and no CSRF token), nothing refuses it for scope, role or CSRF
+        # reasons: a forwarded family reaches its back end (not running here: 502), a
+        # gateway-own route answers itself.
         status, answer, _ = await having[scope].request(method, path, json=body)
         assert status != 403, (method, path, answer)
-        assert status in (502, 504), (method, path, status)
+        if path.split("/")[3] in PROXY_TABLE:
+            assert status in (502, 504), (method, path, status)
+        else:
+            assert status < 500, (method, path, status)
         checked += 1
     assert checked >= 5 * 18  # every method of every forwarded family
 
