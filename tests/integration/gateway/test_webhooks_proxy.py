@@ -60,3 +60,7 @@ async def test_webhook_routes_need_their_scopes(
     assert (await reader.request("GET", "/api/v1/webhooks"))[0] == 200
     assert (await writer.request("POST", "/api/v1/webhooks", json=body))[0] == 201
     assert seen[-1] == ("POST", "/api/v1/webhooks")
+    # A key issued with the scope's earlier name, webhooks:manage, keeps both.
+    legacy = await key("webhooks:manage")
+    assert (await legacy.request("GET", "/api/v1/webhooks"))[0] == 200
+    assert (await legacy.request("POST", "/api/v1/webhooks", json=body))[0] == 201

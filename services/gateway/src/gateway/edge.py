@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.apikeys import authenticate_api_key, is_api_key
+from gateway.apikeys import authenticate_api_key, grants, is_api_key
 from gateway.client_ip import client_ip
 from gateway.context import CONTEXT, GatewayContext
 from gateway.csrf import STATE_CHANGING, check_csrf
@@ -47,7 +47,7 @@ async def _authenticate(ctx: GatewayContext, request: web.Request, spec: RouteSp
         if spec.auth != "any" or spec.scope is None:
             raise ProblemError(403, "API keys cannot use this endpoint", slug="forbidden")
         identity = await authenticate_api_key(ctx, token)
-        if spec.scope not in identity.scopes:
+        if not grants(identity.scopes, spec.scope):
             raise ProblemError(
                 403,
                 "The API key lacks the scope this endpoint needs",
