@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed-stamp
 TEST_ENV := set -a && source tests/test.env && set +a
 DEV_ENV := set -a && source var/dev.env && set +a
 
-.PHONY: help run test services migrate db dev-env lint fmt typecheck check bench constraints clean \
-	dashboard browser
+.PHONY: help run test fuzz services migrate db dev-env lint fmt typecheck check bench constraints \
+	clean dashboard browser
 
 help:
 	@echo "make run        set everything up and run all six services (Ctrl-C stops them)"
 	@echo "make test       set everything up and run the whole test suite"
+	@echo "make fuzz       the bad-input tests at full size (100,000+ inputs per fuzz target)"
 	@echo "make migrate    apply pending migrations to the run database"
 	@echo "make dashboard  build the browser app (make run and make test do it when needed)"
 	@echo "make check      ruff, ruff format --check and mypy --strict"
@@ -69,6 +70,13 @@ run: db dashboard
 test: $(STAMP) services dashboard browser
 	$(TEST_ENV) && $(PY) -m majlis.db.setup --recreate
 	$(TEST_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+
+# The fuzz tests (every test module or test named *fuzz*) under the `full` hypothesis profile:
+# 100,000+ generated inputs per pure target, larger HTTP and API samples; prints the counts.
+# No per-test timeout: the bulk runs for minutes. `make test` runs the same tests, short form.
+fuzz: $(STAMP) services dashboard
+	$(TEST_ENV) && $(PY) -m majlis.db.setup --recreate
+	$(TEST_ENV) && MAJLIS_FUZZ_PROFILE=full $(PY) -m pytest tests -k fuzz --timeout=0 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

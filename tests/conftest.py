@@ -37,12 +37,56 @@ for _name, _value in TEST_ENV.items():
     os.environ[_name] = _value  # always: the suite must never use `make run`'s resources
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis runs the profile MAJLIS_FUZZ_PROFILE names (ci: short and deterministic)."""
+    from majlis.testing.fuzzing import load_profile
+
+    load_profile()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many generated inputs each fuzz target was fed in this run."""
+    from majlis.testing.fuzzing import INPUT_COUNTS, profile_name
+
+    if INPUT_COUNTS:
+        terminalreporter.section(f"fuzzing: generated inputs (profile {profile_name()})")
+        for target, inputs in sorted(INPUT_COUNTS.items()):
+            terminalreporter.write_line(f"{inputs:>10,}  {target}")
+
+
+# Every line the run's code printed (structlog writes to stdout; pytest captures it per test),
+# kept for the secret scanner, which runs last: tests/integration/test_secret_scan.py.
+LOG_FILE = ROOT.parent / "var" / "test-logs" / f"{RUN_ID}.log"
+os.environ["MAJLIS_TEST_LOG_FILE"] = str(LOG_FILE)
+# The canary test and the scanner run after everything else (in this order), whatever -k or
+# the folder order says, so the scanner sees the whole run's database and logs.
+LAST = ("test_secret_canaries.py", "test_secret_scan.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Markers come from the folder a test lives in."""
+    """Markers come from the folder a test lives in; the secret scan goes last."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT).parts
         if parts and parts[0] in {"unit", "integration", "e2e"}:
             item.add_marker(getattr(pytest.mark, parts[0]))
+    rank = {name: position for position, name in enumerate(LAST, 1)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, 0))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Append what a test phase printed (captured stdout/stderr/log) to the run's log file."""
+    captured = [
+        content
+        for name, content in report.sections
+        # stdout/stderr: what the code wrote (structlog renders to stdout, after redaction).
+        # Not "Captured log": pytest's own handler formats raw stdlib records, bypassing ours.
+        if name.startswith(("Captured stdout", "Captured stderr")) and name.endswith(report.when)
+    ]
+    if captured:
+        LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+        with LOG_FILE.open("a", encoding="utf-8") as log:
+            for content in captured:
+                log.write(content if content.endswith("\n") else content + "\n")
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import hypothesis
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from majlis.crypto import FieldCipher, KeyRing
@@ -28,7 +31,9 @@ from majlis.events import Envelope, parse_envelope
 from majlis.http.resources import BUS
 from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology, exchange_name, queue_name
 from majlis.settings import Settings
+from majlis.testing.fuzzing import count, http_sample_size, webhook_bodies
 from webhook_ingest.app import create_app
+from webhook_ingest.parsing import WebhookShapeError, parse_webhook
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 FIXTURE_NUMBER, FIXTURE_WABA = "220000000000002", "310000000000001"
@@ -391,3 +396,66 @@ async def test_broker_refusing_is_503_and_the_retry_publishes(
         pytest.fail("the retried POST never succeeded")
     envelopes = await platform_bus.take(8)
     assert len({e.id for e in envelopes}) == 8
+
+
+def _generated(strategy: st.SearchStrategy[Any], size: int) -> list[Any]:
+    """`size` inputs drawn by hypothesis under the active profile (derandomized in CI)."""
+    drawn: list[Any] = []
+
+    @hypothesis.settings(max_examples=size)
+    @hypothesis.given(strategy)
+    def collect(value: Any) -> None:
+        drawn.append(value)
+
+    collect()
+    return drawn[:size]
+
+
+_SIGNATURES = st.sampled_from(["valid", "valid", "wrong-secret", "missing", "malformed", "bytes"])
+
+
+def _predicted_events(body: bytes, pnid: str, waba: str) -> int:
+    """How many events the pure parser says this body yields for the test's number."""
+    try:
+        parsed = parse_webhook(orjson.loads(body))
+    except (orjson.JSONDecodeError, WebhookShapeError):
+        return 0
+    return sum(
+        (item.phone_number_id == pnid) if item.routes_by_number else (item.waba_id == waba)
+        for item in parsed.items
+    )
+
+
+async def test_fuzz_generated_webhooks_answer_200_or_4xx_and_bad_signatures_publish_nothing(
+    client: Client, post: Post, platform_bus: Observed, number: dict[str, Any]
+) -> None:
+    """The HTTP sample on top of tests/unit/test_fuzz_webhooks.py: the whole handler, real bus."""
+    ids = number["ids"]
+    documents = [orjson.loads(fixture_body(path.stem, ids)) for path in FIXTURES.glob("*.json")]
+    samples = _generated(
+        st.tuples(webhook_bodies(documents), _SIGNATURES, st.binary(max_size=8)), http_sample_size()
+    )
+    count("ingest HTTP handler", len(samples))
+    signed = [(body, kind) for body, kind, _ in samples if kind == "valid"]
+    for body, kind, noise in samples:
+        if kind == "valid":
+            continue
+        header = {
+            "wrong-secret": sign(body, "not-the-app-secret"),
+            "missing": None,
+            "malformed": "sha256=" + noise.hex(),
+            "bytes": "sha256=" + hashlib.sha256(body).hexdigest(),
+        }[kind]
+        response = await post(body, signature=header)
+        assert response.status == 403, (kind, await response.text())
+        assert response.content_type == "application/problem+json"
+    await platform_bus.take(0)  # not one event from an invalid signature
+    expected = 0
+    for body, _ in signed:
+        response = await post(body)
+        assert response.status in (200, 400), await response.text()
+        if response.status == 400:
+            assert response.content_type == "application/problem+json"
+        else:
+            expected += _predicted_events(body, ids[FIXTURE_NUMBER], ids[FIXTURE_WABA])
+    await platform_bus.take(expected, within=15.0)

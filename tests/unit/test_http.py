@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -143,3 +144,20 @@ async def test_health_readiness_metrics(
     metrics = await (await client.get("/metrics")).text()
     assert "majlis_http_requests_total" in metrics
     assert 'route="/readyz"' in metrics
+
+
+async def crash_on_nul(_request: web.Request) -> web.Response:
+    raise asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00')
+
+
+async def test_a_character_the_database_cannot_store_is_422() -> None:
+    """Regression (schemathesis): a NUL in an invite's email reached PostgreSQL, which refuses
+    it in text and jsonb; the failed statement was a 500."""
+    app = create_base_app(Settings(), ServiceName.INBOX)
+    app.router.add_post("/nul", crash_on_nul)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.post("/nul", json={})
+        assert response.status == 422
+        body = await response.json()
+        assert body["type"].endswith("/unstorable-character")
+        assert "0x00" not in str(body)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from majlis.db import tenant_transaction
+from majlis.testing.fuzzing import JSON_VALUES, count, flow_documents, http_sample_size
 
 LOOP = {
     "start": "a",
@@ -93,3 +96,59 @@ async def test_a_loop_stops_at_the_visit_limit_and_hands_off(flow_world: Any) ->
     )
     assert status == 200
     assert [item["node_id"] for item in logs["items"]] == ["a"]
+
+
+_TRIGGERS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(["keyword", "first_message", "nope"]),
+            "match": st.sampled_from(["exact", "regex"]),
+            "value": st.sampled_from(["hi", "a{99999999999}", "(x"]) | st.text(max_size=8),
+        }
+    ),
+    max_size=2,
+)
+
+
+def _generated(strategy: st.SearchStrategy[Any], size: int) -> list[Any]:
+    """`size` inputs drawn by hypothesis under the active profile (derandomized in CI)."""
+    drawn: list[Any] = []
+
+    @hypothesis.settings(max_examples=size)
+    @hypothesis.given(strategy)
+    def collect(value: Any) -> None:
+        drawn.append(value)
+
+    collect()
+    return drawn[:size]
+
+
+async def test_fuzz_generated_flows_answer_201_or_a_problem_never_5xx(flow_world: Any) -> None:
+    """The HTTP sample on top of tests/unit/chatflow/test_fuzz_flow_validation.py."""
+    team = await flow_world.team()
+    owner = team.people["owner"]
+    bodies = st.one_of(
+        st.fixed_dictionaries({"name": st.just("F"), "document": flow_documents()}),
+        st.fixed_dictionaries(
+            {"name": st.just("F"), "document": flow_documents(), "triggers": _TRIGGERS}
+        ),
+        JSON_VALUES,
+    )
+    # Regression: re.compile's OverflowError escaped both regex checks (a 500, now a 422).
+    overflow = {"start": "a", "nodes": [{"id": "a", "type": "ask_question", "text": "?",
+                "variable": "v", "validation": {"pattern": "a{99999999999}"}}]}  # fmt: skip
+    trigger = {"type": "keyword", "match": "regex", "value": "a{99999999999}"}
+    samples = [
+        {"name": "F", "document": overflow},
+        {"name": "F", "document": LOOP, "triggers": [trigger]},
+        *_generated(bodies, http_sample_size()),
+    ]
+    count("flows API (POST /api/v1/flows)", len(samples))
+    statuses = []
+    for body in samples:
+        status, answer, response = await owner.request("POST", "/api/v1/flows", json=body)
+        assert status == 201 or 400 <= status < 500, (status, answer)
+        if status != 201:
+            assert response.content_type == "application/problem+json"
+        statuses.append(status)
+    assert statuses[:2] == [422, 422]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.db import tenant_transaction
 from majlis.testing.browser import GatewayUnderTest
@@ -155,3 +157,27 @@ async def test_cross_tenant_api_keys(gateway: GatewayUnderTest) -> None:
     assert listing["api_keys"] == []
     _, listing_b, _ = await owner_b.request("GET", "/api/v1/api-keys")
     assert [k["id"] for k in listing_b["api_keys"]] == [key_b["id"]]
+
+
+@pytest.mark.parametrize("token", ["EAA\nX-Injected: 1", "EAAtoken\x00nul", "EAAtoken-\u00e9"])
+async def test_a_token_that_cannot_be_a_header_is_422_not_500(
+    gateway: GatewayUnderTest, token: str
+) -> None:
+    """Regression (schemathesis): the token went into the Graph API call's Authorization header
+    and the HTTP client's header-injection guard raised: a 500."""
+    owner, _, _ = await gateway.owner()
+    body = {"phone_number_id": "123456789", "waba_id": "987654321",
+            "display_number": "+971", "access_token": token}  # fmt: skip
+    status, problem, _ = await owner.request("POST", "/api/v1/numbers", json=body)
+    assert status == 422, problem
+    assert problem["errors"][0]["field"] == "access_token"
+
+
+async def test_a_nul_in_a_stored_text_is_422_not_500(gateway: GatewayUnderTest) -> None:
+    """Regression (schemathesis): PostgreSQL refuses NUL in text; the failed INSERT was a 500."""
+    owner, _, _ = await gateway.owner()
+    status, problem, _ = await owner.request(
+        "POST", "/api/v1/team/invites", json={"email": "a\u0000b@example.com", "role": "agent"}
+    )
+    assert status == 422, problem
+    assert problem["type"].endswith("/unstorable-character")

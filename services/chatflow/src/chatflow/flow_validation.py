@@ -30,6 +30,7 @@ from chatflow.flow_nodes import (
     SendList,
     VariableName,
 )
+from chatflow.text_matching import regex_problem
 from majlis.http import ProblemError
 
 MAX_NODES = 500
@@ -229,10 +230,9 @@ def _check_unique(node_id: str, field: str, ids: list[str], errors: _Errors) -> 
 def _check_regex(node_id: str, field: str, pattern: str | None, errors: _Errors) -> None:
     if pattern is None:
         return
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        errors.add(node_id, field, f"Bad regular expression: {error.msg}")
+    problem = regex_problem(pattern)
+    if problem is not None:
+        errors.add(node_id, field, f"Bad regular expression: {problem}")
 
 
 def _check_reachable(

@@ -30,3 +30,21 @@ def normalise(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).casefold()
     folded = _DIACRITICS.sub("", folded).translate(_LETTERS)
     return _SPACES.sub(" ", folded).strip()
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why `pattern` does not compile (None when it does); never raises.
+
+    `re.compile` raises more than `re.error`: OverflowError for a repeat count past its limit
+    (`a{99999999999}`) and RecursionError for absurd nesting. Every one is bad input to refuse
+    with a 422, not a 500.
+    """
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return error.msg
+    except OverflowError:
+        return "a repeat count is too large"
+    except RecursionError:
+        return "the pattern is nested too deeply"
+    return None

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, model_validator
 
-from chatflow.text_matching import normalise
+from chatflow.text_matching import normalise, regex_problem
 
 # The text a regex trigger sees is cut to this length (bounds a pathological pattern's work).
 REGEX_TEXT_CHARS = 4096
@@ -34,10 +34,9 @@ class KeywordTrigger(_Trigger):
     @model_validator(mode="after")
     def _compiles(self) -> KeywordTrigger:
         if self.match == "regex":
-            try:
-                re.compile(self.value)
-            except re.error as error:
-                raise ValueError(f"bad regular expression: {error.msg}") from None
+            problem = regex_problem(self.value)
+            if problem is not None:
+                raise ValueError(f"bad regular expression: {problem}")
         return self
 
 

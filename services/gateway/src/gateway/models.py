@@ -59,14 +59,22 @@ class ApiKeyBody(RequestModel):
     scopes: list[str] = Field(min_length=1, max_length=20)
 
 
+# The token travels in an Authorization header to Meta: printable ASCII without spaces only.
+# Anything else (a newline, a non-ASCII letter) is no Meta token, and the HTTP client would
+# refuse to send it (header injection guard) -- bad input, a 422, never a 500.
+ACCESS_TOKEN_PATTERN = r"^[!-~]{10,1024}$"  # noqa: S105  (a pattern, not a secret)
+
+
 class NumberBody(RequestModel):
     phone_number_id: str = Field(pattern=r"^[0-9]{1,32}$")
     waba_id: str = Field(pattern=r"^[0-9]{1,32}$")
     display_number: str = Field(min_length=1, max_length=32)
-    access_token: str = Field(min_length=10, max_length=1024)
+    access_token: str = Field(min_length=10, max_length=1024, pattern=ACCESS_TOKEN_PATTERN)
 
 
 class NumberPatchBody(RequestModel):
     display_number: str | None = Field(default=None, min_length=1, max_length=32)
     status: Literal["active", "disabled"] | None = None
-    access_token: str | None = Field(default=None, min_length=10, max_length=1024)
+    access_token: str | None = Field(
+        default=None, min_length=10, max_length=1024, pattern=ACCESS_TOKEN_PATTERN
+    )

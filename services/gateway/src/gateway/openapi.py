@@ -86,13 +86,11 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
         )
     if spec.method in ("POST", "PUT", "PATCH", "DELETE") and spec.auth != "public" and spec.csrf:
         op["x-majlis-csrf"] = "X-CSRF-Token header required for browser sessions"
-    op["responses"].setdefault(
-        "429",
-        {
-            "description": "Rate limited",
-            "content": {"application/problem+json": {"schema": _PROBLEM}},
-        },
-    )
+    for code, text in _common_problems(spec, bool(params)):
+        op["responses"].setdefault(
+            str(code),
+            {"description": text, "content": {"application/problem+json": {"schema": _PROBLEM}}},
+        )
     _add_examples(op, ROUTE_EXAMPLES.get((spec.method, spec.path)))
     return op
 
@@ -132,6 +130,25 @@ def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
         _add_examples(op, ROUTE_EXAMPLES.get((method.upper(), f"/api/v1/{resource}")))
         item[method] = op
     return item
+
+
+def _common_problems(spec: RouteSpec, has_params: bool) -> list[tuple[int, str]]:
+    """The problems the edge itself may answer for a route, whatever its handler does."""
+    problems = []
+    if spec.body is not None:
+        # The request-model helpers: too large (413), not application/json (415), not JSON
+        # or fields missing, unknown or invalid (422).
+        problems += [
+            (413, "The body is too large"),
+            (415, "The body is not application/json"),
+            (422, "The body is not valid"),
+        ]
+    if spec.auth != "public":
+        problems.append((403, "The caller's role may not do this, or the CSRF token is missing"))
+    if has_params:
+        problems.append((404, "Not found (another tenant's ids are not found either)"))
+    problems.append((429, "Rate limited"))
+    return problems
 
 
 def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:

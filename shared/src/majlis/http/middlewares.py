@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -59,6 +60,15 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except ProblemError as error:
         response = from_problem_error(error, instance=request.path)
+    except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError):
+        # PostgreSQL cannot store NUL (U+0000) in text or jsonb. Only the request can have
+        # brought it (encrypted fields hold it fine, so it is not refused up front): bad input.
+        response = problem_response(
+            422,
+            "The request holds a character that cannot be stored (NUL)",
+            slug="unstorable-character",
+            instance=request.path,
+        )
     except web.HTTPException as error:
         if error.status < 400:
             raise

@@ -7,10 +7,11 @@ an audit entry (which records that it changed, nothing more).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from chatflow.ai import repository as repo
 from chatflow.ai.answerer import DEFAULT_MIN_CONFIDENCE, KEY_FIELD
@@ -18,6 +19,8 @@ from chatflow.ai.service import AI_SERVICE
 from chatflow.ai.web import MANAGER_ROLES, audit, caller
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import caller_transaction
+
+_HEADER_SAFE = re.compile(r"[!-~]+")
 
 
 class AiSettingsBody(BaseModel):
@@ -31,6 +34,16 @@ class AiSettingsBody(BaseModel):
     clear_api_key: bool = False
     min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
     timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe(cls, value: SecretStr | None) -> SecretStr | None:
+        # The key is sent in an HTTP header: printable ASCII without spaces, or the provider
+        # call would fail on every answer (the HTTP client refuses control characters).
+        # (Surrounding blanks are stripped by the view, as before; inner ones are refused.)
+        if value is not None and not _HEADER_SAFE.fullmatch(value.get_secret_value().strip()):
+            raise ValueError("the key may hold printable ASCII characters only, without spaces")
+        return value
 
 
 def key_hint(key: str) -> str:
