@@ -62,6 +62,19 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is `parent` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces.
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == parent:
+                    found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture(scope="module")
 def platform() -> Iterator[str]:
     """The whole platform as processes; yields the gateway's base URL."""
@@ -111,13 +124,19 @@ def platform() -> Iterator[str]:
             time.sleep(0.3)
         yield gateway
     finally:
+        # The services run in sessions of their own (devrun stops them on SIGINT); should devrun
+        # have to be killed, they are killed by pid, so none outlives the test.
+        services = _children(process.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGINT)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        for pid in services:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         # In a thread of its own: this sync fixture must not touch pytest-asyncio's loop.
         cleanup = threading.Thread(target=asyncio.run, args=(_delete_topology(),))
         cleanup.start()

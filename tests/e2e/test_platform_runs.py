@@ -109,6 +109,7 @@ async def _customer_message_reaches_the_inbox(
             assert body is not None, "the customer's message never reached the inbox"
             assert "مرحبا".encode() not in body
             await _agent_reply_is_delivered(session, gateway, auth, pool, tenant_id)
+            await _analytics_count_it(session, gateway, auth)
             await _the_audit_log_holds_it_once(session, gateway, auth, pool, tenant_id)
         finally:
             await pool.close()
@@ -155,6 +156,34 @@ async def _agent_reply_is_delivered(
             break
         await asyncio.sleep(0.1)
     assert status in ("delivered", "read"), f"the reply stopped at {status!r}"
+
+
+async def _analytics_count_it(
+    session: aiohttp.ClientSession, gateway: str, auth: dict[str, str]
+) -> None:
+    """The inbox's events reach the broadcast service's analytics: one conversation opened, one
+    message in, one out, one first response (the owner's, after the take-over)."""
+    volumes: dict[str, Any] = {}
+    times: dict[str, Any] = {}
+    for _ in range(100):
+        async with session.get(f"{gateway}/api/v1/analytics/volumes", headers=auth) as response:
+            volumes = await response.json()
+            assert response.status == 200, volumes
+        async with session.get(
+            f"{gateway}/api/v1/analytics/response-times", headers=auth
+        ) as response:
+            times = await response.json()
+            assert response.status == 200, times
+        if volumes["totals"]["messages_out"] == 1 and times["first_response"]["count"] == 1:
+            break
+        await asyncio.sleep(0.1)
+    totals = volumes["totals"]
+    assert (totals["conversations_opened"], totals["messages_in"], totals["messages_out"]) == (
+        1,
+        1,
+        1,
+    ), volumes
+    assert times["first_response"]["count"] == 1, times
 
 
 async def _the_audit_log_holds_it_once(

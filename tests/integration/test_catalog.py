@@ -20,6 +20,9 @@ INDEX_NOT_LEADING_WITH_TENANT = {
     "flow_sessions_wake_idx",
     # The log retention purge (app.tenants_with_flow_logs_before) finds tenants with old logs.
     "flow_logs_created_idx",
+    # The webhook delivery worker (app.due_webhook_deliveries, SECURITY DEFINER, ids only)
+    # looks for due deliveries across tenants; a partial index of pending ones.
+    "webhook_deliveries_due_idx",
 }
 
 

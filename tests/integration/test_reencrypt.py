@@ -52,6 +52,9 @@ PER_TENANT = {
     "ai_settings.api_key_enc": 0,  # nor AI settings
     "leads.data_enc": 0,  # nor leads
     "companion_numbers.phone_enc": 0,  # nor an owner's companion
+    "webhook_endpoints.secret_enc": 0,  # nor outbound webhooks
+    "webhook_endpoints.previous_secret_enc": 0,
+    "webhook_deliveries.payload_enc": 0,
 }
 
 

@@ -2,13 +2,18 @@ import { useTranslation } from "react-i18next";
 import { Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { AcceptInvite } from "./pages/AcceptInvite";
+import { Audit } from "./pages/Audit";
 import { ChangePassword } from "./pages/ChangePassword";
 import { Contacts } from "./pages/Contacts";
+import { FlowEditor } from "./pages/flows/FlowEditor";
+import { Flows } from "./pages/flows/Flows";
 import { Inbox } from "./pages/inbox/Inbox";
+import { Leads } from "./pages/Leads";
 import { Register } from "./pages/Register";
 import { Settings } from "./pages/Settings";
 import { SignIn } from "./pages/SignIn";
 import { Team } from "./pages/Team";
+import { Templates } from "./pages/Templates";
 import { useSession } from "./session";
 
 function RequireSession({ children }: { children: React.ReactNode }) {
@@ -45,6 +50,11 @@ export function AppRoutes() {
         <Route path="/inbox/:conversationId" element={<Inbox />} />
         <Route path="/contacts" element={<Contacts />} />
         <Route path="/contacts/:contactId" element={<Contacts />} />
+        <Route path="/flows" element={<Flows />} />
+        <Route path="/flows/:flowId" element={<FlowEditor />} />
+        <Route path="/templates" element={<Templates />} />
+        <Route path="/leads" element={<Leads />} />
+        <Route path="/audit" element={<Audit />} />
         <Route path="/team" element={<Team />} />
         <Route path="/settings" element={<Settings />} />
         <Route path="/password" element={<ChangePassword />} />

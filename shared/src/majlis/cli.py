@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import os
 import secrets
 from pathlib import Path
+from uuid import UUID
 
 from majlis.graphsim.command import add_sim_commands, run_sim_command
 from majlis.http.tokens import generate_private_key_pem
@@ -50,17 +52,38 @@ def write_dev_secrets(path: Path) -> list[str]:
     return list(added)
 
 
+async def _set_plan(tenant_id: UUID, plan: str) -> tuple[str, str]:
+    from majlis.db import create_pool
+    from majlis.plans import set_plan
+    from majlis.settings import load_settings
+
+    settings = load_settings()
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
+    try:
+        return await set_plan(pool, tenant_id, plan)
+    except LookupError as error:
+        raise SystemExit(str(error)) from None
+    finally:
+        await pool.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `majlis` console script."""
     parser = argparse.ArgumentParser(prog="majlis")
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev-secrets", help="create or complete var/dev.env with fresh keys")
     dev.add_argument("path", type=Path, nargs="?", default=Path("var/dev.env"))
+    plan = sub.add_parser("set-plan", help="move a tenant to another plan (audited)")
+    plan.add_argument("tenant_id", type=UUID)
+    plan.add_argument("plan", choices=["starter", "business"])
     add_sim_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "dev-secrets":
         added = write_dev_secrets(args.path)
         print(f"{args.path}: {len(added)} setting(s) added")
+    elif args.command == "set-plan":
+        old, new = asyncio.run(_set_plan(args.tenant_id, args.plan))
+        print(f"tenant {args.tenant_id}: plan {old} -> {new}")
     elif args.command == "sim":
         raise SystemExit(run_sim_command(args))
 

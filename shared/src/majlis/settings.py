@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     # Outbound HTTP to tenant-chosen URLs (chatflow http_request nodes, webhooks) may reach
     # loopback: for local development only, never in production.
     outbound_allow_loopback: bool = False
+    # Outbound webhooks (broadcast.integrations): the retry schedule's delays are multiplied
+    # by the scale (tests make it tiny); Retry-After is honoured up to the cap; an endpoint
+    # whose last `disable_after_exhausted` messages all failed for good, the first of them at
+    # least `disable_after_seconds` ago, is disabled.
+    webhook_retry_scale: float = Field(default=1.0, gt=0, le=1.0)
+    webhook_retry_after_cap_seconds: int = Field(default=3600, ge=0, le=86_400)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_disable_after_exhausted: int = Field(default=10, ge=1)
+    webhook_disable_after_seconds: int = Field(default=5 * 86_400, ge=0)
+    webhook_worker_interval_ms: int = Field(default=500, ge=10, le=60_000)
+    webhook_log_retention_days: int = Field(default=30, ge=1, le=3650)
     broadcast_url: str = "http://127.0.0.1:8084"
     audit_url: str = "http://127.0.0.1:8085"
     proxy_timeout_seconds: float = Field(default=15.0, gt=0)
@@ -155,10 +166,32 @@ class Settings(BaseSettings):
     audit_signing_key: SecretStr = SecretStr("")
     audit_head_interval_seconds: int = Field(default=60, ge=1)
 
+    # Data residency: the region the deployment's data lives in (shown to auditors by
+    # GET /api/v1/platform/residency) and, per store, where it runs (defaults to data_region).
+    data_region: str = Field(default="ae", min_length=1, max_length=64)
+    postgres_region: str | None = None
+    redis_region: str | None = None
+    rabbitmq_region: str | None = None
+    # Egress allow-list: the only hosts ("host" or "host:port") the platform's own outbound
+    # HTTP may reach (majlis.net.egress). None: Meta's Graph API and media hosts, the AI
+    # providers, plus the hosts of the configured Graph API / AI base URLs (the local
+    # simulator in dev and test). Tenant-chosen targets use the SSRF guard instead.
+    egress_allowed_hosts: tuple[str, ...] | None = None
+    # API keys: requests a minute per key (user sessions have user_rate_limit_per_minute).
+    api_key_rate_limit_per_minute: int = Field(default=600, ge=1)
+
     @property
     def graph_base_url(self) -> str:
         """Where Graph API calls go: Meta, or the local simulator when none is configured."""
         return self.graph_api_url or f"http://127.0.0.1:{self.graph_simulator_port}"
+
+    def store_regions(self) -> dict[str, str]:
+        """The region of each data store, as configured (data_region unless set per store)."""
+        return {
+            "postgresql": self.postgres_region or self.data_region,
+            "redis": self.redis_region or self.data_region,
+            "rabbitmq": self.rabbitmq_region or self.data_region,
+        }
 
     def port_for(self, service: ServiceName) -> int:
         """The port a service listens on."""

@@ -129,6 +129,10 @@ async def test_arabic_is_right_to_left_remembered_and_both_languages_are_shown(
             await page.screenshot(path=str(shots / f"{path}-{language}.png"))
         if language == "ar":
             await page.get_by_test_id("language-switch").click()
+    # The owner sees the plan's limits and how much of each the business uses.
+    limits = page.get_by_test_id("plan-limits")
+    await limits.get_by_text("WhatsApp numbers").wait_for()
+    assert " of 2" in await limits.inner_text()  # Starter: two numbers
     # A phone-sized screen shows one pane at a time: the list, then the conversation.
     await page.set_viewport_size({"width": 390, "height": 780})
     await page.get_by_role("link", name="Inbox").click()

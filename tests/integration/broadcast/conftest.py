@@ -503,3 +503,65 @@ async def campaign_world(
 ) -> AsyncIterator[CampaignWorld]:
     async for world in _campaign_world(settings, db_pool, fast_simulator):
         yield world
+
+
+# Outbound webhooks ------------------------------------------------------------------------
+# Retry delays scaled so the whole schedule runs in milliseconds; loopback allowed (the
+# receiver runs on 127.0.0.1) as in local development; an endpoint is disabled after 3
+# messages failed for good in a row.
+WEBHOOK_SETTINGS: dict[str, Any] = {
+    "outbound_allow_loopback": True,
+    "webhook_retry_scale": 0.00005,
+    "webhook_retry_after_cap_seconds": 5,
+    "webhook_timeout_seconds": 2.0,
+    "webhook_disable_after_exhausted": 3,
+    "webhook_disable_after_seconds": 0,
+    "webhook_worker_interval_ms": 20,
+    "outbox_poll_interval": 0.05,
+}
+
+
+@pytest.fixture(scope="module")
+async def webhook_world(settings: Settings, db_pool: Any) -> AsyncIterator[TemplateWorld]:
+    """The broadcast app (webhooks API and worker), a publisher, and a `broadcast.#` observer."""
+    from majlis.http.tokens import TokenSigner
+
+    configured = settings.model_copy(update=WEBHOOK_SETTINGS)
+    server = TestServer(create_app(configured, TEST_CONFIG), host="127.0.0.1")
+    await server.start_server()
+    bus = await Bus.connect(settings, name="majlis-tests-webhooks")
+    events: list[tuple[str, dict[str, Any]]] = []
+    channel = await bus.channel(publisher_confirms=False)
+    queue = await channel.declare_queue(
+        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.webhooks-observer", exclusive=True
+    )
+    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
+    await queue.bind(exchange, routing_key="broadcast.#")
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        envelope = json.loads(message.body)
+        events.append((envelope["type"], envelope["payload"]))
+        await message.ack()
+
+    await queue.consume(on_message)
+    http = aiohttp.ClientSession()
+    world = TemplateWorld(
+        configured,
+        db_pool,
+        str(server.make_url("")).rstrip("/"),
+        Publisher(bus),
+        http,
+        None,
+        events,
+        TokenSigner.from_settings(settings),
+        cipher=FieldCipher(KeyRing.from_settings(settings)),
+    )
+    yield world
+    await http.close()
+    await queue.delete(if_unused=False, if_empty=False)
+    await channel.close()
+    await bus.close()
+    await server.close()
+    for tenant_id in world.tenants:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)

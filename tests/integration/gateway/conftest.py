@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from majlis.db import tenant_transaction
@@ -55,3 +56,15 @@ async def gateway_factory(
     for server, session in started:
         await session.close()
         await server.close()
+
+
+@pytest.fixture
+async def audit_url(settings: Settings) -> AsyncIterator[str]:
+    """The audit service in-process, consuming this run's `audit.events` queue."""
+    from audit.app import create_app
+
+    app: web.Application = create_app(settings)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/")
+    await server.close()

@@ -4,28 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-
 from majlis.db import tenant_transaction
-from majlis.settings import Settings
 from majlis.testing.browser import GatewayUnderTest
-
-
-@pytest.fixture
-async def audit_url(settings: Settings) -> AsyncIterator[str]:
-    """The audit service in-process, consuming this run's `audit.events` queue."""
-    from audit.app import create_app
-
-    app: web.Application = create_app(settings)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
 async def _entries(db_pool: Any, tenant_id: uuid.UUID, action: str) -> list[Any]:

@@ -117,6 +117,9 @@ async def test_openapi_covers_every_route(gateway: GatewayUnderTest) -> None:
         for path, item in document["paths"].items()
         for method in item
         if method in ("get", "post", "put", "patch", "delete")
+        # Forwarded families are documented per method too; the router serves them with
+        # one catch-all (skipped on the served side below).
+        and "x-majlis-proxy" not in item
     }
     served = set()
     for resource in gateway.app.router.resources():

@@ -20,6 +20,7 @@ from gateway.context import CONTEXT
 from gateway.stream_hub import HUB, Hub
 from majlis.db import create_pool
 from majlis.events import Envelope, make_envelope
+from majlis.events.broadcast import WebhookEndpointDisabled
 from majlis.events.inbox import ContactMerged, ConversationUpdated, InboxAuditRecorded
 from majlis.messaging import Bus, OutboxRelay, queue_name
 from majlis.testing.browser import Browser
@@ -390,3 +391,47 @@ async def test_a_slow_client_is_dropped_without_slowing_others(
     assert code == 1013
     assert len(seen) < published
     await fast.close()
+
+
+async def test_a_disabled_webhook_endpoint_is_told_to_owners_and_admins_only(
+    inbox_world: Any,
+) -> None:
+    a = await inbox_world.team()
+    owner, agent = await connect(inbox_world, a.owner), await connect(inbox_world, a.agent)
+    notice = WebhookEndpointDisabled(endpoint_id=uuid.uuid4(), reason="failing: 10 in a row")
+    marker = conversation_event(a)
+    for event in (notice, marker):
+        await inbox_world.publisher.publish(envelope(a, event))
+    got = await next_event(owner, "broadcast.webhook.disabled")
+    assert got["data"]["endpoint_id"] == str(notice.endpoint_id)
+    seen_by_agent: list[str] = []
+    while not seen_by_agent or seen_by_agent[-1] != "inbox.conversation.updated":
+        got = await frame(agent, 10)
+        if got["type"] == "event":
+            seen_by_agent.append(got["event"])
+    assert seen_by_agent == ["inbox.conversation.updated"]
+    await owner.close()
+    await agent.close()
+
+
+async def test_contacts_created_and_changed_are_announced(
+    inbox_world: Any, relay: Callable[[uuid.UUID], None]
+) -> None:
+    a = await inbox_world.team()
+    relay(a.tenant_id)
+    agent = await connect(inbox_world, a.agent)
+    phone = inbox_world.fresh_phone()
+    status, created, _ = await a.agent.request(
+        "POST", "/api/v1/contacts", json={"phone": phone, "name": "Mariam"}
+    )
+    assert status == 201, created
+    got = await next_event(agent, "inbox.contact.changed")
+    assert got["data"] == {"contact_id": created["id"], "change": "created"}
+    status, body, _ = await a.agent.request(
+        "PATCH", f"/api/v1/contacts/{created['id']}", json={"name": "Mariam A."}
+    )
+    assert status == 200, body
+    got = await next_event(agent, "inbox.contact.changed")
+    assert got["data"] == {"contact_id": created["id"], "change": "updated"}
+    assert phone not in str(got)  # ids only
+    await agent.close()

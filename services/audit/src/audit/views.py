@@ -25,6 +25,7 @@ from majlis.http.auth import Identity, caller_transaction
 from majlis.http.requests import validation_errors
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
 from majlis.logging import get_logger
+from majlis.plans import Feature, require_feature, tenant_plan
 
 log = get_logger(__name__)
 
@@ -75,11 +76,8 @@ async def _reader(request: web.Request) -> Identity:
 
 
 async def _require_business(conn: asyncpg.Connection[Any], tenant_id: UUID) -> None:
-    plan = await conn.fetchval("SELECT plan FROM tenants WHERE id = $1", tenant_id)
-    if plan != "business":
-        raise ProblemError(
-            403, "The audit log needs the Business plan", slug="business-plan-required"
-        )
+    """The audit log is a Business feature; majlis.plans decides (403 otherwise)."""
+    require_feature(await tenant_plan(conn, tenant_id), Feature.AUDIT_LOG)
 
 
 def _item(row: asyncpg.Record) -> dict[str, Any]:

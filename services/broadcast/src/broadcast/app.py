@@ -12,9 +12,14 @@ import aiohttp
 from aiohttp import web
 
 from broadcast import views_campaign_actions, views_campaigns, views_templates
+from broadcast.analytics import views as analytics_views
+from broadcast.analytics.consumers import analytics_handlers
 from broadcast.campaign_runner import CampaignRunner, RunnerConfig
 from broadcast.consumers import command_handlers, event_handlers
 from broadcast.dispatcher import Dispatcher, DispatcherConfig
+from broadcast.integrations import consumers as webhook_consumers
+from broadcast.integrations import views as webhook_views
+from broadcast.integrations.worker import DeliveryWorker, WorkerConfig
 from broadcast.pacing import NumberRateLimiter, RecipientPacer
 from broadcast.sweeper import Sweeper
 from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
@@ -27,17 +32,20 @@ from majlis.http.resources import (
     CleanupContext,
     authenticator_ctx,
     bus_ctx,
+    egress_policy,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
 )
 from majlis.messaging import PLATFORM_QUEUES, Consumer, Handler
 from majlis.meta import GraphClient
+from majlis.net.egress import egress_session
 from majlis.settings import ServiceName, Settings
 
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher", Dispatcher)
 CONFIG: web.AppKey[DispatcherConfig] = web.AppKey("dispatcher_config", DispatcherConfig)
 RUNNER_CONFIG: web.AppKey[RunnerConfig] = web.AppKey("runner_config", RunnerConfig)
+WEBHOOK_WORKER: web.AppKey[DeliveryWorker] = web.AppKey("webhook_worker", DeliveryWorker)
 
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -45,7 +53,7 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, config = app[SETTINGS], app[CONFIG]
     # Many sends in flight over kept-alive connections; pacing is the token bucket's job.
     connector = aiohttp.TCPConnector(limit=config.http_connections, limit_per_host=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with egress_session(egress_policy(app), connector=connector) as session:
         cipher = FieldCipher(KeyRing.from_settings(settings))
         redis, prefix = app[REDIS], settings.redis_prefix
         dispatcher = Dispatcher(
@@ -76,6 +84,19 @@ async def runner_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(runner.run(), name="campaign-runner")
     yield
     await runner.stop()
+    await task
+
+
+async def webhook_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The outbound webhook delivery worker: sends due deliveries, retries, disables."""
+    settings = app[SETTINGS]
+    worker = DeliveryWorker(
+        app[webhook_views.WEBHOOKS], settings, WorkerConfig.from_settings(settings)
+    )
+    app[WEBHOOK_WORKER] = worker
+    task = asyncio.create_task(worker.run(), name="webhook-worker")
+    yield
+    await worker.stop()
     await task
 
 
@@ -128,9 +149,17 @@ def create_app(
     app.cleanup_ctx.append(queue_ctx("broadcast.bulk", commands, config.bulk_prefetch))
     events = event_handlers(get, lambda: app[views_campaigns.CAMPAIGNS])
     app.cleanup_ctx.append(queue_ctx("broadcast.events", events, 64))
+    app.cleanup_ctx.append(webhook_views.webhooks_ctx)
+    hooks = webhook_consumers.handlers(lambda: app[webhook_views.WEBHOOKS])
+    app.cleanup_ctx.append(queue_ctx("broadcast.webhooks", hooks, 64))
+    analytics = analytics_handlers(lambda: app[DB_POOL])
+    app.cleanup_ctx.append(queue_ctx("broadcast.analytics", analytics, 32))
     app.cleanup_ctx.append(outbox_relay_ctx)
     app.cleanup_ctx.append(runner_ctx)
+    app.cleanup_ctx.append(webhook_worker_ctx)
     views_templates.add_routes(app)
     views_campaigns.add_routes(app)
     views_campaign_actions.add_routes(app)
+    webhook_views.add_routes(app)
+    analytics_views.add_routes(app)
     return app

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import aiohttp
 import asyncpg
 from aiohttp import web
 
@@ -37,11 +36,12 @@ from majlis.http import ProblemError, parse_json
 from majlis.http.audit_events import caller_audit_event
 from majlis.http.auth import IDENTITY, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
-from majlis.http.resources import AUTHENTICATOR, DB_POOL
+from majlis.http.resources import AUTHENTICATOR, DB_POOL, egress_policy
 from majlis.http.tokens import Role
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
 from majlis.meta import GraphApiError, GraphClient
+from majlis.net.egress import egress_session
 
 log = get_logger(__name__)
 TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  # a field name, not a secret
@@ -67,7 +67,7 @@ TEMPLATES: web.AppKey[TemplatesDeps] = web.AppKey("templates_deps", TemplatesDep
 async def templates_ctx(app: web.Application) -> AsyncIterator[None]:
     """The views' dependencies, with an HTTP session of their own for the Graph API."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
+    async with egress_session(egress_policy(app)) as session:
         app[TEMPLATES] = TemplatesDeps(
             app[DB_POOL],
             FieldCipher(KeyRing.from_settings(settings)),

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from chatflow import views_flows, views_runs
 from chatflow.ai import add_ai_routes, ai_ctx
+from chatflow.ai.service import AI_SERVICE
 from chatflow.ai_ports import ServiceAnswerer, ServiceLeadCapturer
 from chatflow.consumers import bind_handlers
 from chatflow.deps import ANSWERER, ENGINE, LEAD_CAPTURER, engine_ctx
@@ -39,7 +40,7 @@ def create_app(settings: Settings) -> web.Application:
     app[LEAD_CAPTURER] = ServiceLeadCapturer(app)
     app.cleanup_ctx.append(engine_ctx)
     # Consumption starts only after every dependency above is in place.
-    handlers = bind_handlers(lambda: app[DB_POOL], lambda: app[ENGINE])
+    handlers = bind_handlers(lambda: app[DB_POOL], lambda: app[ENGINE], lambda: app[AI_SERVICE])
     app.cleanup_ctx.append(consumer_ctx("chatflow.events", "chatflow", handlers))
     app.cleanup_ctx.append(outbox_relay_ctx)
     app.cleanup_ctx.append(timers_ctx)

@@ -1,7 +1,9 @@
 """Handlers of the `chatflow.events` queue, one table: event type -> handler.
 
-`inbox.message.stored`: run the bot for the conversation. The event id is claimed in
-processed_messages in the same transaction as the engine's work, so a redelivery does nothing.
+`inbox.message.stored`: run the bot for the conversation.
+`command.chatflow.companion_message`: the owner wrote to their companion; answer them.
+The event id is claimed in processed_messages in the same transaction as the work (and the
+reply's outbox entry), so a redelivery does nothing.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ from typing import Any
 
 import asyncpg
 
+from chatflow.ai.answerer import AiService
+from chatflow.ai.companion_inbound import answer_owner
 from chatflow.conversation_runs import on_inbound
 from chatflow.engine import EngineDeps
 from majlis.events import Envelope, Event
-from majlis.events.inbox import MessageStored
+from majlis.events.inbox import CompanionMessageReceived, MessageStored
 from majlis.messaging import Handler, idempotent
 
 CONSUMER = "chatflow"
 
 
 def bind_handlers(
-    pool: Callable[[], asyncpg.Pool[Any]], deps: Callable[[], EngineDeps]
+    pool: Callable[[], asyncpg.Pool[Any]],
+    deps: Callable[[], EngineDeps],
+    ai: Callable[[], AiService],
 ) -> dict[str, Handler]:
     """The handler table; the pool and deps are read per message, once the app has started."""
 
@@ -36,4 +42,16 @@ def bind_handlers(
 
         await idempotent(pool(), CONSUMER, work)(event, envelope)
 
-    return {MessageStored.routing_key: on_message_stored}
+    async def on_companion_message(event: Event, envelope: Envelope) -> None:
+        if not isinstance(event, CompanionMessageReceived):
+            raise TypeError("on_companion_message needs a CompanionMessageReceived event")
+
+        async def work(conn: Any, _event: Event, claimed: Envelope) -> None:
+            await answer_owner(conn, ai(), claimed, event)
+
+        await idempotent(pool(), CONSUMER, work)(event, envelope)
+
+    return {
+        MessageStored.routing_key: on_message_stored,
+        CompanionMessageReceived.routing_key: on_companion_message,
+    }

@@ -19,6 +19,7 @@ from chatflow.ports import (
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.http.keys import SETTINGS
 from majlis.net import GuardedClient
+from majlis.net.egress import tenant_target_client
 
 ENGINE: web.AppKey[EngineDeps] = web.AppKey("chatflow_engine", EngineDeps)
 ANSWERER: web.AppKey[AiAnswerer] = web.AppKey("chatflow_answerer", object)  # type: ignore[arg-type]
@@ -54,7 +55,7 @@ def utc_now() -> datetime:
 async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
     """The engine's dependencies; the AI ports default to handing off."""
     settings = app[SETTINGS]
-    client = GuardedClient(allow_loopback=settings.outbound_allow_loopback)
+    client = tenant_target_client(settings)
     app[ENGINE] = EngineDeps(
         cipher=FieldCipher(KeyRing.from_settings(settings)),
         answerer=app.get(ANSWERER) or HandOffAnswerer(),

@@ -52,8 +52,21 @@ class Edge(BaseModel):
     handle: NodeId = NEXT
 
 
+class Position(BaseModel):
+    """Where the flow builder draws a node (canvas units); the engine never reads it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    x: float = Field(ge=-1_000_000, le=1_000_000, allow_inf_nan=False)
+    y: float = Field(ge=-1_000_000, le=1_000_000, allow_inf_nan=False)
+
+
 class DocumentShape(BaseModel):
-    """The outer shape; nodes are checked one by one so that every node's errors are found."""
+    """The outer shape; nodes are checked one by one so that every node's errors are found.
+
+    `layout` (optional) keeps the builder's node positions by node id; it is validated for
+    shape only, stored with the document and its versions, and ignored by the engine.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,6 +74,7 @@ class DocumentShape(BaseModel):
     variables: list[VariableName] = Field(default_factory=list, max_length=100)
     nodes: list[dict[str, Any]] = Field(max_length=MAX_NODES)
     edges: list[dict[str, Any]] = Field(default_factory=list, max_length=4 * MAX_NODES)
+    layout: dict[NodeId, Position] | None = Field(default=None, max_length=MAX_NODES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,23 @@
-"""`POST /api/v1/flows/{id}/runs` (the API trigger) and `GET /api/v1/flows/{id}/logs`."""
+"""`POST /api/v1/flows/{id}/runs` (the API trigger), `GET /api/v1/flows/{id}/logs` and its
+`/logs/summary`, and `POST /api/v1/flows/{id}/test` (the builder's dry run of the draft)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import Field, StringConstraints
 
 from chatflow import flows_repository as flows_repo
 from chatflow import sessions_repository as repo
 from chatflow.conversation_runs import load_contact, start
 from chatflow.deps import ENGINE
+from chatflow.dry_run import play
 from chatflow.engine import Step
+from chatflow.flow_nodes import Tag, VariableName
+from chatflow.flow_validation import parse_flow
 from chatflow.views_flows import _cursor, _dumps, _encode_cursor, _limit
 from chatflow.web import ALL_ROLES, MANAGER_ROLES, audit, caller, path_id
 from majlis.http import ProblemError, RequestModel, parse_json
@@ -116,7 +121,91 @@ async def list_logs(request: web.Request) -> web.Response:
     )
 
 
+async def logs_summary(request: web.Request) -> web.Response:
+    """GET /api/v1/flows/{flow_id}/logs/summary: per node, how often each outcome was logged
+    (optionally of one `version_id`), how many errors, and the newest error text."""
+    identity = await caller(request, ALL_ROLES)
+    flow_id = path_id(request, "flow_id", "Flow")
+    where, params = "flow_id = $1", list[Any]([flow_id])
+    raw_version = request.query.get("version_id")
+    if raw_version is not None:
+        try:
+            params.append(UUID(raw_version))
+        except ValueError:
+            raise ProblemError(400, "version_id is not an id", slug="bad-filter") from None
+        where += " AND version_id = $2"
+    async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
+        if await flows_repo.flow(conn, flow_id) is None:
+            raise ProblemError(404, "Flow not found")
+        counts = await conn.fetch(
+            "SELECT node_id, node_type, outcome, count(*) AS runs,"  # noqa: S608  (fixed text; values are $n parameters)
+            " count(error) AS errors, max(created_at) AS last_at"
+            f" FROM flow_logs WHERE {where} GROUP BY node_id, node_type, outcome"
+            " ORDER BY node_id, outcome LIMIT 5000",
+            *params,
+        )
+        latest = await conn.fetch(
+            "SELECT DISTINCT ON (node_id) node_id, error, created_at FROM flow_logs"  # noqa: S608  (fixed text; values are $n parameters)
+            f" WHERE {where} AND error IS NOT NULL ORDER BY node_id, created_at DESC",
+            *params,
+        )
+    nodes: dict[str, dict[str, Any]] = {}
+    for row in counts:
+        entry = nodes.setdefault(
+            row["node_id"],
+            {"node_id": row["node_id"], "node_type": row["node_type"], "total": 0,
+             "errors": 0, "outcomes": {}, "last_error": None, "last_at": None},
+        )  # fmt: skip
+        entry["outcomes"][row["outcome"]] = row["runs"]
+        entry["total"] += row["runs"]
+        entry["errors"] += row["errors"]
+        last = row["last_at"].isoformat()
+        entry["last_at"] = max(entry["last_at"] or last, last)
+    for row in latest:
+        if row["node_id"] in nodes:
+            nodes[row["node_id"]]["last_error"] = row["error"]
+    return web.json_response({"nodes": list(nodes.values())}, dumps=_dumps)
+
+
+class DryRunContact(RequestModel):
+    """The pretend customer conditions and templates see."""
+
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(max_length=320)] | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    attributes: dict[VariableName, Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=dict, max_length=40
+    )
+
+
+class DryRunBody(RequestModel):
+    """The messages the tester types, in turn (the conversation is replayed from the start)."""
+
+    messages: list[Annotated[str, StringConstraints(min_length=1, max_length=4096)]] = Field(
+        min_length=1, max_length=50
+    )
+    contact: DryRunContact = DryRunContact()
+
+
+async def dry_run_flow(request: web.Request) -> web.Response:
+    """POST /api/v1/flows/{flow_id}/test (owner, admin): play the messages against the DRAFT
+    without any effect (chatflow.dry_run): nothing is sent, stored, called or changed."""
+    identity = await caller(request, MANAGER_ROLES)
+    flow_id = path_id(request, "flow_id", "Flow")
+    body = await parse_json(request, DryRunBody)
+    async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
+        row = await flows_repo.flow(conn, flow_id)
+    if row is None:
+        raise ProblemError(404, "Flow not found")
+    flow = parse_flow(row["document"])
+    contact = body.contact.model_dump(exclude_none=True)
+    answer = await play(flow, request.app[ENGINE], identity.tenant_id, contact, list(body.messages))
+    return web.json_response(answer, dumps=_dumps)
+
+
 def add_routes(app: web.Application) -> None:
-    """Mount the run and log endpoints."""
+    """Mount the run, log and test endpoints."""
     app.router.add_post("/api/v1/flows/{flow_id}/runs", start_run)
     app.router.add_get("/api/v1/flows/{flow_id}/logs", list_logs)
+    app.router.add_get("/api/v1/flows/{flow_id}/logs/summary", logs_summary)
+    app.router.add_post("/api/v1/flows/{flow_id}/test", dry_run_flow)

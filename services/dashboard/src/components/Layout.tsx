@@ -1,12 +1,12 @@
 import { useMutation } from "@tanstack/react-query";
-import { Contact, Inbox, KeyRound, Languages, LogOut, Settings, Users } from "lucide-react";
+import { Contact, FileText, ScrollText, Inbox, KeyRound, Languages, LogOut, Settings, Target, Users, Workflow } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
 import { api } from "../api/client";
 import { isStreamConnected, onStreamState } from "../api/stream";
 import { arabicDigits, setArabicDigits, setLanguage } from "../i18n";
-import { useMe, useSession } from "../session";
+import { isManager, useMe, useSession } from "../session";
 
 type PresenceStatus = "online" | "away";
 
@@ -52,7 +52,11 @@ export function Layout() {
   const items = [
     { to: "/inbox", label: t("nav.inbox"), icon: Inbox },
     { to: "/contacts", label: t("nav.contacts"), icon: Contact },
+    { to: "/flows", label: t("nav.flows"), icon: Workflow },
+    { to: "/templates", label: t("nav.templates"), icon: FileText },
+    { to: "/leads", label: t("nav.leads"), icon: Target },
     { to: "/team", label: t("nav.team"), icon: Users },
+    ...(isManager(me.user.role) ? [{ to: "/audit", label: t("nav.audit"), icon: ScrollText }] : []),
     { to: "/settings", label: t("nav.settings"), icon: Settings },
   ];
   return (

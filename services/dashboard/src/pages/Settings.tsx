@@ -1,17 +1,17 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { Fragment, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import type { ApiKey, WhatsAppNumber } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
-import { formatDateTime, timeZone } from "../format";
+import { formatDateTime, formatNumber, timeZone } from "../format";
 import { isManager, useMe } from "../session";
 
 const SCOPES = [
   "conversations:read", "conversations:write", "contacts:read", "contacts:write", "messages:send",
   "templates:read", "templates:write", "campaigns:read", "campaigns:write", "flows:read",
-  "flows:write", "leads:read", "analytics:read", "webhooks:manage",
+  "flows:write", "leads:read", "analytics:read", "audit:read", "webhooks:read", "webhooks:write",
 ];
 
 function Numbers({ manager }: { manager: boolean }) {
@@ -146,6 +146,35 @@ function ApiKeys() {
   );
 }
 
+type LimitName =
+  | "numbers" | "team_members" | "api_keys" | "webhook_endpoints" | "flows" | "campaigns_per_month";
+type PlanReport = {
+  plan: { name: string; title: string; features: string[]; limits: Record<LimitName, number> };
+  usage: Partial<Record<LimitName, number | null>>;
+};
+
+function PlanLimits() {
+  const { t } = useTranslation();
+  const report = useQuery({ queryKey: ["plan"], queryFn: () => api<PlanReport>("/api/v1/plan") });
+  if (!report.data) return <ErrorNote error={report.error} />;
+  const { limits } = report.data.plan;
+  return (
+    <dl className="facts" data-testid="plan-limits">
+      {(Object.keys(limits) as LimitName[]).map((name) => (
+        <Fragment key={name}>
+          <dt>{t(`settings.limits.${name}`)}</dt>
+          <dd>
+            {t("settings.planUsage", {
+              used: formatNumber(report.data.usage[name] ?? 0),
+              allowed: formatNumber(limits[name]),
+            })}
+          </dd>
+        </Fragment>
+      ))}
+    </dl>
+  );
+}
+
 export function Settings() {
   const { t } = useTranslation();
   const me = useMe();
@@ -157,6 +186,7 @@ export function Settings() {
         <h2>{t("settings.business")}</h2>
         <p><strong>{me.tenant.name}</strong></p>
         <p data-testid="plan">{t("settings.planName", { plan: me.tenant.plan })}</p>
+        {manager && <PlanLimits />}
         <p className="muted small">{t("settings.timeZone", { zone: timeZone() })}</p>
       </section>
       <Numbers manager={manager} />

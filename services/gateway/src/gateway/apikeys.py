@@ -40,9 +40,22 @@ SCOPES = frozenset(
         "flows:write",
         "leads:read",
         "analytics:read",
+        "audit:read",
         "webhooks:manage",
+        "webhooks:read",
+        "webhooks:write",
     }
 )
+# Scopes that grant others: `webhooks:manage`, the scope keys were issued with before the
+# webhooks API split it into read and write, keeps granting both.
+IMPLIED_SCOPES: dict[str, frozenset[str]] = {
+    "webhooks:manage": frozenset({"webhooks:read", "webhooks:write"}),
+}
+
+
+def grants(scopes: frozenset[str] | set[str], needed: str) -> bool:
+    """Whether a key holding `scopes` may use an endpoint that needs `needed`."""
+    return needed in scopes or any(needed in IMPLIED_SCOPES.get(s, ()) for s in scopes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from gateway import (  # noqa: F401  (importing a views module declares its rout
     views_auth,
     views_keys,
     views_numbers,
+    views_platform,
     views_presence,
+    views_settings,
     views_team,
 )
 from gateway.consumers import live_events_ctx

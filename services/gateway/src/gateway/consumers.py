@@ -30,7 +30,7 @@ from majlis.messaging.queues import GATEWAY_LIVE
 
 log = get_logger(__name__)
 
-LIVE_BINDINGS = ("inbox.#", "gateway.presence.#")
+LIVE_BINDINGS = ("inbox.#", "gateway.presence.#", "broadcast.webhook.#")
 
 
 def live_queue_name(prefix: str) -> str:

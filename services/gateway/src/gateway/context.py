@@ -19,10 +19,11 @@ from gateway.keys import GatewayKeys
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.http.auth import Authenticator, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
-from majlis.http.resources import DB_POOL, REDIS
+from majlis.http.resources import DB_POOL, REDIS, egress_policy
 from majlis.http.revocation import RevocationStore
 from majlis.http.tokens import TokenSigner, TokenVerifier
 from majlis.meta import GraphClient
+from majlis.net.egress import EgressPolicy, egress_session, internal_hosts, internal_session
 from majlis.ratelimit import RateLimiter
 from majlis.settings import Settings
 
@@ -42,8 +43,9 @@ class GatewayContext:
     ip_blocker: IpBlocker
     trusted_proxies: tuple[Network, ...]
     cipher: FieldCipher
-    http: aiohttp.ClientSession
+    http: aiohttp.ClientSession  # to the platform's own back ends only
     graph: GraphClient
+    egress: EgressPolicy
 
     @property
     def refresh_lifetime(self) -> timedelta:
@@ -93,9 +95,13 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
         max_token_ttl=settings.access_token_ttl_seconds,
         leeway=settings.jwt_leeway_seconds,
     )
-    http = aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=settings.proxy_timeout_seconds)
+    # The proxy may reach only the configured back ends; Meta goes through the egress list.
+    http = internal_session(
+        EgressPolicy(internal_hosts(settings), kind="internal"),
+        timeout=aiohttp.ClientTimeout(total=settings.proxy_timeout_seconds),
     )
+    egress = egress_policy(app)
+    graph_http = egress_session(egress)
     app[CONTEXT] = GatewayContext(
         settings=settings,
         pool=app[DB_POOL],
@@ -122,7 +128,9 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
         trusted_proxies=parse_trusted(settings.trusted_proxies),
         cipher=FieldCipher(KeyRing.from_settings(settings)),
         http=http,
-        graph=GraphClient.from_settings(http, settings),
+        graph=GraphClient.from_settings(graph_http, settings),
+        egress=egress,
     )
     yield
     await http.close()
+    await graph_http.close()

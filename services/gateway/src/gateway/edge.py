@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.apikeys import authenticate_api_key, is_api_key
+from gateway.apikeys import authenticate_api_key, grants, is_api_key
 from gateway.client_ip import client_ip
 from gateway.context import CONTEXT, GatewayContext
 from gateway.csrf import STATE_CHANGING, check_csrf
@@ -47,7 +47,7 @@ async def _authenticate(ctx: GatewayContext, request: web.Request, spec: RouteSp
         if spec.auth != "any" or spec.scope is None:
             raise ProblemError(403, "API keys cannot use this endpoint", slug="forbidden")
         identity = await authenticate_api_key(ctx, token)
-        if spec.scope not in identity.scopes:
+        if not grants(identity.scopes, spec.scope):
             raise ProblemError(
                 403,
                 "The API key lacks the scope this endpoint needs",
@@ -95,12 +95,17 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if identity.kind == "session" and request.method in STATE_CHANGING and spec.csrf:
                 check_csrf(request, ctx.keys.csrf, identity.session_id)
             settings = ctx.settings
+            # Each API key has a budget of its own (MAJLIS_API_KEY_RATE_LIMIT_PER_MINUTE);
+            # people have theirs; both also count against the tenant's.
+            is_key = identity.kind == "api_key"
             decisions.append(
                 await _limit(
                     ctx,
-                    "principal",
+                    "api_key" if is_key else "principal",
                     str(identity.principal_id),
-                    settings.user_rate_limit_per_minute,
+                    settings.api_key_rate_limit_per_minute
+                    if is_key
+                    else settings.user_rate_limit_per_minute,
                     60,
                     ip,
                 )

@@ -7,11 +7,42 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.proxy import PROXY_TABLE
+from gateway.openapi_examples import ROUTE_EXAMPLES
+from gateway.proxy import PROXY_TABLE, proxy_scope
 from gateway.routes import SPECS, RouteSpec, route
 
 _PARAM = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_PROXY_METHODS = ("get", "post", "put", "patch", "delete")
+_FORWARDED_PROBLEMS = (
+    ("405", "The resource does not allow this method"),
+    ("409", "Conflicts with the resource's state"),
+    ("413", "The body is too large"),
+    ("415", "The body is not application/json"),
+    ("422", "The request is not valid"),
+)
+_PEOPLE_ONLY = (
+    "People only: an API key is refused here (403). Sign-in, sessions, the team, numbers "
+    "and API keys themselves are managed by a signed-in owner or admin, never by a key."
+)
+
+
+def _problem(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+def _add_examples(op: dict[str, Any], example: dict[str, Any] | None) -> None:
+    if not example:
+        return
+    if "request" in example:
+        body = op.setdefault("requestBody", {"required": True, "content": {"application/json": {}}})
+        body["content"]["application/json"]["example"] = example["request"]
+    if "response" in example:
+        responses = op["responses"]
+        code = next((c for c in sorted(responses) if c.startswith("2")), "200")
+        answer = responses.setdefault(code, {"description": "OK"})
+        answer.setdefault("content", {"application/json": {}})
+        answer["content"].setdefault("application/json", {})["example"] = example["response"]
 
 
 def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -46,9 +77,13 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
         }
     if spec.auth == "public":
         op["security"] = []
+        op["x-majlis-api-key"] = "not needed: a public endpoint"
     else:
         op["security"] = [{"bearer": []}] + ([{"apiKey": [spec.scope]}] if spec.scope else [])
         op["x-majlis-roles"] = sorted(spec.roles)
+        if spec.scope is None or spec.auth != "any":
+            op["x-majlis-api-key"] = _PEOPLE_ONLY
+            op["responses"].setdefault("403", _problem("Not allowed for this role or API keys"))
         op["responses"].setdefault(
             "401",
             {
@@ -59,10 +94,8 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     if spec.method in ("POST", "PUT", "PATCH", "DELETE") and spec.auth != "public" and spec.csrf:
         op["x-majlis-csrf"] = "X-CSRF-Token header required for browser sessions"
     for code, text in _common_problems(spec, bool(params)):
-        op["responses"].setdefault(
-            str(code),
-            {"description": text, "content": {"application/problem+json": {"schema": _PROBLEM}}},
-        )
+        op["responses"].setdefault(str(code), _problem(text))
+    _add_examples(op, ROUTE_EXAMPLES.get((spec.method, spec.path)))
     return op
 
 
@@ -85,6 +118,50 @@ def _common_problems(spec: RouteSpec, has_params: bool) -> list[tuple[int, str]]
     return problems
 
 
+def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
+    """The forwarded calls of one resource family, one operation per method with its scope."""
+    item: dict[str, Any] = {
+        "x-majlis-proxy": {"service": service},
+        "summary": f"Forwarded to the {service} service",
+        "parameters": [
+            {
+                "name": "rest",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "The rest of the path, e.g. an id and a sub-resource",
+            }
+        ],
+    }
+    for method in _PROXY_METHODS:
+        scope = proxy_scope(family, method.upper())
+        op: dict[str, Any] = {
+            "summary": f"{method.upper()} /api/v1/{resource}/... ({service})",
+            "operationId": f"{method}_{resource.replace('-', '_')}",
+            "tags": [resource],
+            "security": [{"bearer": []}, {"apiKey": [scope]}],
+            "x-majlis-api-key": f"accepted with the {scope!r} scope; CSRF-exempt; "
+            "rate-limited per key",
+            "responses": {
+                "200": {"description": "The service's answer"},
+                "401": _problem("Not authenticated, or a revoked or unknown API key"),
+                "403": _problem("The role or the API key's scope does not allow this"),
+                "404": _problem("Not found (another tenant's ids answer the same)"),
+                "429": _problem("Rate limited (Retry-After says when to retry)"),
+            },
+        }
+        # What the owning services answer besides (documented with each service): created or
+        # no content, and the problems of their request-model helpers and rules.
+        op["responses"].update(
+            {"201": {"description": "Created"}, "204": {"description": "No content"}}
+        )
+        for code, text in _FORWARDED_PROBLEMS:
+            op["responses"].setdefault(code, _problem(text))
+        _add_examples(op, ROUTE_EXAMPLES.get((method.upper(), f"/api/v1/{resource}")))
+        item[method] = op
+    return item
+
+
 def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:
     """Every public route of the gateway and the resource families it forwards."""
     schemas: dict[str, Any] = {
@@ -104,21 +181,19 @@ def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:
     for spec in specs if specs is not None else SPECS:
         path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", spec.path)
         paths.setdefault(path, {})[spec.method.lower()] = _operation(spec, schemas)
-    for resource, (service, _family) in sorted(PROXY_TABLE.items()):
-        paths[f"/api/v1/{resource}/{{rest}}"] = {
-            "x-majlis-proxy": {"service": service},
-            "summary": f"Forwarded to the {service} service (documented with it)",
-            "parameters": [
-                {"name": "rest", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-        }
+    for resource, (service, family) in sorted(PROXY_TABLE.items()):
+        paths[f"/api/v1/{resource}/{{rest}}"] = _proxy_item(resource, service, family)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Majlis API",
             "version": "1",
             "description": "Errors are RFC 9457 problem details. Unknown request fields "
-            "are rejected. Browser sessions send X-CSRF-Token on changes.",
+            "are rejected. Browser sessions send X-CSRF-Token on changes. API keys "
+            "(Authorization: Bearer mjk_...) need no CSRF token, are limited per key "
+            "(MAJLIS_API_KEY_RATE_LIMIT_PER_MINUTE) and may call the operations whose "
+            "security lists their scope; routes marked x-majlis-api-key 'People only' refuse "
+            "them. Forwarded families (x-majlis-proxy) are answered by the owning service.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

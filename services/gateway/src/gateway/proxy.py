@@ -19,6 +19,7 @@ from gateway.routes import ALL_ROLES, CLIENT_IP, RouteSpec
 from majlis.http.auth import IDENTITY, Identity, bearer_token
 from majlis.http.middlewares import REQUEST_ID, REQUEST_ID_HEADER
 from majlis.http.problems import ProblemError
+from majlis.http.tokens import Role
 from majlis.logging import get_logger
 
 log = get_logger(__name__)
@@ -44,6 +45,7 @@ PROXY_TABLE: dict[str, tuple[str, str]] = {
     "campaigns": ("broadcast", "campaigns"),
     "analytics": ("broadcast", "analytics"),
     "audit": ("audit", "audit"),
+    "webhooks": ("broadcast", "webhooks"),
 }
 _FORWARD_REQUEST = (
     "Content-Type",
@@ -101,18 +103,48 @@ def _body(request: web.Request, limit: int) -> AsyncIterator[bytes] | None:
     return _streamed(request, limit)
 
 
+# Resources whose changes the back ends reserve to owners and admins (templates, campaigns,
+# flows and their AI pieces, and the inbox's tenant-wide settings: labels, assignment
+# policies, the attribute schema, canned responses), or that only they read (audit,
+# webhooks): a key holding the scope the edge checked acts there as an admin ("by scope" in
+# the README's table). Everything else forwards a key as an agent, so what the README keeps
+# for people (contact deletion, erasure, CSV and data-subject exports) stays refused to keys.
+_KEY_ADMIN_RESOURCES = frozenset(
+    {
+        "templates",
+        "campaigns",
+        "flows",
+        "chatbots",
+        "knowledge",
+        "ai",
+        "labels",
+        "assignment-policies",
+        "contact-attributes",
+        "canned-responses",
+        "audit",
+        "webhooks",
+    }
+)
+_ADMIN_READS = frozenset({"audit", "webhooks"})
+# Families a key reaches with one scope whatever the method. Webhooks follow the general
+# rule (webhooks:read to read, webhooks:write to change), as issue 9's contract names them.
+_ONE_SCOPE = {"messages": "messages:send"}
+
+
+def proxy_scope(family: str, method: str) -> str:
+    """The API-key scope a call of `method` on a proxied resource family needs."""
+    if family in _ONE_SCOPE:
+        return _ONE_SCOPE[family]
+    if family in ("analytics", "leads", "audit"):
+        return f"{family}:read"
+    return f"{family}:{'read' if method in ('GET', 'HEAD') else 'write'}"
+
+
 def proxy_spec(request: web.Request) -> RouteSpec | None:
     """The protections of a proxied call: any role; API keys need the family's scope."""
     entry = PROXY_TABLE.get(request.match_info.get("resource", ""))
     if entry is None:
         return None
-    family = entry[1]
-    if family == "messages":
-        scope = "messages:send"
-    elif family in ("analytics", "leads"):
-        scope = f"{family}:read"
-    else:
-        scope = f"{family}:{'read' if request.method in ('GET', 'HEAD') else 'write'}"
     return RouteSpec(
         request.method,
         PROXY_PATH,
@@ -120,8 +152,16 @@ def proxy_spec(request: web.Request) -> RouteSpec | None:
         "proxied",
         auth="any",
         roles=ALL_ROLES,
-        scope=None if family == "audit" else scope,
+        scope=proxy_scope(entry[1], request.method),
     )
+
+
+def _key_role(resource: str, method: str) -> Role:
+    if resource in _KEY_ADMIN_RESOURCES and (
+        resource in _ADMIN_READS or method not in ("GET", "HEAD")
+    ):
+        return "admin"
+    return "agent"
 
 
 def _upstream(ctx: GatewayContext, service: str) -> str:
@@ -133,12 +173,14 @@ def _upstream(ctx: GatewayContext, service: str) -> str:
     }[service]
 
 
-def _credential(ctx: GatewayContext, request: web.Request, identity: Identity) -> str:
+def _credential(
+    ctx: GatewayContext, request: web.Request, identity: Identity, resource: str
+) -> str:
     if identity.kind == "api_key":
         token, _ = ctx.signer.issue(
             user_id=identity.principal_id,
             tenant_id=identity.tenant_id,
-            role=identity.role,
+            role=_key_role(resource, request.method),
             ttl_seconds=API_KEY_FORWARD_TTL,
             scopes=tuple(sorted(identity.scopes)),
         )
@@ -158,7 +200,9 @@ async def forward(request: web.Request) -> web.StreamResponse:
     headers = CIMultiDict(
         (name, request.headers[name]) for name in _FORWARD_REQUEST if name in request.headers
     )
-    headers["Authorization"] = f"Bearer {_credential(ctx, request, identity)}"
+    headers["Authorization"] = (
+        f"Bearer {_credential(ctx, request, identity, request.match_info['resource'])}"
+    )
     headers[REQUEST_ID_HEADER] = request[REQUEST_ID]
     headers["X-Forwarded-For"] = request[CLIENT_IP]
     url = _upstream(ctx, entry[0]) + request.rel_url.path_qs

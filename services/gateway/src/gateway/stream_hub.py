@@ -34,6 +34,7 @@ TRY_LATER = 1013  # slow consumer, or Redis unavailable (fail closed)
 GOING_AWAY = 1001  # the gateway shuts down
 
 _CONTACT_ROLES = frozenset({"owner", "admin", "agent"})
+_MANAGER_ROLES = frozenset({"owner", "admin"})
 PRESENCE_EVENT = "gateway.presence.changed"
 
 
@@ -43,6 +44,8 @@ def may_receive(event_type: str, role: str) -> bool:
         return False  # the audit trail has its own, role-restricted API
     if event_type.startswith("inbox.contact."):
         return role in _CONTACT_ROLES
+    if event_type.startswith("broadcast.webhook."):
+        return role in _MANAGER_ROLES  # integrations are theirs to fix
     return True
 
 

@@ -13,6 +13,7 @@ from gateway.models import ApiKeyBody
 from gateway.routes import MANAGERS, route
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
+from majlis.plans import Limit, check_limit
 
 _NOT_FOUND = ProblemError(404, "Not found")
 
@@ -24,7 +25,11 @@ _NOT_FOUND = ProblemError(404, "Not found")
     roles=MANAGERS,
     body=ApiKeyBody,
     tag="api-keys",
-    responses={201: "The key, shown this once", 422: "Unknown scope"},
+    responses={
+        201: "The key, shown this once",
+        403: "The plan's API key limit is reached (plan-limit-reached)",
+        422: "Unknown scope",
+    },
 )
 async def create_api_key(request: web.Request) -> web.Response:
     """A new key with the given scopes; only its keyed hash is stored."""
@@ -43,6 +48,7 @@ async def create_api_key(request: web.Request) -> web.Response:
     created, key_hash = new_key(identity.tenant_id, ctx.keys.api_key)
     scopes = sorted(set(body.scopes))
     async with as_caller(ctx, identity) as conn:
+        await check_limit(conn, identity.tenant_id, Limit.API_KEYS)
         row = await conn.fetchrow(
             "INSERT INTO api_keys (tenant_id, id, name, key_hash, key_hint, scopes, created_by)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",

@@ -19,6 +19,7 @@ from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
 from majlis.logging import get_logger
 from majlis.meta import GraphApiError, GraphUnavailable
+from majlis.plans import Limit, check_limit
 
 log = get_logger(__name__)
 TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  (a column name)
@@ -72,7 +73,12 @@ def _number_id(request: web.Request) -> UUID:
     roles=MANAGERS,
     body=NumberBody,
     tag="numbers",
-    responses={201: "Connected", 409: "Already connected", 422: "Token rejected by Meta"},
+    responses={
+        201: "Connected",
+        403: "The plan's number limit is reached (plan-limit-reached)",
+        409: "Already connected",
+        422: "Token rejected by Meta",
+    },
 )
 async def create_number(request: web.Request) -> web.Response:
     """Check the token with Meta, then store the number with its token encrypted."""
@@ -89,6 +95,7 @@ async def create_number(request: web.Request) -> web.Response:
         body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
     )
     async with as_caller(ctx, identity) as conn:
+        await check_limit(conn, identity.tenant_id, Limit.NUMBERS)
         try:
             row = await conn.fetchrow(
                 "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
@@ -145,7 +152,12 @@ async def list_numbers(request: web.Request) -> web.Response:
     roles=MANAGERS,
     body=NumberPatchBody,
     tag="numbers",
-    responses={200: "Updated", 404: "No such number", 422: "Token rejected by Meta"},
+    responses={
+        200: "Updated",
+        403: "Re-enabling would pass the plan's number limit (plan-limit-reached)",
+        404: "No such number",
+        422: "Token rejected by Meta",
+    },
 )
 async def update_number(request: web.Request) -> web.Response:
     """Change the display number, enable/disable it, or replace its token (checked first)."""
@@ -166,6 +178,13 @@ async def update_number(request: web.Request) -> web.Response:
             body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
         )
     async with as_caller(ctx, identity) as conn:
+        if body.status == "active":
+            # Re-enabling a disabled number counts against the plan like connecting one.
+            was = await conn.fetchval(
+                "SELECT status FROM whatsapp_numbers WHERE id = $1 FOR UPDATE", number_id
+            )
+            if was == "disabled":
+                await check_limit(conn, identity.tenant_id, Limit.NUMBERS)
         row = await conn.fetchrow(
             "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"
             " status = coalesce($3, status), access_token_enc = coalesce($4, access_token_enc),"

@@ -21,6 +21,7 @@ from gateway.sessions import revoke_user_sessions
 from majlis.db import claim_login_email, tenant_transaction
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
+from majlis.plans import Limit, check_limit
 
 _INVITE = re.compile(r"^([0-9a-f]{32})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 _NOT_FOUND = ProblemError(404, "Not found")
@@ -51,7 +52,10 @@ def _uuid(value: str) -> UUID:
     roles=MANAGERS,
     body=InviteBody,
     tag="team",
-    responses={201: "Invite with its single-use link"},
+    responses={
+        201: "Invite with its single-use link",
+        403: "The plan's team member limit is reached (plan-limit-reached)",
+    },
 )
 async def create_invite(request: web.Request) -> web.Response:
     """Owners and admins invite; only an owner may invite another owner."""
@@ -66,6 +70,7 @@ async def create_invite(request: web.Request) -> web.Response:
         taken = await conn.fetchval("SELECT 1 FROM users WHERE email = $1", body.email)
         if taken:
             raise ProblemError(409, "This person is already on the team", slug="already-member")
+        await check_limit(conn, identity.tenant_id, Limit.TEAM_MEMBERS)
         await conn.execute(
             "INSERT INTO invites (tenant_id, id, email, role, token_hash, invited_by, expires_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7)",

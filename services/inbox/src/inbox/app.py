@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 
 from inbox import views, views_contacts, views_conversations, views_replies
@@ -19,12 +18,14 @@ from majlis.http.resources import (
     authenticator_ctx,
     bus_ctx,
     consumer_ctx,
+    egress_policy,
     outbox_relay_ctx,
     postgres_ctx,
     redis_ctx,
 )
 from majlis.http.tokens import TokenVerifier
 from majlis.meta import GraphClient
+from majlis.net.egress import egress_session
 from majlis.presence import Presence
 from majlis.settings import ServiceName, Settings
 
@@ -32,7 +33,7 @@ from majlis.settings import ServiceName, Settings
 async def graph_ctx(app: web.Application) -> AsyncIterator[None]:
     """An HTTP session for the Graph API (media downloads), closed on shut-down."""
     settings = app[SETTINGS]
-    async with aiohttp.ClientSession() as session:
+    async with egress_session(egress_policy(app)) as session:
         app[GRAPH] = GraphClient.from_settings(session, settings)
         yield
 

@@ -32,7 +32,7 @@ from inbox.repository import Conn
 from inbox.web import emit
 from majlis.crypto import BlindIndexer, FieldCipher
 from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
-from majlis.events.inbox import ConversationUpdated, InboxAuditRecorded
+from majlis.events.inbox import ContactChanged, ConversationUpdated, InboxAuditRecorded
 from majlis.http import ProblemError
 from majlis.logging import get_logger
 from majlis.ratelimit import RedisUnavailable
@@ -161,6 +161,8 @@ async def _update_contact(
         await contacts_repository.update_contact(
             conn, target.contact_id, contacts_repository.ContactPatch(**patch)
         )
+        changed = ContactChanged(contact_id=target.contact_id, change="updated")
+        await emit(conn, tenant_id, changed)
 
 
 async def _handoff(

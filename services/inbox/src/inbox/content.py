@@ -115,3 +115,22 @@ def sender_identity(
     if not isinstance(name, str) or not name.strip():
         name = None
     return SenderIdentity(phone, bsuid, name.strip()[:_MAX_NAME] if name else None)
+
+
+def plain_text(message: dict[str, Any]) -> str:
+    """What a person wrote: a text body, a button's or list row's title, a caption; else ""."""
+    kind = message_type(message)
+    value: object = None
+    if kind == "text":
+        value = (message.get("text") or {}).get("body")
+    elif kind == "button":
+        value = (message.get("button") or {}).get("text")
+    elif kind == "interactive":
+        interactive = message.get("interactive") or {}
+        if isinstance(interactive, dict):
+            chosen = interactive.get("button_reply") or interactive.get("list_reply") or {}
+            value = chosen.get("title") if isinstance(chosen, dict) else None
+    elif kind in MEDIA_TYPES:
+        media = message.get(kind)
+        value = media.get("caption") if isinstance(media, dict) else None
+    return value if isinstance(value, str) else ""

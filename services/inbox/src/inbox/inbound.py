@@ -1,8 +1,9 @@
 """Store one inbound message: contact, conversation, encrypted body, media row, outbox events.
 
-A new message reopens the customer's latest resolved conversation (or wakes a snoozed or
-pending one) instead of starting another; a conversation it creates is auto-assigned by the
-number's policy (inbox.assignment) in this same transaction.
+A message from the owner's companion number goes to the companion instead
+(inbox.companion_routing). A new message reopens the customer's latest resolved conversation
+(or wakes a snoozed or pending one) instead of starting another; a conversation it creates is
+auto-assigned by the number's policy (inbox.assignment) in this same transaction.
 
 Runs inside the idempotent consumer's tenant transaction, so the event claim, every row and
 the `inbox.message.stored` outbox entry commit together or not at all.
@@ -10,12 +11,14 @@ the `inbox.message.stored` outbox entry commit together or not at all.
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID, uuid4
 
 import orjson
 
 from inbox import media_repository, repository
 from inbox.assignment import assign_new_conversation
+from inbox.companion_routing import route_to_companion
 from inbox.contact_keys import seal_name
 from inbox.content import (
     SenderIdentity,
@@ -31,7 +34,7 @@ from inbox.conversations_repository import ConversationState
 from inbox.deps import InboxDeps
 from inbox.repository import Conn, OpenedConversation
 from majlis.events import Envelope, make_envelope
-from majlis.events.inbox import ConversationUpdated, MessageStored
+from majlis.events.inbox import ContactChanged, ConversationUpdated, MessageStored
 from majlis.events.webhook_ingest import MessageReceived
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
@@ -67,6 +70,10 @@ async def store_inbound_message(
     identity = sender_identity(event.message, event.contact, deps.phone_region)
     if identity is None:
         log.warning("inbox.sender_unidentified", message_type=message_type(event.message))
+        return
+    if await route_to_companion(
+        conn, event, envelope, deps, number_id=number_id, identity=identity, wamid=wamid
+    ):
         return
     contact_id = await find_or_create_contact(conn, tenant_id, identity, deps)
     moment = sent_at(event.message.get("timestamp"), event.received_at)
@@ -118,6 +125,14 @@ async def store_inbound_message(
         ),
     )
     log.info("inbox.message_stored", message_id=str(message_id), message_type=kind)
+
+
+async def _contact_changed(
+    conn: Conn, tenant_id: UUID, contact_id: UUID, change: Literal["created", "updated"]
+) -> None:
+    """Tell subscribers (outbound webhooks, live streams) a contact appeared or changed."""
+    event = ContactChanged(contact_id=contact_id, change=change)
+    await add_to_outbox(conn, make_envelope(event, tenant_id=tenant_id))
 
 
 async def announce_conversation(
@@ -191,6 +206,7 @@ async def find_or_create_contact(
         ):
             if name_bidx is not None:
                 await repository.fill_name_index(conn, contact_id, name_bidx)
+            await _contact_changed(conn, tenant_id, contact_id, "created")
             return contact_id
         # Another message of the same person created the contact concurrently.
         match = await repository.find_contact(conn, phone_bidx, bsuid_bidx)
@@ -204,6 +220,7 @@ async def find_or_create_contact(
         await repository.complete_contact(
             conn, match.id, phone=phone, bsuid=bsuid, name_enc=name_enc
         )
+        await _contact_changed(conn, tenant_id, match.id, "updated")
         if name_bidx is not None and not match.has_name:
             # The name we just gave the contact becomes searchable (q= in the list).
             await repository.fill_name_index(conn, match.id, name_bidx)

@@ -270,6 +270,7 @@ async def _add_note(
         MessageAdded(
             message_id=row.id,
             conversation_id=target.id,
+            number_id=target.number_id,
             direction="note",
             type=row.type,
             sender_kind=sender.kind,
@@ -330,6 +331,7 @@ async def queue_send(
     added = MessageAdded(
         message_id=message_id,
         conversation_id=target.id,
+        number_id=target.number_id,
         direction="outbound",
         type=message_type,
         sender_kind=sender_kind,

@@ -34,7 +34,8 @@ from inbox.contacts import (
 from inbox.contacts_purge import RETENTION_DAYS, purge_ctx
 from inbox.contacts_repository import ContactFilter, ContactPatch
 from inbox.deps import INBOX_DEPS
-from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller, path_id, require_role
+from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller, emit, path_id, require_role
+from majlis.events.inbox import ContactChanged
 from majlis.http import ProblemError, RequestModel, parse_json
 from majlis.http.auth import caller_transaction
 
@@ -169,6 +170,9 @@ async def post_contact(request: web.Request) -> web.Response:
         row = await repo.get_contact(conn, contact_id)
         await audit(conn, request, "contacts.created", target_type="contact",
                     target_id=contact_id, changes=sorted(fields))  # fmt: skip
+        await emit(
+            conn, identity.tenant_id, ContactChanged(contact_id=contact_id, change="created")
+        )
     assert row is not None  # created in this very transaction
     return web.json_response(contact_json(deps, identity.tenant_id, row, schema), status=201)
 
@@ -202,6 +206,9 @@ async def patch_contact_view(request: web.Request) -> web.Response:
         row = await repo.get_contact(conn, contact_id)
         await audit(conn, request, "contacts.updated", target_type="contact",
                     target_id=contact_id, changes=changes)  # fmt: skip
+        await emit(
+            conn, identity.tenant_id, ContactChanged(contact_id=contact_id, change="updated")
+        )
     assert row is not None
     return web.json_response(contact_json(deps, identity.tenant_id, row, schema))
 
@@ -222,6 +229,9 @@ async def put_tags(request: web.Request) -> web.Response:
             raise ProblemError(404, "Contact not found")
         await repo.replace_tags(conn, identity.tenant_id, contact_id, tags)
         await repo.update_contact(conn, contact_id, ContactPatch())  # bumps updated_at
+        await emit(
+            conn, identity.tenant_id, ContactChanged(contact_id=contact_id, change="updated")
+        )
         await audit(
             conn, request, "contacts.tags.replaced", target_type="contact",
             target_id=contact_id, details={"tags": len(tags)}, changes=["tags"],
@@ -247,6 +257,9 @@ async def put_consent(request: web.Request) -> web.Response:
             changes.append("processing_restricted")
         patch = ContactPatch(consent=flags, processing_restricted=body.processing_restricted)
         await repo.update_contact(conn, contact_id, patch)
+        await emit(
+            conn, identity.tenant_id, ContactChanged(contact_id=contact_id, change="updated")
+        )
         row = await repo.get_contact(conn, contact_id)
         await audit(
             conn, request, "contacts.consent.updated", target_type="contact",

@@ -63,4 +63,9 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("ai_settings", "api_key_enc", "ai_settings.api_key"),
     EncryptedColumn("leads", "data_enc", "leads.data"),
     EncryptedColumn("companion_numbers", "phone_enc", "companion_numbers.phone"),
+    EncryptedColumn("webhook_endpoints", "secret_enc", "webhook_endpoints.secret"),
+    EncryptedColumn(
+        "webhook_endpoints", "previous_secret_enc", "webhook_endpoints.previous_secret"
+    ),
+    EncryptedColumn("webhook_deliveries", "payload_enc", "webhook_deliveries.payload"),
 )

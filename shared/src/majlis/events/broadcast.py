@@ -106,3 +106,14 @@ class BroadcastAuditRecorded(AuditRecorded):
     """An audit event of the broadcast service (templates): the gateway's shape."""
 
     routing_key = "broadcast.audit.recorded"
+
+
+@register_event
+class WebhookEndpointDisabled(Event):
+    """An outbound webhook endpoint kept failing and was disabled (owners and admins are told
+    on the live stream). Ids and the reason only: never the URL's secret or a payload."""
+
+    routing_key = "broadcast.webhook.disabled"
+
+    endpoint_id: UUID
+    reason: str = Field(min_length=1, max_length=200)

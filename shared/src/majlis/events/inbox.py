@@ -64,12 +64,14 @@ class MessageAdded(Event):
     """An outbound message (queued for sending) or a private note was stored.
 
     Inbound messages are `inbox.message.stored`. ``mentions`` are the users a note mentions.
+    ``number_id`` is the conversation's number (None from publishers older than analytics).
     """
 
     routing_key = "inbox.message.added"
 
     message_id: UUID
     conversation_id: UUID
+    number_id: UUID | None = None
     direction: Literal["outbound", "note"]
     type: str
     sender_kind: Literal["user", "api_key", "bot", "campaign", "system"]
@@ -114,3 +116,36 @@ class InboxAuditRecorded(AuditRecorded):
     """An audit event of the inbox (takeovers, exports, erasures): the gateway's shape."""
 
     routing_key = "inbox.audit.recorded"
+
+
+@register_event
+class ContactChanged(Event):
+    """A contact was created or updated (merges and erasures have events of their own).
+
+    Ids only: the contact's data stays encrypted and is read through the API.
+    """
+
+    routing_key = "inbox.contact.changed"
+
+    contact_id: UUID
+    change: Literal["created", "updated"]
+
+
+COMPANION_MESSAGE_FIELD = "commands.companion_message"
+
+
+@register_event
+class CompanionMessageReceived(Event):
+    """An owner wrote to the business number their companion is registered on.
+
+    The inbox routes such a message here instead of the team inbox (no contact, conversation
+    or message row is made). ``message_enc`` is base64 of the AES-256-GCM ciphertext (field
+    ``commands.companion_message``, bound to the tenant) of ``{"from": "+9715...", "text": ...}``:
+    the owner's number and words never ride in clear.
+    """
+
+    routing_key = "command.chatflow.companion_message"
+
+    number_id: UUID
+    wamid: str = Field(min_length=1, max_length=256)
+    message_enc: str = Field(min_length=1, max_length=100_000)

@@ -12,9 +12,10 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from majlis.ai.settings import AiSettings
 from majlis.db import create_pool
 from majlis.http.auth import Authenticator
-from majlis.http.health import READINESS_CHECKS
+from majlis.http.health import METRICS_REGISTRY, READINESS_CHECKS
 from majlis.http.keys import SERVICE_NAME, SETTINGS
 from majlis.http.revocation import RevocationStore
 from majlis.http.tokens import TokenVerifier
@@ -25,6 +26,7 @@ from majlis.messaging import (
     OutboxRelay,
     Publisher,
 )
+from majlis.net.egress import EgressPolicy, allowed_hosts
 
 DB_POOL: web.AppKey[asyncpg.Pool[Any]] = web.AppKey("db_pool", asyncpg.Pool)
 REDIS: web.AppKey[aioredis.Redis] = web.AppKey("redis", aioredis.Redis)
@@ -166,3 +168,22 @@ async def authenticator_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[AUTHENTICATOR] = Authenticator(TokenVerifier.from_settings(settings), revocations)
     yield
+
+
+EGRESS: web.AppKey[EgressPolicy] = web.AppKey("egress_policy", EgressPolicy)
+
+
+def egress_policy(app: web.Application, ai_settings: AiSettings | None = None) -> EgressPolicy:
+    """The app's egress policy (one per app: its refusal counter is on the app's /metrics).
+
+    Call from a cleanup context after redis_ctx; the first call fixes the allow-list.
+    """
+    if EGRESS not in app:
+        settings = app[SETTINGS]
+        app[EGRESS] = EgressPolicy(
+            allowed_hosts(settings, ai_settings),
+            registry=app[METRICS_REGISTRY],
+            redis=app.get(REDIS),
+            redis_prefix=settings.redis_prefix,
+        )
+    return app[EGRESS]

@@ -7,8 +7,9 @@ from majlis.messaging.topology import QueueSpec
 # The inbox stores what arrives from Meta and what broadcasts sent, and applies what the bot
 # decided (`command.inbox.*`: messages, tags, contact updates, hand-offs).
 INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#", "command.inbox.*"))
-# Chatflows and bots react to stored inbound messages.
-CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored",))
+# Chatflows and bots react to stored inbound messages; the owner's companion answers the
+# messages the inbox routes to it (`command.chatflow.*`).
+CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored", "command.chatflow.*"))
 # Commands are imperative and go to their receiver alone. The dispatcher serves interactive
 # sends (agent and bot replies) from this queue and bulk sends (campaigns) from its own queue,
 # each with its own prefetch, so a reply is never stuck behind a campaign's backlog. `*` (one
@@ -30,6 +31,34 @@ BROADCAST_EVENTS = QueueSpec(
         "webhook_ingest.phone_quality.received",
     ),
 )
+# Outbound webhooks: the events a tenant's endpoints may subscribe to, turned into one
+# delivery per matching endpoint (broadcast.integrations).
+BROADCAST_WEBHOOKS = QueueSpec(
+    "broadcast.webhooks",
+    (
+        "inbox.message.stored",
+        "inbox.message.status_changed",
+        "inbox.conversation.updated",
+        "inbox.contact.changed",
+        "inbox.contact.merged",
+        "inbox.contact.erased",
+        "broadcast.message.sent",
+        "broadcast.campaign.finished",
+        "broadcast.template.updated",
+        "chatflow.lead.captured",
+    ),
+)
+# Analytics (in the broadcast service) rolls up conversations, messages and leads. Its own
+# queue: a backlog of rollups never delays the dispatcher's status settling.
+BROADCAST_ANALYTICS = QueueSpec(
+    "broadcast.analytics",
+    (
+        "inbox.conversation.updated",
+        "inbox.message.stored",
+        "inbox.message.added",
+        "chatflow.lead.captured",
+    ),
+)
 # The audit service records the audit events every producer publishes. It used to take every
 # event ("#"), which put raw webhook payloads (bodies, phone numbers) on a second quorum queue
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
@@ -38,7 +67,7 @@ AUDIT_EVENTS = QueueSpec("audit.events", ("*.audit.recorded",), retired_bindings
 # Live updates for dashboards (new and updated leads too: ids only). One shared queue:
 # replicas share the work. Fan-out to every gateway replica would need a per-replica queue,
 # which the gateway declares for itself.
-GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#", "chatflow.lead.#"))
+GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#", "chatflow.lead.#", "broadcast.webhook.#"))
 
 PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     INBOX_EVENTS,
@@ -46,6 +75,8 @@ PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     BROADCAST_COMMANDS,
     BROADCAST_BULK,
     BROADCAST_EVENTS,
+    BROADCAST_WEBHOOKS,
+    BROADCAST_ANALYTICS,
     AUDIT_EVENTS,
     GATEWAY_LIVE,
 )

@@ -1,4 +1,5 @@
-"""Outbound HTTP to addresses customers or tenants choose, guarded against SSRF."""
+"""Outbound HTTP: `egress` is the one entry point (the allow-list for the platform's own calls,
+the SSRF guard of `ssrf` for addresses tenants choose)."""
 
 from majlis.net.ssrf import (
     GuardedClient,

@@ -9,7 +9,8 @@ Used where a tenant chooses the URL (chatflow http_request nodes, outbound webho
     (100.64/10), multicast, unspecified, reserved, and their IPv6 equivalents. aiohttp connects
     only to the addresses the resolver vetted, and the DNS cache is off, so a name cannot be
     re-pointed (rebinding) between the check and the connection;
-  * redirects are followed by hand, at most MAX_REDIRECTS, each hop checked again;
+  * redirects are followed by hand, at most MAX_REDIRECTS, each hop checked again (or not
+    at all with `follow_redirects=False`: outbound webhooks treat a 3xx as a failure);
   * a total timeout and a cap on the response size.
 `allow_loopback` (local development only) admits 127.0.0.0/8 and ::1, nothing else.
 """
@@ -157,6 +158,7 @@ class GuardedClient:
         headers: dict[str, str] | None = None,
         data: bytes | str | None = None,
         timeout_s: float = 5.0,
+        follow_redirects: bool = True,
     ) -> OutboundResponse:
         """Send the request, following up to MAX_REDIRECTS redirects (each hop checked)."""
         target = check_url(url, allow_loopback=self._allow_loopback)
@@ -167,7 +169,7 @@ class GuardedClient:
                 allow_redirects=False,
             ) as response:  # fmt: skip
                 location = response.headers.get("Location")
-                if response.status in (301, 302, 303, 307, 308) and location:
+                if follow_redirects and response.status in (301, 302, 303, 307, 308) and location:
                     target = check_url(
                         target.join(URL(location)), allow_loopback=self._allow_loopback
                     )

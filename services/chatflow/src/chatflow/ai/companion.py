@@ -49,15 +49,21 @@ def new_code() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
-async def queue_code(conn: Any, service: AiService, tenant_id: UUID, number_id: UUID,
-                     phone: str, code: str, message_id: UUID) -> None:  # fmt: skip
-    """Ask the dispatcher (through the outbox, in this transaction) to send the code."""
-    text = f"Majlis: your companion code is {code}. رمز التفعيل: {code}"
+async def queue_text(conn: Any, service: AiService, tenant_id: UUID, number_id: UUID,
+                     phone: str, text: str, message_id: UUID) -> None:  # fmt: skip
+    """Ask the dispatcher (through the outbox, in this transaction) to send `text` to `phone`."""
     payload = json.dumps({"to": phone, "message": {"type": "text", "text": {"body": text}}})
     sealed = service.cipher.encrypt(payload, tenant_id=tenant_id, field=SEND_PAYLOAD_FIELD)
     command = SendMessage(message_id=message_id, number_id=number_id,
                           payload_enc=base64.b64encode(sealed).decode("ascii"))  # fmt: skip
     await add_to_outbox(conn, make_envelope(command, tenant_id=tenant_id))
+
+
+async def queue_code(conn: Any, service: AiService, tenant_id: UUID, number_id: UUID,
+                     phone: str, code: str, message_id: UUID) -> None:  # fmt: skip
+    """Send the one-time code from the business number."""
+    text = f"Majlis: your companion code is {code}. رمز التفعيل: {code}"
+    await queue_text(conn, service, tenant_id, number_id, phone, text, message_id)
 
 
 def verify(stored: bytes | None, candidate: bytes) -> bool:

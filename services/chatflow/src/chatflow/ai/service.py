@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from uuid import UUID
 
-import aiohttp
 from aiohttp import web
 
 from chatflow.ai.answerer import AiService, Answer
@@ -18,7 +17,8 @@ from majlis.ai.text import Language
 from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.db import create_pool
 from majlis.http.keys import SETTINGS
-from majlis.http.resources import REDIS
+from majlis.http.resources import REDIS, egress_policy
+from majlis.net.egress import egress_session
 
 AI_SERVICE: web.AppKey[AiService] = web.AppKey("ai_service", AiService)
 # Optional: tests (and embedders) put AiSettings here before start; else read from MAJLIS_AI_*.
@@ -42,7 +42,7 @@ async def ai_ctx(app: web.Application) -> AsyncIterator[None]:
         application_name="chatflow-ai",
     )
     try:
-        async with aiohttp.ClientSession() as session:
+        async with egress_session(egress_policy(app, ai_settings)) as session:
             service = AiService(pool, cipher, session, ai_settings,
                                 BlindIndexer.from_settings(settings), app[REDIS],
                                 settings.redis_prefix)  # fmt: skip

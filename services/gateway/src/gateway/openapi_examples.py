@@ -1,0 +1,86 @@
+"""Request and response examples of the main routes, for the OpenAPI document.
+
+Keyed by (method, path) as declared; proxied families by (method, "/api/v1/<resource>").
+Values are made up; ids are placeholders. A test checks every key names a documented route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Example = dict[str, Any]
+_ID = "0b8f6c1e-4a55-4f0e-9c1b-2f3d4e5f6a7b"
+_NOW = "2026-12-04T09:30:00+00:00"
+
+ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
+    ("POST", "/api/v1/auth/register"): {
+        "request": {
+            "business_name": "Al Noor Trading",
+            "name": "Fatima",
+            "email": "fatima@alnoor.ae",
+            "password": "correct horse battery staple",
+        },
+        "response": {"tenant_id": _ID, "user_id": _ID},
+    },
+    ("POST", "/api/v1/auth/login"): {
+        "request": {"email": "fatima@alnoor.ae", "password": "correct horse battery staple"},
+        "response": {"access_token": "eyJhbGciOiJSUzI1NiIs...", "expires_in": 900},
+    },
+    ("POST", "/api/v1/api-keys"): {
+        "request": {"name": "CRM sync", "scopes": ["contacts:read", "contacts:write"]},
+        "response": {
+            "id": _ID,
+            "name": "CRM sync",
+            "scopes": ["contacts:read", "contacts:write"],
+            "key": "mjk_<tenant>_<key id>_<secret, shown once>",
+            "hint": "mjk_…x9Qa",
+            "created_at": _NOW,
+        },
+    },
+    ("POST", "/api/v1/numbers"): {
+        "request": {
+            "phone_number_id": "106540352242922",
+            "waba_id": "102290129340398",
+            "display_number": "+971 4 123 4567",
+            "access_token": "EAAG...",
+        },
+        "response": {
+            "id": _ID,
+            "phone_number_id": "106540352242922",
+            "waba_id": "102290129340398",
+            "display_number": "+971 4 123 4567",
+            "status": "active",
+            "created_at": _NOW,
+            "updated_at": _NOW,
+        },
+    },
+    ("POST", "/api/v1/team/invites"): {
+        "request": {"email": "omar@alnoor.ae", "role": "agent"},
+    },
+    ("GET", "/api/v1/plan"): {
+        "response": {
+            "plan": {
+                "name": "starter",
+                "title": "Starter",
+                "features": ["ai_providers", "api_access", "outbound_webhooks"],
+                "limits": {"numbers": 2, "team_members": 10, "api_keys": 5},
+            },
+            "usage": {"numbers": 1, "team_members": 3, "api_keys": 0},
+        }
+    },
+    ("GET", "/api/v1/platform/residency"): {
+        "response": {
+            "data_region": "ae",
+            "stores": [{"name": "postgresql", "host": "db.internal", "port": 5432, "region": "ae"}],
+            "egress": {"allowed_hosts": ["graph.facebook.com"], "refused_total": 0},
+            "encryption_at_rest": {"field_encryption": "AES-256-GCM", "active_key_id": "k1"},
+        }
+    },
+    # Proxied families (the back end owns the route; the gateway documents the main calls).
+    ("GET", "/api/v1/contacts"): {
+        "response": {
+            "items": [{"id": _ID, "name": "Khalid", "tags": ["vip"]}],
+            "next_cursor": None,
+        }
+    },
+}
