@@ -119,11 +119,25 @@ def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
             "security": [{"bearer": []}, {"apiKey": [scope]}],
             "x-majlis-api-key": f"accepted with the {scope!r} scope; CSRF-exempt; "
             "rate-limited per key",
+            # A family forwards every path under it: these are the answers any of its
+            # routes may give (the service documents each route's own in its module).
             "responses": {
                 "200": {"description": "The service's answer"},
+                "201": {"description": "Created"},
+                "202": {"description": "Accepted (work continues in the background)"},
+                "204": {"description": "Done; no content"},
+                "400": _problem("A query parameter is not valid"),
                 "401": _problem("Not authenticated, or a revoked or unknown API key"),
                 "403": _problem("The role or the API key's scope does not allow this"),
                 "404": _problem("Not found (another tenant's ids answer the same)"),
+                "405": _problem("This path does not take this method"),
+                "409": _problem("The state does not allow this now (e.g. already done)"),
+                "410": _problem("Gone (expired)"),
+                "412": _problem("The If-Match version is not the current one"),
+                "413": _problem("The body is too large"),
+                "415": _problem("The body is not application/json"),
+                "422": _problem("The body or a parameter is not valid"),
+                "428": _problem("This change needs an If-Match header"),
                 "429": _problem("Rate limited (Retry-After says when to retry)"),
             },
         }
