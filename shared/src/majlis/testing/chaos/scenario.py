@@ -209,6 +209,11 @@ class Run:
 
     async def setup(self) -> None:
         """A business on the Business plan with a number, a bot and a running campaign."""
+        number_id = await self.setup_bot_only()
+        await self._campaign(number_id)
+
+    async def setup_bot_only(self) -> str:
+        """A business on the Business plan with a number and a bot; the number's id."""
         status, answer = await self.api(
             "POST",
             "/api/v1/auth/register",
@@ -241,7 +246,7 @@ class Run:
         )
         await self.sql("UPDATE tenants SET plan = 'business' WHERE id = $1", self.tenant_id)
         await self._bot()
-        await self._campaign(number["id"])
+        return str(number["id"])
 
     async def _bot(self) -> None:
         document = {
@@ -300,9 +305,9 @@ class Run:
 
     # -- load ----------------------------------------------------------------------------------
 
-    async def customer_writes(self) -> Inbound | None:
+    async def customer_writes(self, phone: str | None = None) -> Inbound | None:
         """One customer (a new one each time) writes; the simulator signs and delivers it."""
-        phone = "+97150" + str(uuid.uuid4().int % 10**7).zfill(7)
+        phone = phone or "+97150" + str(uuid.uuid4().int % 10**7).zfill(7)
         try:
             async with self.http.post(
                 f"{self.platform.sim}/_sim/inbound",
