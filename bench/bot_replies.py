@@ -57,7 +57,7 @@ async def main() -> None:
         chaos: Run | None = None
         try:
             await platform.start()
-            options = dataclasses.replace(SHORT, number_rate_per_s=1000, campaign_recipients=0)
+            options = dataclasses.replace(SHORT, reply_rate_per_s=1000, campaign_recipients=0)
             chaos = Run(servers, platform, options)
             await chaos.setup_bot_only()
             asked: dict[str, float] = {}

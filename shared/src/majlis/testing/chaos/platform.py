@@ -47,6 +47,9 @@ def platform_env(servers: PrivateServers, base: dict[str, str]) -> dict[str, str
         "MAJLIS_GRAPHSIM_WEBHOOK_RETRY_MAX_MS": "2000",
         "MAJLIS_GRAPHSIM_TEMPLATE_APPROVAL_DELAY_MS": "200",
     }
+    # The services' own retry schedule (1 s, 5 s, 25 s), not the test suite's short one: a
+    # message that meets a 20 s outage must still be retried after it.
+    env.pop("MAJLIS_BUS_RETRY_DELAYS_MS", None)
     env |= {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
     env |= {
         f"MAJLIS_{s.value.upper()}_URL": f"http://127.0.0.1:{ports[s]}"
