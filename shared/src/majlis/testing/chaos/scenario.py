@@ -50,7 +50,7 @@ class Options:
     # (On one number the replies would get a fifth of its rate while the campaign runs, and
     # a backlog built during a fault would drain at that pace.)
     rate_per_s: float = 1.0
-    campaign_recipients: int = 600
+    campaign_recipients: int = 400
     campaign_rate_per_s: int = 3
     reply_rate_per_s: int = 80
     outage_s: float = 20.0
@@ -111,6 +111,7 @@ class Report:
     missing_campaign: int = 0
     audit_ok: bool = False
     audit_detail: str = ""
+    sends_outcome_unknown: int = 0
     queues_drained: bool = False
     auth_fails_closed: bool | None = None
     limit_s: float = 0.0
@@ -151,6 +152,8 @@ class Report:
             f" {self.duplicated_replies}, missing: {self.missing_replies}",
             f"campaign messages duplicated: {self.duplicated_campaign},"
             f" missing: {self.missing_campaign}",
+            f"sends left 'sending' by a fault (outcome unknown: the dispatcher fails them after"
+            f" outcome_unknown_after_s, never resends): {self.sends_outcome_unknown}",
             f"audit chain verifies: {'yes' if self.audit_ok else 'NO ' + self.audit_detail};"
             " queues drained:"
             f" {'yes' if self.queues_drained else 'NO'}; auth fails closed without Redis: {closed}",
@@ -457,7 +460,8 @@ class Run:
         self._stop_load.set()
         await self.until(self.everything_stored, limit)
         total = len(self.campaign_phones)
-        campaign_time = total / self.options.campaign_rate_per_s + limit
+        # Faults hold the campaign up (a killed dispatcher, a broker away): twice its pace.
+        campaign_time = 2 * total / self.options.campaign_rate_per_s + limit
 
         async def campaign_done() -> bool:
             sent = await self.sent()
@@ -488,6 +492,8 @@ class Run:
 
     async def _count(self, report: Report) -> None:
         stored = await self.stored()
+        [row] = await self.sql("SELECT count(*) AS n FROM outbound_sends WHERE state = 'sending'")
+        report.sends_outcome_unknown = int(row["n"])
         deliveries: dict[str, dict[str, Any]] = {}
         async with self.http.get(f"{self.platform.sim}/_sim/webhooks/inbound") as answer:
             for item in (await answer.json())["data"]:
