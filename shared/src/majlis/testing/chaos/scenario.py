@@ -113,6 +113,9 @@ class Report:
     audit_detail: str = ""
     sends_outcome_unknown: int = 0
     queues_drained: bool = False
+    # Messages parked in dead-letter queues for an operator, per queue (reported, not a loss:
+    # what they carried is checked above through its effects).
+    dead_lettered: dict[str, int] = field(default_factory=dict)
     auth_fails_closed: bool | None = None
     limit_s: float = 0.0
 
@@ -157,6 +160,8 @@ class Report:
             f"audit chain verifies: {'yes' if self.audit_ok else 'NO ' + self.audit_detail};"
             " queues drained:"
             f" {'yes' if self.queues_drained else 'NO'}; auth fails closed without Redis: {closed}",
+            "dead-lettered (parked for an operator): "
+            + (", ".join(f"{q} {n}" for q, n in sorted(self.dead_lettered.items()) if n) or "none"),
             f"verdict: {'PASS' if self.ok else 'FAIL'}",
         ]
         return "\n".join(lines)
@@ -488,6 +493,7 @@ class Run:
             return not any(depths.values())
 
         report.queues_drained = await self.until(drained, limit) is not None
+        report.dead_lettered = await queue_depths(self.settings, [f"{n}.dlq" for n in names])
         return report
 
     async def _count(self, report: Report) -> None:
