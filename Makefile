@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 TEST_ENV := set -a && source tests/test.env && set +a
 DEV_ENV := set -a && source var/dev.env && set +a
 
-.PHONY: help run test fuzz services migrate db dev-env lint fmt typecheck check bench constraints \
-	clean dashboard browser
+.PHONY: help run test fuzz chaos services migrate db dev-env lint fmt typecheck check bench \
+	constraints clean dashboard browser
 
 help:
 	@echo "make run        set everything up and run all six services (Ctrl-C stops them)"
@@ -19,7 +19,8 @@ help:
 	@echo "make migrate    apply pending migrations to the run database"
 	@echo "make dashboard  build the browser app (make run and make test do it when needed)"
 	@echo "make check      ruff, ruff format --check and mypy --strict"
-	@echo "make bench      benchmarks (not tests)"
+	@echo "make bench      benchmarks (not tests): one table, written to docs/benchmarks.md"
+	@echo "make chaos      faults under load: every fault, on private servers (a table)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON_BIN) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -77,6 +78,11 @@ test: $(STAMP) services dashboard browser
 fuzz: $(STAMP) services dashboard
 	$(TEST_ENV) && $(PY) -m majlis.db.setup --recreate
 	$(TEST_ENV) && MAJLIS_FUZZ_PROFILE=full $(PY) -m pytest tests -k fuzz --timeout=0 $(PYTEST_ARGS)
+
+# Faults under load on private PostgreSQL/Redis/RabbitMQ instances (never the shared ones);
+# `make test` runs the short form (tests/chaos, marker `chaos`).
+chaos: $(STAMP)
+	$(TEST_ENV) && $(PY) -m majlis.testing.chaos
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -56,6 +56,10 @@ DEFAULT_LOW_RATE = 1000.0
 WEBHOOK_PATH = "/webhooks/whatsapp"
 INGEST = "webhook-ingest S2 confirmed"
 CEILING = "ceiling: bare aiohttp HMAC"
+PEER = "peer: pywa behind uvicorn"
+# The peer's interpreter: bench/run.py makes this virtualenv (bench/peer-requirements.txt).
+PEER_PYTHON = Path(os.environ.get("BENCH_PEER_PYTHON", HERE / ".peer-venv" / "bin" / "python"))
+PEER_AVAILABLE = PEER_PYTHON.exists()
 
 
 def _meta_id() -> str:
@@ -180,7 +184,7 @@ async def _wait_http_ready(url: str, process: asyncio.subprocess.Process) -> Non
 async def _wait_port_open(port: int, process: asyncio.subprocess.Process) -> None:
     for _ in range(300):
         if process.returncode is not None:
-            raise RuntimeError(f"ceiling exited with {process.returncode}")
+            raise RuntimeError(f"a bench server exited with {process.returncode}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
@@ -264,7 +268,7 @@ def _met(line: dict[str, Any]) -> bool:
 
 
 async def main() -> None:
-    ingest_port, ceiling_port = free_port(), free_port()
+    ingest_port, ceiling_port, peer_port = free_port(), free_port(), free_port()
     tag = uuid.uuid4().hex[:8]
     env = os.environ | {
         "MAJLIS_WEBHOOK_INGEST_PORT": str(ingest_port),
@@ -276,6 +280,10 @@ async def main() -> None:
     phone_number_id, waba_id = _meta_id(), _meta_id()
     ingest_url = f"http://127.0.0.1:{ingest_port}{WEBHOOK_PATH}"
     ceiling_url = f"http://127.0.0.1:{ceiling_port}{WEBHOOK_PATH}"
+    peer_url = f"http://127.0.0.1:{peer_port}{WEBHOOK_PATH}"
+    peer: asyncio.subprocess.Process | None = None
+    probe_peer: dict[str, Any] | None = None
+    peer_at_low: dict[str, Any] | None = None
     processes: list[asyncio.subprocess.Process] = []
     tenant_id: uuid.UUID | None = None
     ingest_log = tempfile.NamedTemporaryFile(prefix="bench-ingest-", suffix=".log")  # noqa: SIM115
@@ -300,13 +308,28 @@ async def main() -> None:
             stderr=asyncio.subprocess.DEVNULL,
         )
         processes.append(ceiling)
+        if PEER_AVAILABLE:
+            peer = await asyncio.create_subprocess_exec(
+                str(PEER_PYTHON),
+                str(HERE / "peer_pywa.py"),
+                str(peer_port),
+                env=env,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            processes.append(peer)
+        else:
+            print(f"# no peer: {PEER_PYTHON} is missing (bench/run.py makes it)", flush=True)
         await _wait_http_ready(f"http://127.0.0.1:{ingest_port}/readyz", ingest)
         await _wait_port_open(ceiling_port, ceiling)
+        if peer is not None:
+            await _wait_port_open(peer_port, peer)
         broker = _broker_pid()
         ingest_base = f"http://127.0.0.1:{ingest_port}"
         targets = {
             INGEST: (ingest_url, {"server": ingest.pid, "broker": broker}),
             CEILING: (ceiling_url, {"server": ceiling.pid, "broker": broker}),
+            PEER: (peer_url, {"server": peer.pid if peer else None}),
         }
 
         async def measure(name: str, rate: float, duration: float, label: str) -> dict[str, Any]:
@@ -342,13 +365,15 @@ async def main() -> None:
             else:
                 figures.pop("all_200")
             line = _line(name, figures, **extra)
-            await _settle([ingest.pid, ceiling.pid, broker])
+            await _settle([ingest.pid, ceiling.pid, peer.pid if peer else None, broker])
             return line
 
         # Gentle to harsh, so that a run the ingest cannot keep up with (its backlog, the
         # broker's work) comes last and cannot spill into another measurement.
         probe_ceiling = await measure(CEILING, 0, PROBE_S, "probe: closed loop, max")
         probe_ingest = await measure(INGEST, 0, PROBE_S, "probe: closed loop, max")
+        if peer is not None:
+            probe_peer = await measure(PEER, 0, PROBE_S, "probe: closed loop, max")
         capacity = float(probe_ingest["confirmed_per_s"])
         low_rate = float(
             os.environ.get("BENCH_LOW_RATE")
@@ -356,6 +381,8 @@ async def main() -> None:
         )
         ceiling_at_low = await measure(CEILING, low_rate, DURATION_S, "lower rate")
         at_low = await measure(INGEST, low_rate, DURATION_S, "lower rate")
+        if peer is not None:
+            peer_at_low = await measure(PEER, low_rate, DURATION_S, "lower rate")
         ceiling_at_target = await measure(CEILING, TARGET_RATE, DURATION_S, "target rate")
         at_target = await measure(INGEST, TARGET_RATE, DURATION_S, "target rate")
     finally:
@@ -386,6 +413,19 @@ async def main() -> None:
         "ingest_share_of_ceiling": round(
             probe_ingest["confirmed_per_s"] / max(1.0, probe_ceiling["confirmed_per_s"]), 3
         ),
+        # The peer's 200s are answers, not handled messages (see bench/peer_pywa.py).
+        "peer_max_per_s": probe_peer["confirmed_per_s"] if probe_peer else None,
+        "peer_p99_ms_at_lower_rate": peer_at_low["p99_ms"] if peer_at_low else None,
+        "ceiling_over_peer": round(
+            probe_ceiling["confirmed_per_s"] / max(1.0, probe_peer["confirmed_per_s"]), 2
+        )
+        if probe_peer
+        else None,
+        "ingest_over_peer": round(
+            probe_ingest["confirmed_per_s"] / max(1.0, probe_peer["confirmed_per_s"]), 2
+        )
+        if probe_peer
+        else None,
         "unrouted_200s": unrouted,
         "total_s": round(time.monotonic() - started, 1),
     }

@@ -67,7 +67,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Markers come from the folder a test lives in; the secret scan goes last."""
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT).parts
-        if parts and parts[0] in {"unit", "integration", "e2e"}:
+        if parts and parts[0] in {"unit", "integration", "e2e", "chaos"}:
             item.add_marker(getattr(pytest.mark, parts[0]))
     rank = {name: position for position, name in enumerate(LAST, 1)}
     items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, 0))

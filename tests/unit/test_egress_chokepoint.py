@@ -12,13 +12,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # The chokepoint itself, the SSRF guard it delegates to, and test/simulator helpers (the Graph
-# API simulator and in-process test stacks are not part of the platform's egress).
+# API simulator, in-process test stacks and the chaos run's driver are not part of the
+# platform's egress).
 ALLOWED = {
     "shared/src/majlis/net/egress.py",
     "shared/src/majlis/net/ssrf.py",
     "shared/src/majlis/testing/stack.py",
 }
-ALLOWED_PREFIXES = ("shared/src/majlis/graphsim/",)
+ALLOWED_PREFIXES = ("shared/src/majlis/graphsim/", "shared/src/majlis/testing/chaos/")
 _SESSION = re.compile(r"\bClientSession\s*\(|\baiohttp\.request\s*\(")
 
 

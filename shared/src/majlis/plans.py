@@ -1,9 +1,10 @@
 """Plans: what Starter and Business include, and every plan check of the platform.
 
-One place decides: the audit service asks ``require_feature(..., Feature.AUDIT_LOG)``, the
-gateway ``check_limit(...)`` before it creates a number, an invite or an API key, and the
-outbound-webhooks endpoint creation is meant to call ``check_count(plan, WEBHOOK_ENDPOINTS,
-current)`` with its own count. There is no billing: an operator changes a tenant's plan with
+One place decides: the audit service asks ``require_feature(..., Feature.AUDIT_LOG)``; the
+gateway calls ``check_limit(...)`` before it creates a number, an invite or an API key, the
+broadcast service before it creates a webhook endpoint or a campaign, the chatflow service
+before it creates a flow (each in the transaction that inserts the row). There is no billing:
+an operator changes a tenant's plan with
 ``python -m majlis.cli set-plan <tenant_id> starter|business`` (audited, see ``set_plan``).
 
 Every function here runs on a connection of ``tenant_transaction`` (RLS scopes the counts to

@@ -15,6 +15,7 @@ from typing import Any
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
+from majlis.plans import set_plan
 
 # The world's classes live in this folder's conftest.py (not importable under mypy's paths).
 CampaignWorld = Any
@@ -493,3 +494,22 @@ async def test_phone_quality_webhook_sets_the_numbers_messaging_tier(
         while await tier(team) != "TIER_10K":  # noqa: ASYNC110  # polls the database
             await asyncio.sleep(0.05)
     assert await tier(other) == "TIER_1K"  # same display number, another tenant: untouched
+
+
+async def test_the_plan_caps_campaigns_per_month(campaign_world: CampaignWorld) -> None:
+    world = campaign_world
+    team = await world.team()
+    template_id = await world.approved_template(team, BODY, ["Sara", "Dubai"])
+    good = {
+        "name": "Offers", "number_id": str(team.number_id), "template_id": template_id,
+        "parameters": mapping(),
+    }  # fmt: skip
+    for _ in range(30):  # Starter: thirty a month
+        status, created = await world.request(team, "owner", "POST", "/api/v1/campaigns", good)
+        assert status == 201, created
+    status, problem = await world.request(team, "owner", "POST", "/api/v1/campaigns", good)
+    assert status == 403
+    assert problem["type"].endswith("/plan-limit-reached")
+    assert (problem["limit"], problem["used"]) == ("campaigns_per_month", 30)
+    await set_plan(world.pool, team.tenant_id, "business")
+    assert (await world.request(team, "owner", "POST", "/api/v1/campaigns", good))[0] == 201

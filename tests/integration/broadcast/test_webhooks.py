@@ -26,6 +26,7 @@ from aiohttp.test_utils import TestServer
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.inbox import ConversationUpdated, MessageStored
+from majlis.plans import set_plan
 
 # The world's classes live in this folder's conftest.py (not importable under mypy's paths).
 World = Any
@@ -601,3 +602,17 @@ async def test_the_log_keeps_finished_deliveries_for_the_retention(
     )
     assert await worker.prune() >= 1
     assert [d["id"] for d in await deliveries(world, team, endpoint["id"])] == [recent]
+
+
+async def test_the_plan_caps_the_endpoints(webhook_world: World, receiver: Receiver) -> None:
+    world = webhook_world
+    team = await world.team()
+    for index in range(3):  # Starter: three endpoints
+        await create(world, team, receiver.url(f"cap{index}"))
+    body = {"url": receiver.url("cap3"), "event_types": ["message.received"]}
+    status, problem = await world.request(team, "owner", "POST", "/api/v1/webhooks", body)
+    assert status == 403
+    assert problem["type"].endswith("/plan-limit-reached")
+    assert (problem["limit"], problem["allowed"], problem["used"]) == ("webhook_endpoints", 3, 3)
+    await set_plan(world.pool, team.tenant_id, "business")
+    await create(world, team, receiver.url("cap3"))

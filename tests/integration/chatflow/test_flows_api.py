@@ -10,6 +10,7 @@ import pytest
 from hypothesis import strategies as st
 
 from majlis.db import tenant_transaction
+from majlis.plans import set_plan
 from majlis.testing.fuzzing import JSON_VALUES, count, flow_documents, http_sample_size
 
 LOOP = {
@@ -152,3 +153,16 @@ async def test_fuzz_generated_flows_answer_201_or_a_problem_never_5xx(flow_world
             assert response.content_type == "application/problem+json"
         statuses.append(status)
     assert statuses[:2] == [422, 422]
+
+
+async def test_the_plan_caps_the_flows(flow_world: Any) -> None:
+    team = await flow_world.team()
+    for _ in range(20):  # Starter: twenty flows
+        status, flow = await create(team, LOOP)
+        assert status == 201, flow
+    status, problem = await create(team, LOOP)
+    assert status == 403
+    assert problem["type"].endswith("/plan-limit-reached")
+    assert (problem["limit"], problem["allowed"]) == ("flows", 20)
+    await set_plan(flow_world.pool, team.tenant_id, "business")
+    assert (await create(team, LOOP))[0] == 201

@@ -26,6 +26,10 @@ def reply(when: datetime, user: object = AGENT) -> Fact:
     return Fact(when, "reply", NUMBER, user_id=user)  # type: ignore[arg-type]
 
 
+def bot(when: datetime) -> Fact:
+    return Fact(when, "bot", NUMBER)
+
+
 def test_human_intervals() -> None:
     timeline = [(at(9), "bot"), (at(10), "human"), (at(11), "bot"), (at(12), "human")]
     assert human_intervals(timeline, at(9), at(13)) == [(at(10), at(11)), (at(12), at(13))]
@@ -33,10 +37,11 @@ def test_human_intervals() -> None:
 
 
 def test_bot_time_is_left_out() -> None:
-    # Created 09:00 (bot), handed off 09:40, agent replies 09:50, resolved 10:40.
-    # First response: 09:40 -> 09:50 = 600 s. Resolution: 09:40 -> 10:40 = 3600 s.
+    # Created 09:00 (bot, which answers at 09:01), handed off 09:40, agent replies 09:50,
+    # resolved 10:40. First response: 09:40 -> 09:50 = 600 s. Resolution: 09:40 -> 10:40 = 3600 s.
     facts = [
         state(at(9), "open", "bot"),
+        bot(at(9, 1)),
         state(at(9, 40), "open", "human", AGENT),
         reply(at(9, 50)),
         state(at(10, 40), "resolved", "human", AGENT),
@@ -88,8 +93,44 @@ def test_out_of_hours_time_is_left_out() -> None:
 
 
 def test_a_cycle_only_the_bot_owned_has_no_resolution_time() -> None:
-    # The bot owns it from 09:00; someone resolves it at 09:30 without taking over.
-    facts = [state(at(9), "open", "bot"), state(at(9, 30), "resolved", "bot", None)]
+    # The bot owns it from 09:00 and answers; someone resolves it at 09:30 without taking over.
+    facts = [
+        state(at(9), "open", "bot"),
+        bot(at(9, 2)),
+        state(at(9, 30), "resolved", "bot", None),
+    ]
     [cycle] = compute_cycles(facts, ALWAYS, UTC_ZONE)
     assert cycle.resolved_at == at(9, 30)
     assert cycle.resolution_s is None
+
+
+def test_without_a_bot_speaking_the_customer_waits_for_a_person() -> None:
+    # No flow runs: the conversation is nominally the bot's until an agent takes it at 09:40.
+    # The customer waited from 09:00: first response 09:00 -> 09:50 = 3000 s, resolution
+    # 09:00 -> 10:40 = 6000 s.
+    facts = [
+        state(at(9), "open", "bot"),
+        state(at(9, 40), "open", "human", AGENT),
+        reply(at(9, 50)),
+        state(at(10, 40), "resolved", "human", AGENT),
+    ]
+    [cycle] = compute_cycles(facts, ALWAYS, UTC_ZONE)
+    assert (cycle.first_response_s, cycle.resolution_s) == (3000, 6000)
+
+
+def test_the_bot_speaking_in_an_earlier_cycle_does_not_excuse_a_later_one() -> None:
+    # Cycle 1: the bot answers, an agent takes over at 09:10 and resolves at 09:20 (600 s).
+    # Reopened 12:00, nominally the bot's again, but the bot stays silent; an agent takes it
+    # at 12:30 and replies 12:40: 2400 s from the reopen.
+    facts = [
+        state(at(9), "open", "bot"),
+        bot(at(9, 1)),
+        state(at(9, 10), "open", "human", AGENT),
+        state(at(9, 20), "resolved", "human", AGENT),
+        state(at(12), "open", "bot"),
+        state(at(12, 30), "open", "human", AGENT),
+        reply(at(12, 40)),
+    ]
+    first, second = compute_cycles(facts, ALWAYS, UTC_ZONE)
+    assert first.resolution_s == 600
+    assert second.first_response_s == 2400

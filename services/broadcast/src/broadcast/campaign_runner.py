@@ -77,7 +77,9 @@ class CampaignRunner:
         while not self._stopping.is_set():
             try:
                 await self.run_once()
-            except (OSError, asyncpg.PostgresError) as error:
+            # InterfaceError: a connection the server dropped (a restart) or a pool that lost
+            # it; left out, one PostgreSQL restart ended the runner for good, silently.
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("campaign.runner_failed", error_type=type(error).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._config.interval_s)

@@ -36,7 +36,8 @@ class Sweeper:
         while not self._stopping.is_set():
             try:
                 await self.sweep_once()
-            except (OSError, asyncpg.PostgresError) as error:
+            # InterfaceError: a connection lost to a PostgreSQL restart (see campaign_runner).
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("dispatch.sweep_failed", error_type=type(error).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._config.sweep_interval_s)

@@ -40,6 +40,7 @@ from majlis.http import ProblemError, parse_json
 from majlis.http.auth import caller_transaction
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL
+from majlis.plans import Limit, check_limit
 
 CAMPAIGNS: web.AppKey[CampaignDeps] = web.AppKey("campaigns_deps", CampaignDeps)
 STATES = frozenset({"draft", "scheduled", "running", "paused", "completed", "cancelled"})
@@ -149,6 +150,7 @@ async def create_campaign(request: web.Request) -> web.Response:
         parameters, audience = lifecycle.seal_definition(
             deps, tenant_id, body.parameters, body.audience, []
         )
+        await check_limit(conn, tenant_id, Limit.CAMPAIGNS_PER_MONTH)
         row = await repo.insert(
             conn, new_id, body.name, body.number_id, body.template_id, language, parameters,
             audience, scheduled, identity.principal_id,

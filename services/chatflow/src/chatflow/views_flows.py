@@ -25,6 +25,7 @@ from chatflow.web import ALL_ROLES, MANAGER_ROLES, audit, caller, path_id
 from majlis.http import ProblemError, RequestModel, parse_json
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
+from majlis.plans import Limit, check_limit
 
 PAGE_DEFAULT, PAGE_MAX = 25, 100
 
@@ -77,6 +78,7 @@ async def create_flow(request: web.Request) -> web.Response:
     body = await parse_json(request, FlowBody)
     async with caller_transaction(request.app[DB_POOL], identity) as conn:
         triggers = await _checked(conn, body)
+        await check_limit(conn, identity.tenant_id, Limit.FLOWS)
         row = await repo.insert_flow(
             conn, identity.tenant_id, uuid4(), body.name, body.number_id, body.priority,
             triggers, body.document,

@@ -14,13 +14,6 @@ from gateway.routes import SPECS, RouteSpec, route
 _PARAM = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _PROXY_METHODS = ("get", "post", "put", "patch", "delete")
-_FORWARDED_PROBLEMS = (
-    ("405", "The resource does not allow this method"),
-    ("409", "Conflicts with the resource's state"),
-    ("413", "The body is too large"),
-    ("415", "The body is not application/json"),
-    ("422", "The request is not valid"),
-)
 _PEOPLE_ONLY = (
     "People only: an API key is refused here (403). Sign-in, sessions, the team, numbers "
     "and API keys themselves are managed by a signed-in owner or admin, never by a key."
@@ -94,28 +87,12 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
     if spec.method in ("POST", "PUT", "PATCH", "DELETE") and spec.auth != "public" and spec.csrf:
         op["x-majlis-csrf"] = "X-CSRF-Token header required for browser sessions"
     for code, text in _common_problems(spec, bool(params)):
-        op["responses"].setdefault(str(code), _problem(text))
+        op["responses"].setdefault(
+            str(code),
+            {"description": text, "content": {"application/problem+json": {"schema": _PROBLEM}}},
+        )
     _add_examples(op, ROUTE_EXAMPLES.get((spec.method, spec.path)))
     return op
-
-
-def _common_problems(spec: RouteSpec, has_params: bool) -> list[tuple[int, str]]:
-    """The problems the edge itself may answer for a route, whatever its handler does."""
-    problems = []
-    if spec.body is not None:
-        # The request-model helpers: too large (413), not application/json (415), not JSON
-        # or fields missing, unknown or invalid (422).
-        problems += [
-            (413, "The body is too large"),
-            (415, "The body is not application/json"),
-            (422, "The body is not valid"),
-        ]
-    if spec.auth != "public":
-        problems.append((403, "The caller's role may not do this, or the CSRF token is missing"))
-    if has_params:
-        problems.append((404, "Not found (another tenant's ids are not found either)"))
-    problems.append((429, "Rate limited"))
-    return problems
 
 
 def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
@@ -142,24 +119,50 @@ def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
             "security": [{"bearer": []}, {"apiKey": [scope]}],
             "x-majlis-api-key": f"accepted with the {scope!r} scope; CSRF-exempt; "
             "rate-limited per key",
+            # A family forwards every path under it: these are the answers any of its
+            # routes may give (the service documents each route's own in its module).
             "responses": {
                 "200": {"description": "The service's answer"},
+                "201": {"description": "Created"},
+                "202": {"description": "Accepted (work continues in the background)"},
+                "204": {"description": "Done; no content"},
+                "400": _problem("A query parameter is not valid"),
                 "401": _problem("Not authenticated, or a revoked or unknown API key"),
                 "403": _problem("The role or the API key's scope does not allow this"),
                 "404": _problem("Not found (another tenant's ids answer the same)"),
+                "405": _problem("This path does not take this method"),
+                "409": _problem("The state does not allow this now (e.g. already done)"),
+                "410": _problem("Gone (expired)"),
+                "412": _problem("The If-Match version is not the current one"),
+                "413": _problem("The body is too large"),
+                "415": _problem("The body is not application/json"),
+                "422": _problem("The body or a parameter is not valid"),
+                "428": _problem("This change needs an If-Match header"),
                 "429": _problem("Rate limited (Retry-After says when to retry)"),
             },
         }
-        # What the owning services answer besides (documented with each service): created or
-        # no content, and the problems of their request-model helpers and rules.
-        op["responses"].update(
-            {"201": {"description": "Created"}, "204": {"description": "No content"}}
-        )
-        for code, text in _FORWARDED_PROBLEMS:
-            op["responses"].setdefault(code, _problem(text))
         _add_examples(op, ROUTE_EXAMPLES.get((method.upper(), f"/api/v1/{resource}")))
         item[method] = op
     return item
+
+
+def _common_problems(spec: RouteSpec, has_params: bool) -> list[tuple[int, str]]:
+    """The problems the edge itself may answer for a route, whatever its handler does."""
+    problems = []
+    if spec.body is not None:
+        # The request-model helpers: too large (413), not application/json (415), not JSON
+        # or fields missing, unknown or invalid (422).
+        problems += [
+            (413, "The body is too large"),
+            (415, "The body is not application/json"),
+            (422, "The body is not valid"),
+        ]
+    if spec.auth != "public":
+        problems.append((403, "The caller's role may not do this, or the CSRF token is missing"))
+    if has_params:
+        problems.append((404, "Not found (another tenant's ids are not found either)"))
+    problems.append((429, "Rate limited"))
+    return problems
 
 
 def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:

@@ -187,6 +187,12 @@ async def webhook_stats(request: web.Request) -> web.Response:
     return web.json_response({**vars(webhooks.stats), "pending": webhooks.pending})
 
 
+async def inbound_deliveries(request: web.Request) -> web.Response:
+    """Each inbound message's webhook: attempts, the first answer, delivered or dropped."""
+    records = simulator(request).webhooks.inbound.values()
+    return web.json_response({"data": [vars(record) for record in records]})
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness."""
     return web.json_response({"status": "ok"})

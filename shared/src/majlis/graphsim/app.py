@@ -64,6 +64,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_get("/_sim/sent", admin.list_sent)
     router.add_post("/_sim/faults", admin.add_faults)
     router.add_get("/_sim/webhooks", admin.webhook_stats)
+    router.add_get("/_sim/webhooks/inbound", admin.inbound_deliveries)
     router.add_get("/_sim/media/{media_id}", media_views.download_media)
     router.add_post(f"/{_VERSION}/{{node}}/messages", messages.send_message)
     router.add_post(f"/{_VERSION}/{{node}}/media", media_views.upload_media)

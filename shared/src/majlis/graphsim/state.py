@@ -59,6 +59,7 @@ class SentMessage:
             "wa_id": self.wa_id,
             "type": self.type,
             "timestamp": int(self.accepted_at),
+            "accepted_at": self.accepted_at,  # to the microsecond, for latency benchmarks
             "statuses": list(self.statuses),
             "payload": self.payload,
         }

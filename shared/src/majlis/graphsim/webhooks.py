@@ -34,6 +34,21 @@ class DeliveryStats:
     dropped_updates: int = 0
 
 
+@dataclass
+class InboundDelivery:
+    """How one inbound message's webhook fared: the attempts it took and how it ended.
+
+    ``first_status`` is the platform's answer to the first attempt (None: no answer at all);
+    a message that needed a retry ``delivered`` only once a later attempt got a 200.
+    """
+
+    wamid: str
+    attempts: int = 0
+    first_status: int | None = None
+    delivered: bool = False
+    dropped: bool = False
+
+
 class WebhookDispatcher:
     """Schedules updates and delivers them, signed, to the configured webhook URL."""
 
@@ -52,6 +67,8 @@ class WebhookDispatcher:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self.stats = DeliveryStats()
+        # Inbound messages only (the customer's side), for fault tests: did each get its 200?
+        self.inbound: dict[str, InboundDelivery] = {}
 
     @property
     def pending(self) -> int:
@@ -116,7 +133,9 @@ class WebhookDispatcher:
         attempt = 0
         while True:
             attempt += 1
-            if await self._post(batch, attempt):
+            status = await self._post(batch, attempt)
+            self._record_inbound(batch, status)
+            if status == 200:
                 self.stats.delivered_updates += len(batch)
                 for update in batch:
                     self._on_delivered(update)
@@ -124,6 +143,9 @@ class WebhookDispatcher:
             self.stats.failed_attempts += 1
             if attempt >= config.webhook_max_attempts:
                 self.stats.dropped_updates += len(batch)
+                for update in batch:
+                    if update.kind == "messages" and update.wamid in self.inbound:
+                        self.inbound[update.wamid].dropped = True
                 log.warning("graphsim.webhook_dropped", updates=len(batch), attempts=attempt)
                 return
             delay_ms = min(
@@ -134,7 +156,18 @@ class WebhookDispatcher:
             if room > 0:
                 batch = batch + self._take_due(batch[0].field, room)
 
-    async def _post(self, batch: list[Update], attempt: int) -> bool:
+    def _record_inbound(self, batch: list[Update], status: int | None) -> None:
+        for update in batch:
+            if update.kind != "messages" or update.wamid is None:
+                continue
+            record = self.inbound.setdefault(update.wamid, InboundDelivery(update.wamid))
+            record.attempts += 1
+            if record.attempts == 1:
+                record.first_status = status
+            record.delivered = status == 200
+
+    async def _post(self, batch: list[Update], attempt: int) -> int | None:
+        """POST one batch; the platform's HTTP status, or None when it did not answer."""
         assert self._session is not None
         # Compact, ASCII-escaped JSON, as Meta sends; the signature covers these exact bytes.
         body = json.dumps(envelope(batch, self._clock()), separators=(",", ":")).encode()
@@ -154,7 +187,7 @@ class WebhookDispatcher:
         # ValueError: a malformed webhook URL must not kill the delivery loop.
         except (TimeoutError, aiohttp.ClientError, ValueError) as error:
             log.info("graphsim.webhook_failed", attempt=attempt, reason=type(error).__name__)
-            return False
+            return None
         log.info(
             "graphsim.webhook_posted",
             attempt=attempt,
@@ -162,4 +195,4 @@ class WebhookDispatcher:
             updates=len(batch),
             field=batch[0].field,
         )
-        return status == 200
+        return status

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from majlis.ai.settings import AiSettings
 from majlis.db import create_pool
@@ -63,23 +64,36 @@ def postgres_ctx(application_name: str) -> CleanupContext:
 REDIS_MAX_CONNECTIONS = 256
 
 
-async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """An asyncio Redis client, with a readiness check."""
-    settings = app[SETTINGS]
-    # No retries with backoff: when Redis is down, callers must learn it at once and fail
-    # closed (503) instead of hanging every request for seconds.
-    # A blocking pool: past its size, a caller waits (up to the socket timeout) for a free
-    # connection. redis-py's default pool raises MaxConnectionsError at once past 100, which
-    # under load (the dispatcher has hundreds of sends pacing at once) failed healthy work.
+def redis_client(url: str) -> aioredis.Redis:
+    """The services' asyncio Redis client: fails fast when Redis is down, heals when it is back.
+
+    No retries with backoff: when Redis is down, callers must learn it at once and fail closed
+    (503) instead of hanging every request for seconds. But one immediate retry on a fresh
+    connection after a ConnectionError: a Redis restart leaves every pooled connection dead,
+    and without it each of them failed one request after Redis was back (found by `make
+    chaos`: a 503 from the gateway minutes after the outage). While Redis is down the retry
+    is refused at once too (the connect timeout is 1 s), so failing closed stays fast.
+    Timeouts are not retried: a command that timed out may have run.
+
+    A blocking pool: past its size, a caller waits (up to the socket timeout) for a free
+    connection. redis-py's default pool raises MaxConnectionsError at once past 100, which
+    under load (the dispatcher has hundreds of sends pacing at once) failed healthy work.
+    """
     pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url.get_secret_value(),
+        url,
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=2.0,
         socket_timeout=2.0,
         socket_connect_timeout=1.0,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
-    client = aioredis.Redis(connection_pool=pool)
+    return aioredis.Redis(connection_pool=pool)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """An asyncio Redis client (see redis_client), with a readiness check."""
+    settings = app[SETTINGS]
+    client = redis_client(settings.redis_url.get_secret_value())
     app[REDIS] = client
 
     async def check() -> bool:

@@ -70,7 +70,7 @@ async def on_message_stored(conn: repo.Conn, event: Event, envelope: Envelope) -
 
 
 async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) -> None:
-    """An outbound message: one more out; a person's reply is also a fact and a reply."""
+    """An outbound message: one more out; a person's reply and the bot's message are facts."""
     added = cast(MessageAdded, event)
     if added.direction != "outbound":
         return  # private notes are not messages to the customer
@@ -80,6 +80,10 @@ async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) ->
         await repo.count_message(
             conn, envelope.tenant_id, day, number_id, added.message_id, inbound=False
         )
+    if added.sender_kind == "bot":
+        fact = Fact(at=envelope.occurred_at, kind="bot", number_id=number_id)
+        await _record_fact(conn, envelope, added.conversation_id, fact)
+        return
     if added.sender_kind not in PERSON_SENDERS or added.sender_user_id is None:
         return
     await repo.count_reply(conn, envelope.tenant_id, day, added.sender_user_id, number_id)

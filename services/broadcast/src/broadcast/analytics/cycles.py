@@ -3,8 +3,11 @@
 A cycle starts when the conversation is created or reopened (a state fact that is not
 'resolved' after one that was) and ends when it is resolved. Its first response is the first
 reply of a person (user or API key) inside it; both times count only working seconds (the
-tenant's business hours) during which a human, not the bot, owned the conversation. A cycle no
-person ever owned has no resolution time.
+tenant's business hours) during which a human, not the bot, owned the conversation. The inbox
+gives a new conversation to the bot by default, also where no flow runs: a stretch of nominal
+bot ownership counts as the bot's only once the bot has spoken in the cycle (a 'bot' fact);
+before that the customer was waiting for a person. A cycle no person ever owned, in which the
+bot spoke, has no resolution time.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class Fact:
     """One thing learnt about a conversation from one event."""
 
     at: datetime
-    kind: str  # 'state' or 'reply'
+    kind: str  # 'state', 'reply' (a person's) or 'bot' (the bot's message)
     number_id: UUID | None = None
     status: str | None = None
     controller: str | None = None
@@ -78,11 +81,21 @@ def compute_cycles(facts: list[Fact], hours: BusinessHours, zone: ZoneInfo) -> l
     number_id: UUID | None = None
     assignee: UUID | None = None
 
+    bot_spoke = False  # in the current cycle, so far
+
+    def owned(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        if not bot_spoke:
+            return [(start, end)] if end > start else []
+        return human_intervals(timeline, start, end)
+
     def measured(start: datetime, end: datetime) -> float:
-        return working_seconds_within(human_intervals(timeline, start, end), hours, zone)
+        return working_seconds_within(owned(start, end), hours, zone)
 
     for fact in ordered:
         number_id = fact.number_id or number_id
+        if fact.kind == "bot":
+            bot_spoke = bot_spoke or current is not None
+            continue
         if fact.kind == "reply":
             if current is not None and current.first_response_at is None:
                 current.first_response_at = fact.at
@@ -97,14 +110,15 @@ def compute_cycles(facts: list[Fact], hours: BusinessHours, zone: ZoneInfo) -> l
         if fact.status != "resolved" and current is None and status in (None, "resolved"):
             current = Cycle(len(cycles) + 1, number_id, fact.at)
             cycles.append(current)
+            bot_spoke = False
         elif fact.status == "resolved" and current is not None:
             current.resolved_at = fact.at
             current.resolver_id = assignee or fact.user_id
-            owned = human_intervals(timeline, current.opened_at, fact.at)
+            spans = owned(current.opened_at, fact.at)
             # A cycle no person ever owned (the bot's alone) has no resolution time: a zero
             # would flatter the team's median.
-            if owned:
-                current.resolution_s = working_seconds_within(owned, hours, zone)
+            if spans:
+                current.resolution_s = working_seconds_within(spans, hours, zone)
             current = None
         status = fact.status
     return cycles

@@ -37,6 +37,7 @@ from majlis.http.keys import SETTINGS
 from majlis.http.requests import RequestModel
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
 from majlis.messaging import add_to_outbox
+from majlis.plans import Limit, check_limit
 
 WEBHOOKS: web.AppKey[WebhookDeps] = web.AppKey("webhooks_deps", WebhookDeps)
 MANAGERS = frozenset({"owner", "admin"})
@@ -212,6 +213,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     sealed = deps.cipher.encrypt(secret, tenant_id=identity.tenant_id, field=SECRET_FIELD)
     created_by = identity.principal_id if identity.kind == "session" else None
     async with caller_transaction(deps.pool, identity) as conn:
+        await check_limit(conn, identity.tenant_id, Limit.WEBHOOK_ENDPOINTS)
         row = await repo.insert_endpoint(
             conn, endpoint_id, body.url, body.description, body.event_types, body.enabled,
             sealed, created_by,
