@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
@@ -29,8 +28,9 @@ from majlis.crypto import FieldCipher, KeyRing
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, make_envelope
 from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendBulkMessage, SendMessage
-from majlis.messaging import Bus, Publisher, exchange_name
+from majlis.messaging import Bus, Publisher
 from majlis.settings import Settings
+from majlis.testing.bus_observer import observe
 
 TOKEN_FIELD = "whatsapp_numbers.access_token"  # a field name
 
@@ -193,19 +193,12 @@ async def dispatch_world(
     await server.start_server()
     bus = await Bus.connect(settings, name="majlis-tests-broadcast")
     observed = Observed()
-    channel = await bus.channel(publisher_confirms=False)
-    queue = await channel.declare_queue(
-        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.broadcast-observer", exclusive=True
+    stop_observing = await observe(
+        bus,
+        "broadcast",
+        ("broadcast.#",),
+        lambda kind, payload: observed.items.append((kind, payload, time.monotonic())),
     )
-    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
-    await queue.bind(exchange, routing_key="broadcast.#")
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        envelope = json.loads(message.body)
-        observed.items.append((envelope["type"], envelope["payload"], time.monotonic()))
-        await message.ack()
-
-    await queue.consume(on_message)
     http = aiohttp.ClientSession()
     world = DispatchWorld(
         configured,
@@ -218,8 +211,7 @@ async def dispatch_world(
     )
     yield world
     await http.close()
-    await queue.delete(if_unused=False, if_empty=False)
-    await channel.close()
+    await stop_observing()
     await bus.close()
     await server.close()
     for tenant_id in world.tenants:
@@ -304,19 +296,9 @@ async def template_world(
     await server.start_server()
     bus = await Bus.connect(settings, name="majlis-tests-templates")
     events: list[tuple[str, dict[str, Any]]] = []
-    channel = await bus.channel(publisher_confirms=False)
-    queue = await channel.declare_queue(
-        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.templates-observer", exclusive=True
+    stop_observing = await observe(
+        bus, "templates", ("broadcast.#",), lambda kind, payload: events.append((kind, payload))
     )
-    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
-    await queue.bind(exchange, routing_key="broadcast.#")
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        envelope = json.loads(message.body)
-        events.append((envelope["type"], envelope["payload"]))
-        await message.ack()
-
-    await queue.consume(on_message)
     http = aiohttp.ClientSession()
     world = TemplateWorld(
         configured,
@@ -331,8 +313,7 @@ async def template_world(
     )
     yield world
     await http.close()
-    await queue.delete(if_unused=False, if_empty=False)
-    await channel.close()
+    await stop_observing()
     await bus.close()
     await server.close()
     for tenant_id in world.tenants:
@@ -441,19 +422,9 @@ async def _campaign_world(
     await server.start_server()
     bus = await Bus.connect(settings, name="majlis-tests-campaigns")
     events: list[tuple[str, dict[str, Any]]] = []
-    channel = await bus.channel(publisher_confirms=False)
-    queue = await channel.declare_queue(
-        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.campaigns-observer", exclusive=True
+    stop_observing = await observe(
+        bus, "campaigns", ("broadcast.#",), lambda kind, payload: events.append((kind, payload))
     )
-    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
-    await queue.bind(exchange, routing_key="broadcast.#")
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        envelope = json.loads(message.body)
-        events.append((envelope["type"], envelope["payload"]))
-        await message.ack()
-
-    await queue.consume(on_message)
     http = aiohttp.ClientSession()
     world = CampaignWorld(
         configured,
@@ -470,8 +441,7 @@ async def _campaign_world(
     )
     yield world
     await http.close()
-    await queue.delete(if_unused=False, if_empty=False)
-    await channel.close()
+    await stop_observing()
     await bus.close()
     await server.close()
     for tenant_id in world.tenants:
@@ -531,19 +501,9 @@ async def webhook_world(settings: Settings, db_pool: Any) -> AsyncIterator[Templ
     await server.start_server()
     bus = await Bus.connect(settings, name="majlis-tests-webhooks")
     events: list[tuple[str, dict[str, Any]]] = []
-    channel = await bus.channel(publisher_confirms=False)
-    queue = await channel.declare_queue(
-        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.webhooks-observer", exclusive=True
+    stop_observing = await observe(
+        bus, "webhooks", ("broadcast.#",), lambda kind, payload: events.append((kind, payload))
     )
-    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
-    await queue.bind(exchange, routing_key="broadcast.#")
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        envelope = json.loads(message.body)
-        events.append((envelope["type"], envelope["payload"]))
-        await message.ack()
-
-    await queue.consume(on_message)
     http = aiohttp.ClientSession()
     world = TemplateWorld(
         configured,
@@ -558,8 +518,7 @@ async def webhook_world(settings: Settings, db_pool: Any) -> AsyncIterator[Templ
     )
     yield world
     await http.close()
-    await queue.delete(if_unused=False, if_empty=False)
-    await channel.close()
+    await stop_observing()
     await bus.close()
     await server.close()
     for tenant_id in world.tenants:

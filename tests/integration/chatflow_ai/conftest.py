@@ -9,14 +9,12 @@ events on a queue of its own (deleted afterwards).
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aio_pika
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
@@ -26,9 +24,10 @@ from chatflow.ai.answerer import AiService
 from chatflow.app import create_app
 from majlis.ai import AiSettings
 from majlis.db import tenant_transaction
-from majlis.messaging import Bus, exchange_name
+from majlis.messaging import Bus
 from majlis.settings import Settings
 from majlis.testing.ai_fakes import FakeProviderState, create_fake_gemini, create_fake_openai
+from majlis.testing.bus_observer import observe
 
 OPENAI_KEY = "sk-test-" + "a1b2c3d4e5f6a7b8c9d0"
 GEMINI_KEY = "AIzaSyTest" + "0123456789abcdefghijklmno"
@@ -158,20 +157,15 @@ async def ai_world(settings: Settings, db_pool: Any) -> AsyncIterator[AiWorld]:
     await server.start_server()
     bus = await Bus.connect(settings, name="majlis-tests-chatflow-ai")
     events: list[tuple[str, dict[str, Any]]] = []
-    channel = await bus.channel(publisher_confirms=False)
-    queue = await channel.declare_queue(
-        f"{bus.prefix}.t{uuid.uuid4().hex[:10]}.chatflow-ai-observer", exclusive=True
+    stop_observing = await observe(
+        bus,
+        "chatflow-ai",
+        (
+            "chatflow.#",
+            "command.broadcast.send_message",
+        ),
+        lambda kind, payload: events.append((kind, payload)),
     )
-    exchange = await channel.get_exchange(exchange_name(bus.prefix), ensure=False)
-    await queue.bind(exchange, routing_key="chatflow.#")
-    await queue.bind(exchange, routing_key="command.broadcast.send_message")
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        envelope = json.loads(message.body)
-        events.append((envelope["type"], envelope["payload"]))
-        await message.ack()
-
-    await queue.consume(on_message)
     http = aiohttp.ClientSession()
     world = AiWorld(
         configured, db_pool, str(server.make_url("")).rstrip("/"), http,
@@ -179,8 +173,7 @@ async def ai_world(settings: Settings, db_pool: Any) -> AsyncIterator[AiWorld]:
     )  # fmt: skip
     yield world
     await http.close()
-    await queue.delete(if_unused=False, if_empty=False)
-    await channel.close()
+    await stop_observing()
     await bus.close()
     await server.close()
     await fake_openai.close()
