@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from majlis.messaging import PLATFORM_QUEUES, Bus, delete_topology
 from majlis.settings import ServiceName, load_settings
+from majlis.testing.dashboard_e2e import free_ports
 from majlis.testing.fuzzing import count, schema_examples
 from majlis.testing.secret_scan import LOG_FILE_ENV
 
@@ -49,17 +49,6 @@ PASSWORD = "schema fuzzing passphrase"
 # Operations that end the caller's own session or cannot be driven by a plain HTTP client:
 # logging out and changing the password revoke tenant A's token mid-run; /stream is a WebSocket.
 EXCLUDED = r"^/api/v1/(auth/(logout|password)|stream)$"
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _children(parent: int) -> list[int]:
@@ -78,7 +67,7 @@ def _children(parent: int) -> list[int]:
 @pytest.fixture(scope="module")
 def platform() -> Iterator[str]:
     """The whole platform as processes; yields the gateway's base URL."""
-    free = _free_ports(len(ServiceName) + 1)
+    free = free_ports(len(ServiceName) + 1)
     ports = dict(zip(ServiceName, free, strict=False))
     env = os.environ | {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
     env |= {

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import uuid
 from typing import Any
@@ -15,17 +14,7 @@ import aiohttp
 
 from majlis.db import create_pool, tenant_transaction
 from majlis.settings import ServiceName
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+from majlis.testing.dashboard_e2e import free_ports
 
 
 async def _customer_message_reaches_the_inbox(
@@ -237,7 +226,7 @@ async def _the_audit_log_holds_it_once(
 
 
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
-    free = _free_ports(len(ServiceName) + 1)
+    free = free_ports(len(ServiceName) + 1)
     ports = dict(zip(ServiceName, free, strict=False))
     env = os.environ | {f"MAJLIS_{s.value.upper()}_PORT": str(p) for s, p in ports.items()}
     # The gateway proxies to these back ends (test.env points them nowhere).
