@@ -513,3 +513,44 @@ async def test_the_plan_caps_campaigns_per_month(campaign_world: CampaignWorld) 
     assert (problem["limit"], problem["used"]) == ("campaigns_per_month", 30)
     await set_plan(world.pool, team.tenant_id, "business")
     assert (await world.request(team, "owner", "POST", "/api/v1/campaigns", good))[0] == 201
+
+
+async def test_failures_are_grouped_by_metas_code_and_title_and_listed_with_progress(
+    campaign_world: CampaignWorld,
+) -> None:
+    world = campaign_world
+    team = await world.team()
+    template_id = await world.approved_template(team, BODY, ["Sara", "Dubai"])
+    for name in ("Sara", "Omar", "Huda"):
+        await world.contact(team, fresh_phone(), name, tags=("vip",))
+    campaign = await draft(world, team, template_id)
+    path = f"/api/v1/campaigns/{campaign['id']}"
+    status, body = await world.request(team, "viewer", "GET", path)
+    assert status == 200, body
+    assert body["failed_by_reason"] == []
+    # Meta refuses the first two sends (a 4xx that is not retried): "Message undeliverable".
+    fault = {"phone_number_id": await pnid(world, team), "code": 131026, "count": 2}
+    async with world.http.post(f"{world.sim}/_sim/faults", json=fault) as response:
+        assert response.status == 200, await response.text()
+    await world.request(team, "owner", "POST", f"{path}/start")
+    done = await state_becomes(world, team, campaign["id"], "completed")
+    assert (done["progress"]["failed"], done["progress"]["sent"]) == (2, 1)
+    [group] = done["failed_by_reason"]
+    assert group["code"] == 131026
+    assert group["count"] == 2
+    assert "Message undeliverable" in group["title"]
+    # The list shows each campaign's progress too (counted in one statement per page).
+    status, page = await world.request(team, "viewer", "GET", "/api/v1/campaigns")
+    assert status == 200, page
+    [listed] = [c for c in page["items"] if c["id"] == campaign["id"]]
+    assert (listed["progress"]["failed"], listed["progress"]["sent"]) == (2, 1)
+    # The same recipients' codes in the report: the groups add up to it.
+    status, raw = await world.raw(team, "owner", "GET", f"{path}/report.csv", b"", "text/plain")
+    assert status == 200
+    report = list(csv.DictReader(io.StringIO(raw.decode())))
+    assert sorted(r["error_code"] for r in report if r["state"] == "failed") == ["131026"] * 2
+    # Another tenant sees neither the campaign nor its failures.
+    other = await world.team()
+    status, problem = await world.request(other, "owner", "GET", path)
+    assert status == 404
+    assert "failed_by_reason" not in problem

@@ -184,6 +184,29 @@ async def counts(conn: Conn, campaign_id: UUID) -> dict[str, int]:
     return {row["state"]: int(row["n"]) for row in rows}
 
 
+async def counts_of(conn: Conn, campaign_ids: Sequence[UUID]) -> dict[UUID, dict[str, int]]:
+    """Recipients per state of each campaign of a page, in one statement."""
+    rows = await conn.fetch(
+        "SELECT campaign_id, state, sum(count)::bigint AS n FROM campaign_counts"
+        " WHERE campaign_id = ANY($1::uuid[]) GROUP BY campaign_id, state",
+        list(campaign_ids),
+    )
+    out: dict[UUID, dict[str, int]] = {cid: {} for cid in campaign_ids}
+    for row in rows:
+        out.setdefault(row["campaign_id"], {})[row["state"]] = int(row["n"])
+    return out
+
+
+async def failure_reasons(conn: Conn, campaign_id: UUID, limit: int) -> list[Row]:
+    """Failed recipients grouped by Meta's error code and title, the most frequent first."""
+    return await conn.fetch(
+        "SELECT error_code, reason_title, count(*)::bigint AS n FROM campaign_recipients"
+        " WHERE campaign_id = $1 AND state = 'failed' GROUP BY error_code, reason_title"
+        " ORDER BY n DESC, error_code NULLS LAST, reason_title NULLS LAST LIMIT $2",
+        campaign_id, limit,
+    )  # fmt: skip
+
+
 # Contacts -------------------------------------------------------------------------------
 async def contacts_by_tags(conn: Conn, tags: Sequence[str], match_all: bool) -> list[Row]:
     """Contacts with any (or all) of `tags`; every contact when `tags` is empty."""

@@ -45,6 +45,7 @@ from majlis.plans import Limit, check_limit
 CAMPAIGNS: web.AppKey[CampaignDeps] = web.AppKey("campaigns_deps", CampaignDeps)
 STATES = frozenset({"draft", "scheduled", "running", "paused", "completed", "cancelled"})
 PAGE_DEFAULT, PAGE_MAX = 25, 100
+FAILURE_GROUPS = 20
 
 
 async def campaigns_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -189,7 +190,7 @@ def _parse_cursor(value: str) -> tuple[datetime, UUID]:
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
-    """GET /api/v1/campaigns?state=&limit=&after= (every role), newest first."""
+    """GET /api/v1/campaigns?state=&limit=&after= (every role), newest first, with progress."""
     identity = await caller(request, ALL_ROLES)
     query = request.query
     state = query.get("state")
@@ -204,18 +205,23 @@ async def list_campaigns(request: web.Request) -> web.Response:
     async with caller_transaction(deps.pool, identity, readonly=True) as conn:
         rows = await repo.page(conn, state=state, after=after, limit=limit + 1)
         zone_name = await repo.tenant_timezone(conn)
+        counts = await repo.counts_of(conn, [r["id"] for r in rows[:limit]])
     more = len(rows) > limit
     rows = rows[:limit]
     return web.json_response(
         {
-            "items": [public(r, zone_name, None) for r in rows],
+            "items": [public(r, zone_name, counts[r["id"]]) for r in rows],
             "next_cursor": _cursor(rows[-1]) if more else None,
         }
     )
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    """GET /api/v1/campaigns/{id} (every role): definition, progress and funnel."""
+    """GET /api/v1/campaigns/{id} (every role): definition, progress and funnel.
+
+    `failed_by_reason`: the failed recipients grouped by Meta's error code and title (the
+    twenty most frequent), so the screen can say why without the per-recipient report.
+    """
     identity = await caller(request, ALL_ROLES)
     deps, wanted = request.app[CAMPAIGNS], campaign_id(request)
     async with caller_transaction(deps.pool, identity, readonly=True) as conn:
@@ -224,8 +230,15 @@ async def get_campaign(request: web.Request) -> web.Response:
             raise not_found()
         counts = await repo.counts(conn, wanted)
         zone_name = await repo.tenant_timezone(conn)
+        failures = (
+            await repo.failure_reasons(conn, wanted, FAILURE_GROUPS) if counts.get("failed") else []
+        )
     mapping, audience, csv_rows = lifecycle.open_definition(deps, identity.tenant_id, row)
     body = public(row, zone_name, counts)
+    body["failed_by_reason"] = [
+        {"code": f["error_code"], "title": f["reason_title"], "count": int(f["n"])}
+        for f in failures
+    ]
     body["parameters"] = mapping.model_dump(mode="json")
     body["audience"] = {**audience.model_dump(mode="json"), "csv_rows": len(csv_rows)}
     return web.json_response(body)
