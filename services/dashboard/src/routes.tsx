@@ -3,6 +3,8 @@ import { Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { AcceptInvite } from "./pages/AcceptInvite";
 import { Audit } from "./pages/Audit";
+import { CampaignPage } from "./pages/campaigns/CampaignPage";
+import { Campaigns } from "./pages/campaigns/Campaigns";
 import { ChangePassword } from "./pages/ChangePassword";
 import { Contacts } from "./pages/Contacts";
 import { FlowEditor } from "./pages/flows/FlowEditor";
@@ -53,6 +55,8 @@ export function AppRoutes() {
         <Route path="/flows" element={<Flows />} />
         <Route path="/flows/:flowId" element={<FlowEditor />} />
         <Route path="/templates" element={<Templates />} />
+        <Route path="/campaigns" element={<Campaigns />} />
+        <Route path="/campaigns/:campaignId" element={<CampaignPage />} />
         <Route path="/leads" element={<Leads />} />
         <Route path="/audit" element={<Audit />} />
         <Route path="/team" element={<Team />} />

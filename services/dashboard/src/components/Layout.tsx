@@ -1,5 +1,6 @@
 import { useMutation } from "@tanstack/react-query";
 import { Contact, FileText, ScrollText, Inbox, KeyRound, Languages, LogOut, Settings, Target, Users, Workflow } from "lucide-react";
+import { Megaphone } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
@@ -54,6 +55,7 @@ export function Layout() {
     { to: "/contacts", label: t("nav.contacts"), icon: Contact },
     { to: "/flows", label: t("nav.flows"), icon: Workflow },
     { to: "/templates", label: t("nav.templates"), icon: FileText },
+    { to: "/campaigns", label: t("campaigns.nav"), icon: Megaphone },
     { to: "/leads", label: t("nav.leads"), icon: Target },
     { to: "/team", label: t("nav.team"), icon: Users },
     ...(isManager(me.user.role) ? [{ to: "/audit", label: t("nav.audit"), icon: ScrollText }] : []),
