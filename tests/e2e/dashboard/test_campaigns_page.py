@@ -246,3 +246,82 @@ async def test_the_plans_monthly_limit_is_said_plainly(
     await refusal.wait_for()
     assert "allows 30 campaigns a month" in await refusal.inner_text()
     assert page.url.endswith("/app/campaigns/new")  # nothing was created
+
+
+async def _new_draft(page: Any, platform: Platform, name: str, template_id: str) -> None:
+    await page.goto(f"{platform.base}/app/campaigns/new")
+    await page.get_by_test_id("campaign-name").fill(name)
+    await page.get_by_test_id("campaign-template").select_option(template_id)
+    await page.get_by_test_id("campaign-var-body-1-fallback").fill("friend")
+    await page.get_by_test_id("campaign-var-body-2-source").select_option("text")
+    await page.get_by_test_id("campaign-var-body-2-text").fill("Dubai")
+
+
+async def _saved(page: Any) -> str:
+    await page.get_by_test_id("campaign-save").click()
+    await page.wait_for_url("**/app/campaigns/*-*")
+    return str(page.url.rsplit("/", 1)[-1])
+
+
+async def test_csv_chosen_contacts_schedule_in_the_business_zone_and_cancel(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    template_id = await _approved_template(platform, business)
+    await _audience(platform, business)
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+
+    # A CSV audience: saved first, then the file; invalid and repeated numbers are skipped.
+    await _new_draft(page, platform, "From the fair", template_id)
+    await page.get_by_test_id("campaign-audience-csv").click()
+    await page.get_by_text("Save the draft first, then upload the file.").wait_for()
+    campaign_id = await _saved(page)
+    phone = _phone()
+    rows = f"phone,name\n{phone},Mariam\n{_phone()},\n12,Bad\n{phone},Again\n"
+    await page.get_by_test_id("campaign-csv-file").set_input_files(
+        files=[{"name": "fair.csv", "mimeType": "text/csv", "buffer": rows.encode()}]
+    )
+    await page.get_by_test_id("campaign-csv-upload").click()
+    await page.get_by_text("4 rows uploaded.").wait_for()
+    reach = page.get_by_test_id("campaign-reach")
+
+    async def csv_reach() -> bool:
+        shown = reach.get_by_test_id("campaign-reachable")
+        return bool(await shown.count() == 1 and await shown.inner_text() == "Reaches 2 of 4")
+
+    await eventually(csv_reach)
+    reasons = {
+        await r.get_attribute("data-reason"): await r.get_attribute("data-count")
+        for r in await reach.get_by_test_id("skip-reason").all()
+    }
+    assert reasons == {"invalid-phone": "1", "duplicate": "1"}
+    body = await _get(platform, business, f"/api/v1/campaigns/{campaign_id}")
+    assert (body["audience"]["source"], body["audience"]["csv_rows"]) == ("csv", 4)
+
+    # Chosen contacts: exactly those.
+    await _new_draft(page, platform, "Just Sara", template_id)
+    await page.get_by_test_id("campaign-audience-contact_ids").click()
+    await page.get_by_label("Search contacts").fill("Sara")
+    await page.get_by_role("checkbox", name="Sara").check()
+    assert await page.get_by_test_id("campaign-chosen").inner_text() == "1 chosen"
+    await _saved(page)
+    await reach.get_by_test_id("campaign-reachable").filter(has_text="Reaches 1 of 1").wait_for()
+
+    # A schedule typed in the business's time zone (Asia/Dubai, UTC+4), started, cancelled.
+    await _new_draft(page, platform, "Eid greetings", template_id)
+    await page.get_by_test_id("campaign-tags").fill("vip")
+    await page.get_by_test_id("campaign-schedule").fill("2030-06-01T09:00")
+    campaign_id = await _saved(page)
+    body = await _get(platform, business, f"/api/v1/campaigns/{campaign_id}")
+    assert body["scheduled_at"] == "2030-06-01T05:00:00+00:00"
+    assert await page.get_by_test_id("campaign-schedule").input_value() == "2030-06-01T09:00"
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.get_by_test_id("campaign-start").filter(has_text="Schedule").click()
+    await page.get_by_test_id("campaign-state").filter(has_text="Scheduled").wait_for()
+    assert "1 Jun 2030, 09:00" in await page.inner_text("main")
+    assert await page.get_by_test_id("campaign-pause").count() == 0
+    await page.get_by_test_id("campaign-cancel").click()
+    await page.get_by_test_id("campaign-state").filter(has_text="Cancelled").wait_for()
+    assert await page.get_by_test_id("campaign-cancel").count() == 0
+    body = await _get(platform, business, f"/api/v1/campaigns/{campaign_id}")
+    assert body["state"] == "cancelled"
