@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from majlis.db import create_pool, tenant_transaction
 from majlis.testing.dashboard_e2e import Business, Platform, eventually, json_of, sign_in
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -325,3 +326,54 @@ async def test_csv_chosen_contacts_schedule_in_the_business_zone_and_cancel(
     assert await page.get_by_test_id("campaign-cancel").count() == 0
     body = await _get(platform, business, f"/api/v1/campaigns/{campaign_id}")
     assert body["state"] == "cancelled"
+
+
+async def test_the_daily_tier_holds_the_rest_pause_resume_and_cancel(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    template_id = await _approved_template(platform, business)
+    pool = await create_pool(platform.env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+    try:  # Meta's lowest messaging tier: fifty new recipients a day
+        async with tenant_transaction(pool, business.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE whatsapp_numbers SET messaging_tier = 'TIER_50' WHERE id = $1",
+                uuid.UUID(business.number_id),
+            )
+    finally:
+        await pool.close()
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await _new_draft(page, platform, "Big list", template_id)
+    await page.get_by_test_id("campaign-audience-csv").click()
+    await _saved(page)
+    rows = "phone,name\n" + "".join(f"{_phone()},Guest {i}\n" for i in range(52))
+    await page.get_by_test_id("campaign-csv-file").set_input_files(
+        files=[{"name": "big.csv", "mimeType": "text/csv", "buffer": rows.encode()}]
+    )
+    await page.get_by_test_id("campaign-csv-upload").click()
+    reach = page.get_by_test_id("campaign-reach")
+    await reach.get_by_test_id("campaign-reachable").filter(has_text="Reaches 52 of 52").wait_for()
+    page.on("dialog", lambda dialog: dialog.accept())
+    await page.get_by_test_id("campaign-start").click()
+
+    # Fifty go out today; the page says why the other two wait, and the campaign still runs.
+    limit = page.get_by_text("lets it reach 0 more today")
+    await limit.wait_for(timeout=20_000)
+    assert await _count(page, "funnel-queued") == 50
+    await page.get_by_test_id("campaign-state").filter(has_text="Sending").wait_for()
+    await page.get_by_test_id("campaign-pause").click()
+    await page.get_by_test_id("campaign-state").filter(has_text="Paused").wait_for()
+    await page.get_by_test_id("campaign-resume").click()
+    await page.get_by_test_id("campaign-state").filter(has_text="Sending").wait_for()
+    await page.get_by_test_id("campaign-cancel").click()
+    await page.get_by_test_id("campaign-state").filter(has_text="Cancelled").wait_for()
+    cancelled = page.get_by_test_id("campaign-skip-reasons").get_by_test_id("skip-reason")
+    await cancelled.filter(has_text="Campaign cancelled before sending").wait_for()
+    # The two held back, and those still waiting at the dispatcher when it was cancelled.
+    campaign_id = page.url.rsplit("/", 1)[-1]
+    body = await _get(platform, business, f"/api/v1/campaigns/{campaign_id}")
+    shown = int(await cancelled.get_attribute("data-count"))
+    assert shown == body["skipped_by_reason"]["campaign-cancelled"]
+    assert shown >= 2
+    assert await _count(page, "funnel-skipped") == shown
+    assert await page.get_by_test_id("campaign-pause").count() == 0
