@@ -139,6 +139,8 @@ async def test_the_validator_refuses_a_malformed_team_id(flow_world: Any) -> Non
         }
         status, problem, _ = await owner.request("POST", "/api/v1/flows", json=body)
         assert status == 422, (bad, problem)
+        assert problem["errors"][0]["node_id"] == "team", problem
+        assert "team_id" in problem["errors"][0]["field"], problem
     # A well-formed id of no team is accepted: existence is checked when the flow runs.
     body = {"name": "Later", "triggers": [], "document": handoff_flow(str(uuid.uuid4()))}
     status, flow, _ = await owner.request("POST", "/api/v1/flows", json=body)
