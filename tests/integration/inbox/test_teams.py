@@ -168,6 +168,15 @@ async def test_other_tenants_teams_are_not_found(inbox_world: Any) -> None:
     assert (status, body["type"].rsplit("/", 1)[-1]) == (422, "unknown-team"), body
     # Filtering by their team shows nothing of theirs (nor of mine).
     assert await listed(tenant.owner, f"team={theirs}&status=all") == []
+    # At the SQL level too: inside my tenant their team and memberships do not exist.
+    async with tenant_transaction(inbox_world.pool, tenant.tenant_id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM teams WHERE id = $1",
+                                   uuid.UUID(theirs)) == 0  # fmt: skip
+        assert await conn.fetchval("SELECT count(*) FROM team_members WHERE team_id = $1",
+                                   uuid.UUID(theirs)) == 0  # fmt: skip
+        renamed = await conn.execute("UPDATE teams SET name = 'Mine now' WHERE id = $1",
+                                     uuid.UUID(theirs))  # fmt: skip
+        assert renamed == "UPDATE 0"
     # Nothing changed on their side.
     status, body, _ = await other.owner.request("GET", f"{TEAMS}/{theirs}")
     assert (body["name"], body["member_ids"]) == ("Theirs", [str(other.user_ids["agent"])])
