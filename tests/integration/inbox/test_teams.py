@@ -4,14 +4,19 @@ the list's team filters, and deleting a team (its conversations leave it, still 
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
 from majlis.db import tenant_transaction
+from majlis.events import make_envelope
+from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
 from majlis.presence import Presence
 
 TEAMS = "/api/v1/teams"
@@ -349,3 +354,54 @@ async def test_deleting_a_team_keeps_its_conversations_open(inbox_world: Any, ev
         left = await conn.fetchval("SELECT count(*) FROM team_members WHERE team_id = $1",
                                    uuid.UUID(team_id))  # fmt: skip
     assert left == 0
+
+
+async def _bot_hands_off(world: Any, tenant: Any, cid: uuid.UUID, action: dict[str, Any]) -> Any:
+    """The chatflow's hand-off command (as the engine queues it); the conversation after it."""
+    sealed = world.cipher.encrypt(
+        orjson.dumps([{"kind": "handoff", "reason": "flow", **action}]),
+        tenant_id=tenant.tenant_id, field=BOT_ACTIONS_FIELD,
+    )  # fmt: skip
+    command = RunBotActions(
+        conversation_id=cid, actions_enc=base64.b64encode(sealed).decode("ascii")
+    )
+    await world.publisher.publish(make_envelope(command, tenant_id=tenant.tenant_id))
+    async with asyncio.timeout(15):
+        while True:
+            async with tenant_transaction(world.pool, tenant.tenant_id) as conn:
+                row = await conn.fetchrow(
+                    "SELECT controller, assigned_user_id, team_id FROM conversations"
+                    " WHERE id = $1 AND controller = 'human'",
+                    cid,
+                )
+            if row is not None:
+                return row
+            await asyncio.sleep(0.05)
+
+
+async def test_the_bots_hand_off_to_a_team_and_to_a_team_deleted_meanwhile(
+    inbox_world: Any, events: Any
+) -> None:
+    tenant = await inbox_world.team()
+    agent = tenant.user_ids["agent"]
+    sales = await make_team(tenant, "Sales", agent)
+    first, _ = await inbox_world.inbound(tenant, phone=inbox_world.fresh_phone())
+    row = await _bot_hands_off(
+        inbox_world, tenant, first, {"assign": "user", "user_id": str(agent), "team_id": sales}
+    )
+    assert (row["team_id"], row["assigned_user_id"]) == (uuid.UUID(sales), agent)
+    await events.wait(
+        tenant.tenant_id, "inbox.conversation.updated", conversation_id=first,
+        change="controller", actor_type="bot", team_id=sales, assigned_user_id=agent,
+    )  # fmt: skip
+
+    # The flow decided on a team that was deleted before the inbox applied it: the
+    # conversation waits, unassigned and without a team, for a person.
+    second, _ = await inbox_world.inbound(tenant, phone=inbox_world.fresh_phone())
+    status, _, _ = await tenant.owner.request("DELETE", f"{TEAMS}/{sales}")
+    assert status == 204
+    row = await _bot_hands_off(
+        inbox_world, tenant, second, {"assign": "user", "user_id": str(agent), "team_id": sales}
+    )
+    assert (row["team_id"], row["assigned_user_id"]) == (None, None)
+    assert await listed(tenant.owner, "assignee=unassigned") == [str(second)]

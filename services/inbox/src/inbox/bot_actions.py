@@ -176,18 +176,18 @@ async def _handoff(
     assignee: UUID | None = None
     team_id = await _team_of(conn, action)
     team_gone = action.get("team_id") is not None and team_id is None
-    if team_gone:
-        pass  # the unassigned human queue, said in the log below
-    elif action.get("assign") == "user" and action.get("user_id"):
+    # A vanished team: nobody is picked, the conversation waits in the unassigned queue.
+    assign = None if team_gone else action.get("assign")
+    if assign == "user" and action.get("user_id"):
         candidate = UUID(str(action["user_id"]))
         if await conversations_repo.is_assignable_user(conn, candidate):
             assignee = candidate
             await conversations_repo.note_assigned(conn, tenant_id, assignee)
-    elif action.get("assign") == "policy" and team_id is not None:
+    elif assign == "policy" and team_id is not None:
         assignee = await pick_team_member(conn, tenant_id, target.number_id, team_id, deps.presence)
         if assignee is not None:
             await conversations_repo.note_assigned(conn, tenant_id, assignee)
-    elif action.get("assign") == "policy":
+    elif assign == "policy":
         try:
             online = await deps.presence.agents(tenant_id, "online")
         except RedisUnavailable:
@@ -195,9 +195,7 @@ async def _handoff(
         policy = await policy_for(conn, target.number_id)
         # Assigns (and notes the assignment) when the policy finds someone online.
         assignee = await assign_among(conn, tenant_id, target.id, policy, online)
-    previous_team = await conn.fetchval(
-        "SELECT team_id FROM conversations WHERE id = $1", target.id
-    )
+    previous_team = await conversations_repo.team_of(conn, target.id)
     state = await conversations_repo.set_assignment(
         conn, target.id, controller="human", assigned_user_id=assignee,
         team_id=team_id if action.get("team_id") is not None else previous_team,

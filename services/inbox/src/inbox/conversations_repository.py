@@ -214,6 +214,14 @@ async def set_assignment(
     return _state(row)
 
 
+async def team_of(conn: Conn, conversation_id: UUID) -> UUID | None:
+    """The conversation's team, if any."""
+    team_id: UUID | None = await conn.fetchval(
+        "SELECT team_id FROM conversations WHERE id = $1", conversation_id
+    )
+    return team_id
+
+
 async def is_assignable_user(conn: Conn, user_id: UUID) -> bool:
     """True for an active owner, admin or agent of the tenant (never a viewer)."""
     found: bool = await conn.fetchval(
