@@ -232,6 +232,7 @@ async def test_platform_events_reach_subscribed_endpoints_once(
         conversation_id=stored.conversation_id, contact_id=stored.contact_id,
         number_id=team.number_id, change="assignment", status="open",
         assigned_user_id=uuid.uuid4(), actor_type="user", actor_id=uuid.uuid4(),
+        team_id=uuid.uuid4(),
     )  # fmt: skip
     await world.publisher.publish(make_envelope(update, tenant_id=team.tenant_id))
     [hit] = await receiver.wait("messages")
@@ -245,6 +246,8 @@ async def test_platform_events_reach_subscribed_endpoints_once(
     assigned_payload = verify(assigned["secret"], other.headers, other.body)
     assert assigned_payload["type"] == "conversation.assigned"
     assert assigned_payload["data"]["assigned_user_id"] == str(update.assigned_user_id)
+    assert assigned_payload["data"]["team_id"] == str(update.team_id)
+    assert assigned_payload["data"]["previous_team_id"] is None
     assert "content" not in assigned_payload["data"]
     # A status change that is not an assignment reaches no one; the duplicate made no row.
     status_only = update.model_copy(update={"change": "status", "status": "pending"})

@@ -189,6 +189,8 @@ async def test_keys_act_as_admin_only_where_the_readme_says_by_scope(
     key = await _key(world, owner, ["conversations:write", "contacts:read", "contacts:write"])
     status, label, _ = await key.request("POST", "/api/v1/labels", json={"name": "VIP"})
     assert status == 201, label  # a tenant-wide setting: by scope
+    status, team, _ = await key.request("POST", "/api/v1/teams", json={"name": "Sales"})
+    assert status == 201, team  # teams too
     status, contact, _ = await key.request(
         "POST", "/api/v1/contacts", json={"phone": "+971507778899"}
     )

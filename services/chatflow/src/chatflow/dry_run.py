@@ -93,7 +93,7 @@ async def _run(step: Step, flow: Flow, session: Session, node_id: str | None, tu
             except Exception as error:
                 log.exception("chatflow.test_node_failed", node_id=current)
                 outcome = Outcome("handoff", error=f"node failed: {type(error).__name__}")
-        note = SKIPPED if outcome.detail == {SKIPPED: True} else outcome.error
+        note = SKIPPED if outcome.detail == {SKIPPED: True} else outcome.error or outcome.note
         turn.trace.append(_trace(current, node, _label(outcome), note))
         current = follow(step, flow, session, current, outcome)
     session.wake_at = None

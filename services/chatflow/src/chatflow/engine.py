@@ -85,11 +85,19 @@ class Step:
         """Queue a message to the customer."""
         self.actions.append({"kind": "send", "message": message})
 
-    def hand_off(self, reason: str, assign: str = "none", user_id: str | None = None) -> None:
-        """Queue a hand-off to a person."""
+    def hand_off(
+        self,
+        reason: str,
+        assign: str = "none",
+        user_id: str | None = None,
+        team_id: str | None = None,
+    ) -> None:
+        """Queue a hand-off to a person (and/or a team)."""
         action: dict[str, Any] = {"kind": "handoff", "assign": assign, "reason": reason}
         if user_id is not None:
             action["user_id"] = user_id
+        if team_id is not None:
+            action["team_id"] = team_id
         self.actions.append(action)
 
 
@@ -102,6 +110,8 @@ class Outcome:
     seconds: int = 0
     error: str | None = None
     detail: dict[str, Any] | None = None
+    # Why the node did something other than asked, without failing (logged like an error).
+    note: str | None = None
 
 
 def load_session(cipher: FieldCipher, tenant_id: UUID, row: Any) -> Session:
@@ -159,7 +169,7 @@ async def run(step: Step, flow: Flow, session: Session, node_id: str | None) -> 
             outcome = Outcome("handoff", error=f"node failed: {type(error).__name__}")
         elapsed = int((time.monotonic() - started) * 1000)
         await _log(step, session, current, node.type, _label(outcome), elapsed,  # type: ignore[attr-defined]
-                   outcome.error, outcome.detail)  # fmt: skip
+                   outcome.error or outcome.note, outcome.detail)  # fmt: skip
         current = follow(step, flow, session, current, outcome)
 
 

@@ -276,12 +276,21 @@ class UpdateContact(NodeBase):
         return tuple(t for t in given if t)
 
 
+TEAM_ID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 class Handoff(NodeBase):
-    """Hand the conversation to a person: a user, the number's assignment policy, or anyone."""
+    """Hand the conversation to a person: a user, the number's assignment policy, or anyone;
+    optionally to a team (then "policy" picks one of the team's online members).
+
+    team_id is checked for its form only: a team may be deleted after the flow is published,
+    so the run checks it exists (and hands to the unassigned queue, logged, if not).
+    """
 
     type: Literal["handoff"]
     assign: Literal["none", "policy", "user"] = "none"
     user_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")] | None = None
+    team_id: Annotated[str, StringConstraints(pattern=TEAM_ID)] | None = None
 
     def handles(self) -> tuple[str, ...]:
         return ()

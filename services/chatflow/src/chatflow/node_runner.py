@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 from chatflow.answers import check_answer, lookup, render
 from chatflow.engine import Outcome, Session, Step
@@ -31,6 +32,7 @@ from chatflow.flow_nodes import (
 )
 from chatflow.flow_validation import Flow
 from chatflow.http_node import call_http
+from chatflow.sessions_repository import team_exists
 
 _ARABIC = re.compile("[\u0600-\u06ff]")
 
@@ -89,8 +91,7 @@ async def execute(step: Step, flow: Flow, session: Session, node: NodeBase) -> O
         step.actions.append(_contact_update(node, v, c))
         return Outcome("go")
     if isinstance(node, Handoff):
-        step.hand_off("flow", node.assign, node.user_id)
-        return Outcome("handoff")
+        return await _hand_off(step, node)
     if isinstance(node, Wait):
         session.wake_at = step.deps.clock() + timedelta(seconds=node.seconds)
         return Outcome("wait_timer")
@@ -104,6 +105,26 @@ async def execute(step: Step, flow: Flow, session: Session, node: NodeBase) -> O
     if isinstance(node, End):
         return Outcome("end")
     raise TypeError(f"no runner for {type(node).__name__}")
+
+
+async def _hand_off(step: Step, node: Handoff) -> Outcome:
+    """Queue the hand-off; a team deleted since the flow was published: the unassigned queue.
+
+    (The builder's test run has no connection: it queues the team as the node says.)
+    """
+    team_id = node.team_id
+    gone = (
+        team_id is not None
+        and step.conn is not None
+        and not await team_exists(step.conn, UUID(team_id))
+    )
+    if gone:
+        step.hand_off("team_gone")
+        return Outcome(
+            "handoff", note=f"team {team_id} no longer exists: handed to the unassigned queue"
+        )
+    step.hand_off("flow", node.assign, node.user_id, team_id)
+    return Outcome("handoff")
 
 
 def take_input(

@@ -61,6 +61,12 @@ async def is_campaign_message(conn: Conn, wamid: str) -> bool:
     return found
 
 
+async def team_exists(conn: Conn, team_id: UUID) -> bool:
+    """True if the team (inbox teams, 0020) belongs to the transaction's tenant."""
+    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM teams WHERE id = $1)", team_id)
+    return found
+
+
 async def contact(conn: Conn, contact_id: UUID) -> Any | None:
     """The contact's encrypted name, email and attributes, and its tags."""
     return await conn.fetchrow(

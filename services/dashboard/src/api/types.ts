@@ -48,6 +48,7 @@ export interface ConversationItem {
   snoozed_until: string | null;
   window_open: boolean;
   created_at: string;
+  team_id?: string | null;
 }
 
 export interface ConversationPage {
@@ -68,6 +69,15 @@ export interface Message {
   error_code: number | null;
   error_title: string | null;
   created_at: string;
+}
+
+export interface Team {
+  id: string;
+  name: string;
+  description: string;
+  member_ids: string[];
+  created_at: string;
+  updated_at: string;
 }
 
 export interface Label {

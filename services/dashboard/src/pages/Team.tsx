@@ -6,6 +6,7 @@ import { api } from "../api/client";
 import type { Invite, Role, User } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
 import { formatDateTime } from "../format";
+import { TeamsSection } from "./TeamsSection";
 import { isManager, useMe } from "../session";
 
 const ROLES: Role[] = ["owner", "admin", "agent", "viewer"];
@@ -107,6 +108,7 @@ export function Team() {
           </table>
         </>
       )}
+      <TeamsSection users={users.data ?? []} manager={manager} />
     </section>
   );
 }

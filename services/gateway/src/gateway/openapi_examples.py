@@ -83,4 +83,29 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "next_cursor": None,
         }
     },
+    ("GET", "/api/v1/teams"): {
+        "response": {
+            "items": [
+                {
+                    "id": _ID,
+                    "name": "Sales",
+                    "description": "Quotes and new orders",
+                    "member_ids": [_ID],
+                    "created_at": _NOW,
+                    "updated_at": _NOW,
+                }
+            ],
+            "next_cursor": None,
+        }
+    },
+    ("POST", "/api/v1/teams"): {
+        "response": {
+            "id": _ID,
+            "name": "Sales",
+            "description": "Quotes and new orders",
+            "member_ids": [],
+            "created_at": _NOW,
+            "updated_at": _NOW,
+        },
+    },
 }

@@ -34,6 +34,7 @@ PROXY_TABLE: dict[str, tuple[str, str]] = {
     "labels": ("inbox", "conversations"),
     "canned-responses": ("inbox", "conversations"),
     "assignment-policies": ("inbox", "conversations"),
+    "teams": ("inbox", "conversations"),
     "contact-attributes": ("inbox", "contacts"),
     "flows": ("chatflow", "flows"),
     "chatbots": ("chatflow", "flows"),
@@ -105,7 +106,7 @@ def _body(request: web.Request, limit: int) -> AsyncIterator[bytes] | None:
 
 # Resources whose changes the back ends reserve to owners and admins (templates, campaigns,
 # flows and their AI pieces, and the inbox's tenant-wide settings: labels, assignment
-# policies, the attribute schema, canned responses), or that only they read (audit,
+# policies, the attribute schema, canned responses, teams), or that only they read (audit,
 # webhooks): a key holding the scope the edge checked acts there as an admin ("by scope" in
 # the README's table). Everything else forwards a key as an agent, so what the README keeps
 # for people (contact deletion, erasure, CSV and data-subject exports) stays refused to keys.
@@ -121,6 +122,7 @@ _KEY_ADMIN_RESOURCES = frozenset(
         "assignment-policies",
         "contact-attributes",
         "canned-responses",
+        "teams",
         "audit",
         "webhooks",
     }

@@ -5,6 +5,10 @@
 - balanced: the online agent with the fewest active conversations (agent_loads, kept by the
   trigger of 0005: never counted here), ties by oldest assignment, agents at capacity skipped.
 
+A conversation handed to a team (`pick_team_member`) goes to one of the team's online members
+by the same rule and capacity (balanced when the number's policy is manual: asking for an
+automatic pick is the caller's explicit wish).
+
 `choose_agent` is the pure rule; `assign_new_conversation` applies it inside the inbound
 transaction, serialised per tenant so two new conversations never both take the same
 "least loaded" agent from the same snapshot of loads.
@@ -18,6 +22,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from inbox import conversations_repository as repo
+from inbox import teams as teams_repo
 from inbox.repository import Conn
 from majlis.logging import get_logger
 from majlis.presence import Presence, RedisUnavailable
@@ -167,3 +172,27 @@ async def assign_new_conversation(
         agent_id=str(chosen) if chosen else None,
     )
     return chosen
+
+
+async def pick_team_member(
+    conn: Conn, tenant_id: UUID, number_id: UUID, team_id: UUID, presence: Presence | None
+) -> UUID | None:
+    """The online member of the team the number's policy picks (capacity counted); None if none.
+
+    Only picks: the caller assigns (and notes the assignment) in the same transaction, which
+    holds the tenant's assignment lock taken here, so two picks never use one snapshot of loads.
+    """
+    if presence is None:
+        return None
+    policy = await policy_for(conn, number_id)
+    mode: Mode = "balanced" if policy.mode == "manual" else policy.mode
+    try:
+        online = await presence.agents(tenant_id, "online")
+    except RedisUnavailable:
+        log.warning("inbox.team_assign_skipped", reason="presence_unavailable")
+        return None
+    eligible = online & await teams_repo.member_ids(conn, team_id)
+    if not eligible:
+        return None
+    await lock_tenant_assignment(conn)
+    return choose_agent(mode, await candidates(conn, eligible), policy.agent_capacity)

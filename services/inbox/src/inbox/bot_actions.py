@@ -22,13 +22,14 @@ import orjson
 from inbox import contact_attributes, contacts_repository
 from inbox import conversations_repository as conversations_repo
 from inbox import replies_repository as repo
-from inbox.assignment import assign_among, policy_for
+from inbox.assignment import assign_among, pick_team_member, policy_for
 from inbox.contact_keys import seal_email, seal_name
 from inbox.deps import InboxDeps
 from inbox.inbound import BODY_FIELD
 from inbox.replies import queue_send, recipient_of
 from inbox.replies_repository import ReplyTarget
 from inbox.repository import Conn
+from inbox.teams import team_exists
 from inbox.web import emit
 from majlis.crypto import BlindIndexer, FieldCipher
 from majlis.events.chatflow import BOT_ACTIONS_FIELD, RunBotActions
@@ -168,13 +169,25 @@ async def _update_contact(
 async def _handoff(
     conn: Conn, tenant_id: UUID, target: ReplyTarget, action: dict[str, Any], deps: InboxDeps
 ) -> None:
+    """A person answers from now on: a user, the number's policy, a team (and a member), anyone.
+
+    A team deleted since the flow decided: the conversation goes to the unassigned queue.
+    """
     assignee: UUID | None = None
-    if action.get("assign") == "user" and action.get("user_id"):
+    team_id = await _team_of(conn, action)
+    team_gone = action.get("team_id") is not None and team_id is None
+    # A vanished team: nobody is picked, the conversation waits in the unassigned queue.
+    assign = None if team_gone else action.get("assign")
+    if assign == "user" and action.get("user_id"):
         candidate = UUID(str(action["user_id"]))
         if await conversations_repo.is_assignable_user(conn, candidate):
             assignee = candidate
             await conversations_repo.note_assigned(conn, tenant_id, assignee)
-    elif action.get("assign") == "policy":
+    elif assign == "policy" and team_id is not None:
+        assignee = await pick_team_member(conn, tenant_id, target.number_id, team_id, deps.presence)
+        if assignee is not None:
+            await conversations_repo.note_assigned(conn, tenant_id, assignee)
+    elif assign == "policy":
         try:
             online = await deps.presence.agents(tenant_id, "online")
         except RedisUnavailable:
@@ -182,9 +195,11 @@ async def _handoff(
         policy = await policy_for(conn, target.number_id)
         # Assigns (and notes the assignment) when the policy finds someone online.
         assignee = await assign_among(conn, tenant_id, target.id, policy, online)
-    state = await conversations_repo.set_owner(
-        conn, target.id, controller="human", assigned_user_id=assignee
-    )
+    previous_team = await conversations_repo.team_of(conn, target.id)
+    state = await conversations_repo.set_assignment(
+        conn, target.id, controller="human", assigned_user_id=assignee,
+        team_id=team_id if action.get("team_id") is not None else previous_team,
+    )  # fmt: skip
     await emit(
         conn,
         tenant_id,
@@ -198,6 +213,8 @@ async def _handoff(
             previous_assigned_user_id=target.assigned_user_id,
             controller="human",
             actor_type="bot",
+            team_id=state.team_id,
+            previous_team_id=previous_team,
         ),
     )
     log.info(
@@ -205,4 +222,18 @@ async def _handoff(
         conversation_id=str(target.id),
         reason=str(action.get("reason", "flow"))[:64],
         assigned=assignee is not None,
+        team=state.team_id is not None,
+        team_gone=team_gone,
     )
+
+
+async def _team_of(conn: Conn, action: dict[str, Any]) -> UUID | None:
+    """The action's team if it (still) is one of the tenant's; None otherwise."""
+    raw = action.get("team_id")
+    if raw is None:
+        return None
+    try:
+        team_id = UUID(str(raw))
+    except ValueError:
+        return None
+    return team_id if await team_exists(conn, team_id) else None

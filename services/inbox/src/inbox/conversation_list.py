@@ -30,7 +30,7 @@ from majlis.http import ProblemError
 
 STATUSES = frozenset({"open", "pending", "snoozed", "resolved"})
 LIST_PARAMS = frozenset(
-    {"status", "assignee", "label", "number", "unread", "contact", "q", "limit", "cursor"}
+    {"status", "assignee", "label", "number", "unread", "contact", "q", "limit", "cursor", "team"}
 )
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -148,6 +148,16 @@ def list_filter(
             flt.add("c.assigned_user_id = {}", UUID(assignee))
         except ValueError:
             raise bad_query("assignee", "must be me, unassigned or a user id") from None
+    team = query.get("team")
+    if team == "mine":
+        flt.add(
+            "c.team_id IN (SELECT m.team_id FROM team_members m WHERE m.user_id = {})", caller_id
+        )
+    elif team is not None:
+        try:
+            flt.add("c.team_id = {}", UUID(team))
+        except ValueError:
+            raise bad_query("team", "must be mine or a team id") from None
     if (label := uuid_param(query, "label")) is not None:
         flt.add(
             "EXISTS (SELECT 1 FROM conversation_labels f"
@@ -215,6 +225,7 @@ def item_json(row: Any, cipher: FieldCipher, tenant_id: UUID) -> dict[str, Any]:
         "last_message_at": row["last_message_at"],
         "last_customer_message_at": row["last_customer_message_at"],
         "unread_count": row["unread_count"],
+        "team_id": str(row["team_id"]) if row["team_id"] else None,
         "labels": [str(label_id) for label_id in row["label_ids"]],
         "snoozed_until": row["snoozed_until"],
         "window_open": row["window_open"],

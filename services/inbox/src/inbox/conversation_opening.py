@@ -34,6 +34,7 @@ class OpenedConversation:
     controller: str
     assigned_user_id: UUID | None
     outcome: str
+    team_id: UUID | None = None
 
 
 async def lock_contact_number(conn: Conn, contact_id: UUID, number_id: UUID) -> None:
@@ -51,7 +52,7 @@ async def lock_contact_number(conn: Conn, contact_id: UUID, number_id: UUID) -> 
     )
 
 
-_OPENED_COLUMNS = "id, contact_id, number_id, status, controller, assigned_user_id"
+_OPENED_COLUMNS = "id, contact_id, number_id, status, controller, assigned_user_id, team_id"
 
 
 async def latest_conversation_for_update(
@@ -131,6 +132,7 @@ def _opened(row: Any, outcome: str) -> OpenedConversation:
         row["controller"],
         row["assigned_user_id"],
         outcome,
+        row["team_id"],
     )
 
 

@@ -1,4 +1,5 @@
-"""Use cases that change a conversation: status, read, bot/human ownership, assignment, labels.
+"""Use cases that change a conversation: status, read, bot/human ownership, assignment (to a
+person and/or a team), labels.
 
 Each runs in the caller's transaction (row locked first), checks the caller's rights, writes,
 and queues a `ConversationUpdated` event and (for team actions) an audit entry in the same
@@ -7,20 +8,23 @@ transaction. Another tenant's id is not found (404), exactly like an unknown one
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from aiohttp import web
 
+from inbox import assignment
 from inbox import conversations_repository as repo
 from inbox import labels as labels_repo
+from inbox import teams as teams_repo
 from inbox.conversations_repository import ConversationState
 from inbox.repository import Conn
 from inbox.web import MANAGER_ROLES, audit, emit
 from majlis.events.inbox import ConversationUpdated
 from majlis.http import ProblemError
 from majlis.http.auth import Identity
+from majlis.presence import Presence
 
 
 def updated_event(
@@ -29,6 +33,7 @@ def updated_event(
     *,
     identity: Identity | None,
     previous_assigned_user_id: UUID | None = None,
+    previous_team_id: UUID | None = None,
 ) -> ConversationUpdated:
     """The event describing a conversation after a change (ids only)."""
     if identity is None:
@@ -48,6 +53,8 @@ def updated_event(
             "controller": state.controller,
             "actor_type": actor_type,
             "actor_id": actor_id,
+            "team_id": state.team_id,
+            "previous_team_id": previous_team_id,
         }
     )
 
@@ -207,30 +214,91 @@ def _check_agent_assignment(
     )
 
 
+def _check_agent_team_change(identity: Identity, before: ConversationState) -> None:
+    """An agent may pass on (to a team) only a conversation that is theirs or nobody's."""
+    me = identity.principal_id if identity.kind == "session" else None
+    if before.assigned_user_id in (None, me):
+        return
+    raise ProblemError(
+        403,
+        "Agents may only change the team of conversations that are unassigned or theirs",
+        slug="forbidden-assignment",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentChange:
+    """What `POST .../assign` asks for; a field not given keeps the conversation's value.
+
+    auto: pick a member of the (new) team by the number's policy among its online members.
+    """
+
+    user_given: bool = False
+    user_id: UUID | None = None
+    team_given: bool = False
+    team_id: UUID | None = None
+    auto: bool = False
+
+
+def _unknown_team() -> ProblemError:
+    return ProblemError(
+        422, "Unknown team", slug="unknown-team", detail="Assign one of this tenant's teams."
+    )
+
+
 async def assign(
     conn: Conn,
     request: web.Request,
     identity: Identity,
     conversation_id: UUID,
-    user_id: UUID | None,
+    change: AssignmentChange,
+    presence: Presence | None = None,
 ) -> ConversationState:
-    """Assign to an active owner, admin or agent (or unassign); a person answers from then on."""
+    """Assign to a person and/or a team (or unassign); a person answers from then on."""
     before = await locked(conn, conversation_id)
     if identity.role not in MANAGER_ROLES:
-        _check_agent_assignment(identity, before, user_id)
-    if user_id is not None and not await repo.is_assignable_user(conn, user_id):
+        if change.user_given:
+            _check_agent_assignment(identity, before, change.user_id)
+        if change.team_given or change.auto:
+            _check_agent_team_change(identity, before)
+    if (
+        change.team_given
+        and change.team_id is not None
+        and not await teams_repo.team_exists(conn, change.team_id)
+    ):
+        raise _unknown_team()
+    user_id = change.user_id if change.user_given else before.assigned_user_id
+    team_id = change.team_id if change.team_given else before.team_id
+    if (
+        change.user_given
+        and user_id is not None
+        and not await repo.is_assignable_user(conn, user_id)
+    ):
         raise ProblemError(
             422,
             "That user cannot be assigned conversations",
             slug="user-not-assignable",
             detail="Assign an active owner, admin or agent of this team.",
         )
+    if change.auto:
+        if team_id is None:
+            raise ProblemError(
+                422, "auto_assign needs a team", slug="auto-assign-needs-team",
+                detail="Give team_id (or assign a conversation that has a team).",
+            )  # fmt: skip
+        user_id = await assignment.pick_team_member(
+            conn, identity.tenant_id, before.number_id, team_id, presence
+        )
     controller = "human" if user_id is not None else before.controller
-    if before.assigned_user_id == user_id and before.controller == controller:
+    if (before.assigned_user_id, before.team_id, before.controller) == (
+        user_id, team_id, controller,
+    ):  # fmt: skip
         return before
-    after = await repo.set_owner(
-        conn, conversation_id, controller=controller, assigned_user_id=user_id
+    after = await repo.set_assignment(
+        conn, conversation_id, controller=controller, assigned_user_id=user_id, team_id=team_id
     )
+    if change.auto and user_id is not None and user_id != before.assigned_user_id:
+        await repo.note_assigned(conn, identity.tenant_id, user_id)
     await emit(
         conn,
         identity.tenant_id,
@@ -239,24 +307,44 @@ async def assign(
             "assignment",
             identity=identity,
             previous_assigned_user_id=before.assigned_user_id,
+            previous_team_id=before.team_id,
         ),
     )
-    details: dict[str, Any] = {
-        "assigned_user_id": str(user_id) if user_id else None,
-        "previous_assigned_user_id": (
-            str(before.assigned_user_id) if before.assigned_user_id else None
-        ),
-    }
     await audit(
         conn,
         request,
-        "conversation.assigned" if user_id else "conversation.unassigned",
+        _assignment_action(before, after),
         target_type="conversation",
         target_id=conversation_id,
-        details=details,
-        changes=["assigned_user_id", "controller"],
+        details={
+            "assigned_user_id": _text(after.assigned_user_id),
+            "previous_assigned_user_id": _text(before.assigned_user_id),
+            "team_id": _text(after.team_id),
+            "previous_team_id": _text(before.team_id),
+            "auto_assigned": change.auto,
+        },
+        changes=[
+            name
+            for name, moved in (
+                ("assigned_user_id", before.assigned_user_id != after.assigned_user_id),
+                ("team_id", before.team_id != after.team_id),
+                ("controller", before.controller != after.controller),
+            )
+            if moved
+        ],
     )
     return after
+
+
+def _text(value: UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _assignment_action(before: ConversationState, after: ConversationState) -> str:
+    """conversation.assigned / .unassigned for a person; .team_assigned / .team_unassigned."""
+    if before.assigned_user_id != after.assigned_user_id or before.team_id == after.team_id:
+        return "conversation.assigned" if after.assigned_user_id else "conversation.unassigned"
+    return "conversation.team_assigned" if after.team_id else "conversation.team_unassigned"
 
 
 async def set_labels(

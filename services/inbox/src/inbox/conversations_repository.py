@@ -18,7 +18,7 @@ from inbox.repository import Conn
 ITEM_COLUMNS = """
   c.id, c.status, c.controller, c.assigned_user_id, c.number_id, c.contact_id,
   ct.name_enc, ct.phone_enc, c.last_message_at, c.last_customer_message_at, c.unread_count,
-  c.snoozed_until, c.created_at,
+  c.snoozed_until, c.created_at, c.team_id,
   coalesce(c.last_customer_message_at > now() - interval '24 hours', false) AS window_open,
   ARRAY(SELECT cl.label_id FROM conversation_labels cl WHERE cl.conversation_id = c.id
         ORDER BY cl.created_at, cl.label_id) AS label_ids
@@ -42,12 +42,17 @@ class ConversationState:
     controller: str
     assigned_user_id: UUID | None
     snoozed_until: datetime | None
+    team_id: UUID | None = None
 
 
-_STATE_COLUMNS = "id, contact_id, number_id, status, controller, assigned_user_id, snoozed_until"
+STATE_COLUMNS = (
+    "id, contact_id, number_id, status, controller, assigned_user_id, snoozed_until, team_id"
+)
+_STATE_COLUMNS = STATE_COLUMNS
 
 
-def _state(row: Any) -> ConversationState:
+def state_of(row: Any) -> ConversationState:
+    """A conversation's state from a row of STATE_COLUMNS."""
     return ConversationState(
         row["id"],
         row["contact_id"],
@@ -56,7 +61,11 @@ def _state(row: Any) -> ConversationState:
         row["controller"],
         row["assigned_user_id"],
         row["snoozed_until"],
+        row["team_id"],
     )
+
+
+_state = state_of
 
 
 def list_sql(where: list[str], param_count: int) -> str:
@@ -183,6 +192,34 @@ async def set_owner(
         assigned_user_id,
     )
     return _state(row)
+
+
+async def set_assignment(
+    conn: Conn,
+    conversation_id: UUID,
+    *,
+    controller: str,
+    assigned_user_id: UUID | None,
+    team_id: UUID | None,
+) -> ConversationState:
+    """Set who answers (bot or human), who is assigned and the conversation's team."""
+    row = await conn.fetchrow(
+        f"UPDATE conversations SET controller = $2, assigned_user_id = $3, team_id = $4,"  # noqa: S608  (fixed text)
+        f" updated_at = now() WHERE id = $1 RETURNING {_STATE_COLUMNS}",
+        conversation_id,
+        controller,
+        assigned_user_id,
+        team_id,
+    )
+    return _state(row)
+
+
+async def team_of(conn: Conn, conversation_id: UUID) -> UUID | None:
+    """The conversation's team, if any."""
+    team_id: UUID | None = await conn.fetchval(
+        "SELECT team_id FROM conversations WHERE id = $1", conversation_id
+    )
+    return team_id
 
 
 async def is_assignable_user(conn: Conn, user_id: UUID) -> bool:

@@ -174,6 +174,7 @@ def _state(opened: OpenedConversation, assignee: UUID | None) -> ConversationSta
         "human" if assignee is not None else opened.controller,
         assignee,
         None,
+        opened.team_id,
     )
 
 

@@ -1,4 +1,5 @@
-"""Conversations: list, detail, messages, status, bot/human ownership, assignment, labels."""
+"""Conversations: list, detail, messages, status, bot/human ownership, assignment, labels
+(and the routes of labels, assignment policies and teams)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, model_validator
 
-from inbox import conversations, views_labels
+from inbox import conversations, views_labels, views_teams
 from inbox import conversations_repository as repo
 from inbox.conversation_list import (
     MAX_LIMIT,
@@ -49,9 +50,35 @@ class TakeoverBody(RequestModel):
 
 
 class AssignBody(RequestModel):
-    """`POST .../assign`: a user id, or null to unassign."""
+    """`POST .../assign`: a person (user_id) and/or a team (team_id); null unassigns either.
 
-    user_id: UUID | None
+    A field left out keeps the conversation's value. auto_assign: give the conversation to an
+    online member of the team, picked by the number's policy (capacity counted).
+    """
+
+    user_id: UUID | None = None
+    team_id: UUID | None = None
+    auto_assign: bool = False
+
+    @model_validator(mode="after")
+    def _something(self) -> AssignBody:
+        given = self.model_fields_set
+        if not given & {"user_id", "team_id"} and not self.auto_assign:
+            raise ValueError("give user_id, team_id or both")
+        if self.auto_assign and "user_id" in given:
+            raise ValueError("auto_assign picks the person: give team_id, not user_id")
+        return self
+
+    def change(self) -> conversations.AssignmentChange:
+        """The change the body asks for."""
+        given = self.model_fields_set
+        return conversations.AssignmentChange(
+            user_given="user_id" in given,
+            user_id=self.user_id,
+            team_given="team_id" in given,
+            team_id=self.team_id,
+            auto=self.auto_assign,
+        )
 
 
 class LabelsBody(RequestModel):
@@ -190,12 +217,13 @@ async def post_handback(request: web.Request) -> web.Response:
 
 
 async def post_assign(request: web.Request) -> web.Response:
-    """`POST /api/v1/conversations/{id}/assign` {"user_id": uuid | null}."""
+    """`POST /api/v1/conversations/{id}/assign` {"user_id"?, "team_id"?, "auto_assign"?}."""
     identity = await caller(request, AGENT_ROLES)
     cid = path_id(request, "conversation_id", "Conversation")
     body = await parse_json(request, AssignBody)
+    presence = request.app[INBOX_DEPS].presence
     async with caller_transaction(request.app[DB_POOL], identity) as conn:
-        await conversations.assign(conn, request, identity, cid, body.user_id)
+        await conversations.assign(conn, request, identity, cid, body.change(), presence)
         return _json(await _item(request, conn, identity, cid))
 
 
@@ -222,3 +250,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(base + "/assign", post_assign)
     app.router.add_put(base + "/labels", put_labels)
     views_labels.add_routes(app)
+    views_teams.add_routes(app)

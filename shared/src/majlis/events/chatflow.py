@@ -27,7 +27,8 @@ class RunBotActions(Event):
     ``{"kind": "send", "message": {<Cloud API message object>}}``,
     ``{"kind": "tag", "tags": [...]}``,
     ``{"kind": "update_contact", "name"?: ..., "email"?: ..., "attributes"?: {...}}``,
-    ``{"kind": "handoff", "assign": "none"|"policy"|"user", "user_id"?: ..., "reason": ...}``.
+    ``{"kind": "handoff", "assign": "none"|"policy"|"user", "user_id"?: ..., "team_id"?: ...,
+    "reason": ...}`` (with a team, "policy" picks one of its online members).
     """
 
     routing_key = "command.inbox.run_bot_actions"

@@ -40,7 +40,7 @@ class MediaStored(Event):
 
 @register_event
 class ConversationUpdated(Event):
-    """A conversation's status, assignee, controller (bot/human) or labels changed.
+    """A conversation's status, assignee, team, controller (bot/human) or labels changed.
 
     ``change`` names what changed; the other fields are the conversation's state after it.
     """
@@ -57,6 +57,9 @@ class ConversationUpdated(Event):
     controller: Literal["bot", "human"] = "bot"
     actor_type: Literal["user", "api_key", "bot", "system"] = "system"
     actor_id: UUID | None = None
+    # The conversation's team (teams of 0020) and, for an assignment, the one it had before.
+    team_id: UUID | None = None
+    previous_team_id: UUID | None = None
 
 
 @register_event

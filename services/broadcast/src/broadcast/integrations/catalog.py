@@ -54,6 +54,8 @@ def to_webhook(envelope: Envelope) -> tuple[str, dict[str, Any]] | None:
                 *_CONVERSATION_KEYS,
                 "assigned_user_id",
                 "previous_assigned_user_id",
+                "team_id",
+                "previous_team_id",
             )
             return "conversation.assigned", _pick(payload, keys)
         if payload.get("change") == "status" and payload.get("status") == "resolved":

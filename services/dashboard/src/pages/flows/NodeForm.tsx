@@ -1,6 +1,7 @@
 // The side form of the selected node: one form per node type of the chatflow API. Text fields
 // that take {{variables}} offer the variables already set by earlier nodes.
 import { useTranslation } from "react-i18next";
+import { useTeams } from "../inbox/queries";
 import type { FlowError, FlowNodeData } from "./model";
 
 type Patch = (changes: Record<string, unknown>) => void;
@@ -112,6 +113,7 @@ function ListEditor<T extends Record<string, unknown>>({ items, columns, make, o
 
 export function NodeForm({ node, variables, nodeIds, errors, onChange, onDelete, onStart, isStart }: Props) {
   const { t } = useTranslation();
+  const teams = useTeams();
   const set: Patch = (changes) => onChange({ ...node, ...changes });
   const f = (key: string) => t(`flows.fields.${key}`);
   const textVars = variables;
@@ -244,6 +246,11 @@ export function NodeForm({ node, variables, nodeIds, errors, onChange, onDelete,
         <Select name="assign" label={f("assign")} value={node.assign} options={["none", "policy", "user"].map((a) => [a, t(`flows.assign.${a}`)])}
           onChange={(v) => set({ assign: v, user_id: v === "user" ? node.user_id : undefined })} />
         {node.assign === "user" && <TextField name="user_id" label={f("userId")} value={node.user_id} ltr onChange={(v) => set({ user_id: v })} />}
+        <Select name="team_id" label={t("teams.flowTeam")} value={node.team_id}
+          options={[["", t("teams.noTeam")], ...(teams.data ?? []).map((team): [string, string] => [team.id, team.name]),
+            ...(node.team_id && !teams.data?.some((team) => team.id === node.team_id) ? [[str(node.team_id), str(node.team_id)] as [string, string]] : [])]}
+          onChange={(v) => set({ team_id: v || undefined })} />
+        <p className="muted small">{t("teams.flowTeamHint")}</p>
       </>);
       break;
     case "wait":

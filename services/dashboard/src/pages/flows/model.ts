@@ -189,7 +189,7 @@ export function defaultNode(type: NodeType, id: string): FlowNodeData {
   }
 }
 
-const OPTIONAL = ["label", "link", "media_id", "caption", "reprompt_text", "timeout_seconds", "user_id", "name", "email", "body"];
+const OPTIONAL = ["label", "link", "media_id", "caption", "reprompt_text", "timeout_seconds", "user_id", "team_id", "name", "email", "body"];
 
 /** The node as the API expects it: empty optional fields left out. */
 export function cleanNode(node: FlowNodeData): FlowNodeData {

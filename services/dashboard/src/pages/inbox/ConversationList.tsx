@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { NavLink } from "react-router";
 import { formatNumber, formatWhen } from "../../format";
 import type { ListFilter } from "./queries";
-import { useConversations, useLabels, useNumbers, userName, useUsers } from "./queries";
+import { useConversations, useLabels, useNumbers, userName, useTeams, useUsers } from "./queries";
 
 const STATUSES = ["open", "pending", "snoozed", "resolved"] as const;
 
@@ -23,6 +23,7 @@ export function ConversationList({
   const labels = useLabels();
   const numbers = useNumbers();
   const users = useUsers();
+  const teams = useTeams();
   useEffect(() => {
     const timer = window.setTimeout(() => {
       if (search !== filter.q) onFilter({ ...filter, q: search });
@@ -83,6 +84,22 @@ export function ConversationList({
               </option>
             ))}
           </select>
+          {(teams.data?.length ?? 0) > 0 && (
+            <select
+              aria-label={t("teams.team")}
+              data-testid="team-filter"
+              value={filter.team ?? ""}
+              onChange={(event) => onFilter({ ...filter, team: event.target.value })}
+            >
+              <option value="">{t("teams.anyTeam")}</option>
+              <option value="mine">{t("teams.myTeams")}</option>
+              {teams.data?.map((team) => (
+                <option key={team.id} value={team.id}>
+                  {team.name}
+                </option>
+              ))}
+            </select>
+          )}
           {(numbers.data?.length ?? 0) > 1 && (
             <select
               aria-label={t("settings.numbers")}
@@ -129,6 +146,11 @@ export function ConversationList({
                       </span>
                     )}
                     {assignee && <span className="muted small">{assignee}</span>}
+                    {item.team_id && (
+                      <span className="muted small" data-testid="item-team">
+                        <bdi>{teams.data?.find((team) => team.id === item.team_id)?.name}</bdi>
+                      </span>
+                    )}
                     {item.unread_count > 0 && (
                       <span
                         className="unread"

@@ -1,5 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { ArrowLeft, Bot, Tag, UserCheck } from "lucide-react";
+import { ArrowLeft, Bot, Tag, UserCheck, Users } from "lucide-react";
 import { useEffect, useRef, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
@@ -10,7 +10,7 @@ import { formatDateTime } from "../../format";
 import { canWork, isManager, useMe } from "../../session";
 import { Composer } from "./Composer";
 import { MessageBubble } from "./MessageBubble";
-import { keys, useConversation, useLabels, useMessages, userName, useUsers } from "./queries";
+import { keys, useConversation, useLabels, useMessages, userName, useTeams, useUsers } from "./queries";
 
 const STATUSES = ["open", "pending", "snoozed", "resolved"] as const;
 
@@ -32,6 +32,7 @@ export function ConversationView({ conversationId }: { conversationId: string })
   const messages = useMessages(conversationId);
   const users = useUsers();
   const labels = useLabels();
+  const teams = useTeams();
   const others = usePresence(conversationId, me.user.id);
   const [snoozeUntil, setSnoozeUntil] = useState("");
   const bottom = useRef<HTMLLIElement>(null);
@@ -117,6 +118,31 @@ export function ConversationView({ conversationId }: { conversationId: string })
                 <option key={u.id} value={u.id}>{u.name}</option>
               ))}
             </select>
+          )}
+          {worker && (teams.data?.length ?? 0) > 0 && (
+            <select
+              aria-label={t("teams.team")}
+              data-testid="conversation-team"
+              value={item.team_id ?? ""}
+              onChange={(event) => act.mutate({ path: "assign", json: { team_id: event.target.value || null } })}
+            >
+              <option value="">{t("teams.noTeam")}</option>
+              {teams.data?.map((team) => (
+                <option key={team.id} value={team.id}>{team.name}</option>
+              ))}
+            </select>
+          )}
+          {worker && item.team_id && (!item.assigned_user_id || mine || isManager(me.user.role)) && (
+            <button
+              type="button"
+              className="button"
+              data-testid="team-auto-assign"
+              title={t("teams.autoAssign", { name: teams.data?.find((team) => team.id === item.team_id)?.name ?? "" })}
+              onClick={() => act.mutate({ path: "assign", json: { auto_assign: true } })}
+            >
+              <Users size={16} aria-hidden="true" />
+              {t("teams.autoAssignShort")}
+            </button>
           )}
           {worker && !mine && (
             <button

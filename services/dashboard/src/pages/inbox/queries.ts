@@ -6,6 +6,7 @@ import type {
   ConversationPage,
   Label,
   Message,
+  Team,
   User,
   WhatsAppNumber,
 } from "../../api/types";
@@ -16,6 +17,7 @@ export interface ListFilter {
   label: string;
   number: string;
   q: string;
+  team?: string;
 }
 
 export const keys = {
@@ -35,6 +37,7 @@ export function useConversations(filter: ListFilter) {
           status: filter.status,
           label: filter.label,
           number: filter.number,
+          team: filter.team || undefined,
           q: filter.q.trim(),
           limit: 50,
         },
@@ -74,6 +77,14 @@ export function useLabels() {
   return useQuery({
     queryKey: ["labels"],
     queryFn: async () => (await api<{ items: Label[] }>("/api/v1/labels")).items,
+    staleTime: 60_000,
+  });
+}
+
+export function useTeams() {
+  return useQuery({
+    queryKey: ["teams"],
+    queryFn: async () => (await api<{ items: Team[] }>("/api/v1/teams")).items,
     staleTime: 60_000,
   });
 }
