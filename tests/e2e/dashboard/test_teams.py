@@ -1,6 +1,6 @@
 """Teams on the Team page: an owner creates a team and adds a member, hands a conversation to
 the team from the conversation's header, and filters the inbox by the team; the page in
-Arabic mirrors. Screenshots team-en/team-ar (to docs/screenshots/ with
+Arabic mirrors. Screenshots teams-en/teams-ar (to docs/screenshots/ with
 MAJLIS_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ async def test_create_a_team_add_a_member_and_filter_the_inbox_by_it(
     await card.get_by_test_id("member-pick").select_option(label=agent_name)
     await card.get_by_role("button", name="Add member").click()
     await card.get_by_test_id("team-member").filter(has_text=agent_name).wait_for()
-    await page.screenshot(path=str(shots / "team-en.png"))
+    await page.screenshot(path=str(shots / "teams-en.png"))
 
     async with platform.session.get(
         f"{platform.base}/api/v1/teams", headers=business.headers
@@ -103,4 +103,4 @@ async def test_create_a_team_add_a_member_and_filter_the_inbox_by_it(
     await page.get_by_role("heading", name="الفرق", exact=True).wait_for()
     assert await page.evaluate("document.documentElement.dir") == "rtl"
     await section.get_by_role("button", name="إنشاء فريق").wait_for()
-    await page.screenshot(path=str(shots / "team-ar.png"))
+    await page.screenshot(path=str(shots / "teams-ar.png"))
