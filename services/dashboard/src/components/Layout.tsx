@@ -1,5 +1,6 @@
 import { useMutation } from "@tanstack/react-query";
 import { Contact, FileText, ScrollText, Inbox, KeyRound, Languages, LogOut, Settings, Target, Users, Workflow } from "lucide-react";
+import { ChartColumn, Webhook } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
@@ -55,8 +56,10 @@ export function Layout() {
     { to: "/flows", label: t("nav.flows"), icon: Workflow },
     { to: "/templates", label: t("nav.templates"), icon: FileText },
     { to: "/leads", label: t("nav.leads"), icon: Target },
+    { to: "/analytics", label: t("analytics.title"), icon: ChartColumn },
     { to: "/team", label: t("nav.team"), icon: Users },
     ...(isManager(me.user.role) ? [{ to: "/audit", label: t("nav.audit"), icon: ScrollText }] : []),
+    ...(isManager(me.user.role) ? [{ to: "/integrations", label: t("integrations.title"), icon: Webhook }] : []),
     { to: "/settings", label: t("nav.settings"), icon: Settings },
   ];
   return (
