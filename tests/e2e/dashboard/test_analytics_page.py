@@ -146,6 +146,14 @@ async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
     api = last
 
     page = await (await new_context()).new_page()
+    # The gateway's strict CSP (no inline style or script): the charts must need neither.
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     await sign_in(page, platform, business.email)
     await page.get_by_role("link", name="Analytics", exact=True).click()
     await page.get_by_role("heading", name="Analytics", exact=True).wait_for()
@@ -249,3 +257,9 @@ async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
     assert track_box is not None
     assert label_box["x"] > track_box["x"]  # the label on the right, the bar grows leftwards
     await page.screenshot(path=str(shots / "analytics-ar.png"), full_page=True)
+    csp = await page.evaluate(
+        "fetch(location.href).then(r => r.headers.get('content-security-policy'))"
+    )
+    assert "style-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert refused == []

@@ -98,6 +98,13 @@ async def test_endpoint_secret_once_signed_delivery_log_redelivery_rotation(
     shots.mkdir(parents=True, exist_ok=True)
     context = await new_context(permissions=["clipboard-read", "clipboard-write"])
     page = await context.new_page()
+    refused: list[str] = []  # CSP violations the browser reports
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     await sign_in(page, platform, business.email)
     await page.get_by_role("link", name="Integrations", exact=True).click()
     await page.get_by_role("heading", name="Integrations", exact=True).wait_for()
@@ -226,6 +233,7 @@ async def test_endpoint_secret_once_signed_delivery_log_redelivery_rotation(
     assert url is not None
     assert url["x"] > status["x"]  # the URL starts on the right, its status on the left
     await page.screenshot(path=str(shots / "integrations-ar.png"), full_page=True)
+    assert refused == []
 
     # Delete, after a confirmation.
     await page.get_by_test_id("language-switch").click()
