@@ -1,9 +1,9 @@
 """Analytics: real activity (customers writing through the Graph API simulator, the owner
-taking over, replying and resolving, a published flow capturing a lead), the rollups awaited
-through the API, then every number the page shows compared with the API's; the number and
-date filters (an empty range shows empty states); Arabic with Arabic-Indic digits and the
-layout mirrored. Screenshots analytics-en/analytics-ar (to docs/screenshots/ with
-MAJLIS_UPDATE_SCREENSHOTS=1)."""
+taking over, replying and resolving, a published flow capturing a lead, a campaign sent to
+two contacts), the rollups awaited through the API, then every number the page shows
+compared with the API's; the CSP; the number and date filters (an empty range shows empty
+states); Arabic with Arabic-Indic digits and the layout mirrored. Screenshots
+analytics-en/analytics-ar (to docs/screenshots/ with MAJLIS_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -113,12 +113,42 @@ async def _activity(platform: Platform, business: Business) -> None:
     await _call(platform, business, "POST", f"{base}/status", {"status": "resolved"})
 
 
+async def _campaign(platform: Platform, business: Business) -> None:
+    """An approved template (the simulator's review) sent to two tagged contacts."""
+    body = "Hello {{1}}, the new oud collection is in store."
+    template = await _call(
+        platform, business, "POST", "/api/v1/templates",
+        {"number_id": business.number_id, "name": f"oud_{uuid.uuid4().hex[:6]}",
+         "category": "MARKETING", "language": "en_US",
+         "components": [{"type": "BODY", "text": body, "example": {"body_text": [["Sara"]]}}]},
+        status=201,
+    )  # fmt: skip
+
+    async def approved() -> bool:
+        listed = await _call(platform, business, "GET", "/api/v1/templates")
+        return any(t["id"] == template["id"] and t["status"] == "APPROVED" for t in listed["items"])
+
+    await eventually(approved, 20)
+    for phone, name in (("+971501239001", "Sara"), ("+971501239002", "Omar")):
+        contact = {"phone": phone, "name": name, "tags": ["vip"]}
+        await _call(platform, business, "POST", "/api/v1/contacts", contact, status=201)
+    campaign = await _call(
+        platform, business, "POST", "/api/v1/campaigns",
+        {"name": "Oud launch", "number_id": business.number_id, "template_id": template["id"],
+         "parameters": {"body": [{"source": "name", "fallback": "friend"}]},
+         "audience": {"tags": ["vip"]}},
+        status=201,
+    )  # fmt: skip
+    await _call(platform, business, "POST", f"/api/v1/campaigns/{campaign['id']}/start")
+
+
 async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
     platform: Platform, business: Business, new_context: Any, tmp_path: Path
 ) -> None:
     shots = _shots(tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     await _activity(platform, business)
+    await _campaign(platform, business)
 
     last: dict[str, Any] = {}
 
@@ -130,7 +160,10 @@ async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
         done = (
             totals["messages_in"] == 3
             and totals["messages_out"] >= 2
-            and totals["conversations_opened"] == 3
+            and totals["conversations_opened"] >= 3
+            and totals["campaign_messages_out"] == 2
+            and len(now["campaigns"]["items"]) == 1
+            and now["campaigns"]["items"][0]["funnel"]["delivered"] == 2
             and totals["conversations_resolved"] == 1
             and now["response-times"]["first_response"]["count"] == 1
             and now["response-times"]["resolution"]["count"] == 1
@@ -143,7 +176,10 @@ async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
         return stable
 
     await eventually(settled, 40)
-    api = last
+    # The simulator reports "read" (to 80 % of recipients) 3 s after a send: past that, the
+    # funnel no longer moves. Then the API's answer is what the page must show.
+    await asyncio.sleep(4)
+    api = await _reports(platform, business)
 
     page = await (await new_context()).new_page()
     # The gateway's strict CSP (no inline style or script): the charts must need neither.
@@ -209,7 +245,13 @@ async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
     for source in api["leads"]["by_source"]:
         shown = page.get_by_test_id(f"leads-source-{source['source']}").get_by_test_id("value")
         assert await shown.inner_text() == str(source["count"])
-    await page.get_by_text("No campaign ran in this range.").wait_for()
+    # The campaign's funnel, stage by stage.
+    [campaign] = api["campaigns"]["items"]
+    funnel = page.get_by_test_id("campaign-funnel")
+    assert "Oud launch" in await funnel.inner_text()
+    for stage, count in campaign["funnel"].items():
+        shown = funnel.get_by_test_id(f"funnel-{campaign['campaign_id']}-{stage}")
+        assert await shown.get_by_test_id("value").inner_text() == str(count), stage
     await page.set_viewport_size({"width": 1280, "height": 1700})  # the whole page
     await page.screenshot(path=str(shots / "analytics-en.png"), full_page=True)
 
@@ -227,6 +269,7 @@ async def test_the_page_shows_the_apis_numbers_filters_and_arabic(
         assert await tile(page.get_by_test_id(f"total-{key}")) == "0", key
     await page.get_by_text("No agent has replied or resolved a conversation").wait_for()
     await page.get_by_text("No flow started in this range.").wait_for()
+    await page.get_by_text("No campaign ran in this range.").wait_for()
     await page.get_by_text("No lead was captured in this range.").wait_for()
     assert "2025" in await page.get_by_test_id("analytics-range").inner_text()
 

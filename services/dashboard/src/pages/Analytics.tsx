@@ -238,6 +238,7 @@ export function Analytics() {
             <DayChart days={days} label={t("analytics.messages")} series={[
               { key: "in", label: t("analytics.volume.messages_in"), values: perDay("messages_in") },
               { key: "out", label: t("analytics.volume.messages_out"), values: perDay("messages_out") },
+              { key: "campaign", label: t("analytics.volume.campaign_messages_out"), values: perDay("campaign_messages_out") },
             ]} />
           </div>
         )}
