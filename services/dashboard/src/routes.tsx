@@ -2,6 +2,7 @@ import { useTranslation } from "react-i18next";
 import { Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { AcceptInvite } from "./pages/AcceptInvite";
+import { Analytics } from "./pages/Analytics";
 import { Audit } from "./pages/Audit";
 import { CampaignPage } from "./pages/campaigns/CampaignPage";
 import { Campaigns } from "./pages/campaigns/Campaigns";
@@ -10,6 +11,7 @@ import { Contacts } from "./pages/Contacts";
 import { FlowEditor } from "./pages/flows/FlowEditor";
 import { Flows } from "./pages/flows/Flows";
 import { Inbox } from "./pages/inbox/Inbox";
+import { Integrations } from "./pages/Integrations";
 import { Leads } from "./pages/Leads";
 import { Register } from "./pages/Register";
 import { Settings } from "./pages/Settings";
@@ -59,6 +61,8 @@ export function AppRoutes() {
         <Route path="/campaigns/:campaignId" element={<CampaignPage />} />
         <Route path="/leads" element={<Leads />} />
         <Route path="/audit" element={<Audit />} />
+        <Route path="/analytics" element={<Analytics />} />
+        <Route path="/integrations" element={<Integrations />} />
         <Route path="/team" element={<Team />} />
         <Route path="/settings" element={<Settings />} />
         <Route path="/password" element={<ChangePassword />} />

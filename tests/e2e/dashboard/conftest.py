@@ -93,6 +93,9 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
         # consumers, which must never take this platform's messages (nor it theirs).
         "MAJLIS_BUS_PREFIX": os.environ.get("MAJLIS_BUS_PREFIX", "") + "dashboard.",
         "MAJLIS_REDIS_PREFIX": os.environ.get("MAJLIS_REDIS_PREFIX", "") + "dashboard:",
+        # Webhook endpoints on 127.0.0.1 (a receiver the test starts): a dev/test-only
+        # setting, refused in production whatever its value.
+        "MAJLIS_OUTBOUND_ALLOW_LOOPBACK": "true",
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

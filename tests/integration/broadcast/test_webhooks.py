@@ -554,6 +554,14 @@ async def test_roles_tenants_and_scopes(webhook_world: World, receiver: Receiver
     status, listed = await world.request(other, "owner", "GET", "/api/v1/webhooks")
     assert status == 200
     assert listed["items"] == []
+    # The catalogue of event types (the dashboard's checkboxes): managers only, like the list.
+    status, types = await world.request(team, "admin", "GET", "/api/v1/webhooks/event-types")
+    assert status == 200
+    assert types["test_event"] == "webhook.test"
+    assert {"message.received", "lead.captured", "campaign.finished"} <= set(types["items"])
+    for role in ("agent", "viewer"):
+        path = "/api/v1/webhooks/event-types"
+        assert (await world.request(team, role, "GET", path))[0] == 403
     # A delivery of this endpoint under another of the tenant's own endpoints: not found.
     sibling = await create(world, team, receiver.url("sibling"))
     status, _ = await world.request(
@@ -573,6 +581,9 @@ async def test_roles_tenants_and_scopes(webhook_world: World, receiver: Receiver
     team.tokens["writer"] = key("webhooks:write")
     team.tokens["unrelated"] = key("contacts:read")
     assert (await world.request(team, "reader", "GET", one))[0] == 200
+    types_path = "/api/v1/webhooks/event-types"
+    assert (await world.request(team, "reader", "GET", types_path))[0] == 200
+    assert (await world.request(team, "unrelated", "GET", types_path))[0] == 403
     assert (await world.request(team, "reader", "PATCH", one, {"description": "y"}))[0] == 403
     assert (await world.request(team, "unrelated", "GET", one))[0] == 403
     status, patched = await world.request(team, "writer", "PATCH", one, {"description": "y"})

@@ -1,6 +1,7 @@
 import { useMutation } from "@tanstack/react-query";
 import { Contact, FileText, ScrollText, Inbox, KeyRound, Languages, LogOut, Settings, Target, Users, Workflow } from "lucide-react";
 import { Megaphone } from "lucide-react";
+import { ChartColumn, Webhook } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink, Outlet } from "react-router";
@@ -57,8 +58,10 @@ export function Layout() {
     { to: "/templates", label: t("nav.templates"), icon: FileText },
     { to: "/campaigns", label: t("campaigns.nav"), icon: Megaphone },
     { to: "/leads", label: t("nav.leads"), icon: Target },
+    { to: "/analytics", label: t("analytics.title"), icon: ChartColumn },
     { to: "/team", label: t("nav.team"), icon: Users },
     ...(isManager(me.user.role) ? [{ to: "/audit", label: t("nav.audit"), icon: ScrollText }] : []),
+    ...(isManager(me.user.role) ? [{ to: "/integrations", label: t("integrations.title"), icon: Webhook }] : []),
     { to: "/settings", label: t("nav.settings"), icon: Settings },
   ];
   return (

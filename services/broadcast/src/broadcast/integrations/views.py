@@ -359,11 +359,20 @@ async def send_test(request: web.Request) -> web.Response:
     return web.json_response({"delivery_id": str(delivery_id)}, status=202)
 
 
+async def event_types(request: web.Request) -> web.Response:
+    """GET /api/v1/webhooks/event-types: the event types an endpoint may subscribe to (the
+    dashboard's checkboxes), and the type of the "send test" event."""
+    await caller(request, write=False)
+    body = {"items": list(catalog.EVENT_TYPES), "test_event": catalog.TEST_EVENT}
+    return web.json_response(body)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the webhook routes."""
     base, one = "/api/v1/webhooks", "/api/v1/webhooks/{endpoint_id}"
     app.router.add_post(base, create_endpoint)
     app.router.add_get(base, list_endpoints)
+    app.router.add_get(f"{base}/event-types", event_types)  # before {endpoint_id}
     app.router.add_get(one, get_endpoint)
     app.router.add_patch(one, update_endpoint)
     app.router.add_delete(one, delete_endpoint)
