@@ -545,6 +545,19 @@ async def test_media_upload_rejects_unsupported_type(start_sim: StartSim) -> Non
     assert_meta_error(body, 131053)
 
 
+async def test_media_upload_rejects_a_file_that_is_not_its_declared_type(
+    start_sim: StartSim,
+) -> None:
+    sim = await start_sim()
+    form = aiohttp.FormData()
+    form.add_field("messaging_product", "whatsapp")
+    form.add_field("type", "image/jpeg")
+    form.add_field("file", b"\x89PNG\r\n\x1a\n" + bytes(64), filename="a.jpg")
+    status, body = await sim.call("POST", f"/v21.0/{PHONE}/media", data=form)
+    assert status == 400
+    assert_meta_error(body, 131053)
+
+
 async def test_expired_media_id_is_gone(start_sim: StartSim) -> None:
     sim = await start_sim(media_ttl_s=0.05)
     form = aiohttp.FormData()

@@ -494,6 +494,34 @@ async def test_phone_quality_webhook_sets_the_numbers_messaging_tier(
         while await tier(team) != "TIER_10K":  # noqa: ASYNC110  # polls the database
             await asyncio.sleep(0.05)
     assert await tier(other) == "TIER_1K"  # same display number, another tenant: untouched
+    # The event is kept for Settings (GET /api/v1/numbers), with when it came.
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        row = await conn.fetchrow(
+            "SELECT quality_event, quality_updated_at FROM whatsapp_numbers WHERE id = $1",
+            team.number_id,
+        )
+    assert row is not None
+    assert row["quality_event"] == "UPGRADE"
+    assert row["quality_updated_at"] is not None
+    async with tenant_transaction(world.pool, other.tenant_id) as conn:
+        assert await conn.fetchval("SELECT quality_event FROM whatsapp_numbers") is None
+
+    # An event without a tier (FLAGGED) is kept too; the tier stays.
+    flagged = {"display_phone_number": "97143000000", "event": "FLAGGED"}
+    event = PhoneQualityReceived(waba_id=team.waba_id, value=flagged, received_at=datetime.now(UTC))
+    await world.publisher.publish(make_envelope(event, tenant_id=team.tenant_id))
+
+    async def last_event() -> str | None:
+        async with tenant_transaction(world.pool, team.tenant_id) as conn:
+            found: str | None = await conn.fetchval(
+                "SELECT quality_event FROM whatsapp_numbers WHERE id = $1", team.number_id
+            )
+        return found
+
+    async with asyncio.timeout(10):
+        while await last_event() != "FLAGGED":  # noqa: ASYNC110  # polls the database
+            await asyncio.sleep(0.05)
+    assert await tier(team) == "TIER_10K"
 
 
 async def test_the_plan_caps_campaigns_per_month(campaign_world: CampaignWorld) -> None:

@@ -181,3 +181,38 @@ async def test_a_nul_in_a_stored_text_is_422_not_500(gateway: GatewayUnderTest) 
     )
     assert status == 422, problem
     assert problem["type"].endswith("/unstorable-character")
+
+
+async def test_numbers_show_their_quality_rating_tier_and_last_quality_event(
+    gateway: GatewayUnderTest, db_pool: Any
+) -> None:
+    owner, _, tenant_id = await gateway.owner()
+    agent, _ = await gateway.member(owner, "agent")
+    status, created, _ = await owner.request(
+        "POST",
+        "/api/v1/numbers",
+        json={
+            "phone_number_id": str(uuid.uuid4().int)[:15],
+            "waba_id": "102290129340398",
+            "display_number": "+971 4 300 0000",
+            "access_token": TOKEN,
+        },
+    )
+    assert status == 201, created
+    # Read from Meta (the simulator's numbers are GREEN) when the token was checked.
+    assert created["quality_rating"] == "GREEN"
+    assert created["messaging_tier"] == "TIER_1K"
+    assert (created["quality_event"], created["quality_updated_at"]) == (None, None)
+    # What the broadcast service records from a phone_number_quality_update webhook.
+    async with tenant_transaction(db_pool, tenant_id) as conn:
+        await conn.execute(
+            "UPDATE whatsapp_numbers SET messaging_tier = 'TIER_10K', quality_event = 'FLAGGED',"
+            " quality_updated_at = now() WHERE id = $1",
+            uuid.UUID(created["id"]),
+        )
+    status, listing, _ = await agent.request("GET", "/api/v1/numbers")
+    assert status == 200, listing
+    (shown,) = listing["numbers"]
+    assert (shown["messaging_tier"], shown["quality_event"]) == ("TIER_10K", "FLAGGED")
+    assert shown["quality_updated_at"] is not None
+    assert TOKEN not in str(listing)

@@ -7,6 +7,7 @@ inbound message from a recipient on the campaign's number after their campaign m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -28,6 +29,8 @@ log = get_logger(__name__)
 STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 # A reply counts for the campaign message sent within the three days before it.
 REPLY_WINDOW_S = 3 * 86_400.0
+# A phone_number_quality_update event name (ONBOARDING, THROUGHPUT_UPGRADE, FLAGGED...).
+_EVENT = re.compile(r"^[A-Z_]{1,32}$")
 
 
 def _timestamp(status: dict[str, Any], fallback: datetime) -> datetime:
@@ -95,10 +98,13 @@ def on_phone_quality(get: Callable[[], CampaignDeps]) -> Handler:
         digits = "".join(ch for ch in str(value.get("display_phone_number", "")) if ch.isdigit())
         if tier == "TIER_1000":
             tier = "TIER_1K"
-        if tier not in TIER_LIMITS or not digits:
+        raw_event = value.get("event")
+        kind = raw_event if isinstance(raw_event, str) and _EVENT.fullmatch(raw_event) else None
+        known_tier = str(tier) if tier in TIER_LIMITS else None
+        if not digits or (known_tier is None and kind is None):
             return
         async with tenant_transaction(get().pool, envelope.tenant_id) as conn:
-            updated = await repo.set_tier(conn, received.waba_id, digits, str(tier))
-        log.info("campaign.tier_updated", tier=tier, numbers=updated)
+            updated = await repo.set_tier(conn, received.waba_id, digits, known_tier, kind)
+        log.info("campaign.tier_updated", tier=known_tier, quality_event=kind, numbers=updated)
 
     return handle

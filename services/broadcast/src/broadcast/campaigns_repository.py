@@ -397,13 +397,18 @@ async def report_rows(conn: Conn, campaign_id: UUID) -> Any:
     )
 
 
-async def set_tier(conn: Conn, waba_id: str, digits: str, tier: str) -> int:
-    """A phone_number_quality_update: the number's (by WABA and display digits) new tier."""
+async def set_tier(
+    conn: Conn, waba_id: str, digits: str, tier: str | None, event: str | None = None
+) -> int:
+    """A phone_number_quality_update: the number's (by WABA and display digits) new tier
+    (None: unchanged) and the update's event, kept with its time for Settings."""
     count: int = await conn.fetchval(
-        "WITH hit AS (UPDATE whatsapp_numbers SET messaging_tier = $3 WHERE waba_id = $1"
+        "WITH hit AS (UPDATE whatsapp_numbers SET messaging_tier = coalesce($3, messaging_tier),"
+        " quality_event = coalesce($4, quality_event), quality_updated_at = now()"
+        " WHERE waba_id = $1"
         " AND regexp_replace(display_number, '[^0-9]', '', 'g') = $2 RETURNING 1)"
         " SELECT count(*) FROM hit",
-        waba_id, digits, tier,
+        waba_id, digits, tier, event,
     )  # fmt: skip
     return count
 

@@ -69,6 +69,34 @@ export interface Message {
   error_code: number | null;
   error_title: string | null;
   created_at: string;
+  /** Meta's id: reactions name the message they react to by it. */
+  wamid?: string | null;
+  /** The message's file (inbound media, or an upload it sent), fetched with the token. */
+  media?: MessageMedia | null;
+}
+
+export interface MessageMedia {
+  id: string;
+  status: "pending" | "stored" | "failed";
+  mime_type: string;
+  file_size: number | null;
+}
+
+/** `POST /api/v1/media`: a file uploaded to Meta for one number, sent by `meta_media_id`. */
+export interface UploadedMedia {
+  id: string;
+  meta_media_id: string;
+  number_id: string;
+  mime_type: string;
+  message_type: "image" | "sticker" | "audio" | "video" | "document";
+  file_size: number;
+}
+
+export interface BusinessHours {
+  timezone: string;
+  weekly: Partial<Record<"mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun", [string, string][]>>;
+  holidays: string[];
+  is_default?: boolean;
 }
 
 export interface Team {
@@ -121,6 +149,10 @@ export interface WhatsAppNumber {
   display_number: string;
   status: string;
   created_at: string;
+  quality_rating?: string | null;
+  messaging_tier?: string | null;
+  quality_event?: string | null;
+  quality_updated_at?: string | null;
 }
 
 export interface ApiKey {

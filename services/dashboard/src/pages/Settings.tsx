@@ -1,10 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { TFunction } from "i18next";
 import { Fragment, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import type { ApiKey, WhatsAppNumber } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
+import { BusinessHoursEditor } from "./BusinessHoursEditor";
 import { formatDateTime, formatNumber, timeZone } from "../format";
 import { isManager, useMe } from "../session";
 
@@ -13,6 +15,34 @@ const SCOPES = [
   "templates:read", "templates:write", "campaigns:read", "campaigns:write", "flows:read",
   "flows:write", "leads:read", "analytics:read", "audit:read", "webhooks:read", "webhooks:write",
 ];
+
+/** A messaging limit (TIER_1K: 1,000 customers a day) in the user's digits. */
+function tierText(tier: string | null | undefined, t: TFunction): string {
+  if (!tier) return "—";
+  const match = /^TIER_(\d+)(K?)$/.exec(tier);
+  if (!match) return t(`quality.tiers.${tier}`, { defaultValue: tier });
+  const count = Number(match[1]) * (match[2] ? 1000 : 1);
+  return t("quality.tierCount", { n: formatNumber(count), hours: formatNumber(24) });
+}
+
+/** Meta's quality rating and the last quality event, in words as well as colour. */
+function Quality({ number }: { number: WhatsAppNumber }) {
+  const { t } = useTranslation();
+  const rating = number.quality_rating ?? "UNKNOWN";
+  return (
+    <div className="quality" data-testid="quality">
+      <span className={`quality-chip quality-${rating.toLowerCase()}`} data-rating={rating}>
+        {t(`quality.ratings.${rating}`, { defaultValue: rating })}
+      </span>
+      {number.quality_event && (
+        <span className="muted small" data-testid="quality-event">
+          {t(`quality.events.${number.quality_event}`, { defaultValue: number.quality_event })}
+          {number.quality_updated_at ? ` · ${formatDateTime(number.quality_updated_at)}` : ""}
+        </span>
+      )}
+    </div>
+  );
+}
 
 function Numbers({ manager }: { manager: boolean }) {
   const { t } = useTranslation();
@@ -40,14 +70,16 @@ function Numbers({ manager }: { manager: boolean }) {
     <section className="card stack">
       <h2>{t("settings.numbers")}</h2>
       <table className="table">
-        <thead><tr><th>{t("settings.displayNumber")}</th><th>{t("settings.phoneNumberId")}</th><th>{t("settings.status")}</th><th /></tr></thead>
+        <thead><tr><th>{t("settings.displayNumber")}</th><th>{t("settings.phoneNumberId")}</th><th>{t("settings.status")}</th><th>{t("quality.rating")}</th><th>{t("quality.tier")}</th><th /></tr></thead>
         <tbody>
-          {numbers.data?.length === 0 && <tr><td colSpan={4} className="muted">{t("settings.noNumbers")}</td></tr>}
+          {numbers.data?.length === 0 && <tr><td colSpan={6} className="muted">{t("settings.noNumbers")}</td></tr>}
           {numbers.data?.map((n) => (
             <tr key={n.id}>
               <td dir="ltr" className="start">{n.display_number}</td>
               <td dir="ltr" className="start">{n.phone_number_id}</td>
-              <td><span className={`status-chip status-${n.status}`}>{n.status}</span></td>
+              <td><span className={`status-chip status-${n.status}`}>{t(`quality.status.${n.status}`, { defaultValue: n.status })}</span></td>
+              <td><Quality number={n} /></td>
+              <td data-testid="messaging-tier">{tierText(n.messaging_tier, t)}</td>
               <td>
                 {manager && (
                   <div className="row">
@@ -190,6 +222,7 @@ export function Settings() {
         <p className="muted small">{t("settings.timeZone", { zone: timeZone() })}</p>
       </section>
       <Numbers manager={manager} />
+      <BusinessHoursEditor manager={manager} />
       {manager && <ApiKeys />}
     </section>
   );

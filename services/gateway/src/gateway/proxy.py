@@ -72,7 +72,7 @@ _DROP_RESPONSE = frozenset(
 API_KEY_FORWARD_TTL = 60
 # Uploads are streamed to the back end (never held whole here) up to settings.max_upload_bytes;
 # every other body is read, up to settings.max_body_bytes.
-UPLOAD_PATHS = re.compile(r"^/api/v1/contacts/import$")
+UPLOAD_PATHS = re.compile(r"^/api/v1/(contacts/import|media)$")
 _UPLOAD_CHUNK = 64 * 1024
 
 

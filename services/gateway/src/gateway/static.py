@@ -39,6 +39,7 @@ def content_security_policy(host: str | None) -> str:
     sockets = f" ws://{host} wss://{host}" if host and _HOST.match(host) else ""
     return (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "media-src 'self' blob:; "  # audio/video of messages, fetched with the token as blobs
         f"font-src 'self'; connect-src 'self'{sockets}; object-src 'none'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     )

@@ -3,6 +3,7 @@ at rest (bound to the tenant and column) and never returned, logged or published
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,15 @@ TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  (a column name)
 _NOT_FOUND = ProblemError(404, "Not found")
 
 
+_COLUMNS = (
+    "id, phone_number_id, waba_id, display_number, status, created_at, updated_at,"
+    " messaging_tier, quality_rating, quality_event, quality_updated_at"
+)
+_QUALITY = re.compile(r"^[A-Z_]{1,32}$")
+
+
 def _number_json(row: asyncpg.Record) -> dict[str, Any]:
+    updated = row["quality_updated_at"]
     return {
         "id": str(row["id"]),
         "phone_number_id": row["phone_number_id"],
@@ -35,13 +44,24 @@ def _number_json(row: asyncpg.Record) -> dict[str, Any]:
         "status": row["status"],
         "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
+        # Meta's quality rating (GREEN, YELLOW, RED, UNKNOWN) as read with the token, the
+        # messaging limit, and the last phone_number_quality_update event and its time.
+        "quality_rating": row["quality_rating"],
+        "messaging_tier": row["messaging_tier"],
+        "quality_event": row["quality_event"],
+        "quality_updated_at": updated.isoformat() if updated is not None else None,
     }
 
 
-async def _check_token(ctx: GatewayContext, phone_number_id: str, token: str) -> None:
-    """Meta must accept the token for this number before we store it."""
+def _rating(answer: dict[str, Any]) -> str | None:
+    value = answer.get("quality_rating")
+    return value if isinstance(value, str) and _QUALITY.fullmatch(value) else None
+
+
+async def _check_token(ctx: GatewayContext, phone_number_id: str, token: str) -> str | None:
+    """Meta must accept the token for this number before we store it; returns its rating."""
     try:
-        await ctx.graph.get_phone_number(phone_number_id, token)
+        answer = await ctx.graph.get_phone_number(phone_number_id, token)
     except GraphUnavailable:
         raise ProblemError(
             503,
@@ -57,6 +77,7 @@ async def _check_token(ctx: GatewayContext, phone_number_id: str, token: str) ->
             slug="token-rejected",
             meta_code=error.code,
         ) from None
+    return _rating(answer)
 
 
 def _number_id(request: web.Request) -> UUID:
@@ -85,7 +106,7 @@ async def create_number(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
     body = await parse_json(request, NumberBody)
-    await _check_token(ctx, body.phone_number_id, body.access_token)
+    rating = await _check_token(ctx, body.phone_number_id, body.access_token)
     owner = await tenant_for_phone_number_id(ctx.pool, body.phone_number_id)
     if owner is not None and owner != identity.tenant_id:
         # Only reachable with a token Meta accepted for this number: no enumeration.
@@ -98,16 +119,16 @@ async def create_number(request: web.Request) -> web.Response:
         await check_limit(conn, identity.tenant_id, Limit.NUMBERS)
         try:
             row = await conn.fetchrow(
-                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"
-                " display_number, access_token_enc) VALUES ($1, $2, $3, $4, $5, $6)"
-                " RETURNING id, phone_number_id, waba_id, display_number, status, created_at,"
-                " updated_at",
+                "INSERT INTO whatsapp_numbers (tenant_id, id, phone_number_id, waba_id,"  # noqa: S608
+                " display_number, access_token_enc, quality_rating)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
                 identity.tenant_id,
                 number_id,
                 body.phone_number_id,
                 body.waba_id,
                 body.display_number,
                 token_enc,
+                rating,
             )
         except asyncpg.UniqueViolationError:
             raise ProblemError(
@@ -139,8 +160,7 @@ async def list_numbers(request: web.Request) -> web.Response:
     identity: Identity = request[IDENTITY]
     async with as_caller(ctx, identity, readonly=True) as conn:
         rows = await conn.fetch(
-            "SELECT id, phone_number_id, waba_id, display_number, status, created_at, updated_at"
-            " FROM whatsapp_numbers ORDER BY created_at, id"
+            f"SELECT {_COLUMNS} FROM whatsapp_numbers ORDER BY created_at, id"  # noqa: S608
         )
     return web.json_response({"numbers": [_number_json(r) for r in rows]})
 
@@ -172,8 +192,9 @@ async def update_number(request: web.Request) -> web.Response:
     if current is None:
         raise _NOT_FOUND
     token_enc = None
+    rating = None
     if body.access_token is not None:
-        await _check_token(ctx, current["phone_number_id"], body.access_token)
+        rating = await _check_token(ctx, current["phone_number_id"], body.access_token)
         token_enc = ctx.cipher.encrypt(
             body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
         )
@@ -186,14 +207,15 @@ async def update_number(request: web.Request) -> web.Response:
             if was == "disabled":
                 await check_limit(conn, identity.tenant_id, Limit.NUMBERS)
         row = await conn.fetchrow(
-            "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"
+            "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"  # noqa: S608
             " status = coalesce($3, status), access_token_enc = coalesce($4, access_token_enc),"
-            " updated_at = now() WHERE id = $1 RETURNING id, phone_number_id, waba_id,"
-            " display_number, status, created_at, updated_at",
+            " quality_rating = coalesce($5, quality_rating),"
+            f" updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
             number_id,
             body.display_number,
             body.status,
             token_enc,
+            rating,
         )
         if row is None:
             raise _NOT_FOUND

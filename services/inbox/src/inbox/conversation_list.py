@@ -257,4 +257,20 @@ def message_json(row: Any, cipher: FieldCipher, tenant_id: UUID) -> dict[str, An
         "error_code": row["error_code"],
         "error_title": row["error_title"],
         "created_at": row["created_at"],
+        # Meta's id: reactions and replies name the message they refer to by it.
+        "wamid": row.get("wamid"),
+        "media": _media_json(row),
+    }
+
+
+def _media_json(row: Any) -> dict[str, Any] | None:
+    """The message's file, if any: fetched through GET /api/v1/media/{id} once stored."""
+    media_id = row.get("media_id")
+    if media_id is None:
+        return None
+    return {
+        "id": str(media_id),
+        "status": row["media_status"],
+        "mime_type": row["media_mime_type"],
+        "file_size": row["media_file_size"],
     }

@@ -127,17 +127,23 @@ async def messages_page(
     conn: Conn, conversation_id: UUID, *, before: int | None, after: int | None, limit: int
 ) -> list[Any]:
     """Messages by seq: newest first (below `before` if given), or oldest first after `after`."""
+    # A message has at most one media row (inbound file or sent upload): shown with it.
     columns = (
-        "SELECT id, seq, direction, type, status, body_enc, sender_kind, sender_user_id,"
-        " error_code, error_title, created_at FROM messages WHERE conversation_id = $1"
+        "SELECT m.id, m.seq, m.direction, m.type, m.status, m.body_enc, m.sender_kind,"
+        " m.sender_user_id, m.error_code, m.error_title, m.created_at, m.wamid,"
+        " md.id AS media_id, md.status AS media_status, md.mime_type AS media_mime_type,"
+        " md.file_size AS media_file_size"
+        " FROM messages AS m LEFT JOIN media AS md"
+        " ON md.tenant_id = m.tenant_id AND md.message_id = m.id"
+        " WHERE m.conversation_id = $1"
     )
     if after is not None:
-        sql = columns + " AND seq > $2 ORDER BY seq ASC LIMIT $3"
+        sql = columns + " AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3"
         return list(await conn.fetch(sql, conversation_id, after, limit))
     if before is not None:
-        sql = columns + " AND seq < $2 ORDER BY seq DESC LIMIT $3"
+        sql = columns + " AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3"
         return list(await conn.fetch(sql, conversation_id, before, limit))
-    return list(await conn.fetch(columns + " ORDER BY seq DESC LIMIT $2", conversation_id, limit))
+    return list(await conn.fetch(columns + " ORDER BY m.seq DESC LIMIT $2", conversation_id, limit))
 
 
 async def state_for_update(conn: Conn, conversation_id: UUID) -> ConversationState | None:

@@ -107,3 +107,71 @@ async def media_for_download(conn: Conn, media_id: UUID) -> StoredMedia | None:
     if row is None:
         return None
     return StoredMedia(row["status"], row["mime_type"], row["content_enc"])
+
+
+@dataclass(frozen=True, slots=True)
+class UploadNumber:
+    """A number of the tenant, as an upload to Meta needs it."""
+
+    phone_number_id: str
+    status: str
+    access_token_enc: bytes = field(repr=False)
+
+
+async def number_for_upload(conn: Conn, number_id: UUID) -> UploadNumber | None:
+    """The tenant's number with this id (None for another tenant's or an unknown id)."""
+    row = await conn.fetchrow(
+        "SELECT phone_number_id, status, access_token_enc FROM whatsapp_numbers WHERE id = $1",
+        number_id,
+    )
+    if row is None:
+        return None
+    return UploadNumber(row["phone_number_id"], row["status"], row["access_token_enc"])
+
+
+async def insert_upload(
+    conn: Conn,
+    tenant_id: UUID,
+    media_id: UUID,
+    number_id: UUID,
+    meta_media_id: str,
+    mime_type: str,
+    sha256: str,
+    content_enc: bytes,
+    size: int,
+) -> None:
+    """Keep an uploaded file (encrypted) until replies send it; it has no message yet."""
+    await conn.execute(
+        "INSERT INTO media (tenant_id, id, message_id, number_id, meta_media_id, mime_type,"
+        " sha256, file_size, content_enc, status, origin, fetched_at)"
+        " VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, 'stored', 'upload', now())",
+        tenant_id, media_id, number_id, meta_media_id, mime_type, sha256, size, content_enc,
+    )  # fmt: skip
+
+
+async def attach_upload(
+    conn: Conn, message_id: UUID, number_id: UUID, meta_media_id: str
+) -> bool | None:
+    """Tie a copy of the upload with this Meta id to an outbound message.
+
+    True when attached; False when the id was uploaded for another number of the tenant;
+    None when the tenant never uploaded it here (a client that uploaded to Meta itself).
+    """
+    rows = await conn.fetch(
+        "SELECT number_id FROM media WHERE origin = 'upload' AND meta_media_id = $1",
+        meta_media_id,
+    )
+    if not rows:
+        return None
+    if all(r["number_id"] != number_id for r in rows):
+        return False
+    await conn.execute(
+        "INSERT INTO media (tenant_id, id, message_id, number_id, meta_media_id, mime_type,"
+        " sha256, file_size, content_enc, status, origin, fetched_at)"
+        " SELECT tenant_id, gen_random_uuid(), $1, number_id, meta_media_id, mime_type, sha256,"
+        " file_size, content_enc, 'stored', 'outbound', fetched_at FROM media"
+        " WHERE origin = 'upload' AND number_id = $2 AND meta_media_id = $3"
+        " ORDER BY created_at DESC LIMIT 1",
+        message_id, number_id, meta_media_id,
+    )  # fmt: skip
+    return True

@@ -22,6 +22,7 @@ from uuid import UUID, uuid4
 import orjson
 from pydantic import Field, RootModel, StringConstraints
 
+from inbox import media_repository
 from inbox import replies_repository as repo
 from inbox.contact_keys import BSUID_FIELD, PHONE_FIELD
 from inbox.inbound import BODY_FIELD
@@ -293,11 +294,25 @@ async def _queue_send(
     tenant_id = identity.tenant_id
     recipient = recipient_of(cipher, tenant_id, target)
     row = await _store(conn, cipher, identity, sender, target, body, idempotency_key, note=False)
+    if isinstance(body, MediaReply) and body.media.id is not None:
+        await _attach_upload(conn, row.id, target, body.media.id)
     await queue_send(
         conn, cipher, tenant_id, target, recipient, body.cloud_message(), row.id, row.type,
         sender_kind=sender.kind, sender_user_id=sender.user_id,
     )  # fmt: skip
     return ReplyOutcome(row, [], created=True)
+
+
+async def _attach_upload(conn: Conn, message_id: UUID, target: ReplyTarget, meta_id: str) -> None:
+    """Show a file uploaded through `POST /media` in the message that sends it."""
+    attached = await media_repository.attach_upload(conn, message_id, target.number_id, meta_id)
+    if attached is False:
+        raise ProblemError(
+            422,
+            "This media was uploaded for another number",
+            slug="media-number-mismatch",
+            detail="Upload the file again with this conversation's number_id.",
+        )
 
 
 async def queue_send(

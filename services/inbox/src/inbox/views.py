@@ -15,7 +15,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from inbox import media_repository
+from inbox import media_repository, media_upload
 from inbox.deps import CIPHER
 from inbox.media import CONTENT_FIELD
 from majlis.http import ProblemError
@@ -66,3 +66,4 @@ async def get_media(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Mount the inbox's HTTP API."""
     app.router.add_get("/api/v1/media/{media_id}", get_media)
+    app.router.add_post("/api/v1/media", media_upload.post_media)

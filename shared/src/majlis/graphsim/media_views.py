@@ -39,6 +39,9 @@ async def upload_media(request: web.Request) -> web.Response:
         raise SimError(131053, f"Unsupported file type: {mime_type or 'unknown'}")
     if len(data) > limit:
         raise SimError(131053, f"File is too big for {mime_type} ({limit} bytes at most)")
+    if not _content_matches(data, mime_type):
+        # Meta checks the file against the declared type: a mismatch is its usual 131053.
+        raise SimError(131053, f"Media upload error: the file is not {mime_type}")
     item = sim.media.add(data, mime_type, number.phone_number_id, sim.config.media_ttl_s)
     return web.json_response({"id": item.id})
 
@@ -82,6 +85,25 @@ async def download_media(request: web.Request) -> web.StreamResponse:
     if owner is None or not sim.state.may_use_number(owner, token):
         raise SimError(100, "The media URL is invalid or has expired", status=404)
     return web.Response(body=item.data, content_type=item.mime_type)
+
+
+# Types whose files start with a fixed signature (the others are not checked here).
+_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "application/pdf": (b"%PDF-",),
+    "audio/ogg": (b"OggS",),
+    "audio/amr": (b"#!AMR",),
+}
+
+
+def _content_matches(data: bytes, mime_type: str) -> bool:
+    if mime_type == "image/webp":
+        return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    if mime_type in ("video/mp4", "video/3gpp", "audio/mp4"):
+        return data[4:8] == b"ftyp"
+    signatures = _SIGNATURES.get(mime_type)
+    return signatures is None or data.startswith(signatures)
 
 
 def _authorized_item(request: web.Request, media_id: str, method: str) -> MediaItem:

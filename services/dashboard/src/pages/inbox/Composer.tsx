@@ -1,17 +1,38 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { AlertTriangle, Send, StickyNote } from "lucide-react";
+import { AlertTriangle, Paperclip, Send, StickyNote, X } from "lucide-react";
 import { useRef, useState } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../../api/client";
 import { sendPresence } from "../../api/stream";
-import type { Canned, ConversationItem, Message, User } from "../../api/types";
+import type { Canned, ConversationItem, Message, UploadedMedia, User } from "../../api/types";
 import { ErrorNote } from "../../components/ErrorNote";
 import { MessageBubble } from "./MessageBubble";
+import { formatBytes } from "./MessageContent";
 import { keys, userName } from "./queries";
 import { TemplatePicker } from "./TemplatePicker";
 
 type Mode = "reply" | "note";
+// Types whose message carries a caption: the typed text goes with the file.
+const CAPTIONED = new Set(["image", "video", "document"]);
+
+interface Attachment {
+  name: string;
+  uploaded: UploadedMedia;
+}
+
+/** The body of a reply sending an uploaded file (and the text as its caption if it has one). */
+function mediaReply(attachment: Attachment, text: string, lastSeen: string | null): Record<string, unknown> {
+  const { uploaded } = attachment;
+  const body: Record<string, unknown> = {
+    type: uploaded.message_type,
+    media: { id: uploaded.meta_media_id },
+    last_seen_message_id: lastSeen,
+  };
+  if (text && CAPTIONED.has(uploaded.message_type)) body.caption = text.slice(0, 1024);
+  if (uploaded.message_type === "document") body.filename = attachment.name.slice(0, 240);
+  return body;
+}
 const TYPING_EVERY_MS = 3_000;
 
 interface Collision {
@@ -55,6 +76,8 @@ export function Composer({
   const [collision, setCollision] = useState<Collision | null>(null);
   const [highlight, setHighlight] = useState(0);
   const lastTyping = useRef(0);
+  const fileInput = useRef<HTMLInputElement>(null);
+  const [attachment, setAttachment] = useState<Attachment | null>(null);
   const cannedPrefix = mode === "reply" && text.startsWith("/") && !text.includes(" ") ? text.slice(1) : null;
   const canned = useCanned(cannedPrefix);
   const id = conversation.id;
@@ -66,9 +89,11 @@ export function Composer({
         json: body,
         headers: { "Idempotency-Key": crypto.randomUUID() },
       }),
-    onSuccess: () => {
-      setText("");
+    onSuccess: (_message, body) => {
       setCollision(null);
+      // Audio and stickers carry no caption: their text follows as its own message (submit).
+      if (body.media) setAttachment(null);
+      setText("");
     },
     onError: (error, body) => {
       if (error instanceof ApiError && error.slug === "conversation-changed") {
@@ -82,10 +107,40 @@ export function Composer({
     },
   });
 
+  const upload = useMutation({
+    mutationFn: async (file: File) => {
+      const form = new FormData();
+      form.append("number_id", conversation.number_id);
+      form.append("file", file, file.name);
+      const uploaded = await api<UploadedMedia>("/api/v1/media", { method: "POST", body: form });
+      return { name: file.name, uploaded };
+    },
+    onSuccess: (uploaded) => setAttachment(uploaded),
+  });
+
+  function pickFile(files: FileList | null) {
+    const file = files?.[0];
+    if (fileInput.current) fileInput.current.value = "";
+    if (!file) return;
+    setAttachment(null);
+    upload.mutate(file);
+  }
+
   function submit(event?: FormEvent, lastSeen: string | null = lastMessageId) {
     event?.preventDefault();
     const value = text.trim();
-    if (!value || send.isPending) return;
+    if (send.isPending || upload.isPending) return;
+    if (mode === "reply" && attachment) {
+      const body = mediaReply(attachment, value, lastSeen);
+      const rest = body.caption === undefined ? value : "";
+      send.mutate({ ...body }, {
+        onSuccess: (message) => {
+          if (rest) send.mutate({ type: "text", text: rest, last_seen_message_id: message.id });
+        },
+      });
+      return;
+    }
+    if (!value) return;
     send.mutate({ type: mode === "note" ? "note" : "text", text: value, last_seen_message_id: lastSeen });
   }
 
@@ -190,6 +245,22 @@ export function Composer({
             </ul>
           )}
           {cannedPrefix !== null && canned.length === 0 && <p className="muted small pad">{t("inbox.noCanned")}</p>}
+          {mode === "reply" && (attachment || upload.isPending) && (
+            <div className="attachment" data-testid="attachment">
+              <Paperclip size={14} aria-hidden="true" />
+              {upload.isPending ? (
+                <span aria-busy="true">{t("inbox.uploading")}</span>
+              ) : attachment ? (
+                <>
+                  <bdi className="doc-name">{attachment.name}</bdi>
+                  <span className="muted small">{formatBytes(attachment.uploaded.file_size, t)}</span>
+                  <button type="button" className="button ghost small" aria-label={t("messages.removeAttachment")} onClick={() => setAttachment(null)}>
+                    <X size={14} aria-hidden="true" />
+                  </button>
+                </>
+              ) : null}
+            </div>
+          )}
           <label className="visually-hidden" htmlFor="composer-text">{mode === "note" ? t("inbox.note") : t("inbox.reply")}</label>
           <textarea
             id="composer-text"
@@ -200,13 +271,45 @@ export function Composer({
             onChange={(event) => onChange(event.target.value)}
             onKeyDown={onKeyDown}
           />
-          <button type="submit" className="button primary" disabled={!text.trim() || send.isPending}>
+          {mode === "reply" && (
+            <>
+              <input
+                ref={fileInput}
+                type="file"
+                hidden
+                data-testid="attach-input"
+                accept="image/jpeg,image/png,image/webp,audio/*,video/mp4,video/3gpp,application/pdf,text/plain,.doc,.docx,.xls,.xlsx,.ppt,.pptx"
+                onChange={(event) => pickFile(event.target.files)}
+              />
+              <button
+                type="button"
+                className="button ghost attach"
+                aria-label={t("inbox.attach")}
+                title={t("inbox.attach")}
+                data-testid="attach"
+                disabled={upload.isPending}
+                onClick={() => fileInput.current?.click()}
+              >
+                <Paperclip size={18} aria-hidden="true" />
+              </button>
+            </>
+          )}
+          <button type="submit" className="button primary" disabled={(!text.trim() && !(mode === "reply" && attachment)) || send.isPending || upload.isPending}>
             <Send size={16} aria-hidden="true" className="flip" />
             {t("inbox.send")}
           </button>
         </form>
       )}
       {send.error instanceof ApiError && send.error.slug !== "conversation-changed" && <ErrorNote error={send.error} />}
+      {upload.error instanceof ApiError && upload.error.slug === "media-too-large" ? (
+        <p className="alert alert-error" role="alert" data-testid="upload-error">
+          {t("messages.tooLarge", { size: formatBytes(Number(upload.error.problem.limit_bytes ?? 0), t) })}
+        </p>
+      ) : upload.error instanceof ApiError && upload.error.slug === "unsupported-media-type" ? (
+        <p className="alert alert-error" role="alert" data-testid="upload-error">{t("messages.wrongType")}</p>
+      ) : (
+        <ErrorNote error={upload.error} />
+      )}
     </div>
   );
 }

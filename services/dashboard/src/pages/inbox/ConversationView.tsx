@@ -9,7 +9,8 @@ import { ErrorNote } from "../../components/ErrorNote";
 import { formatDateTime } from "../../format";
 import { canWork, isManager, useMe } from "../../session";
 import { Composer } from "./Composer";
-import { MessageBubble } from "./MessageBubble";
+import type { Message } from "../../api/types";
+import { MessageBubble, reactionTarget } from "./MessageBubble";
 import { keys, useConversation, useLabels, useMessages, userName, useTeams, useUsers } from "./queries";
 
 const STATUSES = ["open", "pending", "snoozed", "resolved"] as const;
@@ -71,6 +72,18 @@ export function ConversationView({ conversationId }: { conversationId: string })
   const viewing = others.filter((o) => o.state === "viewing").map((o) => userName(users.data, o.user_id) ?? t("inbox.someone"));
   const typing = others.filter((o) => o.state === "typing").map((o) => userName(users.data, o.user_id) ?? t("inbox.someone"));
   const current = new Set(item.labels);
+  // Reactions show on the message they react to (by Meta's id) when it is on the page.
+  const wamids = new Set((messages.data ?? []).map((m) => m.wamid).filter(Boolean));
+  const reactionsByTarget = new Map<string, Message[]>();
+  const shown: Message[] = [];
+  for (const message of messages.data ?? []) {
+    const target = message.type === "reaction" ? reactionTarget(message) : undefined;
+    if (target && wamids.has(target)) {
+      reactionsByTarget.set(target, [...(reactionsByTarget.get(target) ?? []), message]);
+    } else {
+      shown.push(message);
+    }
+  }
 
   return (
     <section className="conversation" aria-label={name}>
@@ -202,8 +215,14 @@ export function ConversationView({ conversationId }: { conversationId: string })
       </div>
       <ErrorNote error={act.error} />
       <ol className="messages" aria-live="polite" data-testid="messages">
-        {messages.data?.map((message) => (
-          <MessageBubble key={message.id} message={message} users={users.data} meId={me.user.id} />
+        {shown.map((message) => (
+          <MessageBubble
+            key={message.id}
+            message={message}
+            users={users.data}
+            meId={me.user.id}
+            reactions={message.wamid ? reactionsByTarget.get(message.wamid) : undefined}
+          />
         ))}
         <li ref={bottom} aria-hidden="true" className="end" />
       </ol>

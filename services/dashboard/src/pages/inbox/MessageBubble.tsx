@@ -3,6 +3,7 @@ import { AlertCircle, Check, CheckCheck, Clock } from "lucide-react";
 import { useTranslation } from "react-i18next";
 import type { Message, User } from "../../api/types";
 import { formatTime } from "../../format";
+import { MessageContent } from "./MessageContent";
 import { userName } from "./queries";
 
 type Body = Record<string, unknown> | string | null;
@@ -70,7 +71,41 @@ function Ticks({ message }: { message: Message }) {
   );
 }
 
-export function MessageBubble({ message, users, meId }: { message: Message; users?: User[]; meId: string }) {
+/** The emoji of a reaction message ("" when the customer took the reaction back). */
+export function reactionEmoji(message: Message): string {
+  return field(message.body, "reaction", "emoji") ?? "";
+}
+
+/** Meta's id of the message a reaction is about. */
+export function reactionTarget(message: Message): string | undefined {
+  return field(message.body, "reaction", "message_id");
+}
+
+function Reactions({ reactions }: { reactions: Message[] }) {
+  const { t } = useTranslation();
+  // One reaction per sender: the newest wins, and an empty emoji removes it.
+  const latest = new Map<string, string>();
+  for (const r of reactions) latest.set(r.direction === "inbound" ? "customer" : (r.sender_user_id ?? r.sender_kind), reactionEmoji(r));
+  const shown = [...latest.values()].filter(Boolean);
+  if (shown.length === 0) return null;
+  return (
+    <span className="reactions" data-testid="reactions" aria-label={t("messages.reactions", { emoji: shown.join(" ") })}>
+      {shown.map((emoji, index) => <span key={index} aria-hidden="true">{emoji}</span>)}
+    </span>
+  );
+}
+
+export function MessageBubble({
+  message,
+  users,
+  meId,
+  reactions = [],
+}: {
+  message: Message;
+  users?: User[];
+  meId: string;
+  reactions?: Message[];
+}) {
   const { t } = useTranslation();
   const isNote = message.direction === "note" || message.type === "note";
   const outbound = message.direction !== "inbound";
@@ -80,12 +115,13 @@ export function MessageBubble({ message, users, meId }: { message: Message; user
     else if (message.sender_user_id === meId) author = t("inbox.you");
     else author = userName(users, message.sender_user_id) ?? t("inbox.someone");
   }
-  const classes = ["bubble", outbound ? "out" : "in", isNote ? "note" : ""].join(" ");
+  const classes = ["bubble", outbound ? "out" : "in", isNote ? "note" : "", reactions.length ? "reacted" : ""].join(" ");
   return (
-    <li className={classes} data-testid={isNote ? "note" : "message"} data-direction={message.direction}>
+    <li className={classes} data-testid={isNote ? "note" : "message"} data-direction={message.direction} data-type={message.type}>
       {isNote && <span className="note-label">{t("inbox.noteBy", { name: author ?? "" })}</span>}
       {!isNote && author && <span className="author">{author}</span>}
-      <p dir="auto">{messageText(message, t)}</p>
+      <MessageContent message={message} text={messageText(message, t)} />
+      <Reactions reactions={reactions} />
       <span className="meta">
         <time dateTime={message.created_at}>{formatTime(message.created_at)}</time>
         {outbound && !isNote && <Ticks message={message} />}

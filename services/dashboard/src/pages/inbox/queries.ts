@@ -62,6 +62,8 @@ export function useMessages(id: string) {
       });
       return [...page.items].sort((a, b) => a.seq - b.seq);
     },
+    // A file still downloading from Meta shows once stored: look again until it is.
+    refetchInterval: (query) => (query.state.data?.some((m) => m.media?.status === "pending") ? 2_000 : false),
   });
 }
 
