@@ -2,6 +2,7 @@ import { useTranslation } from "react-i18next";
 import { Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { AcceptInvite } from "./pages/AcceptInvite";
+import { Ai } from "./pages/Ai";
 import { Audit } from "./pages/Audit";
 import { ChangePassword } from "./pages/ChangePassword";
 import { Contacts } from "./pages/Contacts";
@@ -54,6 +55,7 @@ export function AppRoutes() {
         <Route path="/flows/:flowId" element={<FlowEditor />} />
         <Route path="/templates" element={<Templates />} />
         <Route path="/leads" element={<Leads />} />
+        <Route path="/ai" element={<Ai />} />
         <Route path="/audit" element={<Audit />} />
         <Route path="/team" element={<Team />} />
         <Route path="/settings" element={<Settings />} />

@@ -1,4 +1,5 @@
 import { useMutation } from "@tanstack/react-query";
+import { Bot } from "lucide-react";
 import { Contact, FileText, ScrollText, Inbox, KeyRound, Languages, LogOut, Settings, Target, Users, Workflow } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
@@ -55,6 +56,7 @@ export function Layout() {
     { to: "/flows", label: t("nav.flows"), icon: Workflow },
     { to: "/templates", label: t("nav.templates"), icon: FileText },
     { to: "/leads", label: t("nav.leads"), icon: Target },
+    { to: "/ai", label: t("ai.nav"), icon: Bot },
     { to: "/team", label: t("nav.team"), icon: Users },
     ...(isManager(me.user.role) ? [{ to: "/audit", label: t("nav.audit"), icon: ScrollText }] : []),
     { to: "/settings", label: t("nav.settings"), icon: Settings },
