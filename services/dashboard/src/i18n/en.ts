@@ -364,7 +364,7 @@ export const en = {
     any: "Any rule holds",
     httpHint: "Calls go through the SSRF guard; the `error` output is taken on failure.",
     leadHint: "Extracts name, e-mail, phone, company, interest, budget and timeline from the conversation.",
-    testHint: "Plays a conversation against the saved draft. Nothing is sent to WhatsApp; HTTP calls, AI steps and waits are skipped.",
+    testHint: "Plays a conversation against the saved draft. Nothing is sent to WhatsApp: waits are not waited, HTTP requests are shown, not made, and AI steps use the built-in answerer or name the provider they would ask.",
     testMessage: "Type as the customer…",
     testCustomer: "The pretend customer (name, tags)",
     testSend: "Send",
@@ -430,6 +430,16 @@ export const en = {
     windowHint: "First write any message to the business number from your personal number: WhatsApp lets a business send the code only to someone who wrote to it in the last 24 hours.",
     needNumber: "Connect a WhatsApp number in Settings first: the code is sent from it.",
     newCode: "Send a new code", changeNumber: "Change number", removeCompanion: "Remove",
+  },
+  flowSim: {
+    wait: "Would wait {{time}} here; the test goes on at once.",
+    http: "Would call (not called in a test; its mapped variables stay unset):",
+    headers: "Headers", body: "Body",
+    aiBuiltin: "Answered by the built-in answerer, as in a live run.",
+    aiBuiltinHandoff: "The built-in answerer has no answer: a person would take over.",
+    aiProvider: "Would ask {{provider}} ({{model}}); not called in a test.",
+    aiNone: "No AI is set up: a person would take over.",
+    leadCapture: "Would capture a lead from the conversation; no lead is stored in a test.",
   },
 } as const;
 

@@ -128,9 +128,17 @@ class AiService:
         return (await self.consult(tenant_id, text, language_hint)).answer
 
     async def consult(
-        self, tenant_id: UUID, text: str, language_hint: Language | None = None
+        self,
+        tenant_id: UUID,
+        text: str,
+        language_hint: Language | None = None,
+        *,
+        builtin_only: bool = False,
     ) -> Consultation:
-        """What the bot answers (the same path as `answer_question`) and what it ranked."""
+        """What the bot answers (the same path as `answer_question`) and what it ranked.
+
+        `builtin_only` never calls a provider (a flow's dry run), whatever the settings say.
+        """
         language: Language = language_hint or detect_language(text)
         query = tokenize(text)
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
@@ -139,7 +147,7 @@ class AiService:
             index = await self.indexes.index_for(conn, tenant_id, version)
         ai = self.tenant_ai(tenant_id, settings_row)
         hits = index.search(query, limit=max(self.settings.context_passages, 10))
-        provider = self.provider_config(ai)
+        provider = None if builtin_only else self.provider_config(ai)
         if provider is not None:
             answer = await self._ask_provider(provider, text, language, hits)
             return Consultation(answer, language, provider.kind, provider.model,
