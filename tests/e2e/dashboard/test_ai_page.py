@@ -15,7 +15,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from majlis.testing.dashboard_e2e import Business, Platform, eventually, json_of, sign_in
+from majlis.testing.dashboard_e2e import (
+    Business,
+    Platform,
+    eventually,
+    json_of,
+    sign_in,
+    team_member,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 OPENAI_KEY = "sk-live-" + "Zq7Xw2Vb9Nc4Md1Lf8Kg"
@@ -223,3 +230,34 @@ async def _doc_text_is(platform: Platform, business: Business, text: str) -> boo
     [document] = (await _api(platform, business, "/api/v1/knowledge/documents"))["items"]
     full = await _api(platform, business, f"/api/v1/knowledge/documents/{document['id']}")
     return bool(full["text"] == text)
+
+
+async def test_agents_read_and_try_viewers_read(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    entry = {"questions": ["Do you deliver?"], "answer": {"en": "Yes, across the UAE."}}
+    async with platform.session.post(
+        f"{platform.base}/api/v1/knowledge/entries", json=entry, headers=business.headers
+    ) as response:
+        await json_of(response, 201)
+    agent_email, _ = await team_member(platform, business, "agent")
+    viewer_email, _ = await team_member(platform, business, "viewer")
+
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, agent_email)
+    await page.get_by_role("link", name="AI", exact=True).click()
+    await page.get_by_test_id("kb-entries").get_by_text("Yes, across the UAE.").wait_for()
+    # Agents read the knowledge base and try questions; settings, edits and the companion
+    # are not theirs.
+    for hidden in ("ai-settings-form", "kb-entry-form", "kb-entry-edit", "companion"):
+        assert await page.get_by_test_id(hidden).count() == 0
+    await page.get_by_text("Only owners and admins see and change").wait_for()
+    await page.get_by_test_id("try-question").fill("Do you deliver?")
+    await page.get_by_test_id("try-ask").click()
+    await page.get_by_test_id("try-answer-text").filter(has_text="Yes, across the UAE.").wait_for()
+
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, viewer_email)
+    await page.get_by_role("link", name="AI", exact=True).click()
+    await page.get_by_test_id("kb-entries").get_by_text("Yes, across the UAE.").wait_for()
+    assert await page.get_by_test_id("try-question").count() == 0

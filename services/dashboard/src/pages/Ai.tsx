@@ -119,7 +119,7 @@ function SettingsCard() {
         {needsKey && (
           <label className="field"><span>{t("ai.model")}</span>
             <input list="ai-models" dir="ltr" value={form.model} placeholder={MODELS[form.provider][0]} data-testid="ai-model"
-              pattern="[A-Za-z0-9._:/\-]{1,100}" onChange={(e) => setDraft({ ...form, model: e.target.value })} />
+              pattern="[A-Za-z0-9._:\/\-]{1,100}" onChange={(e) => setDraft({ ...form, model: e.target.value })} />
             <datalist id="ai-models">{MODELS[form.provider].map((m) => <option key={m} value={m} />)}</datalist>
           </label>
         )}
@@ -175,7 +175,7 @@ function ConfirmDelete({ onDelete, testId }: { onDelete: () => void; testId: str
   return (
     <span className="row" role="group" aria-label={t("common.confirm")}>
       <span className="small">{t("common.confirm")}</span>
-      <button type="button" className="button small primary" data-testid={`${testId}-yes`} onClick={() => { setAsking(false); onDelete(); }}>{t("common.yes")}</button>
+      <button type="button" className="button small primary" autoFocus data-testid={`${testId}-yes`} onClick={() => { setAsking(false); onDelete(); }}>{t("common.yes")}</button>
       <button type="button" className="button small ghost" onClick={() => setAsking(false)}>{t("common.no")}</button>
     </span>
   );
