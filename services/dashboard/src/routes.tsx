@@ -3,6 +3,7 @@ import { Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./components/Layout";
 import { AcceptInvite } from "./pages/AcceptInvite";
 import { Analytics } from "./pages/Analytics";
+import { Ai } from "./pages/Ai";
 import { Audit } from "./pages/Audit";
 import { CampaignPage } from "./pages/campaigns/CampaignPage";
 import { Campaigns } from "./pages/campaigns/Campaigns";
@@ -60,6 +61,7 @@ export function AppRoutes() {
         <Route path="/campaigns" element={<Campaigns />} />
         <Route path="/campaigns/:campaignId" element={<CampaignPage />} />
         <Route path="/leads" element={<Leads />} />
+        <Route path="/ai" element={<Ai />} />
         <Route path="/audit" element={<Audit />} />
         <Route path="/analytics" element={<Analytics />} />
         <Route path="/integrations" element={<Integrations />} />

@@ -15,6 +15,7 @@ from aiohttp import web
 from chatflow.ai import AI_SERVICE
 from chatflow.conversation_runs import read_inbound
 from chatflow.leads.capture import UnknownContact, capture_lead
+from chatflow.ports import Rehearsal
 from majlis.ai.text import Language
 from majlis.crypto import DecryptionError
 from majlis.db import tenant_transaction
@@ -38,6 +39,17 @@ class ServiceAnswerer:
         hint: Language | None = "ar" if language == "ar" else "en" if language == "en" else None
         answer = await self._app[AI_SERVICE].answer_question(tenant_id, question, hint)
         return answer.text if answer is not None else None
+
+    async def rehearse(self, tenant_id: UUID, question: str, language: str) -> Rehearsal:
+        """The built-in answerer's reply when it is the tenant's; else the provider, uncalled."""
+        service = self._app[AI_SERVICE]
+        config = service.provider_config(await service.load_tenant_ai(tenant_id))
+        if config is not None:
+            return Rehearsal(config.kind, config.model, None)
+        hint: Language | None = "ar" if language == "ar" else "en" if language == "en" else None
+        # builtin_only: settings changed since the line above still never reach a provider.
+        consulted = await service.consult(tenant_id, question, hint, builtin_only=True)
+        return Rehearsal("builtin", None, consulted.answer.text if consulted.answer else None)
 
 
 class ServiceLeadCapturer:

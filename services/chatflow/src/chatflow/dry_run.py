@@ -2,28 +2,37 @@
 
 The same node logic as a real run (`node_runner.execute` and `take_input`, the engine's
 `follow` and its loop limits), but nothing is stored, queued or called: no session, no node
-logs, no outbox, no contact changes. Nodes that reach outside are not run and say so:
-`http_request` (no call to the tenant's URL: it follows `next` with its mapped variables
-unset), `ai_answer` and `ai_lead_capture` (no provider call, no lead), and `wait` (the timer is
-skipped). What the bot would send, the other actions it would take (tags, contact updates,
-hand-off) and the variables come back per message.
+logs, no outbox, no contact changes. Nodes that reach outside are simulated and say what they
+would do (each turn's `simulated`): `wait` would wait N seconds (the run goes on at once);
+`http_request` shows the request it would make, rendered as the real node renders it (values
+of headers named like credentials masked), and follows `next` with its mapped variables unset,
+calling nothing; `ai_answer` runs the built-in answerer when it is the tenant's (it needs no
+network) and answers or hands off exactly as a live run would, and with a provider configured
+names the provider and model it would ask, without asking; `ai_lead_capture` stores no lead.
+What the bot would send, the other actions it would take (tags, contact updates, hand-off)
+and the variables come back per message.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from chatflow.answers import render
 from chatflow.engine import MAX_STEPS, MAX_VISITS, EngineDeps, Outcome, Session, Step, follow
 from chatflow.flow_nodes import AiAnswer, AiLeadCapture, HttpRequest, NodeBase, Wait
 from chatflow.flow_validation import Flow
-from chatflow.node_runner import execute, take_input
+from chatflow.node_runner import execute, take_input, text_language
+from chatflow.ports import AnswerRehearser
 from majlis.logging import get_logger
 
 log = get_logger(__name__)
 _NOWHERE = UUID(int=0)
 SKIPPED = "skipped_in_test"
+_CREDENTIAL_HEADER = re.compile(r"auth|cookie|token|secret|key|signature|password", re.I)
+_BODY_CHARS = 2000
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Turn:
     replies: list[dict[str, Any]] = field(default_factory=list)
     actions: list[dict[str, Any]] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
+    simulated: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def play(
@@ -60,7 +70,13 @@ async def play(
         _collect(step, turn)
     return {
         "turns": [
-            {"input": t.input, "replies": t.replies, "actions": t.actions, "trace": t.trace}
+            {
+                "input": t.input,
+                "replies": t.replies,
+                "actions": t.actions,
+                "trace": t.trace,
+                "simulated": t.simulated,
+            }
             for t in turns
         ],
         "status": session.status,
@@ -86,23 +102,57 @@ async def _run(step: Step, flow: Flow, session: Session, node_id: str | None, tu
             step.hand_off("loop_limit")
             session.status, session.end_reason = "ended", "loop_limit"
             break
-        outcome = _skipped(node)
-        if outcome is None:
-            try:
+        try:
+            simulated = await _simulate(step, session, node)
+            if simulated is None:
                 outcome = await execute(step, flow, session, node)
-            except Exception as error:
-                log.exception("chatflow.test_node_failed", node_id=current)
-                outcome = Outcome("handoff", error=f"node failed: {type(error).__name__}")
+            else:
+                outcome, what = simulated
+                turn.simulated.append({"node_id": current, **what})
+        except Exception as error:
+            log.exception("chatflow.test_node_failed", node_id=current)
+            outcome = Outcome("handoff", error=f"node failed: {type(error).__name__}")
         note = SKIPPED if outcome.detail == {SKIPPED: True} else outcome.error or outcome.note
         turn.trace.append(_trace(current, node, _label(outcome), note))
         current = follow(step, flow, session, current, outcome)
     session.wake_at = None
 
 
-def _skipped(node: NodeBase) -> Outcome | None:
-    """The outcome of a node that is not run in a test, or None to run it."""
-    if isinstance(node, HttpRequest | AiAnswer | AiLeadCapture | Wait):
-        return Outcome("go", detail={SKIPPED: True})
+async def _simulate(
+    step: Step, session: Session, node: NodeBase
+) -> tuple[Outcome, dict[str, Any]] | None:
+    """What a node that reaches outside would do, without doing it; None: run it for real."""
+    v, c = session.variables, step.contact
+    skipped = Outcome("go", detail={SKIPPED: True})
+    if isinstance(node, Wait):
+        return skipped, {"kind": "wait", "seconds": node.seconds}
+    if isinstance(node, HttpRequest):
+        headers = {
+            name: "•••" if _CREDENTIAL_HEADER.search(name) else render(value, v, c)
+            for name, value in node.headers.items()
+        }
+        body = render(node.body, v, c)[:_BODY_CHARS] if node.body is not None else None
+        return skipped, {"kind": "http_request", "method": node.method,
+                         "url": render(node.url, v, c), "headers": headers, "body": body,
+                         "unset": sorted(node.response_mapping)}  # fmt: skip
+    if isinstance(node, AiLeadCapture):
+        return skipped, {"kind": "ai_lead_capture"}
+    if isinstance(node, AiAnswer):
+        answerer = step.deps.answerer
+        if not isinstance(answerer, AnswerRehearser):
+            return skipped, {"kind": "ai_answer", "provider": None, "model": None}
+        question = render(node.question, v, c)
+        rehearsal = await answerer.rehearse(step.tenant_id, question, text_language(question))
+        what = {"kind": "ai_answer", "provider": rehearsal.provider, "model": rehearsal.model}
+        if rehearsal.provider not in ("builtin", "none"):
+            return skipped, what  # a provider would be asked: it is not, in a test
+        if rehearsal.answer is None:
+            step.hand_off("ai_no_answer")
+            return Outcome("handoff"), what
+        if node.variable:
+            v[node.variable] = rehearsal.answer
+        step.send({"type": "text", "text": {"body": rehearsal.answer[:4096]}})
+        return Outcome("go"), what
     return None
 
 

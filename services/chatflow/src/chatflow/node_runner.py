@@ -37,6 +37,11 @@ from chatflow.sessions_repository import team_exists
 _ARABIC = re.compile("[\u0600-\u06ff]")
 
 
+def text_language(text: str) -> str:
+    """Arabic ("ar") when the text has Arabic letters, else English ("en"), as ai_answer decides."""
+    return "ar" if _ARABIC.search(text) else "en"
+
+
 async def execute(step: Step, flow: Flow, session: Session, node: NodeBase) -> Outcome:
     """Run one node."""
     v, c = session.variables, step.contact
@@ -67,7 +72,7 @@ async def execute(step: Step, flow: Flow, session: Session, node: NodeBase) -> O
         return await call_http(step, node, v)
     if isinstance(node, AiAnswer):
         question = render(node.question, v, c)
-        language = "ar" if _ARABIC.search(question) else "en"
+        language = text_language(question)
         answer = await step.deps.answerer.answer(step.tenant_id, question, language)
         if answer is None:
             step.hand_off("ai_no_answer")

@@ -7,7 +7,7 @@ configured): the AI side of the service provides real implementations.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -16,6 +16,24 @@ class AiAnswerer(Protocol):
 
     async def answer(self, tenant_id: UUID, question: str, language: str) -> str | None:
         """The answer text, or None."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rehearsal:
+    """What an ai_answer node would do, found without calling any provider (the test panel)."""
+
+    provider: str  # "builtin", "openai", "gemini", or "none" (no AI: a person answers)
+    model: str | None  # the provider's model
+    answer: str | None  # the built-in answerer's reply; None: hand off, or a provider's turn
+
+
+@runtime_checkable
+class AnswerRehearser(Protocol):
+    """An answerer that can say what it would do without reaching outside (dry runs)."""
+
+    async def rehearse(self, tenant_id: UUID, question: str, language: str) -> Rehearsal:
+        """The built-in answer (it needs no network), or which provider would be asked."""
         ...
 
 
@@ -33,6 +51,10 @@ class HandOffAnswerer:
     async def answer(self, tenant_id: UUID, question: str, language: str) -> str | None:
         """Always None (hand off)."""
         return None
+
+    async def rehearse(self, tenant_id: UUID, question: str, language: str) -> Rehearsal:
+        """No AI: a person would answer."""
+        return Rehearsal("none", None, None)
 
 
 class HandOffLeadCapturer:

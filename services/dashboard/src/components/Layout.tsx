@@ -1,4 +1,5 @@
 import { useMutation } from "@tanstack/react-query";
+import { Bot } from "lucide-react";
 import { Contact, FileText, ScrollText, Inbox, KeyRound, Languages, LogOut, Settings, Target, Users, Workflow } from "lucide-react";
 import { Megaphone } from "lucide-react";
 import { ChartColumn, Webhook } from "lucide-react";
@@ -59,6 +60,7 @@ export function Layout() {
     { to: "/campaigns", label: t("campaigns.nav"), icon: Megaphone },
     { to: "/leads", label: t("nav.leads"), icon: Target },
     { to: "/analytics", label: t("analytics.title"), icon: ChartColumn },
+    { to: "/ai", label: t("ai.nav"), icon: Bot },
     { to: "/team", label: t("nav.team"), icon: Users },
     ...(isManager(me.user.role) ? [{ to: "/audit", label: t("nav.audit"), icon: ScrollText }] : []),
     ...(isManager(me.user.role) ? [{ to: "/integrations", label: t("integrations.title"), icon: Webhook }] : []),

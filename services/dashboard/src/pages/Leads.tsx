@@ -1,7 +1,9 @@
 // Leads: a pipeline board by stage (drag a card, or use its move buttons; each move PATCHes
 // the stage: new → qualified → won/lost) and a table; the detail links to the conversation the
-// lead came from.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+// lead came from. Keyset pages of 100 (the API's `after` cursor), more on "Load more"; the
+// board's column counts are of the leads loaded so far.
+import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
+import type { InfiniteData } from "@tanstack/react-query";
 import { useState } from "react";
 import type { DragEvent } from "react";
 import { useTranslation } from "react-i18next";
@@ -30,6 +32,11 @@ interface Lead {
   timeline: string | null;
   created_at: string;
   updated_at: string;
+}
+
+interface LeadPage {
+  items: Lead[];
+  next_cursor: string | null;
 }
 
 function title(lead: Lead): string {
@@ -71,10 +78,18 @@ export function Leads() {
   const [view, setView] = useState<"board" | "table">("board");
   const [selected, setSelected] = useState<string | null>(null);
   const [over, setOver] = useState<Stage | null>(null);
-  const leads = useQuery({ queryKey: ["leads"], queryFn: async () => (await api<{ items: Lead[] }>("/api/v1/leads", { query: { limit: 100 } })).items });
+  const pages = useInfiniteQuery({
+    queryKey: ["leads"],
+    initialPageParam: "",
+    queryFn: ({ pageParam }) => api<LeadPage>("/api/v1/leads", { query: { limit: 100, after: pageParam || undefined } }),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const leads = { data: pages.data?.pages.flatMap((p) => p.items), error: pages.error };
   const move = useMutation({
     mutationFn: ({ id, stage }: { id: string; stage: Stage }) => api<Lead>(`/api/v1/leads/${id}`, { method: "PATCH", json: { stage } }),
-    onSuccess: (lead) => queryClient.setQueryData<Lead[]>(["leads"], (old) => old?.map((l) => (l.id === lead.id ? lead : l))),
+    onSuccess: (lead) => queryClient.setQueryData<InfiniteData<LeadPage>>(["leads"], (old) => old && {
+      ...old, pages: old.pages.map((p) => ({ ...p, items: p.items.map((l) => (l.id === lead.id ? lead : l)) })),
+    }),
   });
   const drop = (stage: Stage) => (event: DragEvent) => {
     event.preventDefault();
@@ -143,6 +158,9 @@ export function Leads() {
         )}
         {current && <Detail lead={current} onClose={() => setSelected(null)} />}
       </div>
+      {pages.hasNextPage && (
+        <button type="button" className="button" data-testid="leads-more" disabled={pages.isFetchingNextPage} onClick={() => void pages.fetchNextPage()}>{t("common.loadMore")}</button>
+      )}
     </div>
   );
 }

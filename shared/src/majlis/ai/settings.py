@@ -24,3 +24,5 @@ class AiSettings(BaseSettings):
     index_cache_tenants: int = Field(default=512, ge=1)
     # Knowledge-base passages given to a provider as context.
     context_passages: int = Field(default=4, ge=1, le=10)
+    # "Try a question" calls per tenant per minute (each may call the tenant's paid provider).
+    try_per_minute: int = Field(default=20, ge=1, le=1000)

@@ -21,12 +21,14 @@ def add_ai_routes(app: web.Application) -> None:
     from chatflow.ai.companion_views import add_companion_routes
     from chatflow.ai.knowledge_views import add_knowledge_routes
     from chatflow.ai.settings_views import add_settings_routes
+    from chatflow.ai.try_views import add_try_routes
     from chatflow.leads.views import add_lead_routes
 
     add_knowledge_routes(app)
     add_settings_routes(app)
     add_lead_routes(app)
     add_companion_routes(app)
+    add_try_routes(app)
 
 
 __all__ = [

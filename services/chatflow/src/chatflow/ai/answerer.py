@@ -28,6 +28,7 @@ from majlis.ai.text import Language, detect_language, tokenize
 from majlis.crypto import BlindIndexer, FieldCipher
 from majlis.db import tenant_transaction
 from majlis.logging import get_logger
+from majlis.ratelimit import RateLimiter
 
 log = get_logger(__name__)
 KEY_FIELD = "ai_settings.api_key"
@@ -45,6 +46,18 @@ class Answer:
     confidence: float  # the best passage's share of the question's terms (0..1)
     source: Literal["builtin", "openai", "gemini"]
     passages: tuple[str, ...]  # keys of the passages it came from
+
+
+@dataclass(frozen=True, slots=True)
+class Consultation:
+    """One question put to the answerer: its answer (None: hand off) and what it weighed."""
+
+    answer: Answer | None
+    language: Language
+    provider: Literal["builtin", "openai", "gemini"]  # who answered or would have
+    model: str | None
+    min_confidence: float
+    hits: tuple[Hit, ...]  # the ranked passages, best first
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,7 @@ class AiService:
         self.pool, self.cipher, self.session, self.settings = pool, cipher, session, settings
         self.indexer, self.redis, self.redis_prefix = indexer, redis, redis_prefix
         self.indexes = IndexCache(cipher, settings.index_cache_tenants)
+        self.limiter = RateLimiter(redis, redis_prefix)  # the "try a question" quota
 
     def tenant_ai(self, tenant_id: UUID, row: Any) -> TenantAi:
         """The settings row as TenantAi (defaults without one)."""
@@ -111,6 +125,20 @@ class AiService:
         self, tenant_id: UUID, text: str, language_hint: Language | None = None
     ) -> Answer | None:
         """A reply to the customer's question, or None to hand the conversation to a person."""
+        return (await self.consult(tenant_id, text, language_hint)).answer
+
+    async def consult(
+        self,
+        tenant_id: UUID,
+        text: str,
+        language_hint: Language | None = None,
+        *,
+        builtin_only: bool = False,
+    ) -> Consultation:
+        """What the bot answers (the same path as `answer_question`) and what it ranked.
+
+        `builtin_only` never calls a provider (a flow's dry run), whatever the settings say.
+        """
         language: Language = language_hint or detect_language(text)
         query = tokenize(text)
         async with tenant_transaction(self.pool, tenant_id, readonly=True) as conn:
@@ -119,19 +147,24 @@ class AiService:
             index = await self.indexes.index_for(conn, tenant_id, version)
         ai = self.tenant_ai(tenant_id, settings_row)
         hits = index.search(query, limit=max(self.settings.context_passages, 10))
-        provider = self.provider_config(ai)
+        provider = None if builtin_only else self.provider_config(ai)
         if provider is not None:
-            return await self._ask_provider(provider, text, language, hits)
+            answer = await self._ask_provider(provider, text, language, hits)
+            return Consultation(answer, language, provider.kind, provider.model,
+                                ai.min_confidence, tuple(hits))  # fmt: skip
+        found = None
         for hit in hits:
             if hit.confidence < ai.min_confidence:
                 continue
             reply = hit.passage.answers.get(language)
             if reply is not None:
-                return Answer(reply, language, round(hit.confidence, 3), "builtin",
-                              (hit.passage.key,))  # fmt: skip
-        best = hits[0].confidence if hits else 0.0
-        log.info("ai.answer.handoff", reason="below_threshold_or_language", confidence=best)
-        return None
+                found = Answer(reply, language, round(hit.confidence, 3), "builtin",
+                               (hit.passage.key,))  # fmt: skip
+                break
+        if found is None:
+            best = hits[0].confidence if hits else 0.0
+            log.info("ai.answer.handoff", reason="below_threshold_or_language", confidence=best)
+        return Consultation(found, language, "builtin", None, ai.min_confidence, tuple(hits))
 
     async def _ask_provider(
         self, config: ProviderConfig, text: str, language: Language, hits: list[Hit]

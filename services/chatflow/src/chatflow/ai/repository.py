@@ -116,6 +116,20 @@ async def get_document(conn: Conn, document_id: UUID) -> Row | None:
     return await conn.fetchrow(sql, document_id)
 
 
+async def entries_by_ids(conn: Conn, ids: Sequence[UUID]) -> list[Row]:
+    """The tenant's entries among `ids` (their sealed content)."""
+    return await conn.fetch(
+        "SELECT id, content_enc FROM knowledge_entries WHERE id = ANY($1::uuid[])", list(ids)
+    )
+
+
+async def document_titles(conn: Conn, ids: Sequence[UUID]) -> list[Row]:
+    """The tenant's documents among `ids` (their sealed titles, not their texts)."""
+    return await conn.fetch(
+        "SELECT id, title_enc FROM knowledge_documents WHERE id = ANY($1::uuid[])", list(ids)
+    )
+
+
 async def delete_document(conn: Conn, document_id: UUID) -> bool:
     """Delete a document; False if it was not there."""
     gone = await conn.fetchval(

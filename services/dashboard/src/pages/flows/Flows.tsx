@@ -1,5 +1,6 @@
 // The flows list: name, published or draft only, last change; owners and admins create.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+// Keyset pages of 100 (the API's `cursor`), more on "Load more".
+import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
@@ -27,7 +28,13 @@ export function Flows() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
-  const flows = useQuery({ queryKey: ["flows"], queryFn: async () => (await api<{ items: Flow[] }>("/api/v1/flows", { query: { limit: 100 } })).items });
+  const pages = useInfiniteQuery({
+    queryKey: ["flows"],
+    initialPageParam: "",
+    queryFn: ({ pageParam }) => api<{ items: Flow[]; next_cursor: string | null }>("/api/v1/flows", { query: { limit: 100, cursor: pageParam || undefined } }),
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const flows = { data: pages.data?.pages.flatMap((p) => p.items), error: pages.error };
   const create = useMutation({
     mutationFn: () => api<Flow>("/api/v1/flows", { method: "POST", json: { name, document: STARTER } }),
     onSuccess: (flow) => { void queryClient.invalidateQueries({ queryKey: ["flows"] }); navigate(`/flows/${flow.id}`); },
@@ -57,6 +64,9 @@ export function Flows() {
           ))}
         </tbody>
       </table>
+      {pages.hasNextPage && (
+        <button type="button" className="button" data-testid="flows-more" disabled={pages.isFetchingNextPage} onClick={() => void pages.fetchNextPage()}>{t("common.loadMore")}</button>
+      )}
     </div>
   );
 }

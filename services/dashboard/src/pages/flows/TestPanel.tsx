@@ -1,11 +1,14 @@
 // The test panel: plays a conversation against the saved draft (POST /api/v1/flows/{id}/test).
-// Nothing reaches WhatsApp; outside calls (HTTP, AI, waits) are skipped and said so.
+// Nothing reaches WhatsApp. Steps that reach outside are simulated and say what they would do:
+// a wait how long, an HTTP request the request it would make (not made), an AI answer the
+// built-in answerer's reply or the provider it would ask (not asked).
 import { useMutation } from "@tanstack/react-query";
 import { useState } from "react";
-import type { FormEvent } from "react";
+import type { FormEvent, ReactNode } from "react";
 import { useTranslation } from "react-i18next";
 import { api } from "../../api/client";
 import { ErrorNote } from "../../components/ErrorNote";
+import { formatWait } from "../../format";
 
 interface Reply {
   type: string;
@@ -24,10 +27,42 @@ interface Played {
     replies: Reply[];
     actions: { kind: string; [k: string]: unknown }[];
     trace: { node_id: string | null; outcome: string; note: string | null }[];
+    simulated?: Simulated[];
   }[];
   status: string;
   end_reason: string | null;
   variables: Record<string, unknown>;
+}
+
+type Simulated =
+  | { node_id: string; kind: "wait"; seconds: number }
+  | { node_id: string; kind: "http_request"; method: string; url: string; headers: Record<string, string>; body: string | null; unset: string[] }
+  | { node_id: string; kind: "ai_answer"; provider: string | null; model: string | null }
+  | { node_id: string; kind: "ai_lead_capture" };
+
+function SimulatedView({ step, handedOff }: { step: Simulated; handedOff: boolean }) {
+  const { t } = useTranslation();
+  let body: ReactNode;
+  if (step.kind === "wait") body = t("flowSim.wait", { time: formatWait(step.seconds, t) });
+  else if (step.kind === "http_request") {
+    const headers = Object.entries(step.headers);
+    body = (
+      <>
+        {t("flowSim.http")} <code dir="ltr">{step.method} {step.url}</code>
+        {(headers.length > 0 || step.body) && (
+          <pre className="code small" dir="ltr">
+            {headers.length > 0 && `${t("flowSim.headers")}:\n${headers.map(([k, v]) => `${k}: ${v}`).join("\n")}\n`}
+            {step.body && `${t("flowSim.body")}:\n${step.body}`}
+          </pre>
+        )}
+      </>
+    );
+  } else if (step.kind === "ai_answer") {
+    if (step.provider === "builtin") body = handedOff ? t("flowSim.aiBuiltinHandoff") : t("flowSim.aiBuiltin");
+    else if (step.provider === null || step.provider === "none") body = t("flowSim.aiNone");
+    else body = t("flowSim.aiProvider", { provider: t(`ai.providers.${step.provider}`, { defaultValue: step.provider }), model: step.model ?? "" });
+  } else body = t("flowSim.leadCapture");
+  return <div className="test-action small muted" data-testid={`test-sim-${step.kind}`}><strong dir="ltr">{step.node_id}</strong>: {body}</div>;
 }
 
 function ReplyView({ reply, onChoose }: { reply: Reply; onChoose: (text: string) => void }) {
@@ -87,7 +122,10 @@ export function TestPanel({ flowId, beforeRun }: { flowId: string; beforeRun: ()
             {turn.actions.map((action, i) => (
               <div key={`a${i}`} className="test-action small">{t(`flows.actions.${action.kind}`, { defaultValue: action.kind })}{action.tags ? `: ${(action.tags as string[]).join(", ")}` : ""}{action.reason ? ` (${String(action.reason)})` : ""}</div>
             ))}
-            {turn.trace.filter((s) => s.note).map((s, i) => (
+            {turn.simulated?.map((step, i) => (
+              <SimulatedView key={`s${i}`} step={step} handedOff={turn.trace.some((s) => s.node_id === step.node_id && s.outcome === "handoff")} />
+            ))}
+            {turn.trace.filter((s) => s.note && !turn.simulated?.some((m) => m.node_id === s.node_id)).map((s, i) => (
               <div key={`n${i}`} className="test-action small muted">{s.node_id}: {s.note === "skipped_in_test" ? t("flows.skipped") : s.note}</div>
             ))}
           </div>
