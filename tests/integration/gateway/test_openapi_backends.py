@@ -98,3 +98,19 @@ async def test_bodies_parameters_and_answers_come_from_the_services_code(
     assert audit["security"][1] == {"apiKey": ["audit:read"]}
     # Families no back end documents a route of yet keep the generic forwarded entry.
     assert "x-majlis-proxy" in paths["/api/v1/messages/{rest}"]
+
+
+async def test_every_example_names_a_documented_operation(gateway: GatewayUnderTest) -> None:
+    from gateway.openapi_examples import ROUTE_EXAMPLES
+
+    _, document, _ = await gateway.browser().request("GET", "/api/v1/openapi.json")
+    for method, path in ROUTE_EXAMPLES:
+        op = document["paths"][path][method.lower()]
+        example = ROUTE_EXAMPLES[(method, path)]
+        if "request" in example:
+            assert op["requestBody"]["content"]["application/json"]["example"]
+        if "response" in example:
+            success = next(c for c in sorted(op["responses"]) if c.startswith("2"))
+            assert op["responses"][success]["content"]["application/json"]["example"]
+    webhook = document["paths"]["/api/v1/webhooks"]["post"]
+    assert webhook["responses"]["201"]["content"]["application/json"]["example"]["secret"]

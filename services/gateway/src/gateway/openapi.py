@@ -152,7 +152,7 @@ def _key_note(scope: str) -> str:
     return f"accepted with the {scope!r} scope; CSRF-exempt; rate-limited per key"
 
 
-def _backend_item(item: dict[str, Any], family: str) -> dict[str, Any]:
+def _backend_item(path: str, item: dict[str, Any], family: str) -> dict[str, Any]:
     """A back end's documented route (from the generated fragment), with what the edge adds:
     the API-key scope, and the problems the edge itself may answer before forwarding."""
     documented = copy.deepcopy(item)
@@ -172,9 +172,7 @@ def _backend_item(item: dict[str, Any], family: str) -> dict[str, Any]:
             ("429", "Rate limited (Retry-After says when to retry)"),
         ):
             responses.setdefault(code, _problem(text))
-        path = documented["x-majlis-path"]
         _add_examples(op, ROUTE_EXAMPLES.get((method.upper(), path)))
-    del documented["x-majlis-path"]
     return documented
 
 
@@ -188,7 +186,7 @@ def _backends() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         entry = PROXY_TABLE.get(path.split("/")[3])
         if entry is None or entry[0] != item["x-majlis-proxy"]["service"]:
             continue  # not reachable through the gateway
-        paths[path] = _backend_item({**item, "x-majlis-path": path}, entry[1])
+        paths[path] = _backend_item(path, item, entry[1])
     return paths, fragment["schemas"]
 
 
