@@ -289,6 +289,8 @@ def test_tenant_b_ids_are_not_found_by_tenant_a(
             continue
         path = template.format(**tenant_b.ids)
         for method, operation in operations.items():
+            if method.startswith("x-"):
+                continue  # an extension of the path item (x-majlis-proxy), not an operation
             body: dict[str, Any] | None = {} if "requestBody" in operation else None
             response = requests.request(
                 method, f"{platform}{path}", json=body, headers=tenant_a.headers, timeout=10
