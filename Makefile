@@ -107,3 +107,8 @@ constraints: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# The back ends' part of the OpenAPI document the gateway serves, generated from their route
+# tables and request models (commit the result; a test fails while it is stale).
+openapi: $(STAMP)
+	$(TEST_ENV) && $(PY) -m majlis.cli openapi-backends

@@ -231,6 +231,10 @@ def no_data_of_tenant_b(marks: set[str]) -> Any:
     return check
 
 
+# Every back-end route is documented with its real body schema (majlis.openapi_backends), so
+# the generated cases get past validation and do real work: about 2,000 requests that took
+# over the default 120 s once on a loaded machine. A hang still fails by name, just later.
+@pytest.mark.timeout(600)
 def test_api_conforms_to_its_document_as_tenant_a(
     platform: str, tenants: tuple[Tenant, Tenant]
 ) -> None:
@@ -285,6 +289,8 @@ def test_tenant_b_ids_are_not_found_by_tenant_a(
             continue
         path = template.format(**tenant_b.ids)
         for method, operation in operations.items():
+            if method.startswith("x-"):
+                continue  # an extension of the path item (x-majlis-proxy), not an operation
             body: dict[str, Any] | None = {} if "requestBody" in operation else None
             response = requests.request(
                 method, f"{platform}{path}", json=body, headers=tenant_a.headers, timeout=10

@@ -15,6 +15,7 @@ import aiohttp
 from majlis.db import create_pool, tenant_transaction
 from majlis.settings import ServiceName
 from majlis.testing.dashboard_e2e import free_ports
+from majlis.testing.secret_scan import LoggedOutput
 
 
 async def _customer_message_reaches_the_inbox(
@@ -247,11 +248,13 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
         start_new_session=True,
     )
     assert process.stdout is not None
+    # The services' log lines go to the run's log too: the secret scanner reads them there.
+    stdout = LoggedOutput(process.stdout)
     output: list[str] = []
     try:
         async with asyncio.timeout(60):
             while True:
-                line = (await process.stdout.readline()).decode()
+                line = (await stdout.readline()).decode()
                 assert line, "launcher exited before the platform was ready:\n" + "".join(output)
                 output.append(line)
                 if "Press Ctrl-C to stop" in line:
@@ -269,7 +272,7 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
             await _customer_message_reaches_the_inbox(session, ports, free[-1], env)
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
-            rest = (await process.stdout.read()).decode()
+            rest = (await stdout.read()).decode()
             assert await process.wait() == 0
         assert "stopped." in rest
         assert rest.count("service.stopped") == len(ServiceName)

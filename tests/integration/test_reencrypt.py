@@ -55,6 +55,7 @@ PER_TENANT = {
     "webhook_endpoints.secret_enc": 0,  # nor outbound webhooks
     "webhook_endpoints.previous_secret_enc": 0,
     "webhook_deliveries.payload_enc": 0,
+    "webhook_endpoints.url_enc": 0,
 }
 
 
@@ -339,6 +340,7 @@ async def test_command_line(
     code, out = await run("--batch-size", "2", "--tenant", str(seed.tenant_id))
     assert code == 0, out
     assert "contacts.phone_enc: 3 re-encrypted, 0 failed" in out
+    assert "webhook_endpoints.url: 0 plaintext value(s) sealed" in out
     for plaintext in seed.plaintexts.values():
         assert plaintext not in out
     await _assert_all_under(db_pool, cipher_k2, seed, "k2")
@@ -357,6 +359,36 @@ async def test_command_line(
     code, out = await run("--batch-size", "0")
     assert code == 2
     assert "--batch-size" in out
+
+
+async def test_plaintext_from_before_a_column_was_encrypted_is_sealed_by_the_run(
+    db_pool: Any, tenant_factory: Any, cipher_k1: FieldCipher, cipher_k2: FieldCipher
+) -> None:
+    """0019 could not encrypt the endpoint URLs 0015 stored in clear (SQL has no key): the
+    re-encryption run seals them under the active key and clears the plaintext."""
+    tenant_id = await tenant_factory()
+    url = f"https://hooks.example/in?token=legacy{secrets.token_hex(8)}"
+    endpoint_id = uuid.uuid4()
+    async with tenant_transaction(db_pool, tenant_id) as conn:
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (tenant_id, id, url, event_types, secret_enc)"
+            " VALUES ($1, $2, $3, '{message.received}', $4)",
+            tenant_id, endpoint_id, url,
+            cipher_k1.encrypt("whsec_x", tenant_id=tenant_id, field="webhook_endpoints.secret"),
+        )  # fmt: skip
+    report = await reencrypt_all(db_pool, cipher_k2, tenant_ids=[tenant_id])
+    assert report.sealed == {"webhook_endpoints.url": 1}
+    assert report["webhook_endpoints.secret_enc"] == 1
+    async with tenant_transaction(db_pool, tenant_id, readonly=True) as conn:
+        row = await conn.fetchrow("SELECT url, url_enc FROM webhook_endpoints")
+    assert row is not None
+    assert row["url"] is None
+    assert cipher_k2.key_id_of(row["url_enc"]) == "k2"
+    field_name = COLUMNS["webhook_endpoints.url_enc"].field
+    assert cipher_k2.decrypt_text(row["url_enc"], tenant_id=tenant_id, field=field_name) == url
+    again = await reencrypt_all(db_pool, cipher_k2, tenant_ids=[tenant_id])
+    assert again.sealed == {"webhook_endpoints.url": 0}
+    assert dict(again) == dict.fromkeys(PER_TENANT, 0)
 
 
 async def test_every_enc_column_is_registered(owner_pool: Any) -> None:

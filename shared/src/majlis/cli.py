@@ -67,6 +67,23 @@ async def _set_plan(tenant_id: UUID, plan: str) -> tuple[str, str]:
         await pool.close()
 
 
+def _openapi_backends(*, check: bool) -> int:
+    from majlis.openapi_backends import build_fragment, dumps, fragment_path, service_apps
+    from majlis.settings import load_settings
+
+    text = dumps(build_fragment(service_apps(load_settings())))
+    path = fragment_path()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        print(
+            f"{path}: {'up to date' if current == text else 'stale: run majlis openapi-backends'}"
+        )
+        return 0 if current == text else 1
+    path.write_text(text, encoding="utf-8")
+    print(f"{path}: written")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `majlis` console script."""
     parser = argparse.ArgumentParser(prog="majlis")
@@ -77,6 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     plan.add_argument("tenant_id", type=UUID)
     plan.add_argument("plan", choices=["starter", "business"])
     add_sim_commands(sub)
+    spec = sub.add_parser(
+        "openapi-backends", help="regenerate the back ends' OpenAPI fragment the gateway serves"
+    )
+    spec.add_argument("--check", action="store_true", help="only say whether it is up to date")
     args = parser.parse_args(argv)
     if args.command == "dev-secrets":
         added = write_dev_secrets(args.path)
@@ -86,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"tenant {args.tenant_id}: plan {old} -> {new}")
     elif args.command == "sim":
         raise SystemExit(run_sim_command(args))
+    elif args.command == "openapi-backends":
+        raise SystemExit(_openapi_backends(check=args.check))
 
 
 if __name__ == "__main__":

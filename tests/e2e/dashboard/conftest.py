@@ -33,6 +33,7 @@ from majlis.testing.dashboard_e2e import (
     fresh_ip,
     json_of,
 )
+from majlis.testing.secret_scan import LoggedOutput
 
 CHROMIUM = Path(os.environ.get("MAJLIS_CHROMIUM", "/usr/bin/chromium"))
 ROOT = Path(__file__).resolve().parents[3]
@@ -107,24 +108,21 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
         start_new_session=True,
     )
     assert process.stdout is not None
+    # The services' log lines go to the run's log too: the secret scanner reads them there.
+    stdout = LoggedOutput(process.stdout)
     output: list[str] = []
     drain: asyncio.Task[None] | None = None
     services: list[int] = []
     try:
         async with asyncio.timeout(60):
             while True:
-                line = (await process.stdout.readline()).decode()
+                line = (await stdout.readline()).decode()
                 assert line, "launcher exited:\n" + "".join(output)
                 output.append(line)
                 if "Press Ctrl-C to stop" in line:
                     break
 
-        async def _drain() -> None:
-            assert process.stdout is not None
-            while await process.stdout.readline():
-                pass
-
-        drain = asyncio.create_task(_drain())
+        drain = asyncio.create_task(stdout.drain())
         services = _children(process.pid)
         async with aiohttp.ClientSession() as session:
             platform = Platform(base, f"http://127.0.0.1:{free[-1]}", env, session)
@@ -148,6 +146,10 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         if drain is not None:
+            # The launcher has exited: its last lines (shutdown) reach the log, then EOF.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await drain
             drain.cancel()
         await _delete_bus_names(
             settings.model_copy(update={"bus_prefix": env["MAJLIS_BUS_PREFIX"]})

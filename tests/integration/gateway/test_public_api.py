@@ -106,7 +106,7 @@ async def test_documented_examples_and_key_notes(gateway: GatewayUnderTest) -> N
     create_key = document["paths"]["/api/v1/api-keys"]["post"]
     assert create_key["responses"]["201"]["content"]["application/json"]["example"]["key"]
     assert "People only" in create_key["x-majlis-api-key"]
-    contacts = document["paths"]["/api/v1/contacts/{rest}"]
+    contacts = document["paths"]["/api/v1/contacts/{contact_id}"]
     assert contacts["get"]["security"][1] == {"apiKey": ["contacts:read"]}
     assert contacts["delete"]["security"][1] == {"apiKey": ["contacts:write"]}
 

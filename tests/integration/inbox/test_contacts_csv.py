@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 from majlis.db import tenant_transaction
+from majlis.testing.bus_observer import observe
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -226,3 +229,49 @@ async def test_export_and_import_stay_in_the_tenant(inbox_world: Any) -> None:
     async with tenant_transaction(inbox_world.pool, theirs.tenant_id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM contacts") == 1
     assert uuid.UUID(victim["id"])
+
+
+async def test_import_emits_one_contact_changed_per_contact_without_personal_data(
+    inbox_world: Any,
+) -> None:
+    """Like every other contact write, an import tells the bus (and so webhook subscribers)
+    which contacts it created or updated: ids only, never a phone number or a name."""
+    team = await inbox_world.team()
+    known, new, twice = (valid_phone() for _ in range(3))
+    names = ("Mariam Haddad", "Yousef Qasim", "Salem Nouri", "Salem Again")
+    seen: list[dict[str, Any]] = []
+    stop = await observe(
+        inbox_world.publisher.bus, "csv-import", ("inbox.contact.changed",),
+        lambda kind, payload: seen.append(payload),
+    )  # fmt: skip
+    try:
+        status, existing, _ = await team.agent.request(
+            "POST", "/api/v1/contacts", json={"phone": known, "name": "Before"}
+        )
+        assert status == 201
+        rows = [(known, names[0], "vip"), (new, names[1], ""), (twice, names[2], "")]
+        rows.append((twice, names[3], "x"))  # the same phone again: the same contact
+        status, body = await import_csv(
+            team.agent, "phone,name,tags\n" + "".join(",".join(r) + "\n" for r in rows)
+        )
+        assert status == 200, body
+        assert (body["created"], body["updated"]) == (2, 2), body
+        created = {r["contact_id"] for r in body["rows"] if r["outcome"] == "created"}
+        expected = sorted(
+            [(existing["id"], "created"), (existing["id"], "updated")]  # the POST, the import
+            + [(contact_id, "created") for contact_id in created]
+        )
+        ours = {existing["id"], *created}
+
+        def arrived() -> list[tuple[str, str]]:
+            return sorted((p["contact_id"], p["change"]) for p in seen if p["contact_id"] in ours)
+
+        async with asyncio.timeout(10):
+            while arrived() != expected:  # noqa: ASYNC110  # filled by the observer
+                await asyncio.sleep(0.05)
+    finally:
+        await stop()
+    assert len(created) == 2  # one event per contact, not per row
+    text = json.dumps([p for p in seen if p["contact_id"] in ours])
+    for secret in (known, new, twice, *(p.lstrip("+") for p in (known, new, twice)), *names):
+        assert secret not in text

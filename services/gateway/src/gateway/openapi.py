@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
+from functools import cache
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +12,7 @@ from aiohttp import web
 from gateway.openapi_examples import ROUTE_EXAMPLES
 from gateway.proxy import PROXY_TABLE, proxy_scope
 from gateway.routes import SPECS, RouteSpec, route
+from majlis.openapi_backends import load_fragment
 
 _PARAM = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -117,8 +120,7 @@ def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
             "operationId": f"{method}_{resource.replace('-', '_')}",
             "tags": [resource],
             "security": [{"bearer": []}, {"apiKey": [scope]}],
-            "x-majlis-api-key": f"accepted with the {scope!r} scope; CSRF-exempt; "
-            "rate-limited per key",
+            "x-majlis-api-key": _key_note(scope),
             # A family forwards every path under it: these are the answers any of its
             # routes may give (the service documents each route's own in its module).
             "responses": {
@@ -144,6 +146,48 @@ def _proxy_item(resource: str, service: str, family: str) -> dict[str, Any]:
         _add_examples(op, ROUTE_EXAMPLES.get((method.upper(), f"/api/v1/{resource}")))
         item[method] = op
     return item
+
+
+def _key_note(scope: str) -> str:
+    return f"accepted with the {scope!r} scope; CSRF-exempt; rate-limited per key"
+
+
+def _backend_item(path: str, item: dict[str, Any], family: str) -> dict[str, Any]:
+    """A back end's documented route (from the generated fragment), with what the edge adds:
+    the API-key scope, and the problems the edge itself may answer before forwarding."""
+    documented = copy.deepcopy(item)
+    for method in _PROXY_METHODS:
+        op = documented.get(method)
+        if op is None:
+            continue
+        scope = proxy_scope(family, method.upper())
+        op["security"] = [{"bearer": []}, {"apiKey": [scope]}]
+        op["x-majlis-api-key"] = _key_note(scope)
+        if method != "get":
+            op["x-majlis-csrf"] = "X-CSRF-Token header required for browser sessions"
+        responses = op["responses"]
+        for code, text in (
+            ("401", "Not authenticated, or a revoked or unknown API key"),
+            ("403", "The role or the API key's scope does not allow this"),
+            ("429", "Rate limited (Retry-After says when to retry)"),
+        ):
+            responses.setdefault(code, _problem(text))
+        _add_examples(op, ROUTE_EXAMPLES.get((method.upper(), path)))
+    return documented
+
+
+@cache
+def _backends() -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The forwarded routes the back ends serve (their committed fragment), by path, and the
+    schemas of their bodies; only paths of a family the proxy forwards to that service."""
+    fragment = load_fragment()
+    paths: dict[str, dict[str, Any]] = {}
+    for path, item in fragment["paths"].items():
+        entry = PROXY_TABLE.get(path.split("/")[3])
+        if entry is None or entry[0] != item["x-majlis-proxy"]["service"]:
+            continue  # not reachable through the gateway
+        paths[path] = _backend_item(path, item, entry[1])
+    return paths, fragment["schemas"]
 
 
 def _common_problems(spec: RouteSpec, has_params: bool) -> list[tuple[int, str]]:
@@ -184,8 +228,15 @@ def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:
     for spec in specs if specs is not None else SPECS:
         path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", spec.path)
         paths.setdefault(path, {})[spec.method.lower()] = _operation(spec, schemas)
+    backend_paths, backend_schemas = _backends()
+    for name, schema in backend_schemas.items():
+        if schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two request models share the schema name {name}")
+    served = {path.split("/")[3] for path in backend_paths}
+    paths.update(copy.deepcopy(backend_paths))
     for resource, (service, family) in sorted(PROXY_TABLE.items()):
-        paths[f"/api/v1/{resource}/{{rest}}"] = _proxy_item(resource, service, family)
+        if resource not in served:  # forwarded, but no back end documents a route there yet
+            paths[f"/api/v1/{resource}/{{rest}}"] = _proxy_item(resource, service, family)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -196,7 +247,9 @@ def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:
             "(Authorization: Bearer mjk_...) need no CSRF token, are limited per key "
             "(MAJLIS_API_KEY_RATE_LIMIT_PER_MINUTE) and may call the operations whose "
             "security lists their scope; routes marked x-majlis-api-key 'People only' refuse "
-            "them. Forwarded families (x-majlis-proxy) are answered by the owning service.",
+            "them. Forwarded routes (x-majlis-proxy) are answered by the owning service; "
+            "their bodies, parameters and answers come from that service's code "
+            "(majlis openapi-backends).",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

@@ -1,7 +1,7 @@
 """Request and response examples of the main routes, for the OpenAPI document.
 
-Keyed by (method, path) as declared; proxied families by (method, "/api/v1/<resource>").
-Values are made up; ids are placeholders. A test checks every key names a documented route.
+Keyed by (method, path) as declared, a back end's routes as its fragment names them
+(majlis.openapi_backends). Values are made up; ids are placeholders.
 """
 
 from __future__ import annotations
@@ -80,6 +80,60 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/api/v1/contacts"): {
         "response": {
             "items": [{"id": _ID, "name": "Khalid", "tags": ["vip"]}],
+            "next_cursor": None,
+        }
+    },
+    ("POST", "/api/v1/contacts"): {
+        "request": {"phone": "+971501234567", "name": "Khalid", "tags": ["vip"]},
+        "response": {
+            "id": _ID,
+            "phone": "+971501234567",
+            "name": "Khalid",
+            "email": None,
+            "tags": ["vip"],
+            "attributes": {},
+            "consent": {"marketing": "unknown", "processing_restricted": False, "updated_at": None},
+            "created_at": _NOW,
+            "updated_at": _NOW,
+            "deleted_at": None,
+        },
+    },
+    ("POST", "/api/v1/webhooks"): {
+        "request": {
+            "url": "https://crm.example.ae/hooks/majlis",
+            "description": "CRM",
+            "event_types": ["message.received", "contact.changed"],
+        },
+        "response": {
+            "id": _ID,
+            "url": "https://crm.example.ae/hooks/majlis",
+            "description": "CRM",
+            "event_types": ["contact.changed", "message.received"],
+            "enabled": True,
+            "disabled_reason": None,
+            "previous_secret_expires_at": None,
+            "created_at": _NOW,
+            "updated_at": _NOW,
+            "secret": "whsec_<shown once>",
+        },
+    },
+    ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries"): {
+        "response": {
+            "items": [
+                {
+                    "id": _ID,
+                    "endpoint_id": _ID,
+                    "event_type": "message.received",
+                    "state": "succeeded",
+                    "attempt": 1,
+                    "status_code": 200,
+                    "latency_ms": 84,
+                    "error_class": None,
+                    "next_attempt_at": None,
+                    "last_attempt_at": _NOW,
+                    "created_at": _NOW,
+                }
+            ],
             "next_cursor": None,
         }
     },

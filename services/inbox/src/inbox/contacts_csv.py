@@ -8,6 +8,8 @@ overwritten when the cell is not empty, tags are added, attributes merged (the f
 A phone number seen earlier in the same file is an update too ("updated"): later rows win,
 as in a spreadsheet. A soft-deleted contact is "skipped" (restore it first). Invalid rows are
 reported by line number with a reason that never repeats the value, and are not stored.
+Each batch emits one `inbox.contact.changed` (created or updated) per contact it wrote, through
+the outbox in the batch's transaction, like every other contact write.
 Past 10 MB or 50,000 rows the import stops with 413 (a broken line or bad UTF-8 mid-file:
 422); the rows before it stay imported and the problem carries their counts (re-importing
 the whole file is safe: every row dedupes by phone number).
@@ -47,8 +49,11 @@ from inbox.contacts import (
 from inbox.contacts_records_repository import ImportedContact
 from inbox.deps import INBOX_DEPS, InboxDeps
 from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller
+from majlis.events import make_envelope
+from majlis.events.inbox import ContactChanged
 from majlis.http import ProblemError
 from majlis.http.auth import Identity, caller_transaction
+from majlis.messaging import add_all_to_outbox
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 IMPORT_MAX_ROWS = 50_000
@@ -225,14 +230,23 @@ async def _apply(
         for c in contacts:
             c.attributes_enc = contact_attributes.seal(cipher, tenant_id, c.attributes or {})
         created = await records.insert_imported(conn, tenant_id, [c for c in contacts if c.phone])
-        await records.update_imported(conn, [c for c in contacts if not c.phone])
+        updated = await records.update_imported(conn, [c for c in contacts if not c.phone])
         kept = [c for c in contacts if not c.phone or c.id in created]
         pairs = [(c.id, t) for c in kept for t in c.tags or []]
         await repo.add_tags(conn, tenant_id, [p[0] for p in pairs], [p[1] for p in pairs])
+        await _emit_changes(conn, tenant_id, created, updated)
     for row, outcome, contact, reason in outcomes:
         if contact is not None and contact.phone and contact.id not in created:
             outcome, reason = "skipped", "the phone number was added meanwhile; import again"
         summary.add(row.line, outcome, contact.id if contact else None, reason)
+
+
+async def _emit_changes(conn: Any, tenant_id: UUID, created: set[UUID], updated: set[UUID]) -> None:
+    """One `inbox.contact.changed` per contact the batch wrote, committed with it (ids only,
+    like every other contact write: subscribers read the data through the API)."""
+    events = [ContactChanged(contact_id=i, change="created") for i in sorted(created)]
+    events += [ContactChanged(contact_id=i, change="updated") for i in sorted(updated)]
+    await add_all_to_outbox(conn, [make_envelope(e, tenant_id=tenant_id) for e in events])
 
 
 async def import_contacts(request: web.Request) -> web.Response:

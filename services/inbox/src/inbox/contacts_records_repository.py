@@ -256,9 +256,10 @@ async def insert_imported(conn: Conn, tenant_id: UUID, new: list[ImportedContact
     return {r["id"] for r in rows}
 
 
-async def update_imported(conn: Conn, changed: list[ImportedContact]) -> None:
-    """Overwrite the names, e-mails and attributes an import brought, in bulk."""
-    await conn.execute(
+async def update_imported(conn: Conn, changed: list[ImportedContact]) -> set[UUID]:
+    """Overwrite the names, e-mails and attributes an import brought, in bulk; the ids updated
+    (a contact soft-deleted meanwhile is not)."""
+    rows = await conn.fetch(
         """
         UPDATE contacts c SET
           name_bidx = CASE WHEN u.name_enc IS NULL THEN c.name_bidx ELSE u.name_bidx END,
@@ -272,6 +273,7 @@ async def update_imported(conn: Conn, changed: list[ImportedContact]) -> None:
                     $6::boolean[], $7::bytea[])
           AS u(id, name_enc, name_bidx, email_enc, email_bidx, set_attributes, attributes_enc)
         WHERE c.id = u.id AND c.deleted_at IS NULL
+        RETURNING c.id
         """,
         [c.id for c in changed],
         [c.name[0] for c in changed],
@@ -281,3 +283,4 @@ async def update_imported(conn: Conn, changed: list[ImportedContact]) -> None:
         [c.attributes is not None for c in changed],
         [c.attributes_enc for c in changed],
     )
+    return {r["id"] for r in rows}

@@ -68,4 +68,36 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         "webhook_endpoints", "previous_secret_enc", "webhook_endpoints.previous_secret"
     ),
     EncryptedColumn("webhook_deliveries", "payload_enc", "webhook_deliveries.payload"),
+    EncryptedColumn("webhook_endpoints", "url_enc", "webhook_endpoints.url"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaintextColumn:
+    """A column that held plaintext before its encrypted twin existed (e.g. 0019's url).
+
+    The key is never in the database, so a migration cannot encrypt: it adds the twin, makes
+    the old column nullable and requires exactly one of the two to be set; Python then seals
+    each row (``majlis.crypto.reencrypt.seal_plaintext``), clearing the plaintext.
+    """
+
+    column: str
+    encrypted: EncryptedColumn
+
+    def __post_init__(self) -> None:
+        if not _IDENTIFIER.fullmatch(self.column):
+            raise ValueError(f"not a plain identifier: {self.column}")
+
+    @property
+    def name(self) -> str:
+        """``table.column`` of the plaintext column."""
+        return f"{self.encrypted.table}.{self.column}"
+
+
+def _registered(table: str, column: str) -> EncryptedColumn:
+    return next(c for c in ENCRYPTED_COLUMNS if c.table == table and c.column == column)
+
+
+PLAINTEXT_COLUMNS: tuple[PlaintextColumn, ...] = (
+    PlaintextColumn("url", _registered("webhook_endpoints", "url_enc")),
 )

@@ -10,7 +10,7 @@ from majlis.messaging.names import (
     queue_name,
     retry_queue_name,
 )
-from majlis.messaging.outbox import OutboxRelay, add_to_outbox
+from majlis.messaging.outbox import OutboxRelay, add_all_to_outbox, add_to_outbox
 from majlis.messaging.publisher import Publisher, PublishError, connect_publisher
 from majlis.messaging.queues import PLATFORM_QUEUES
 from majlis.messaging.topology import QueueSpec, declare_topology, delete_topology
@@ -26,6 +26,7 @@ __all__ = [
     "PublishError",
     "Publisher",
     "QueueSpec",
+    "add_all_to_outbox",
     "add_to_outbox",
     "claim_event",
     "connect_publisher",

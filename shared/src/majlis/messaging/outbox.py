@@ -59,6 +59,16 @@ async def add_to_outbox(conn: asyncpg.Connection[Any], envelope: Envelope) -> No
     )
 
 
+async def add_all_to_outbox(conn: asyncpg.Connection[Any], envelopes: Collection[Envelope]) -> None:
+    """Queue many events in the caller's tenant transaction in one round trip (bulk writes)."""
+    if not envelopes:
+        return
+    await conn.executemany(
+        _INSERT,
+        [(e.tenant_id, e.id, e.type, envelope_bytes(e).decode()) for e in envelopes],
+    )
+
+
 class OutboxRelay:
     """Moves committed outbox rows to the bus, batch by batch, until stop()."""
 

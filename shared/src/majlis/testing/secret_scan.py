@@ -4,15 +4,18 @@ After a test run it looks for needles (known secrets and the canaries a dedicate
 through every path: passwords, Meta access tokens, API keys, AI keys, customers' phone numbers,
 message bodies) in (1) every text, varchar, char, json, jsonb and bytea column (arrays of them
 too) of every table of the test database, read as a superuser so row-level security hides
-nothing, and (2) the captured log output of the run. Ciphertexts, hashes and blind indexes do not
-contain the plaintext, so they never match; a finding is a real leak. Findings name the table and
-column (or the log line number) and show the needle redacted.
+nothing, and (2) the captured log output of the run: what tests printed, and the output of the
+platforms tests start as subprocesses (read through ``LoggedOutput``). Ciphertexts, hashes and
+blind indexes do not contain the plaintext, so they never match; a finding is a real leak.
+Findings name the table and column (or the log line number) and show the needle redacted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +149,47 @@ def _found(where: str, text: str, needles: Mapping[str, str]) -> list[Finding]:
 
 def _unique(findings: Iterable[Finding]) -> list[Finding]:
     return list(dict.fromkeys(findings))
+
+
+def run_log_path() -> Path | None:
+    """The run's log file, which the scanner reads; None outside a test run."""
+    value = os.environ.get(LOG_FILE_ENV)
+    return Path(value) if value else None
+
+
+class LoggedOutput:
+    """A subprocess's output read line by line, every line also appended to the run's log.
+
+    Tests that start services in subprocesses (``python -m majlis.devrun``) read their stdout
+    through this, so the scanner sees what those services logged: pytest captures only the test
+    process's own output.
+    """
+
+    def __init__(self, stream: asyncio.StreamReader, path: Path | None = None) -> None:
+        """Copy `stream`'s lines into `path` (default: the run's log file, if any)."""
+        self._stream = stream
+        self.path = path if path is not None else run_log_path()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _keep(self, data: bytes) -> bytes:
+        if data and self.path is not None:
+            with self.path.open("ab") as log:
+                log.write(data)
+        return data
+
+    async def readline(self) -> bytes:
+        """The next line ("" at the end), copied to the log."""
+        return self._keep(await self._stream.readline())
+
+    async def read(self) -> bytes:
+        """Everything until the end, copied to the log."""
+        return self._keep(await self._stream.read())
+
+    async def drain(self) -> None:
+        """Copy lines until the end (a background task once the test stops reading)."""
+        while await self.readline():
+            pass
 
 
 def scan_log(path: Path, needles: Mapping[str, str]) -> list[Finding]:

@@ -28,6 +28,7 @@ CONSUMER = "broadcast.webhooks"
 PAYLOAD_FIELD = "webhook_deliveries.payload"
 SECRET_FIELD = "webhook_endpoints.secret"  # noqa: S105  # a field name, not a secret
 PREVIOUS_SECRET_FIELD = "webhook_endpoints.previous_secret"  # noqa: S105  # a field name
+URL_FIELD = "webhook_endpoints.url"
 MESSAGE_BODY_FIELD = "messages.body"  # the inbox's encrypted message content
 WITH_CONTENT = frozenset({"message.received", "message.sent"})
 
@@ -38,6 +39,14 @@ class WebhookDeps:
 
     pool: asyncpg.Pool[Any]
     cipher: FieldCipher
+
+
+def endpoint_url(cipher: FieldCipher, tenant_id: UUID, row: Any) -> str:
+    """An endpoint row's URL: sealed (url_enc), or a row from before 0019 not sealed yet."""
+    if row["url_enc"] is not None:
+        return cipher.decrypt_text(row["url_enc"], tenant_id=tenant_id, field=URL_FIELD)
+    plain: str = row["url"]
+    return plain
 
 
 async def enqueue(

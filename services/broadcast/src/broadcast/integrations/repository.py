@@ -17,8 +17,9 @@ import asyncpg
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 Row: TypeAlias = asyncpg.Record
 
+# url: only a row written before 0019 and not sealed yet holds it; url_enc otherwise.
 _ENDPOINT = (
-    "id, url, description, event_types, enabled, disabled_reason, secret_enc,"
+    "id, url, url_enc, description, event_types, enabled, disabled_reason, secret_enc,"
     " previous_secret_enc, previous_secret_expires_at, failing_since, exhausted_in_row,"
     " created_at, updated_at"
 )
@@ -31,7 +32,7 @@ _DELIVERY = (
 async def insert_endpoint(
     conn: Conn,
     endpoint_id: UUID,
-    url: str,
+    url_enc: bytes,
     description: str,
     event_types: Sequence[str],
     enabled: bool,
@@ -40,10 +41,10 @@ async def insert_endpoint(
 ) -> Row:
     """A new endpoint."""
     row: Row | None = await conn.fetchrow(
-        "INSERT INTO webhook_endpoints (tenant_id, id, url, description, event_types, enabled,"  # noqa: S608  (constant column list)
+        "INSERT INTO webhook_endpoints (tenant_id, id, url_enc, description, event_types, enabled,"  # noqa: S608  (constant column list)
         " secret_enc, created_by) VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6, $7)"
         f" RETURNING {_ENDPOINT}",
-        endpoint_id, url, description, list(event_types), enabled, secret_enc, created_by,
+        endpoint_id, url_enc, description, list(event_types), enabled, secret_enc, created_by,
     )  # fmt: skip
     assert row is not None  # INSERT ... RETURNING always returns the row
     return row
@@ -83,21 +84,23 @@ async def list_endpoints(conn: Conn, after: tuple[datetime, UUID] | None, limit:
 async def update_endpoint(
     conn: Conn,
     endpoint_id: UUID,
-    url: str,
+    url_enc: bytes,
     description: str,
     event_types: Sequence[str],
     enabled: bool,
     reset_failures: bool,
 ) -> Row | None:
-    """Change an endpoint's settings; enabling it again clears the failure counters."""
+    """Change an endpoint's settings (the URL sealed, any plaintext one cleared); enabling it
+    again clears the failure counters."""
     row: Row | None = await conn.fetchrow(
-        "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4,"  # noqa: S608  (constant column list)
+        "UPDATE webhook_endpoints SET url_enc = $2, url = NULL, description = $3,"  # noqa: S608  (constant column list)
+        " event_types = $4,"
         " enabled = $5, updated_at = now(),"
         " disabled_reason = CASE WHEN $6 THEN NULL ELSE disabled_reason END,"
         " failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END,"
         " exhausted_in_row = CASE WHEN $6 THEN 0 ELSE exhausted_in_row END"
         f" WHERE id = $1 RETURNING {_ENDPOINT}",
-        endpoint_id, url, description, list(event_types), enabled, reset_failures,
+        endpoint_id, url_enc, description, list(event_types), enabled, reset_failures,
     )  # fmt: skip
     return row
 
@@ -230,7 +233,7 @@ async def claim(conn: Conn, delivery_id: UUID, lease_s: float) -> Row | None:
         "               AND next_attempt_at <= now() FOR UPDATE SKIP LOCKED)"
         " AND e.tenant_id = d.tenant_id AND e.id = d.endpoint_id"
         " RETURNING d.id, d.endpoint_id, d.event_type, d.payload_enc, d.attempt,"
-        " d.first_attempt_at, e.url, e.enabled, e.secret_enc, e.previous_secret_enc,"
+        " d.first_attempt_at, e.url, e.url_enc, e.enabled, e.secret_enc, e.previous_secret_enc,"
         " e.previous_secret_expires_at, now() AS claimed_at",
         delivery_id, lease_s,
     )  # fmt: skip

@@ -23,11 +23,14 @@ from broadcast.integrations import repository as repo
 from broadcast.integrations.consumers import (
     PREVIOUS_SECRET_FIELD,
     SECRET_FIELD,
+    URL_FIELD,
     WebhookDeps,
+    endpoint_url,
     enqueue,
 )
 from broadcast.integrations.signing import new_secret
 from majlis.crypto import FieldCipher, KeyRing
+from majlis.crypto.reencrypt import seal_plaintext
 from majlis.events import make_envelope
 from majlis.events.broadcast import BroadcastAuditRecorded
 from majlis.http import ProblemError, parse_json
@@ -46,8 +49,12 @@ OVERLAP_DEFAULT_S, OVERLAP_MAX_S = 86_400, 7 * 86_400
 
 
 async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The views' and worker's dependencies."""
-    app[WEBHOOKS] = WebhookDeps(app[DB_POOL], FieldCipher(KeyRing.from_settings(app[SETTINGS])))
+    """The views' and worker's dependencies; endpoint URLs stored before 0019 sealed first."""
+    deps = WebhookDeps(app[DB_POOL], FieldCipher(KeyRing.from_settings(app[SETTINGS])))
+    # Idempotent and cheap once done (one indexed query per tenant with endpoints); a replica
+    # racing another seals each row once (the UPDATE is conditional on the plaintext).
+    await seal_plaintext(deps.pool, deps.cipher, await repo.webhook_tenants(deps.pool))
+    app[WEBHOOKS] = deps
     yield
 
 
@@ -146,12 +153,12 @@ def _next_cursor(rows: list[Any], limit: int) -> str | None:
     ).decode()
 
 
-def public_endpoint(row: Any) -> dict[str, Any]:
-    """An endpoint as the API shows it: never a secret."""
+def public_endpoint(cipher: FieldCipher, tenant_id: UUID, row: Any) -> dict[str, Any]:
+    """An endpoint as the API shows it: its URL (the tenant's own), never a secret."""
     expires = row["previous_secret_expires_at"]
     return {
         "id": str(row["id"]),
-        "url": row["url"],
+        "url": endpoint_url(cipher, tenant_id, row),
         "description": row["description"],
         "event_types": list(row["event_types"]),
         "enabled": row["enabled"],
@@ -211,16 +218,18 @@ async def create_endpoint(request: web.Request) -> web.Response:
     await _check_url(request, body.url)
     deps, endpoint_id, secret = request.app[WEBHOOKS], uuid4(), new_secret()
     sealed = deps.cipher.encrypt(secret, tenant_id=identity.tenant_id, field=SECRET_FIELD)
+    url_enc = deps.cipher.encrypt(body.url, tenant_id=identity.tenant_id, field=URL_FIELD)
     created_by = identity.principal_id if identity.kind == "session" else None
     async with caller_transaction(deps.pool, identity) as conn:
         await check_limit(conn, identity.tenant_id, Limit.WEBHOOK_ENDPOINTS)
         row = await repo.insert_endpoint(
-            conn, endpoint_id, body.url, body.description, body.event_types, body.enabled,
+            conn, endpoint_id, url_enc, body.description, body.event_types, body.enabled,
             sealed, created_by,
         )  # fmt: skip
         await _audit(conn, request, "webhooks.endpoint.created", endpoint_id,
                      event_types=body.event_types)  # fmt: skip
-    return web.json_response({**public_endpoint(row), "secret": secret}, status=201)
+    shown = public_endpoint(deps.cipher, identity.tenant_id, row)
+    return web.json_response({**shown, "secret": secret}, status=201)
 
 
 async def list_endpoints(request: web.Request) -> web.Response:
@@ -232,7 +241,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
         rows = await repo.list_endpoints(conn, after, limit + 1)
     return web.json_response(
         {
-            "items": [public_endpoint(r) for r in rows[:limit]],
+            "items": [public_endpoint(deps.cipher, identity.tenant_id, r) for r in rows[:limit]],
             "next_cursor": _next_cursor(rows, limit),
         }
     )
@@ -246,7 +255,7 @@ async def get_endpoint(request: web.Request) -> web.Response:
         row = await repo.get_endpoint(conn, wanted)
     if row is None:
         raise _not_found()
-    return web.json_response(public_endpoint(row))
+    return web.json_response(public_endpoint(deps.cipher, identity.tenant_id, row))
 
 
 async def update_endpoint(request: web.Request) -> web.Response:
@@ -254,6 +263,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
     identity = await caller(request, write=True)
     body = await parse_json(request, UpdateEndpoint)
     deps, wanted = request.app[WEBHOOKS], _uuid(request, "endpoint_id", "Webhook endpoint")
+    tenant_id = identity.tenant_id
     if body.url is not None:
         await _check_url(request, body.url)
     async with caller_transaction(deps.pool, identity) as conn:
@@ -261,9 +271,10 @@ async def update_endpoint(request: web.Request) -> web.Response:
         if row is None:
             raise _not_found()
         enabled = row["enabled"] if body.enabled is None else body.enabled
+        url = body.url if body.url is not None else endpoint_url(deps.cipher, tenant_id, row)
         updated = await repo.update_endpoint(
             conn, wanted,
-            body.url if body.url is not None else row["url"],
+            deps.cipher.encrypt(url, tenant_id=tenant_id, field=URL_FIELD),
             body.description if body.description is not None else row["description"],
             body.event_types if body.event_types is not None else list(row["event_types"]),
             enabled,
@@ -271,7 +282,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         )  # fmt: skip
         changes = sorted(body.model_dump(exclude_none=True))
         await _audit(conn, request, "webhooks.endpoint.updated", wanted, fields=changes)
-    return web.json_response(public_endpoint(updated))
+    return web.json_response(public_endpoint(deps.cipher, tenant_id, updated))
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
@@ -305,7 +316,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
         )  # fmt: skip
         await _audit(conn, request, "webhooks.secret.rotated", wanted,
                      overlap_seconds=body.overlap_seconds)  # fmt: skip
-    return web.json_response({**public_endpoint(rotated), "secret": secret})
+    return web.json_response({**public_endpoint(cipher, tenant_id, rotated), "secret": secret})
 
 
 async def list_deliveries(request: web.Request) -> web.Response:

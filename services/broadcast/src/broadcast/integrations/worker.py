@@ -34,6 +34,7 @@ from broadcast.integrations.consumers import (
     PREVIOUS_SECRET_FIELD,
     SECRET_FIELD,
     WebhookDeps,
+    endpoint_url,
 )
 from majlis.db import tenant_transaction
 from majlis.events import Event, make_envelope
@@ -234,11 +235,12 @@ class DeliveryWorker:
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
-        if URL(row["url"]).scheme not in targets.schemes(self._settings):
+        url = endpoint_url(self._deps.cipher, tenant_id, row)
+        if URL(url).scheme not in targets.schemes(self._settings):
             return Outcome(None, 0, "scheme_refused")
         try:
             response = await self._client.request(
-                "POST", row["url"], headers=headers, data=body,
+                "POST", url, headers=headers, data=body,
                 timeout_s=self._config.timeout_s, follow_redirects=False,
             )  # fmt: skip
         except OutboundRefused as refused:
