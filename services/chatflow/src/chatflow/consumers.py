@@ -1,6 +1,7 @@
 """Handlers of the `chatflow.events` queue, one table: event type -> handler.
 
-`inbox.message.stored`: run the bot for the conversation.
+`inbox.message.stored`: run the bot for the conversation; a network call the run reaches is
+made after that transaction committed (conversation_runs.drive), never inside it.
 `command.chatflow.companion_message`: the owner wrote to their companion; answer them.
 The event id is claimed in processed_messages in the same transaction as the work (and the
 reply's outbox entry), so a redelivery does nothing.
@@ -15,8 +16,9 @@ import asyncpg
 
 from chatflow.ai.answerer import AiService
 from chatflow.ai.companion_inbound import answer_owner
-from chatflow.conversation_runs import on_inbound
+from chatflow.conversation_runs import drive, on_inbound
 from chatflow.engine import EngineDeps
+from chatflow.external import Pending
 from majlis.events import Envelope, Event
 from majlis.events.inbox import CompanionMessageReceived, MessageStored
 from majlis.messaging import Handler, idempotent
@@ -35,12 +37,18 @@ def bind_handlers(
         if not isinstance(event, MessageStored):
             raise TypeError("on_message_stored needs a MessageStored event")
 
+        calls: list[Pending] = []
+
         async def work(conn: Any, _event: Event, claimed: Envelope) -> None:
-            await on_inbound(
+            pending = await on_inbound(
                 conn, claimed.tenant_id, deps(), event.conversation_id, event.message_id
             )
+            if pending is not None:
+                calls.append(pending)
 
         await idempotent(pool(), CONSUMER, work)(event, envelope)
+        for pending in calls:  # committed: now the call, with no transaction open
+            await drive(pool(), deps(), pending)
 
     async def on_companion_message(event: Event, envelope: Envelope) -> None:
         if not isinstance(event, CompanionMessageReceived):

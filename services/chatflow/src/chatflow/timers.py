@@ -4,6 +4,8 @@ A loop asks `app.due_flow_sessions` (ids only, before any tenant is known) and c
 due session inside its tenant's transaction; the conversation lock and the re-check of
 wake_at make a timer fire once even with several replicas. Nothing lives in memory: after a
 restart the next poll finds what came due meanwhile. The same loop purges old node logs.
+A session awaiting an external call has its attempt's lease in wake_at: when it expires (the
+process making the call died), the call is made again under a new attempt id.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import asyncpg
 from aiohttp import web
 
 from chatflow import sessions_repository as repo
-from chatflow.conversation_runs import on_timer
+from chatflow.conversation_runs import drive, on_timer
 from chatflow.deps import ENGINE
 from chatflow.engine import EngineDeps
 from majlis.db import tenant_transaction
@@ -38,7 +40,8 @@ async def fire_due(pool: asyncpg.Pool[Any], deps: EngineDeps) -> int:
     for row in due:
         try:
             async with tenant_transaction(pool, row["tenant_id"]) as conn:
-                await on_timer(conn, row["tenant_id"], deps, row["session_id"])
+                pending = await on_timer(conn, row["tenant_id"], deps, row["session_id"])
+            await drive(pool, deps, pending)  # a call the run reached, after the commit
         except Exception:
             log.exception("chatflow.timer_failed", session_id=str(row["session_id"]))
     return len(due)
