@@ -32,6 +32,7 @@ from chatflow.engine import (
     load_session,
     log_node,
     new_session,
+    queue_actions,
     run,
 )
 from chatflow.external import Pending
@@ -103,10 +104,17 @@ def pending_of(step: Step, session: Session) -> Pending | None:
 
 
 async def on_inbound(
-    conn: Any, tenant_id: UUID, deps: EngineDeps, conversation_id: UUID, message_id: UUID
+    conn: Any,
+    tenant_id: UUID,
+    deps: EngineDeps,
+    conversation_id: UUID,
+    message_id: UUID,
+    carried: list[dict[str, Any]] | None = None,
 ) -> Pending | None:
     """Continue the conversation's session with this message, or start a matching flow; the
-    call to make after the commit, if the run reached a node that makes one."""
+    call to make after the commit, if the run reached a node that makes one. `carried`: the
+    actions of an earlier step of this transaction not yet queued; they go first in this
+    step's command (one command keeps the bot's messages in order), or stay in the list."""
     await repo.lock_conversation(conn, conversation_id)
     conversation = await repo.conversation(conn, conversation_id)
     message = await repo.inbound_message(conn, message_id)
@@ -123,6 +131,8 @@ async def on_inbound(
     text, reply, context = read_inbound(content)
     contact = await load_contact(conn, deps, tenant_id, conversation["contact_id"])
     step = Step(conn, tenant_id, deps, conversation["contact_id"], contact)
+    if carried is not None:
+        step.actions = carried
     active = await repo.active_session(conn, conversation_id)
     if active is not None:
         session = load_session(deps.cipher, tenant_id, active)
@@ -266,13 +276,16 @@ async def apply_result(
     session.status = "running"
     nxt = follow(step, flow, session, session.current_node, outcome)
     await run(step, flow, session, nxt)
-    await finish(step, session)
+    await finish(step, session, queue=False)
     following = pending_of(step, session)
-    if queued is not None:
+    handed_off = any(action["kind"] == "handoff" for action in step.actions)
+    if queued is not None and not handed_off:  # after a hand-off a person reads them
         for message_id in await repo.inbound_between(conn, pending.conversation_id, consumed,
                                                      queued):  # fmt: skip
-            found = await on_inbound(conn, tenant_id, deps, pending.conversation_id, message_id)
+            found = await on_inbound(conn, tenant_id, deps, pending.conversation_id, message_id,
+                                     step.actions)  # fmt: skip
             following = following or found
+    await queue_actions(step, session.conversation_id, session.id, session.flow_id)
     return following
 
 

@@ -254,8 +254,9 @@ async def _log(
     )  # fmt: skip
 
 
-async def finish(step: Step, session: Session) -> None:
-    """Save the session and queue the step's actions for the inbox (same transaction)."""
+async def finish(step: Step, session: Session, *, queue: bool = True) -> None:
+    """Save the session and queue the step's actions for the inbox (same transaction);
+    `queue=False` keeps the actions on the step for a later command of the same transaction."""
     if session.status != "awaiting_external":
         session.pending = session.attempt_id = None
     pending_enc = None
@@ -271,7 +272,8 @@ async def finish(step: Step, session: Session) -> None:
         wake_at=session.wake_at, last_message_seq=session.last_message_seq,
         attempt_id=session.attempt_id, pending_enc=pending_enc, queued_seq=session.queued_seq,
     )  # fmt: skip
-    await queue_actions(step, session.conversation_id, session.id, session.flow_id)
+    if queue:
+        await queue_actions(step, session.conversation_id, session.id, session.flow_id)
 
 
 async def queue_actions(
@@ -290,4 +292,4 @@ async def queue_actions(
         actions_enc=base64.b64encode(sealed).decode("ascii"),
     )
     await add_to_outbox(step.conn, make_envelope(command, tenant_id=step.tenant_id))
-    step.actions = []
+    step.actions.clear()  # in place: the list may be shared with the step that carried it
