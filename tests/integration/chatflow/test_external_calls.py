@@ -334,3 +334,54 @@ async def test_a_message_during_a_pending_call_is_processed_after_it_in_order(
     [session] = await world.sql(team, "SELECT end_reason, queued_seq FROM flow_sessions")
     assert (session["end_reason"], session["queued_seq"]) == ("completed", None)
     assert slow_api.calls == 1
+
+
+async def test_the_companion_asks_the_ai_provider_with_no_transaction_open(
+    flow_world: Any, admin_pool: Any
+) -> None:
+    world = flow_world
+    team = await world.team()
+    owner = team.people["owner"]
+    status, ai, _ = await owner.request(
+        "PUT", "/api/v1/ai/settings",
+        json={"provider": "openai", "model": next(iter(world.openai.models)),
+              "api_key": next(iter(world.openai.api_keys))},
+    )  # fmt: skip
+    assert status == 200, ai
+    phone = world.fresh_phone()
+    await world.open_window(team, phone)
+    status, body, _ = await owner.request(
+        "PUT", "/api/v1/companion", json={"phone": phone, "number_id": str(team.number_id)}
+    )
+    assert status == 202, body
+    code = (await texts(world, team, 1))[0].split("is ")[1][:6]
+    status, body, _ = await owner.request("POST", "/api/v1/companion/verify", json={"code": code})
+    assert status == 200, body
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        arrived.set()
+        await release.wait()
+
+    world.openai.replies.append("Two new leads today.")
+    world.ai_holds.append(hold)
+    try:
+        await world.say(team, phone, "How is business today?")
+        await asyncio.wait_for(arrived.wait(), 15)
+        since = await now(admin_pool)
+        await asyncio.sleep(0.3)
+        async with admin_pool.acquire() as admin:
+            held = await admin.fetch(
+                "SELECT application_name FROM pg_stat_activity"
+                " WHERE datname = current_database()"
+                " AND application_name IN ('chatflow', 'chatflow-ai')"
+                " AND xact_start IS NOT NULL AND xact_start <= $1",
+                since,
+            )
+        assert held == []
+    finally:
+        world.ai_holds.remove(hold)
+        release.set()
+    assert (await texts(world, team, 2))[1] == "Two new leads today."
+    await asyncio.sleep(0.3)
+    assert len(await world.sent(team)) == 2
