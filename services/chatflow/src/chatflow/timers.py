@@ -23,6 +23,7 @@ from chatflow import sessions_repository as repo
 from chatflow.conversation_runs import drive, on_timer
 from chatflow.deps import ENGINE
 from chatflow.engine import EngineDeps
+from chatflow.external import Pending
 from majlis.db import tenant_transaction
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL
@@ -37,13 +38,18 @@ async def fire_due(pool: asyncpg.Pool[Any], deps: EngineDeps) -> int:
     """Continue every session whose timer is due; how many were looked at."""
     async with pool.acquire() as conn:
         due = await repo.due_sessions(conn, BATCH)
+    calls: list[Pending] = []
     for row in due:
         try:
             async with tenant_transaction(pool, row["tenant_id"]) as conn:
                 pending = await on_timer(conn, row["tenant_id"], deps, row["session_id"])
-            await drive(pool, deps, pending)  # a call the run reached, after the commit
+            if pending is not None:
+                calls.append(pending)
         except Exception:
             log.exception("chatflow.timer_failed", session_id=str(row["session_id"]))
+    # The calls the runs reached, after their commits and side by side: one slow endpoint
+    # does not hold back the other sessions of the batch.
+    await asyncio.gather(*(drive(pool, deps, pending) for pending in calls))
     return len(due)
 
 
