@@ -385,3 +385,29 @@ async def test_the_companion_asks_the_ai_provider_with_no_transaction_open(
     assert (await texts(world, team, 2))[1] == "Two new leads today."
     await asyncio.sleep(0.3)
     assert len(await world.sent(team)) == 2
+
+
+async def test_a_run_started_through_the_api_makes_its_call_after_the_commit(
+    flow_world: Any, slow_api: SlowApi, admin_pool: Any
+) -> None:
+    world = flow_world
+    team = await world.team()
+    flow_id = await publish(team, http_flow(slow_api.url), "never typed")
+    await world.say(team, world.fresh_phone(), "Hi")  # no trigger matches: no session
+    [conversation] = await world.until(team, "SELECT id FROM conversations")
+    release = asyncio.Event()
+    slow_api.holds.append(release)
+    started = asyncio.create_task(
+        team.people["admin"].request(
+            "POST", f"/api/v1/flows/{flow_id}/runs",
+            json={"conversation_id": str(conversation["id"])},
+        )
+    )  # fmt: skip
+    await slow_api.next_call()
+    since = await now(admin_pool)
+    await assert_no_transaction_held(world, team, admin_pool, since)
+    release.set()
+    status, body, _ = await asyncio.wait_for(started, 15)
+    assert status == 201, body
+    assert (body["status"], body["node"]) == ("ended", "bye")
+    assert sorted(await texts(world, team, 2)) == ["Looking it up", "You are in Dubai"]
