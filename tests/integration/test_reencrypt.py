@@ -41,6 +41,7 @@ PER_TENANT = {
     "outbound_sends.payload_enc": 0,  # nor sends in flight
     "templates.content_enc": 0,  # nor templates
     "flow_sessions.variables_enc": 0,  # nor chatflow sessions
+    "flow_sessions.pending_enc": 0,  # nor their pending external calls
     "flow_logs.detail_enc": 0,  # nor their logs
     "campaigns.parameters_enc": 0,  # nor campaigns
     "campaigns.audience_enc": 0,

@@ -3,6 +3,8 @@
 `flow_world` (one per module) runs the inbox, the chatflow service, the broadcast dispatcher
 (against the Graph API simulator) and a gateway that proxies to inbox and chatflow. A customer
 message arrives the way webhook-ingest delivers it; the bot's reply is seen at the simulator.
+The chatflow service's OpenAI base URL is a local fake (`openai`); a test can slow it down by
+adding an awaitable hook to `ai_holds` (awaited before each request is answered).
 """
 
 from __future__ import annotations
@@ -10,27 +12,34 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from broadcast.app import create_app as create_broadcast
 from broadcast.dispatcher import DispatcherConfig
+from chatflow.ai import AI_SETTINGS
 from chatflow.app import create_app as create_chatflow
 from inbox.app import create_app as create_inbox
+from majlis.ai import AiSettings
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.webhook_ingest import MessageReceived
 from majlis.messaging import Bus, Publisher
 from majlis.settings import Settings
+from majlis.testing.ai_fakes import FakeProviderState, create_fake_openai
 from majlis.testing.browser import Browser, GatewayUnderTest
 from majlis.testing.stack import gateway_settings, start_gateway
+
+OPENAI_KEY = "sk-test-" + "flowworld0123456789ab"
+OPENAI_MODEL = "gpt-4o-mini"
 
 
 def meta_id() -> str:
@@ -61,6 +70,8 @@ class FlowWorld:
     sim: str
     http: aiohttp.ClientSession
     teams: list[Team] = field(default_factory=list)
+    openai: FakeProviderState | None = None
+    ai_holds: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     fresh_phone = staticmethod(fresh_phone)
 
     async def team(self) -> Team:
@@ -151,10 +162,27 @@ async def flow_world(
             "outbound_allow_loopback": True,
         }
     )
+    openai = FakeProviderState(api_keys={OPENAI_KEY}, models={OPENAI_MODEL})
+    ai_holds: list[Callable[[], Awaitable[None]]] = []
+
+    @web.middleware
+    async def held(request: web.Request, handler: Any) -> web.StreamResponse:
+        for hold in list(ai_holds):
+            await hold()
+        return await handler(request)  # type: ignore[no-any-return]
+
+    fake_app = create_fake_openai(openai)
+    fake_app.middlewares.append(held)
+    fake_openai = TestServer(fake_app, host="127.0.0.1")
+    await fake_openai.start_server()
+    chatflow = create_chatflow(configured)
+    chatflow[AI_SETTINGS] = AiSettings(
+        openai_base_url=str(fake_openai.make_url("")).rstrip("/"), backoff_base_seconds=0.05
+    )
     servers = []
     for app in (
         create_inbox(configured),
-        create_chatflow(configured),
+        chatflow,
         create_broadcast(configured, DispatcherConfig(pair_interval_s=0.1, pair_burst=50)),
     ):
         server = TestServer(app, host="127.0.0.1")
@@ -173,6 +201,7 @@ async def flow_world(
     world = FlowWorld(
         under_test, configured, db_pool, Publisher(bus),
         FieldCipher(KeyRing.from_settings(settings)), graph_simulator, http,
+        openai=openai, ai_holds=ai_holds,
     )  # fmt: skip
     yield world
     await http.close()
@@ -181,6 +210,7 @@ async def flow_world(
     await gateway.close()
     for server in servers:
         await server.close()
+    await fake_openai.close()
     for tenant_id in under_test.tenants:
         async with tenant_transaction(db_pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)

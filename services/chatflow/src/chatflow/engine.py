@@ -5,6 +5,10 @@ the messages of a conversation are handled strictly one after another. Everythin
 decides commits together: the session's state, its node logs, and one `RunBotActions`
 command to the inbox (messages, tags, contact updates, hand-off) through the outbox.
 
+A node that makes a network call (http_request, ai_answer, ai_lead_capture) ends the step: the
+session commits as `awaiting_external` with the request and an attempt id, and the call is
+made after the commit, with no transaction open (chatflow.external, conversation_runs.drive).
+
 Loop prevention: a run stops after MAX_VISITS visits to one node or MAX_STEPS steps in all;
 the conversation is handed to a person and the stop is logged with the node.
 """
@@ -16,7 +20,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -37,6 +41,7 @@ MAX_VISITS = 50
 MAX_STEPS = 500
 VARIABLES_FIELD = "flow_sessions.variables"
 LOG_DETAIL_FIELD = "flow_logs.detail"
+PENDING_FIELD = "flow_sessions.pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,11 @@ class Session:
     wake_at: datetime | None = None
     last_message_seq: int | None = None
     end_reason: str | None = None
+    # awaiting_external: the call to make (decrypted here, encrypted at rest) and its attempt.
+    pending: dict[str, Any] | None = None
+    attempt_id: UUID | None = None
+    # The newest inbound message queued while the call was pending (processed after it).
+    queued_seq: int | None = None
 
 
 @dataclass
@@ -119,10 +129,16 @@ def load_session(cipher: FieldCipher, tenant_id: UUID, row: Any) -> Session:
     variables = orjson.loads(
         cipher.decrypt(row["variables_enc"], tenant_id=tenant_id, field=VARIABLES_FIELD)
     )
+    pending = None
+    if row["pending_enc"] is not None:
+        pending = orjson.loads(
+            cipher.decrypt(row["pending_enc"], tenant_id=tenant_id, field=PENDING_FIELD)
+        )
     return Session(
         row["id"], row["flow_id"], row["version_id"], row["conversation_id"],
         row["current_node"], row["status"], variables, dict(row["visits"]), row["steps"],
-        row["attempts"], row["wake_at"], row["last_message_seq"],
+        row["attempts"], row["wake_at"], row["last_message_seq"], None, pending,
+        row["attempt_id"], row["queued_seq"],
     )  # fmt: skip
 
 
@@ -145,7 +161,8 @@ async def new_session(
 
 async def run(step: Step, flow: Flow, session: Session, node_id: str | None) -> None:
     """Run from `node_id` (None: the session is already settled) until the run must pause."""
-    from chatflow.node_runner import execute  # the runner uses this module's types
+    from chatflow import external  # both use this module's types
+    from chatflow.node_runner import execute
 
     current = node_id
     while current is not None:
@@ -161,6 +178,14 @@ async def run(step: Step, flow: Flow, session: Session, node_id: str | None) -> 
             step.hand_off("loop_limit")
             _end(session, "loop_limit")
             break
+        if external.is_external(node):
+            # The call is made after this step commits; its result continues the run.
+            request = external.prepare(step, session, node)
+            session.status, session.pending = "awaiting_external", request
+            session.attempt_id = uuid4()
+            lease = timedelta(seconds=external.lease_seconds(request))
+            session.wake_at = step.deps.clock() + lease
+            break
         started = time.monotonic()
         try:
             outcome = await execute(step, flow, session, node)
@@ -168,9 +193,16 @@ async def run(step: Step, flow: Flow, session: Session, node_id: str | None) -> 
             log.exception("chatflow.node_failed", node_id=current)
             outcome = Outcome("handoff", error=f"node failed: {type(error).__name__}")
         elapsed = int((time.monotonic() - started) * 1000)
-        await _log(step, session, current, node.type, _label(outcome), elapsed,  # type: ignore[attr-defined]
-                   outcome.error or outcome.note, outcome.detail)  # fmt: skip
+        await log_node(step, session, current, node, outcome, elapsed)
         current = follow(step, flow, session, current, outcome)
+
+
+async def log_node(
+    step: Step, session: Session, node_id: str, node: Any, outcome: Outcome, elapsed_ms: int
+) -> None:
+    """The node's execution log row."""
+    await _log(step, session, node_id, node.type, _label(outcome), elapsed_ms,
+               outcome.error or outcome.note, outcome.detail)  # fmt: skip
 
 
 def follow(step: Step, flow: Flow, session: Session, current: str, outcome: Outcome) -> str | None:
@@ -232,16 +264,26 @@ async def _log(
     )  # fmt: skip
 
 
-async def finish(step: Step, session: Session) -> None:
-    """Save the session and queue the step's actions for the inbox (same transaction)."""
+async def finish(step: Step, session: Session, *, queue: bool = True) -> None:
+    """Save the session and queue the step's actions for the inbox (same transaction);
+    `queue=False` keeps the actions on the step for a later command of the same transaction."""
+    if session.status != "awaiting_external":
+        session.pending = session.attempt_id = None
+    pending_enc = None
+    if session.pending is not None:
+        pending_enc = step.deps.cipher.encrypt(
+            orjson.dumps(session.pending), tenant_id=step.tenant_id, field=PENDING_FIELD
+        )
     await repo.save_session(
         step.conn, session.id, current_node=session.current_node, status=session.status,
         end_reason=session.end_reason,
         variables_enc=seal_variables(step.deps.cipher, step.tenant_id, session.variables),
         visits=session.visits, steps=session.steps, attempts=session.attempts,
         wake_at=session.wake_at, last_message_seq=session.last_message_seq,
+        attempt_id=session.attempt_id, pending_enc=pending_enc, queued_seq=session.queued_seq,
     )  # fmt: skip
-    await queue_actions(step, session.conversation_id, session.id, session.flow_id)
+    if queue:
+        await queue_actions(step, session.conversation_id, session.id, session.flow_id)
 
 
 async def queue_actions(
@@ -260,4 +302,4 @@ async def queue_actions(
         actions_enc=base64.b64encode(sealed).decode("ascii"),
     )
     await add_to_outbox(step.conn, make_envelope(command, tenant_id=step.tenant_id))
-    step.actions = []
+    step.actions.clear()  # in place: the list may be shared with the step that carried it

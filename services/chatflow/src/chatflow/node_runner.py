@@ -10,13 +10,10 @@ from uuid import UUID
 from chatflow.answers import check_answer, lookup, render
 from chatflow.engine import Outcome, Session, Step
 from chatflow.flow_nodes import (
-    AiAnswer,
-    AiLeadCapture,
     AskQuestion,
     Condition,
     End,
     Handoff,
-    HttpRequest,
     Jump,
     NodeBase,
     Rule,
@@ -31,7 +28,6 @@ from chatflow.flow_nodes import (
     Wait,
 )
 from chatflow.flow_validation import Flow
-from chatflow.http_node import call_http
 from chatflow.sessions_repository import team_exists
 
 _ARABIC = re.compile("[\u0600-\u06ff]")
@@ -43,7 +39,8 @@ def text_language(text: str) -> str:
 
 
 async def execute(step: Step, flow: Flow, session: Session, node: NodeBase) -> Outcome:
-    """Run one node."""
+    """Run one node. The nodes that make a network call (http_request, ai_answer,
+    ai_lead_capture) are not run here but in two phases around it: chatflow.external."""
     v, c = session.variables, step.contact
     if isinstance(node, SendText):
         step.send({"type": "text", "text": {"body": render(node.text, v, c)[:4096]}})
@@ -67,27 +64,6 @@ async def execute(step: Step, flow: Flow, session: Session, node: NodeBase) -> O
         return Outcome("go", "true" if _holds(node, v, c) else "false")
     if isinstance(node, SetVariable):
         v[node.variable] = render(node.value, v, c)
-        return Outcome("go")
-    if isinstance(node, HttpRequest):
-        return await call_http(step, node, v)
-    if isinstance(node, AiAnswer):
-        question = render(node.question, v, c)
-        language = text_language(question)
-        answer = await step.deps.answerer.answer(step.tenant_id, question, language)
-        if answer is None:
-            step.hand_off("ai_no_answer")
-            return Outcome("handoff")
-        if node.variable:
-            v[node.variable] = answer
-        step.send({"type": "text", "text": {"body": answer[:4096]}})
-        return Outcome("go")
-    if isinstance(node, AiLeadCapture):
-        captured = await step.deps.lead_capturer.capture(
-            step.tenant_id, session.conversation_id, step.contact_id
-        )
-        if not captured:
-            step.hand_off("lead_capture")
-            return Outcome("handoff")
         return Outcome("go")
     if isinstance(node, TagContact):
         step.actions.append({"kind": "tag", "tags": list(node.tags)})

@@ -12,7 +12,7 @@ from uuid import UUID
 Conn = Any
 _SESSION = (
     "id, flow_id, version_id, conversation_id, current_node, status, variables_enc, visits,"
-    " steps, attempts, wake_at, last_message_seq"
+    " steps, attempts, wake_at, last_message_seq, attempt_id, pending_enc, queued_seq"
 )
 
 
@@ -94,6 +94,13 @@ async def session(conn: Conn, session_id: UUID) -> Any | None:
     )
 
 
+async def session_state(conn: Conn, session_id: UUID) -> Any | None:
+    """A session's status and node (unlocked read)."""
+    return await conn.fetchrow(
+        "SELECT status, current_node FROM flow_sessions WHERE id = $1", session_id
+    )
+
+
 async def session_conversation(conn: Conn, session_id: UUID) -> UUID | None:
     """The conversation of a session (unlocked read, to take the conversation lock first)."""
     found: UUID | None = await conn.fetchval(
@@ -133,25 +140,42 @@ async def save_session(
     attempts: int,
     wake_at: datetime | None,
     last_message_seq: int | None,
+    attempt_id: UUID | None = None,
+    pending_enc: bytes | None = None,
+    queued_seq: int | None = None,
 ) -> None:
     """Write a session's state after a step."""
     await conn.execute(
         "UPDATE flow_sessions SET current_node = $2, status = $3, end_reason = $4,"
         " variables_enc = $5, visits = $6::jsonb, steps = $7, attempts = $8, wake_at = $9,"
-        " last_message_seq = GREATEST(last_message_seq, $10), updated_at = now() WHERE id = $1",
+        " last_message_seq = GREATEST(last_message_seq, $10), attempt_id = $11,"
+        " pending_enc = $12, queued_seq = $13, updated_at = now() WHERE id = $1",
         session_id, current_node, status, end_reason, variables_enc, visits, steps, attempts,
-        wake_at, last_message_seq,
+        wake_at, last_message_seq, attempt_id, pending_enc, queued_seq,
     )  # fmt: skip
 
 
 async def end_active(conn: Conn, conversation_id: UUID, reason: str) -> None:
-    """End the conversation's unfinished session, if any."""
+    """End the conversation's unfinished session, if any (a pending call's result is dropped)."""
     await conn.execute(
         "UPDATE flow_sessions SET status = 'ended', end_reason = $2, wake_at = NULL,"
-        " updated_at = now() WHERE conversation_id = $1 AND status <> 'ended'",
+        " attempt_id = NULL, pending_enc = NULL, updated_at = now()"
+        " WHERE conversation_id = $1 AND status <> 'ended'",
         conversation_id,
         reason,
     )
+
+
+async def inbound_between(
+    conn: Conn, conversation_id: UUID, after: int | None, through: int
+) -> list[UUID]:
+    """Ids of the inbound messages with after < seq <= through, oldest first."""
+    rows = await conn.fetch(
+        "SELECT id FROM messages WHERE conversation_id = $1 AND direction = 'inbound'"
+        " AND ($2::bigint IS NULL OR seq > $2) AND seq <= $3 ORDER BY seq",
+        conversation_id, after, through,
+    )  # fmt: skip
+    return [row["id"] for row in rows]
 
 
 async def insert_log(conn: Conn, tenant_id: UUID, row: tuple[Any, ...]) -> None:

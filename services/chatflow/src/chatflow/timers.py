@@ -4,6 +4,8 @@ A loop asks `app.due_flow_sessions` (ids only, before any tenant is known) and c
 due session inside its tenant's transaction; the conversation lock and the re-check of
 wake_at make a timer fire once even with several replicas. Nothing lives in memory: after a
 restart the next poll finds what came due meanwhile. The same loop purges old node logs.
+A session awaiting an external call has its attempt's lease in wake_at: when it expires (the
+process making the call died), the call is made again under a new attempt id.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import asyncpg
 from aiohttp import web
 
 from chatflow import sessions_repository as repo
-from chatflow.conversation_runs import on_timer
+from chatflow.conversation_runs import drive, on_timer
 from chatflow.deps import ENGINE
 from chatflow.engine import EngineDeps
+from chatflow.external import Pending
 from majlis.db import tenant_transaction
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL
@@ -35,12 +38,18 @@ async def fire_due(pool: asyncpg.Pool[Any], deps: EngineDeps) -> int:
     """Continue every session whose timer is due; how many were looked at."""
     async with pool.acquire() as conn:
         due = await repo.due_sessions(conn, BATCH)
+    calls: list[Pending] = []
     for row in due:
         try:
             async with tenant_transaction(pool, row["tenant_id"]) as conn:
-                await on_timer(conn, row["tenant_id"], deps, row["session_id"])
+                pending = await on_timer(conn, row["tenant_id"], deps, row["session_id"])
+            if pending is not None:
+                calls.append(pending)
         except Exception:
             log.exception("chatflow.timer_failed", session_id=str(row["session_id"]))
+    # The calls the runs reached, after their commits and side by side: one slow endpoint
+    # does not hold back the other sessions of the batch.
+    await asyncio.gather(*(drive(pool, deps, pending) for pending in calls))
     return len(due)
 
 

@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints
 
 from chatflow import flows_repository as flows_repo
 from chatflow import sessions_repository as repo
-from chatflow.conversation_runs import load_contact, start
+from chatflow.conversation_runs import drive, load_contact, pending_of, start
 from chatflow.deps import ENGINE
 from chatflow.dry_run import play
 from chatflow.engine import Step
@@ -59,6 +59,13 @@ async def start_run(request: web.Request) -> web.Response:
             conn, request, "flows.run_started", flow_id,
             {"conversation_id": str(body.conversation_id), "session_id": str(session.id)},
         )  # fmt: skip
+    pending = pending_of(step, session)
+    if pending is not None:  # committed: now the call, with no transaction open
+        await drive(request.app[DB_POOL], deps, pending)
+        async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
+            row = await repo.session_state(conn, session.id)
+        if row is not None:
+            session.status, session.current_node = row["status"], row["current_node"]
     return web.json_response(
         {"session_id": str(session.id), "status": session.status, "node": session.current_node},
         status=201,

@@ -52,6 +52,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn("outbound_sends", "payload_enc", "outbound_sends.payload"),
     EncryptedColumn("templates", "content_enc", "templates.content"),
     EncryptedColumn("flow_sessions", "variables_enc", "flow_sessions.variables"),
+    EncryptedColumn("flow_sessions", "pending_enc", "flow_sessions.pending"),
     EncryptedColumn("flow_logs", "detail_enc", "flow_logs.detail"),
     EncryptedColumn("campaigns", "parameters_enc", "campaigns.parameters"),
     EncryptedColumn("campaigns", "audience_enc", "campaigns.audience"),

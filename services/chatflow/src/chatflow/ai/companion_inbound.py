@@ -1,8 +1,9 @@
 """Answer a message the owner sent to their companion (routed here by the inbox).
 
-The reply goes back from the business number the owner wrote to, through the dispatcher,
-queued in the consumer's transaction; its message id derives from the command's event id, so
-even a reply queued twice would be one send. Nothing of the conversation is stored but the
+The reply is computed first, with no transaction open (it may ask the AI provider), and then
+goes back from the business number the owner wrote to, through the dispatcher, queued in the
+consumer's transaction; its message id derives from the command's event id, so even a reply
+queued twice would be one send. Nothing of the conversation is stored but the
 encrypted 24-hour history in Redis (chatflow.ai.companion).
 """
 
@@ -23,10 +24,11 @@ from majlis.logging import get_logger
 log = get_logger(__name__)
 
 
-async def answer_owner(
-    conn: Any, ai: AiService, envelope: Envelope, event: CompanionMessageReceived
-) -> None:
-    """Compute the companion's answer and queue its send; drop it if no longer verified."""
+async def owner_reply(
+    ai: AiService, envelope: Envelope, event: CompanionMessageReceived
+) -> tuple[str, str] | None:
+    """(owner's phone, the companion's answer), computed with no transaction open; None if
+    the number is no longer a verified companion."""
     tenant_id = envelope.tenant_id
     opened = ai.cipher.decrypt(
         base64.b64decode(event.message_enc), tenant_id=tenant_id, field=COMPANION_MESSAGE_FIELD
@@ -37,7 +39,19 @@ async def answer_owner(
     if reply is None:
         # Removed or replaced between the inbox's routing and now: nobody to answer.
         log.info("chatflow.companion_not_registered")
-        return
+        return None
+    return phone, reply
+
+
+async def queue_owner_reply(
+    conn: Any,
+    ai: AiService,
+    envelope: Envelope,
+    event: CompanionMessageReceived,
+    answer: tuple[str, str],
+) -> None:
+    """Queue the answer's send inside the consumer's transaction."""
+    phone, reply = answer
     message_id = uuid5(NAMESPACE_URL, f"majlis:companion-reply:{envelope.id}")
-    await queue_text(conn, ai, tenant_id, event.number_id, phone, reply, message_id)
+    await queue_text(conn, ai, envelope.tenant_id, event.number_id, phone, reply, message_id)
     log.info("chatflow.companion_answered")

@@ -31,9 +31,9 @@ async def ai_ctx(app: web.Application) -> AsyncIterator[None]:
     ai_settings = app.get(AI_SETTINGS) or AiSettings()
     settings = app[SETTINGS]
     cipher = FieldCipher(KeyRing.from_settings(settings))
-    # A pool of its own: the flow engine calls the answerer and the lead capturer while it
-    # holds a connection of the service's pool (its step's transaction); drawing the second
-    # connection from the same pool could leave every engine step waiting for another.
+    # A pool of its own: the AI side's short reads and the lead's transaction never compete
+    # with the engine's steps for a connection (the engine makes these calls with no
+    # transaction open: chatflow.external).
     pool = await create_pool(
         settings.database_url.get_secret_value(),
         min_size=1,
