@@ -96,6 +96,25 @@ async def _open_contacts(page: Any) -> None:
     await page.get_by_role("heading", name="Contacts", exact=True).wait_for()
 
 
+async def _deny_current_token(platform: Platform, settings: Settings, log: NetworkLog) -> None:
+    """Deny-list the page's latest access token, as the gateway's sign-out of it does."""
+    token = log.tokens()[-1].token
+    assert token is not None
+    claims = TokenVerifier.from_settings(settings).decode(token)
+    redis = aioredis.from_url(settings.redis_url.get_secret_value())
+    try:
+        store = RevocationStore(
+            redis,
+            platform.env["MAJLIS_REDIS_PREFIX"],
+            issuer=settings.jwt_issuer,
+            max_token_ttl=TTL_SECONDS,
+            leeway=0,
+        )
+        await store.deny(claims)
+    finally:
+        await redis.aclose()
+
+
 async def _shows_session_ended(page: Any) -> None:
     await page.wait_for_url("**/app/signin")
     await page.get_by_text("Your session ended. Please sign in again.").wait_for()
@@ -153,21 +172,7 @@ async def test_a_revoked_token_is_refreshed_once_and_the_call_retried(
     would): the next calls get 401, the page refreshes once and retries them, and the person
     sees the screen they asked for."""
     page, log = await _signed_in_page(await new_context(), platform, business.email)
-    token = log.tokens()[-1].token
-    assert token is not None
-    claims = TokenVerifier.from_settings(settings).decode(token)
-    redis = aioredis.from_url(settings.redis_url.get_secret_value())
-    try:
-        store = RevocationStore(
-            redis,
-            platform.env["MAJLIS_REDIS_PREFIX"],
-            issuer=settings.jwt_issuer,
-            max_token_ttl=TTL_SECONDS,
-            leeway=0,
-        )
-        await store.deny(claims)
-    finally:
-        await redis.aclose()
+    await _deny_current_token(platform, settings, log)
     before = len(log.calls)
 
     await _open_team(page)
@@ -186,6 +191,40 @@ async def test_a_revoked_token_is_refreshed_once_and_the_call_retried(
     await page.get_by_role("cell", name=business.email).wait_for()
     after = log.calls[before:]
     assert [c.status for c in after if c.path == "/api/v1/auth/refresh"] == [200]
+    assert "/app/signin" not in page.url
+
+
+async def test_a_refresh_the_server_cannot_answer_keeps_the_session(
+    platform: Platform, business: Business, new_context: Any, settings: Settings
+) -> None:
+    """A refresh answered 503 (the gateway without Redis) is no verdict on the session: the page
+    stays signed in, and once the gateway answers again the next call renews and goes through."""
+    page, log = await _signed_in_page(await new_context(), platform, business.email)
+    unavailable = json.dumps({"title": "Service unavailable", "status": 503})
+
+    async def outage(route: Any) -> None:
+        await route.fulfill(status=503, content_type="application/problem+json", body=unavailable)
+
+    await page.route("**/api/v1/auth/refresh", outage)
+    await _deny_current_token(platform, settings, log)
+    before = len(log.calls)
+    await page.get_by_role("link", name="Team", exact=True).click()
+
+    async def refused() -> bool:
+        return any(c.path == "/api/v1/auth/refresh" for c in log.calls[before:])
+
+    await eventually(refused)
+    await page.get_by_role("heading", name="Team", exact=True).wait_for()
+    assert "/app/signin" not in page.url
+    assert await page.get_by_text("Your session ended").count() == 0
+
+    await page.unroute("**/api/v1/auth/refresh", outage)
+    await _open_contacts(page)
+    await page.get_by_role("link", name="Team", exact=True).click()
+    await page.get_by_role("cell", name=business.email).wait_for()
+    statuses = [c.status for c in log.calls[before:] if c.path == "/api/v1/auth/refresh"]
+    assert statuses[-1] == 200, statuses
+    assert set(statuses[:-1]) == {503}, statuses  # (queries retry: one or more refused)
     assert "/app/signin" not in page.url
 
 
