@@ -77,10 +77,14 @@ class NetworkLog:
         return [c for c in self.calls if c.token is not None]
 
 
-async def _signed_in_page(context: Any, platform: Platform, email: str) -> tuple[Any, NetworkLog]:
+async def _signed_in_page(
+    context: Any, platform: Platform, email: str, sockets: list[Any] | None = None
+) -> tuple[Any, NetworkLog]:
     page = await context.new_page()
     log = NetworkLog()
     log.attach(page)
+    if sockets is not None:
+        page.on("websocket", lambda socket: sockets.append(socket))
     await sign_in(page, platform, email)
     await page.get_by_role("heading", name="Conversations").wait_for()
     return page, log
@@ -124,7 +128,8 @@ async def test_the_token_is_renewed_before_it_expires_and_the_page_keeps_working
     platform: Platform, business: Business, new_context: Any
 ) -> None:
     context = await new_context()
-    page, log = await _signed_in_page(context, platform, business.email)
+    sockets: list[Any] = []
+    page, log = await _signed_in_page(context, platform, business.email, sockets)
     login = log.tokens()[0]
     assert login.path == "/api/v1/auth/login"
     assert login.expires_in == TTL_SECONDS
@@ -147,6 +152,10 @@ async def test_the_token_is_renewed_before_it_expires_and_the_page_keeps_working
     await page.get_by_role("heading", name="Conversations").wait_for()
     assert log.unauthorised() == [], [(c.method, c.path) for c in log.unauthorised()]
     assert "/app/signin" not in page.url
+    # The live stream took each renewed token in time: the server, which closes a stream whose
+    # token expired, never had to (one socket, still open).
+    assert len(sockets) == 1
+    assert not sockets[0].is_closed()
     # Every token was renewed before it expired; every renewal was the timer's.
     issued = log.tokens()
     for earlier, later in itertools.pairwise(issued):
