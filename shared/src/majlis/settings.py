@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "https://majlis.local"
     jwt_audience: str = "majlis-api"
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    # Access-token lifetime (MAJLIS_ACCESS_TOKEN_TTL_SECONDS, 15 minutes; 1 to 60 minutes). The
+    # dashboard renews silently a minute before expiry, or a quarter of the lifetime ahead when
+    # that is shorter (a 60-second token is renewed after 45 seconds).
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

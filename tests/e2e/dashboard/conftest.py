@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,11 @@ from majlis.db import create_pool, tenant_transaction
 from majlis.messaging import PLATFORM_QUEUES, Bus, BusError, delete_topology
 from majlis.settings import ServiceName, Settings
 from majlis.testing.dashboard_e2e import (
-    PASSWORD,
     Business,
     Platform,
-    api_login,
     free_ports,
     fresh_ip,
-    json_of,
+    new_business,
 )
 from majlis.testing.secret_scan import LoggedOutput
 
@@ -68,7 +65,14 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-async def platform(settings: Settings) -> AsyncIterator[Platform]:
+def platform_env() -> dict[str, str]:
+    """Extra ``MAJLIS_*`` settings of the module's platform (a module overrides this fixture,
+    e.g. for short-lived access tokens); applied last, so they win."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+async def platform(settings: Settings, platform_env: dict[str, str]) -> AsyncIterator[Platform]:
     """`python -m majlis.devrun` on free ports, with the Graph API simulator.
 
     Per module: its services share the test database (outbox relays, sweepers), so none may
@@ -98,6 +102,7 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
         # setting, refused in production whatever its value.
         "MAJLIS_OUTBOUND_ALLOW_LOOPBACK": "true",
     }
+    env |= platform_env
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -159,32 +164,7 @@ async def platform(settings: Settings) -> AsyncIterator[Platform]:
 @pytest.fixture
 async def business(platform: Platform) -> Business:
     """A new tenant, its owner signed in through the API, one WhatsApp number connected."""
-    email = f"owner-{uuid.uuid4().hex[:10]}@example.test"
-    async with platform.session.post(
-        f"{platform.base}/api/v1/auth/register",
-        json={"business_name": "Dana Perfumes", "name": "Dana Owner", "email": email,
-              "password": PASSWORD},
-        headers={"X-Forwarded-For": fresh_ip()},
-    ) as response:  # fmt: skip
-        tenant_id = uuid.UUID((await json_of(response, 201))["tenant_id"])
-    platform.tenants.append(tenant_id)
-    headers = await api_login(platform, email)
-    phone_number_id, waba_id = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15]
-    token = "EAA" + uuid.uuid4().hex
-    # A WABA of its own, known to the simulator: template webhooks find this tenant only.
-    async with platform.session.post(
-        f"{platform.sim}/_sim/numbers",
-        json={"phone_number_id": phone_number_id, "token": token, "waba_id": waba_id},
-    ) as response:
-        await json_of(response, 201)
-    async with platform.session.post(
-        f"{platform.base}/api/v1/numbers",
-        json={"phone_number_id": phone_number_id, "waba_id": waba_id,
-              "display_number": "+971 4 555 0100", "access_token": token},
-        headers=headers,
-    ) as response:  # fmt: skip
-        number_id = (await json_of(response, 201))["id"]
-    return Business(tenant_id, email, "Dana Owner", phone_number_id, number_id, headers)
+    return await new_business(platform)
 
 
 @pytest.fixture(scope="package")

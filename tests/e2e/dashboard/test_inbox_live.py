@@ -80,16 +80,18 @@ async def test_live_message_reply_ticks_csrf_and_token_in_memory_only(
             continue  # before sign-in there is no session to bind a token to
         assert headers.get("x-csrf-token") == csrf, request.url
 
-    # The access token lives in memory only: not in storage, not in any cookie.
+    # The access token lives in memory only: not in storage, not in any cookie, not in the page.
     assert tokens
     storage = await page.evaluate(
         "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage),"
         " document.cookie])"
     )
     all_cookies = json.dumps(await context.cookies())
+    html = await page.content()
     for token in tokens:
         assert token not in storage
         assert token not in all_cookies
+        assert token not in html
     local_keys = await page.evaluate("() => Object.keys(localStorage)")
     assert set(local_keys) <= {"majlis.language", "majlis.arabicDigits"}
 

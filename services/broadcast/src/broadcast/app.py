@@ -14,6 +14,7 @@ from aiohttp import web
 from broadcast import views_campaign_actions, views_campaigns, views_templates
 from broadcast.analytics import views as analytics_views
 from broadcast.analytics.consumers import analytics_handlers
+from broadcast.campaign_progress import ProgressGate
 from broadcast.campaign_runner import CampaignRunner, RunnerConfig
 from broadcast.consumers import command_handlers, event_handlers
 from broadcast.dispatcher import Dispatcher, DispatcherConfig
@@ -80,7 +81,8 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def runner_ctx(app: web.Application) -> AsyncIterator[None]:
     """The campaign runner: starts scheduled campaigns and feeds running ones."""
-    runner = CampaignRunner(app[views_campaigns.CAMPAIGNS], app[RUNNER_CONFIG])
+    progress = ProgressGate(app[REDIS], app[SETTINGS].redis_prefix)
+    runner = CampaignRunner(app[views_campaigns.CAMPAIGNS], app[RUNNER_CONFIG], progress)
     task = asyncio.create_task(runner.run(), name="campaign-runner")
     yield
     await runner.stop()

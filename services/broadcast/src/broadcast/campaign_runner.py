@@ -25,10 +25,11 @@ import asyncpg
 from broadcast import campaign_lifecycle as lifecycle
 from broadcast import campaigns_repository as repo
 from broadcast.campaign_lifecycle import CampaignDeps
-from broadcast.campaigns import RECIPIENT_PARAMETERS_FIELD, RECIPIENT_PHONE_FIELD
+from broadcast.campaign_progress import ProgressGate
+from broadcast.campaigns import RECIPIENT_PARAMETERS_FIELD, RECIPIENT_PHONE_FIELD, funnel
 from broadcast.dispatcher import PAYLOAD_FIELD
 from majlis.db import tenant_transaction
-from majlis.events.broadcast import SEND_PAYLOAD_FIELD, SendBulkMessage
+from majlis.events.broadcast import SEND_PAYLOAD_FIELD, CampaignProgress, SendBulkMessage
 from majlis.logging import get_logger
 
 log = get_logger(__name__)
@@ -66,10 +67,14 @@ class RunnerConfig:
 class CampaignRunner:
     """Periodically starts due scheduled campaigns and feeds running ones."""
 
-    def __init__(self, deps: CampaignDeps, config: RunnerConfig) -> None:
-        """Run with `deps`; nothing starts until run()."""
+    def __init__(
+        self, deps: CampaignDeps, config: RunnerConfig, progress: ProgressGate | None = None
+    ) -> None:
+        """Run with `deps`; nothing starts until run(). With `progress`, sending campaigns
+        report their funnel to the live stream (coalesced by the gate)."""
         self._deps = deps
         self._config = config
+        self._progress = progress
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -125,8 +130,13 @@ class CampaignRunner:
         if pending == 0:
             if in_flight == 0:
                 await lifecycle.complete(conn, tenant_id, campaign_id)
+                if self._progress is not None:
+                    self._progress.forget(campaign_id)
                 log.info("campaign.completed", campaign_id=str(campaign_id))
+                return
+            await self._report(conn, tenant_id, campaign_id, counts)
             return
+        await self._report(conn, tenant_id, campaign_id, counts)
         number = await repo.number(conn, row["number_id"])
         template = await repo.template(conn, row["template_id"])
         if number is None or template is None:
@@ -145,6 +155,15 @@ class CampaignRunner:
         if batch:
             await self._queue(conn, tenant_id, row, number, template, batch)
         await repo.set_feed(conn, campaign_id, next_at, min(reachable, pending - len(batch)))
+
+    async def _report(
+        self, conn: repo.Conn, tenant_id: UUID, campaign_id: UUID, counts: dict[str, int]
+    ) -> None:
+        """The funnel to the live stream, in the feed's transaction, if the gate admits it."""
+        if self._progress is None or not await self._progress.admit(campaign_id, counts):
+            return
+        event = CampaignProgress(campaign_id=campaign_id, state="running", progress=funnel(counts))
+        await lifecycle.emit(conn, tenant_id, event)
 
     async def _within_tier(
         self, conn: repo.Conn, number: Any, batch: list[Any], limit: int, now: datetime

@@ -5,7 +5,13 @@
 
 const CSRF_COOKIE = "__Host-majlis_csrf";
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+// Renew a minute before expiry, or a quarter of the lifetime for short-lived tokens (a
+// 60-second token renews after 45 seconds, not every few seconds).
 const REFRESH_AHEAD_MS = 60_000;
+const MIN_REFRESH_DELAY_MS = 5_000;
+// A refresh the server could not answer (503 without Redis, 429, a 5xx) ends nothing: the
+// tab keeps its token and tries again after this long.
+const REFRESH_RETRY_MS = 10_000;
 
 let accessToken: string | null = null;
 let refreshTimer: number | undefined;
@@ -85,8 +91,13 @@ export function onToken(listener: (token: string) => void): () => void {
 export function acceptToken(token: string, expiresInSeconds: number): void {
   accessToken = token;
   tokenListeners.forEach((listener) => listener(token));
+  const lifetime = expiresInSeconds * 1000;
+  const ahead = Math.min(REFRESH_AHEAD_MS, lifetime / 4);
+  planRefresh(Math.max(MIN_REFRESH_DELAY_MS, lifetime - ahead));
+}
+
+function planRefresh(delay: number): void {
   window.clearTimeout(refreshTimer);
-  const delay = Math.max(5_000, expiresInSeconds * 1000 - REFRESH_AHEAD_MS);
   refreshTimer = window.setTimeout(() => void refreshSession(), delay);
 }
 
@@ -112,16 +123,25 @@ async function doRefresh(): Promise<boolean> {
       headers: { "X-CSRF-Token": csrfToken() },
     });
   } catch {
-    return false; // offline: keep what we have, the next call tries again
+    // Offline: keep what we have and try again soon (the next call tries too).
+    if (accessToken !== null) planRefresh(REFRESH_RETRY_MS);
+    return false;
   }
   if (response.ok) {
     const body = (await response.json()) as { access_token: string; expires_in: number };
     acceptToken(body.access_token, body.expires_in);
     return true;
   }
+  if (response.status !== 401 && response.status !== 403) {
+    // The server could not answer now (503, 429, 5xx): that is no verdict on the session.
+    if (accessToken !== null) planRefresh(REFRESH_RETRY_MS);
+    return false;
+  }
   // Expired, signed out elsewhere, or a reused refresh token (the server then revoked the
-  // whole sign-in family): in every case this tab is signed out too.
-  forget(accessToken !== null ? "ended" : null);
+  // whole sign-in family): in every case this tab is signed out too, and so are the other
+  // tabs, which share the dead cookie — even when this tab had no token yet (a reload).
+  if (accessToken !== null) forget("ended");
+  else tabs?.postMessage("ended");
   return false;
 }
 
@@ -154,10 +174,14 @@ function urlOf(path: string, query: RequestOptions["query"]): string {
   return search ? `${path}?${search}` : path;
 }
 
-async function send(path: string, options: RequestOptions): Promise<Response> {
+async function send(
+  path: string,
+  options: RequestOptions,
+  token: string | null,
+): Promise<Response> {
   const method = (options.method ?? "GET").toUpperCase();
   const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
-  if (accessToken !== null) headers.Authorization = `Bearer ${accessToken}`;
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
   if (MUTATING.has(method)) headers["X-CSRF-Token"] = csrfToken();
   let body = options.body;
   if (options.json !== undefined) {
@@ -176,9 +200,13 @@ async function send(path: string, options: RequestOptions): Promise<Response> {
 
 /** Call the API; answers the parsed JSON (or the Response with `raw`), throws ApiError. */
 export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
-  let response = await send(path, options);
-  if (response.status === 401 && accessToken !== null && !path.startsWith("/api/v1/auth/")) {
-    if (await refreshSession()) response = await send(path, options);
+  const sentWith = accessToken;
+  let response = await send(path, options, sentWith);
+  if (response.status === 401 && sentWith !== null && !path.startsWith("/api/v1/auth/")) {
+    // One retry. A token renewed while this call was under way (by the timer or another
+    // call's 401) is simply used; otherwise one refresh, shared by every call that needs it.
+    const renewed = accessToken !== null && accessToken !== sentWith;
+    if (renewed || (await refreshSession())) response = await send(path, options, accessToken);
   }
   if (!response.ok) {
     throw new ApiError(

@@ -2,7 +2,7 @@
 
 Every replica needs every live event (its dashboards may belong to any tenant), so each
 process declares a queue of its own: exclusive, auto-delete, non-durable and classic, bound
-to ``inbox.#`` and ``gateway.presence.#``, consumed without acks. Live updates are ephemeral:
+to ``LIVE_BINDINGS``, consumed without acks. Live updates are ephemeral:
 a dashboard reloads its state when it reconnects, so nothing here needs to survive a restart.
 
 The durable, shared `gateway.live` queue of the platform topology stays declared and bound
@@ -30,7 +30,9 @@ from majlis.messaging.queues import GATEWAY_LIVE
 
 log = get_logger(__name__)
 
-LIVE_BINDINGS = ("inbox.#", "gateway.presence.#", "broadcast.webhook.#")
+# Campaigns: state changes, the coalesced progress (one event a second per sending campaign,
+# counts only) and the final counts, for the Campaigns screen.
+LIVE_BINDINGS = ("inbox.#", "gateway.presence.#", "broadcast.webhook.#", "broadcast.campaign.#")
 
 
 def live_queue_name(prefix: str) -> str:

@@ -102,6 +102,19 @@ class CampaignFinished(Event):
 
 
 @register_event
+class CampaignProgress(Event):
+    """A sending campaign's funnel for the dashboards' live stream: at most one a second per
+    campaign, only when it changed, and counts only (never a recipient or a phone number).
+    ``progress`` has the shape of the campaign API's ``progress`` field."""
+
+    routing_key = "broadcast.campaign.progress"
+
+    campaign_id: UUID
+    state: str = Field(min_length=1, max_length=20)
+    progress: dict[str, int]
+
+
+@register_event
 class BroadcastAuditRecorded(AuditRecorded):
     """An audit event of the broadcast service (templates): the gateway's shape."""
 

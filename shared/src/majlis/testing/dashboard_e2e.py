@@ -79,6 +79,36 @@ async def api_login(platform: Platform, email: str) -> dict[str, str]:
     }
 
 
+async def new_business(platform: Platform) -> Business:
+    """A new tenant, its owner signed in through the API, one WhatsApp number connected."""
+    email = f"owner-{uuid.uuid4().hex[:10]}@example.test"
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/register",
+        json={"business_name": "Dana Perfumes", "name": "Dana Owner", "email": email,
+              "password": PASSWORD},
+        headers={"X-Forwarded-For": fresh_ip()},
+    ) as response:  # fmt: skip
+        tenant_id = uuid.UUID((await json_of(response, 201))["tenant_id"])
+    platform.tenants.append(tenant_id)
+    headers = await api_login(platform, email)
+    phone_number_id, waba_id = str(uuid.uuid4().int)[:15], str(uuid.uuid4().int)[:15]
+    token = "EAA" + uuid.uuid4().hex
+    # A WABA of its own, known to the simulator: template webhooks find this tenant only.
+    async with platform.session.post(
+        f"{platform.sim}/_sim/numbers",
+        json={"phone_number_id": phone_number_id, "token": token, "waba_id": waba_id},
+    ) as response:
+        await json_of(response, 201)
+    async with platform.session.post(
+        f"{platform.base}/api/v1/numbers",
+        json={"phone_number_id": phone_number_id, "waba_id": waba_id,
+              "display_number": "+971 4 555 0100", "access_token": token},
+        headers=headers,
+    ) as response:  # fmt: skip
+        number_id = (await json_of(response, 201))["id"]
+    return Business(tenant_id, email, "Dana Owner", phone_number_id, number_id, headers)
+
+
 async def customer_writes(
     platform: Platform, business: Business, text: str, phone: str = "+971501234567"
 ) -> None:

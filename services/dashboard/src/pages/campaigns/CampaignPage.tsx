@@ -14,6 +14,7 @@ import { ErrorNote } from "../../components/ErrorNote";
 import { formatNumber } from "../../format";
 import { isManager, useMe } from "../../session";
 import { StateChip } from "./Campaigns";
+import { STREAMED_POLL_MS, useLiveCampaigns } from "./live";
 import {
   cleanMapping, fitMapping, inZone, isPlanLimit, isWrongState, mappingProblems, slotList,
   slotsOf, SOURCE_KINDS, STAGES, totals,
@@ -564,8 +565,10 @@ function Overview({ campaign, manager }: { campaign: Campaign; manager: boolean 
 const LIVE = new Set(["running", "scheduled"]);
 const SETTLING_MS = 15 * 60_000; // delivery and read receipts keep arriving after the last send
 
-function pollEvery(campaign: Campaign | undefined): number | false {
+function pollEvery(campaign: Campaign | undefined, streamed: boolean): number | false {
   if (!campaign) return false;
+  // While sending, the stream brings the progress each second; the poll is only a fallback.
+  if (campaign.state === "running" && streamed) return STREAMED_POLL_MS;
   if (LIVE.has(campaign.state)) return 2000;
   const finished = campaign.finished_at ? Date.parse(campaign.finished_at) : NaN;
   if (campaign.state === "completed" && Date.now() - finished < SETTLING_MS) return 3000;
@@ -578,12 +581,13 @@ export function CampaignPage() {
   const me = useMe();
   const manager = isManager(me.user.role);
   const isNew = campaignId === "new";
+  const streamed = useLiveCampaigns();
   const numbers = useQuery({ queryKey: ["numbers"], queryFn: async () => (await api<{ numbers: WhatsAppNumber[] }>("/api/v1/numbers")).numbers });
   const campaign = useQuery({
     queryKey: ["campaign", campaignId],
     enabled: !isNew,
     queryFn: () => api<Campaign>(`/api/v1/campaigns/${campaignId}`),
-    refetchInterval: (query) => pollEvery(query.state.data),
+    refetchInterval: (query) => pollEvery(query.state.data, streamed),
   });
   const preview = useQuery({
     queryKey: ["campaign-preview", campaignId, campaign.data?.updated_at],

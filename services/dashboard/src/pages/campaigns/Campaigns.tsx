@@ -1,4 +1,5 @@
-// The campaigns list: state, progress and counts of each, refreshed while any is sending.
+// The campaigns list: state, progress and counts of each, live from the stream while any is
+// sending (polled every few seconds when the stream is down, slowly when it is up).
 import { useQuery } from "@tanstack/react-query";
 import { Plus } from "lucide-react";
 import { useTranslation } from "react-i18next";
@@ -7,6 +8,7 @@ import { api } from "../../api/client";
 import { ErrorNote } from "../../components/ErrorNote";
 import { formatNumber } from "../../format";
 import { isManager, useMe } from "../../session";
+import { STREAMED_POLL_MS, useLiveCampaigns } from "./live";
 import { inZone, totals } from "./model";
 import type { Campaign } from "./model";
 
@@ -24,10 +26,12 @@ export function StateChip({ state }: { state: Campaign["state"] }) {
 export function Campaigns() {
   const { t } = useTranslation();
   const me = useMe();
+  const streamed = useLiveCampaigns();
   const campaigns = useQuery({
     queryKey: ["campaigns"],
     queryFn: async () => (await api<{ items: Campaign[] }>("/api/v1/campaigns", { query: { limit: 100 } })).items,
-    refetchInterval: (query) => (query.state.data?.some((c) => LIVE.has(c.state)) ? 3000 : false),
+    refetchInterval: (query) =>
+      query.state.data?.some((c) => LIVE.has(c.state)) ? (streamed ? STREAMED_POLL_MS : 3000) : false,
   });
   return (
     <div className="page stack">
