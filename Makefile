@@ -10,7 +10,7 @@ TEST_ENV := set -a && source tests/test.env && set +a
 DEV_ENV := set -a && source var/dev.env && set +a
 
 .PHONY: help run test fuzz chaos services migrate db dev-env lint fmt typecheck check bench \
-	constraints clean dashboard browser
+	constraints clean dashboard browser openapi
 
 help:
 	@echo "make run        set everything up and run all six services (Ctrl-C stops them)"
@@ -21,6 +21,7 @@ help:
 	@echo "make check      ruff, ruff format --check and mypy --strict"
 	@echo "make bench      benchmarks (not tests): one table, written to docs/benchmarks.md"
 	@echo "make chaos      faults under load: every fault, on private servers (a table)"
+	@echo "make openapi    regenerate the back ends' part of the OpenAPI document (commit it)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON_BIN) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
