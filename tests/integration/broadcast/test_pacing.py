@@ -69,12 +69,24 @@ async def test_while_replies_are_sent_bulk_keeps_to_its_share(limiter: NumberRat
 async def test_bulk_never_reserves_past_its_horizon(limiter: NumberRateLimiter) -> None:
     number, interval = uuid.uuid4(), 1000 / (RATE * 0.99)
     started = time.monotonic()
-    waits = [await limiter.reserve(number, RATE, bulk=True) for _ in range(10)]
-    elapsed_ms = (time.monotonic() - started) * 1000
+    calls: list[tuple[float, float]] = []  # (ms since start, wait)
+    for _ in range(10):
+        wait = await limiter.reserve(number, RATE, bulk=True)
+        calls.append(((time.monotonic() - started) * 1000, wait))
+    waits = [w for _, w in calls]
+    elapsed_ms = calls[-1][0]
     reserved = [w for w in waits if w >= 0]
     # 0, 101, ..., 505 ms lie within 0.5 s; more only as the clock moves on between calls.
+    assert all(w >= 0 for w in waits[:5]), waits
     assert 5 <= len(reserved) <= 7 + elapsed_ms / interval
-    assert all(w < 0 for w in waits[len(reserved) :])  # asked again later, nothing taken
+    if elapsed_ms < interval:  # the clock freed no slot: the horizon filled, calls refused
+        assert len(reserved) < len(waits), waits
+    # After the first refusal, a slot is taken only as the clock frees one (on a loaded
+    # machine the calls are slow enough for that): never more than time explains.
+    first_refused = next((i for i, w in enumerate(waits) if w < 0), len(waits))
+    if first_refused < len(waits):
+        later = [t for t, w in calls[first_refused:] if w >= 0]
+        assert len(later) <= 1 + (elapsed_ms - calls[first_refused][0]) / interval, calls
     assert max(reserved) <= 500 + interval
 
 
