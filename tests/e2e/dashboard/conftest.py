@@ -71,12 +71,55 @@ def platform_env() -> dict[str, str]:
     return {}
 
 
+class _SharedPlatform:
+    """The platform of every module that asks for no settings of its own: started when the
+    first such module needs it and kept for the next ones (each test makes tenants of its own).
+    Platforms share the test database (outbox relays, sweepers), so two never run at once: a
+    module with settings of its own stops the shared one first, and it starts again when next
+    needed; the package's end stops it before the rest of the suite runs its own services."""
+
+    def __init__(self) -> None:
+        self.stack: contextlib.AsyncExitStack | None = None
+        self.platform: Platform | None = None
+
+    async def get(self, settings: Settings) -> Platform:
+        if self.platform is None:
+            stack = contextlib.AsyncExitStack()
+            self.platform = await stack.enter_async_context(_running_platform(settings, {}))
+            self.stack = stack
+        return self.platform
+
+    async def stop(self) -> None:
+        stack, self.stack, self.platform = self.stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+
+_SHARED = _SharedPlatform()
+
+
+@pytest.fixture(scope="package", autouse=True)
+async def _stop_shared_platform() -> AsyncIterator[None]:
+    yield
+    await _SHARED.stop()
+
+
 @pytest.fixture(scope="module")
 async def platform(settings: Settings, platform_env: dict[str, str]) -> AsyncIterator[Platform]:
-    """`python -m majlis.devrun` on free ports, with the Graph API simulator.
+    """The shared platform, or one of the module's own when it overrides `platform_env`."""
+    if not platform_env:
+        yield await _SHARED.get(settings)
+        return
+    await _SHARED.stop()
+    async with _running_platform(settings, platform_env) as platform:
+        yield platform
 
-    Per module: its services share the test database (outbox relays, sweepers), so none may
-    still run when the rest of the suite starts its own."""
+
+@contextlib.asynccontextmanager
+async def _running_platform(
+    settings: Settings, platform_env: dict[str, str]
+) -> AsyncIterator[Platform]:
+    """`python -m majlis.devrun` on free ports, with the Graph API simulator."""
     assert (ROOT / "services/dashboard/dist/index.html").is_file(), "run `make dashboard`"
     free = free_ports(len(ServiceName) + 1)
     ports = dict(zip(ServiceName, free, strict=False))

@@ -205,8 +205,13 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   if (response.status === 401 && sentWith !== null && !path.startsWith("/api/v1/auth/")) {
     // One retry. A token renewed while this call was under way (by the timer or another
     // call's 401) is simply used; otherwise one refresh, shared by every call that needs it.
+    // No token any more means the session ended meanwhile (another call's refresh was
+    // refused): nothing to refresh, the page is already signing out.
     const renewed = accessToken !== null && accessToken !== sentWith;
-    if (renewed || (await refreshSession())) response = await send(path, options, accessToken);
+    const ended = accessToken === null;
+    if (!ended && (renewed || (await refreshSession()))) {
+      response = await send(path, options, accessToken);
+    }
   }
   if (!response.ok) {
     throw new ApiError(
