@@ -96,12 +96,23 @@ class _SharedPlatform:
 
 
 _SHARED = _SharedPlatform()
+_HERE = Path(__file__).resolve().parent
+# The test pytest runs after the current one (None after the last): a module's teardown uses it
+# to stop the shared platform when the run leaves this directory. (A "package"-scoped fixture
+# would not do: this directory is no package, so such a fixture lives until the session ends,
+# and the platform's outbox relays would take the rest of the suite's events.)
+_NEXT: dict[str, pytest.Item | None] = {"item": None}
 
 
-@pytest.fixture(scope="package", autouse=True)
-async def _stop_shared_platform() -> AsyncIterator[None]:
-    yield
-    await _SHARED.stop()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _NEXT["item"] = nextitem
+    return (yield)
+
+
+def _run_leaves_this_directory() -> bool:
+    following = _NEXT["item"]
+    return following is None or _HERE not in following.path.resolve().parents
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +120,8 @@ async def platform(settings: Settings, platform_env: dict[str, str]) -> AsyncIte
     """The shared platform, or one of the module's own when it overrides `platform_env`."""
     if not platform_env:
         yield await _SHARED.get(settings)
+        if _run_leaves_this_directory():
+            await _SHARED.stop()
         return
     await _SHARED.stop()
     async with _running_platform(settings, platform_env) as platform:
