@@ -164,6 +164,19 @@ export interface ApiKey {
   last_used_at: string | null;
 }
 
+/** An outbound webhook endpoint as /api/v1/webhooks shows it (never its secret). */
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  description: string;
+  event_types: string[];
+  enabled: boolean;
+  disabled_reason: string | null;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Template {
   id?: string;
   name: string;

@@ -3,26 +3,17 @@
 // the person dismisses it (or leaves): it is never put in the query cache, never fetched again
 // (the API cannot show it again), so a reload shows it no more.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import type { TFunction } from "i18next";
 import { api } from "../api/client";
+import type { WebhookEndpoint as Endpoint } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
 import { formatDateTime, formatNumber } from "../format";
 import { isManager, useMe } from "../session";
-
-interface Endpoint {
-  id: string;
-  url: string;
-  description: string;
-  event_types: string[];
-  enabled: boolean;
-  disabled_reason: string | null;
-  previous_secret_expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+import { EditEndpoint, EndpointFields, onlyFieldProblems } from "./WebhookEndpointForm";
+import type { EndpointDraft } from "./WebhookEndpointForm";
 
 interface Delivery {
   id: string;
@@ -69,42 +60,30 @@ function SecretOnce({ shown, onDone }: { shown: Shown; onDone: () => void }) {
   );
 }
 
+const NO_DRAFT: EndpointDraft = { url: "", description: "", event_types: [] };
+
 function CreateForm({ types, onCreated }: { types: string[]; onCreated: (shown: Shown) => void }) {
   const { t } = useTranslation();
   const queryClient = useQueryClient();
-  const [url, setUrl] = useState("");
-  const [description, setDescription] = useState("");
-  const [chosen, setChosen] = useState<string[]>([]);
+  const [draft, setDraft] = useState<EndpointDraft>(NO_DRAFT);
   const create = useMutation({
-    mutationFn: () => api<Endpoint & { secret: string }>("/api/v1/webhooks", { method: "POST", json: { url, description, event_types: chosen } }),
+    mutationFn: () => api<Endpoint & { secret: string }>("/api/v1/webhooks", { method: "POST", json: draft }),
     onSuccess: (created) => {
       onCreated({ endpointId: created.id, secret: created.secret, rotated: false });
       create.reset(); // the answer (with its secret) leaves the mutation's memory too
-      setUrl(""); setDescription(""); setChosen([]);
+      setDraft(NO_DRAFT);
       void queryClient.invalidateQueries({ queryKey: LIST_KEY });
     },
   });
-  const toggle = (type: string) => setChosen((old) => (old.includes(type) ? old.filter((x) => x !== type) : [...old, type]));
   const submit = (event: FormEvent) => { event.preventDefault(); create.mutate(); };
+  const chosen = draft.event_types;
   return (
     <form className="card stack" onSubmit={submit} aria-labelledby="new-endpoint" data-testid="webhook-create">
       <h2 id="new-endpoint">{t("integrations.newEndpoint")}</h2>
-      <label className="field"><span>{t("integrations.url")}</span>
-        <input type="url" required dir="ltr" value={url} placeholder="https://crm.example.com/hooks/majlis" onChange={(e) => setUrl(e.target.value)} data-testid="webhook-url" /></label>
-      <label className="field"><span>{t("integrations.description")}</span>
-        <input dir="auto" maxLength={500} value={description} onChange={(e) => setDescription(e.target.value)} data-testid="webhook-description" /></label>
-      <fieldset className="scopes pad" data-testid="webhook-event-types">
-        <legend>{t("integrations.eventTypes")}</legend>
-        {types.map((type) => (
-          <label key={type} className="check" title={type}>
-            <input type="checkbox" checked={chosen.includes(type)} onChange={() => toggle(type)} value={type} />
-            <span>{t(`integrations.events.${type}`, { defaultValue: type })}</span>
-          </label>
-        ))}
-      </fieldset>
-      <ErrorNote error={create.error} />
+      <EndpointFields prefix="webhook" types={types} draft={draft} onChange={setDraft} error={create.error} />
+      <ErrorNote error={onlyFieldProblems(create.error) ? null : create.error} />
       <div className="row">
-        <button type="submit" className="button primary" disabled={create.isPending || chosen.length === 0 || !url} data-testid="webhook-create-submit">{t("integrations.create")}</button>
+        <button type="submit" className="button primary" disabled={create.isPending || chosen.length === 0 || !draft.url} data-testid="webhook-create-submit">{t("integrations.create")}</button>
         {chosen.length === 0 && <span className="muted small">{t("integrations.chooseOne")}</span>}
       </div>
     </form>
@@ -158,12 +137,21 @@ function DeliveryLog({ endpoint }: { endpoint: Endpoint }) {
   );
 }
 
-function EndpointCard({ endpoint, onSecret }: { endpoint: Endpoint; onSecret: (shown: Shown) => void }) {
+function EndpointCard({ endpoint, types, onSecret }: { endpoint: Endpoint; types?: string[]; onSecret: (shown: Shown) => void }) {
   const { t } = useTranslation();
   const queryClient = useQueryClient();
   const [open, setOpen] = useState(false);
+  const [editing, setEditing] = useState(false);
+  const [saved, setSaved] = useState(false);
   const [confirming, setConfirming] = useState(false);
   const [overlap, setOverlap] = useState<number>(86_400);
+  const editButton = useRef<HTMLButtonElement>(null);
+  const wasEditing = useRef(false);
+  useEffect(() => {
+    // Closing the form (saved or cancelled) puts the keyboard back on the button that opened it.
+    if (wasEditing.current && !editing) editButton.current?.focus();
+    wasEditing.current = editing;
+  }, [editing]);
   const refresh = () => void queryClient.invalidateQueries({ queryKey: LIST_KEY });
   const base = `/api/v1/webhooks/${endpoint.id}`;
   const toggle = useMutation({ mutationFn: () => api<Endpoint>(base, { method: "PATCH", json: { enabled: !endpoint.enabled } }), onSuccess: refresh });
@@ -176,6 +164,12 @@ function EndpointCard({ endpoint, onSecret }: { endpoint: Endpoint; onSecret: (s
     mutationFn: () => api<Endpoint & { secret: string }>(`${base}/rotate-secret`, { method: "POST", json: { overlap_seconds: overlap } }),
     onSuccess: (rotated) => { onSecret({ endpointId: endpoint.id, secret: rotated.secret, rotated: true }); rotate.reset(); refresh(); },
   });
+  const onSaved = (updated: Endpoint) => {
+    queryClient.setQueryData<Endpoint[]>(LIST_KEY, (old) => old?.map((e) => (e.id === updated.id ? updated : e)));
+    refresh();
+    setEditing(false);
+    setSaved(true);
+  };
   return (
     <article className="card stack endpoint" data-testid="webhook-endpoint" data-endpoint-id={endpoint.id} aria-label={endpoint.url}>
       <div className="page-head">
@@ -194,33 +188,41 @@ function EndpointCard({ endpoint, onSecret }: { endpoint: Endpoint; onSecret: (s
           <span>{t("integrations.enableAgain")}</span>
         </p>
       )}
-      <div className="row">{endpoint.event_types.map((type) => <span key={type} className="label-chip" title={type}>{t(`integrations.events.${type}`, { defaultValue: type })}</span>)}</div>
-      {endpoint.previous_secret_expires_at && new Date(endpoint.previous_secret_expires_at) > new Date() && (
-        <p className="muted small" data-testid="overlap-note">{t("integrations.overlapUntil", { when: formatDateTime(endpoint.previous_secret_expires_at) })}</p>
+      {editing && types ? (
+        <EditEndpoint endpoint={endpoint} types={types} onSaved={onSaved} onCancel={() => setEditing(false)} />
+      ) : (
+        <>
+          <div className="row" data-testid="endpoint-event-types">{endpoint.event_types.map((type) => <span key={type} className="label-chip" title={type}>{t(`integrations.events.${type}`, { defaultValue: type })}</span>)}</div>
+          {endpoint.previous_secret_expires_at && new Date(endpoint.previous_secret_expires_at) > new Date() && (
+            <p className="muted small" data-testid="overlap-note">{t("integrations.overlapUntil", { when: formatDateTime(endpoint.previous_secret_expires_at) })}</p>
+          )}
+          <div className="row">
+            <button type="button" className="button" ref={editButton} onClick={() => { setEditing(true); setSaved(false); }} disabled={!types} data-testid="endpoint-edit">{t("common.edit")}</button>
+            <button type="button" className="button" onClick={() => toggle.mutate()} disabled={toggle.isPending} data-testid="endpoint-toggle">
+              {endpoint.enabled ? t("integrations.disable") : t("integrations.enable")}
+            </button>
+            <button type="button" className="button" onClick={() => test.mutate()} disabled={test.isPending || !endpoint.enabled} data-testid="endpoint-test">{t("integrations.sendTest")}</button>
+            <button type="button" className="button" aria-expanded={open} onClick={() => setOpen(!open)} data-testid="endpoint-log">{open ? t("integrations.hideLog") : t("integrations.showLog")}</button>
+            <label className="check">
+              <span>{t("integrations.overlap")}</span>
+              <select value={overlap} onChange={(e) => setOverlap(Number(e.target.value))} data-testid="rotate-overlap">
+                {OVERLAPS.map((s) => <option key={s} value={s}>{overlapLabel(s, t)}</option>)}
+              </select>
+            </label>
+            <button type="button" className="button" onClick={() => rotate.mutate()} disabled={rotate.isPending} data-testid="endpoint-rotate">{t("integrations.rotate")}</button>
+            {confirming ? (
+              <span className="row" role="group" aria-label={t("integrations.confirmDelete")}>
+                <span>{t("integrations.confirmDelete")}</span>
+                <button type="button" className="button danger" onClick={() => remove.mutate()} disabled={remove.isPending} data-testid="endpoint-delete-confirm">{t("common.delete")}</button>
+                <button type="button" className="button" onClick={() => setConfirming(false)}>{t("common.cancel")}</button>
+              </span>
+            ) : (
+              <button type="button" className="button danger" onClick={() => setConfirming(true)} data-testid="endpoint-delete">{t("common.delete")}</button>
+            )}
+          </div>
+        </>
       )}
-      <div className="row">
-        <button type="button" className="button" onClick={() => toggle.mutate()} disabled={toggle.isPending} data-testid="endpoint-toggle">
-          {endpoint.enabled ? t("integrations.disable") : t("integrations.enable")}
-        </button>
-        <button type="button" className="button" onClick={() => test.mutate()} disabled={test.isPending || !endpoint.enabled} data-testid="endpoint-test">{t("integrations.sendTest")}</button>
-        <button type="button" className="button" aria-expanded={open} onClick={() => setOpen(!open)} data-testid="endpoint-log">{open ? t("integrations.hideLog") : t("integrations.showLog")}</button>
-        <label className="check">
-          <span>{t("integrations.overlap")}</span>
-          <select value={overlap} onChange={(e) => setOverlap(Number(e.target.value))} data-testid="rotate-overlap">
-            {OVERLAPS.map((s) => <option key={s} value={s}>{overlapLabel(s, t)}</option>)}
-          </select>
-        </label>
-        <button type="button" className="button" onClick={() => rotate.mutate()} disabled={rotate.isPending} data-testid="endpoint-rotate">{t("integrations.rotate")}</button>
-        {confirming ? (
-          <span className="row" role="group" aria-label={t("integrations.confirmDelete")}>
-            <span>{t("integrations.confirmDelete")}</span>
-            <button type="button" className="button danger" onClick={() => remove.mutate()} disabled={remove.isPending} data-testid="endpoint-delete-confirm">{t("common.delete")}</button>
-            <button type="button" className="button" onClick={() => setConfirming(false)}>{t("common.cancel")}</button>
-          </span>
-        ) : (
-          <button type="button" className="button danger" onClick={() => setConfirming(true)} data-testid="endpoint-delete">{t("common.delete")}</button>
-        )}
-      </div>
+      {saved && <p className="alert alert-ok small" role="status" data-testid="endpoint-saved">{t("integrations.saved")}</p>}
       {test.isSuccess && <p className="alert alert-ok small" role="status">{t("integrations.testQueued")}</p>}
       <ErrorNote error={toggle.error ?? remove.error ?? test.error ?? rotate.error} />
       {open && <DeliveryLog endpoint={endpoint} />}
@@ -241,7 +243,7 @@ function Manage() {
       <section className="stack" aria-labelledby="endpoints-head">
         <h2 id="endpoints-head">{t("integrations.endpoints")}</h2>
         {endpoints.data?.length === 0 && <p className="muted" data-testid="no-endpoints">{t("integrations.none")}</p>}
-        {endpoints.data?.map((endpoint) => <EndpointCard key={endpoint.id} endpoint={endpoint} onSecret={setShown} />)}
+        {endpoints.data?.map((endpoint) => <EndpointCard key={endpoint.id} endpoint={endpoint} types={types.data} onSecret={setShown} />)}
       </section>
       {types.data && <CreateForm types={types.data} onCreated={setShown} />}
     </>
