@@ -4,7 +4,10 @@ secret shown once (copied, then gone after a reload and absent from every API an
 delivery the receiver verifies with a Standard Webhooks verifier written here from the
 specification; the delivery log; a redelivery (same webhook-id); a rotation with an overlap
 (both secrets sign); disable/enable; the banner of an endpoint the platform disabled; delete
-with confirmation; agents see no Integrations; Arabic. Screenshots integrations-en/-ar (to
+with confirmation; agents see no Integrations; Arabic. An endpoint edited on the page: its
+URL, description and event types (the list, the API and the next delivery follow), a refused
+URL shown beside its field with nothing changed, and one the platform disabled enabled again
+from the form. Screenshots integrations-en/-ar (to
 docs/screenshots/ with MAJLIS_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes) -> Any:
 class Receiver:
     url: str = ""
     hits: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
@@ -74,10 +78,12 @@ async def receiver() -> AsyncIterator[Receiver]:
     async def handle(request: web.Request) -> web.Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
         found.hits.append((headers, await request.read()))
+        found.paths.append(request.path)
         return web.Response(text="ok")
 
     app = web.Application()
     app.router.add_post("/crm", handle)
+    app.router.add_post("/crm/edited", handle)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     found.url = str(server.make_url("/crm"))
@@ -254,3 +260,141 @@ async def test_endpoint_secret_once_signed_delivery_log_redelivery_rotation(
 
 async def _count(receiver: Receiver, n: int) -> bool:
     return len(receiver.hits) >= n
+
+
+async def _disable_for_failing(platform: Platform, business: Business, endpoint_id: str) -> str:
+    """What the delivery worker does after repeated failures (its own tests cover when)."""
+    reason = "failing: the last 10 messages all failed since 2026-12-01T08:00:00+00:00"
+    pool = await create_pool(platform.env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+    try:
+        async with tenant_transaction(pool, business.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE webhook_endpoints SET enabled = false, disabled_reason = $2,"
+                " exhausted_in_row = 10 WHERE id = $1",
+                uuid.UUID(endpoint_id), reason,
+            )  # fmt: skip
+    finally:
+        await pool.close()
+    return reason
+
+
+async def test_edit_endpoint_url_events_refused_url_and_enable_again(
+    platform: Platform, business: Business, receiver: Receiver, new_context: Any
+) -> None:
+    async with platform.session.post(
+        f"{platform.base}/api/v1/webhooks",
+        json={"url": receiver.url, "description": "Our CRM", "event_types": ["message.received"]},
+        headers=business.headers,
+    ) as response:
+        created = await json_of(response, 201)
+    saved = {key: value for key, value in created.items() if key != "secret"}
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await page.goto(f"{platform.base}/app/integrations")
+    card = page.get_by_role("article", name=receiver.url)
+    await card.wait_for()
+
+    # The form opens pre-filled with the endpoint's settings, the keyboard on its URL.
+    await card.get_by_role("button", name="Edit", exact=True).click()
+    form = card.get_by_role("form", name="Edit endpoint")
+    url = form.get_by_label("URL")
+    assert await url.input_value() == receiver.url
+    assert await url.evaluate("input => input === document.activeElement")
+    assert await form.get_by_label("Description").input_value() == "Our CRM"
+    assert await form.get_by_label("Message received").is_checked()
+    assert not await form.get_by_label("Lead captured").is_checked()
+    assert await form.get_by_label("Enabled").is_checked()
+
+    # A URL the API refuses (the cloud metadata address): its reason beside the field, the form
+    # still open, nothing changed.
+    await url.fill("http://169.254.169.254/latest/meta-data/")
+    await form.get_by_label("Lead captured").check()
+    await form.get_by_role("button", name="Save", exact=True).click()
+    problem = form.get_by_test_id("edit-url-error")
+    await problem.wait_for()
+    assert "This URL cannot be used:" in await problem.inner_text()
+    assert "not public" in await problem.inner_text()
+    assert await url.get_attribute("aria-invalid") == "true"
+    assert await url.get_attribute("aria-describedby") == await problem.get_attribute("id")
+    assert await form.get_by_role("alert").count() == 1  # beside the field, not twice
+    assert await _get(platform, business, f"/api/v1/webhooks/{created['id']}") == saved
+
+    # Cancel leaves the endpoint as it was; opened again, the form shows the saved settings.
+    await form.get_by_role("button", name="Cancel", exact=True).click()
+    await form.wait_for(state="detached")
+    assert await card.get_by_test_id("endpoint-url").inner_text() == receiver.url
+    await card.get_by_role("button", name="Edit", exact=True).click()
+    assert await url.input_value() == receiver.url
+    assert not await form.get_by_label("Lead captured").is_checked()
+    assert await url.get_attribute("aria-invalid") == "false"
+
+    # Save a new URL, description and event types: the list shows them, and so does the API.
+    edited = receiver.url + "/edited"
+    await url.fill(edited)
+    await form.get_by_label("Description").fill("Our CRM, second receiver")
+    await form.get_by_label("Lead captured").check()
+    await form.get_by_label("Message received").uncheck()
+    await form.get_by_role("button", name="Save", exact=True).click()
+    await form.wait_for(state="detached")
+    card = page.get_by_role("article", name=edited)
+    await card.get_by_test_id("endpoint-saved").wait_for()
+    assert await card.get_by_test_id("endpoint-url").inner_text() == edited
+    assert await card.get_by_test_id("endpoint-event-types").inner_text() == "Lead captured"
+    assert await card.get_by_text("Our CRM, second receiver").count() == 1
+    assert await page.evaluate("document.activeElement.dataset.testid") == "endpoint-edit"
+    [listed] = (await _get(platform, business, "/api/v1/webhooks"))["items"]
+    assert listed["id"] == created["id"]
+    assert listed["url"] == edited
+    assert listed["description"] == "Our CRM, second receiver"
+    assert listed["event_types"] == ["lead.captured"]
+    assert listed["enabled"] is True
+
+    # The next delivery goes to the new URL; a reload shows what was saved.
+    await card.get_by_test_id("endpoint-test").click()
+    await eventually(lambda: _count(receiver, 1), 20)
+    assert receiver.paths == ["/crm/edited"]
+    await page.reload()
+    assert await card.get_by_test_id("endpoint-url").inner_text() == edited
+
+    # An endpoint the platform disabled for failing is enabled again from the form: the banner
+    # goes, the API shows it enabled with no reason.
+    reason = await _disable_for_failing(platform, business, created["id"])
+    await page.reload()
+    banner = card.get_by_test_id("disabled-banner")
+    await banner.wait_for()
+    assert await banner.get_by_test_id("disabled-reason").inner_text() == reason
+    await card.get_by_role("button", name="Edit", exact=True).click()
+    form = card.get_by_role("form", name="Edit endpoint")
+    enabled = form.get_by_label("Enabled")
+    assert not await enabled.is_checked()
+    await enabled.check()
+    await form.get_by_text("clears its failure count").wait_for()
+    await form.get_by_role("button", name="Save", exact=True).click()
+    await banner.wait_for(state="detached")
+    await card.get_by_test_id("endpoint-status").filter(has_text="Enabled").wait_for()
+    again = await _get(platform, business, f"/api/v1/webhooks/{created['id']}")
+    assert again["enabled"] is True
+    assert again["disabled_reason"] is None
+    assert again["url"] == edited
+
+    # Arabic: the same form, mirrored, the URL still left to right.
+    await page.get_by_test_id("language-switch").click()
+    await page.get_by_role("heading", name="التكاملات", exact=True).wait_for()
+    await card.get_by_role("button", name="تعديل", exact=True).click()
+    arabic = card.get_by_role("form", name="تعديل نقطة الاستقبال")
+    await arabic.wait_for()
+    assert await page.evaluate("document.documentElement.dir") == "rtl"
+    assert await arabic.get_by_label("الرابط").get_attribute("dir") == "ltr"
+    await arabic.get_by_role("button", name="إلغاء", exact=True).click()
+    await arabic.wait_for(state="detached")
+
+    # The create form shares the fields: a refused URL is explained beside it, nothing created.
+    await page.get_by_test_id("language-switch").click()
+    create = page.get_by_role("form", name="New endpoint")
+    await create.get_by_label("URL").fill("http://10.0.0.1/hooks")
+    await create.get_by_label("Message received").check()
+    await create.get_by_role("button", name="Create endpoint").click()
+    refused = create.get_by_test_id("webhook-url-error")
+    await refused.wait_for()
+    assert "not public" in await refused.inner_text()
+    assert len((await _get(platform, business, "/api/v1/webhooks"))["items"]) == 1
