@@ -26,7 +26,7 @@ UPDATED, AUDIT = "broadcast.template.updated", "broadcast.audit.recorded"
 
 BODY = "Hello {{1}}, your order {{2}} is ready. Thank you for shopping with us."
 OTP_BUTTONS = {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
-AUTHENTICATION = [
+AUTHENTICATION: list[dict[str, Any]] = [
     {"type": "BODY", "add_security_recommendation": True},
     {"type": "FOOTER", "code_expiration_minutes": 10},
     {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy"}]},
