@@ -176,6 +176,10 @@ async def test_settings_knowledge_try_and_companion(
     await page.get_by_test_id("companion-phone").fill(OWNER_PHONE)
     await page.get_by_test_id("companion-register").click()
     await page.get_by_test_id("companion-status").filter(has_text="Waiting for the code").wait_for()
+    # No Authentication template: the page says the free-text code needs the 24-hour window.
+    hint = await page.get_by_test_id("companion-delivery-hint").inner_text()
+    assert "last 24 hours" in hint
+    assert "Authentication template" in hint
 
     async def code_arrived() -> bool:
         return any(m["wa_id"] == "971507654321" for m in await _sent(platform, business))

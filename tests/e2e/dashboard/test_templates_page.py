@@ -1,6 +1,8 @@
 """Templates: the live WhatsApp-style preview, a template submitted and approved by the
-simulator, a rejected one with Meta's reason, delete; the page in Arabic. Screenshots
-templates-en/templates-ar (to docs/screenshots/ with MAJLIS_UPDATE_SCREENSHOTS=1)."""
+simulator, a rejected one with Meta's reason, delete; the page in Arabic; an Authentication
+template (preset text, expiry, copy-code button) approved, then used for the owner companion's
+code. Screenshots templates-en/templates-ar (to docs/screenshots/ with
+MAJLIS_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from majlis.testing.dashboard_e2e import Business, Platform, sign_in
+from majlis.testing.dashboard_e2e import Business, Platform, eventually, sign_in
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -84,3 +86,46 @@ async def test_create_preview_approve_reject_and_delete(
     await page.get_by_test_id("template-body").fill("مرحبا {{1}}، طلبك {{2}} جاهز للاستلام.")
     assert "مرحبا Mariam، طلبك A-1001 جاهز للاستلام." in await preview.inner_text()
     await page.screenshot(path=str(shots / "templates-ar.png"))
+
+
+async def test_authentication_template_then_the_companion_code_goes_with_it(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await page.get_by_role("link", name="Templates", exact=True).click()
+    await page.get_by_role("heading", name="Templates", exact=True).wait_for()
+    name = f"login_code_{uuid.uuid4().hex[:6]}"
+    await page.get_by_test_id("template-name").fill(name)
+    await page.get_by_label("Category").select_option("AUTHENTICATION")
+    await page.get_by_test_id("template-auth-hint").wait_for()
+    assert await page.get_by_test_id("template-body").count() == 0  # Meta writes the text
+    await page.get_by_test_id("template-auth-expiry").fill("5")
+    text = await page.get_by_test_id("template-preview").inner_text()
+    assert "123456 is your verification code. For your security, do not share this code." in text
+    assert "This code expires in 5 minutes." in text
+    assert "Copy code" in text
+    await page.get_by_test_id("template-submit").click()
+    row = page.get_by_test_id("template-row").filter(has_text=name)
+    await row.get_by_test_id("template-status").filter(has_text="Approved").wait_for(timeout=20_000)
+
+    # The owner companion's code now goes with it, to a number that never wrote to the business.
+    await page.goto(f"{platform.base}/app/ai")
+    await page.get_by_test_id("companion-phone").fill("+971 50 111 2233")
+    await page.get_by_test_id("companion-register").click()
+    shown = await page.get_by_test_id("companion-delivery-template").inner_text()
+    assert name in shown
+
+    async def sent() -> list[dict[str, Any]]:
+        async with platform.session.get(
+            f"{platform.sim}/_sim/sent", params={"phone_number_id": business.phone_number_id}
+        ) as response:
+            data: list[dict[str, Any]] = (await response.json())["data"]
+        return [m for m in data if m["wa_id"] == "971501112233"]
+
+    async def arrived() -> bool:
+        return bool(await sent())
+
+    await eventually(arrived)
+    [message] = await sent()
+    assert (message["type"], message["payload"]["template"]["name"]) == ("template", name)

@@ -25,6 +25,12 @@ Team = Any
 UPDATED, AUDIT = "broadcast.template.updated", "broadcast.audit.recorded"
 
 BODY = "Hello {{1}}, your order {{2}} is ready. Thank you for shopping with us."
+OTP_BUTTONS = {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}
+AUTHENTICATION: list[dict[str, Any]] = [
+    {"type": "BODY", "add_security_recommendation": True},
+    {"type": "FOOTER", "code_expiration_minutes": 10},
+    {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy"}]},
+]
 
 
 def template_body(team: Team, name: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -149,6 +155,33 @@ async def test_create_is_validated_encrypted_and_pending_at_the_simulator(
     assert BODY not in str(audits)
 
 
+async def test_authentication_template_is_created_as_meta_takes_it(
+    template_world: TemplateWorld,
+) -> None:
+    world = template_world
+    team = await world.team()
+    created = await create(world, team, category="AUTHENTICATION", components=AUTHENTICATION)
+    assert (created["status"], created["category"]) == ("PENDING", "AUTHENTICATION")
+    assert created["components"] == AUTHENTICATION  # stored and shown as submitted
+    [at_meta] = [
+        t
+        for t in await world.graph.list_templates(team.waba_id, team.token)
+        if t["name"] == created["name"]
+    ]
+    body, footer, buttons = at_meta["components"]
+    assert body["text"].startswith("{{1}} is your verification code.")
+    assert footer["text"] == "This code expires in 10 minutes."
+    assert buttons["buttons"][0]["type"] == "URL"  # Meta shows the OTP button as a URL button
+    # The code fills the body and the copy-code button, nothing else.
+    code = [{"type": "text", "text": "482913"}]
+    check_parameters(AUTHENTICATION, [
+        {"type": "body", "parameters": code},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": code},
+    ])  # fmt: skip
+    with pytest.raises(TemplateParameterError):
+        check_parameters(AUTHENTICATION, [{"type": "body", "parameters": code}])
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -176,6 +209,40 @@ async def test_create_is_validated_encrypted_and_pending_at_the_simulator(
         ({"components": [{"type": "FOOTER", "text": "only a footer"}]}, "components"),
         ({"number_id": str(uuid.uuid4())}, "number_id"),
         ({"secret": 1}, "secret"),
+        # Authentication templates: Meta's preset text, one copy-code OTP button, 1-90 minutes.
+        ({"category": "AUTHENTICATION", "components": [
+            {"type": "BODY", "text": "Your code is {{1}} today",
+             "example": {"body_text": [["123456"]]}}, OTP_BUTTONS]}, "components.0.text"),
+        ({"category": "AUTHENTICATION", "components": [
+            {"type": "BODY", "add_security_recommendation": True}]}, "components"),
+        ({"category": "AUTHENTICATION", "components": [{"type": "BODY"}, {
+            "type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Hi"}]}]},
+         "components.1.buttons"),
+        ({"category": "AUTHENTICATION", "components": [{"type": "BODY"}, {
+            "type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "ONE_TAP"}]}]},
+         "components.1.BUTTONS.buttons.0.otp_type"),
+        ({"category": "AUTHENTICATION", "components": [{"type": "BODY"}, OTP_BUTTONS, {
+            "type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}]},
+         "components"),
+        ({"category": "AUTHENTICATION", "components": [
+            {"type": "BODY"}, {"type": "FOOTER", "code_expiration_minutes": 0}, OTP_BUTTONS]},
+         "components.1.code_expiration_minutes"),
+        ({"category": "AUTHENTICATION", "components": [
+            {"type": "BODY"}, {"type": "FOOTER", "code_expiration_minutes": 91}, OTP_BUTTONS]},
+         "components.1.code_expiration_minutes"),
+        ({"category": "AUTHENTICATION", "components": [
+            {"type": "BODY"}, {"type": "FOOTER", "text": "Soon"}, OTP_BUTTONS]},
+         "components.1"),
+        ({"category": "AUTHENTICATION", "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Code"}, {"type": "BODY"}, OTP_BUTTONS]},
+         "components.0"),
+        ({"components": [{"type": "BODY", "text": "Hi"}, OTP_BUTTONS]}, "components.1.buttons.0"),
+        ({"components": [{"type": "BODY", "text": "Hi", "add_security_recommendation": True}]},
+         "components.0.add_security_recommendation"),
+        ({"components": [{"type": "BODY", "text": "Hi"},
+                         {"type": "FOOTER", "text": "f", "code_expiration_minutes": 5}]},
+         "components.1.code_expiration_minutes"),
+        ({"components": [{"type": "BODY"}]}, "components.0.text"),
     ],
 )  # fmt: skip
 async def test_invalid_templates_are_422_with_field_errors_and_nothing_stored(

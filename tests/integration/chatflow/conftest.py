@@ -1,10 +1,10 @@
 """Chatflows end to end, in-process, on the real PostgreSQL, Redis and RabbitMQ.
 
-`flow_world` (one per module) runs the inbox, the chatflow service, the broadcast dispatcher
-(against the Graph API simulator) and a gateway that proxies to inbox and chatflow. A customer
-message arrives the way webhook-ingest delivers it; the bot's reply is seen at the simulator.
-The chatflow service's OpenAI base URL is a local fake (`openai`); a test can slow it down by
-adding an awaitable hook to `ai_holds` (awaited before each request is answered).
+`flow_world` (one per module) runs the inbox, the chatflow service, the broadcast service
+and its dispatcher (against the Graph API simulator) and a gateway that proxies to all three.
+A customer message arrives the way webhook-ingest delivers it; the bot's reply is seen at the
+simulator. The chatflow service's OpenAI base URL is a local fake (`openai`); a test can slow
+it down by adding an awaitable hook to `ai_holds` (awaited before each request is answered).
 """
 
 from __future__ import annotations
@@ -188,10 +188,11 @@ async def flow_world(
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
-    inbox_url, chatflow_url = (str(s.make_url("")).rstrip("/") for s in servers[:2])
+    inbox_url, chatflow_url, broadcast_url = (str(s.make_url("")).rstrip("/") for s in servers)
     gw_settings = gateway_settings(
-        settings, graph_simulator, inbox_url=inbox_url, chatflow_url=chatflow_url
-    )
+        settings, graph_simulator, inbox_url=inbox_url, chatflow_url=chatflow_url,
+        broadcast_url=broadcast_url,
+    )  # fmt: skip
     gateway, session = await start_gateway(gw_settings)
     under_test = GatewayUnderTest(
         str(gateway.make_url("")).rstrip("/"), gateway.app, gw_settings, session

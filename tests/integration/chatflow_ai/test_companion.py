@@ -26,8 +26,19 @@ def fresh_phone() -> str:
 
 
 def _codes(world: AiWorld, team: Any, phone: str) -> list[str]:
-    """Codes in the send commands for `phone`, decrypted as the dispatcher would."""
+    """Codes in the send commands for `phone` (free text or an authentication template)."""
     codes = []
+    for message in _messages(world, team, phone):
+        if message["type"] == "template":  # an authentication template: the body's parameter
+            codes.append(message["template"]["components"][0]["parameters"][0]["text"])
+        else:
+            codes.append(message["text"]["body"].split("is ")[1][:6])
+    return codes
+
+
+def _messages(world: AiWorld, team: Any, phone: str) -> list[dict[str, Any]]:
+    """The messages of the send commands for `phone`, decrypted as the dispatcher would."""
+    found = []
     for kind, payload in list(world.events):
         if kind != SEND:
             continue
@@ -37,11 +48,11 @@ def _codes(world: AiWorld, team: Any, phone: str) -> list[str]:
                 field=SEND_PAYLOAD_FIELD,
             )  # fmt: skip
         except DecryptionError:
-            continue  # another tenant's command
+            continue
         content = json.loads(plain)
         if content["to"] == phone:
-            codes.append(content["message"]["text"]["body"].split("is ")[1][:6])
-    return codes
+            found.append(content["message"])
+    return found
 
 
 async def _code_sent_to(world: AiWorld, team: Any, phone: str, count: int = 1) -> str:
@@ -148,3 +159,86 @@ async def test_the_companion_answers_only_its_verified_owner(ai_world: AiWorld) 
     assert (await world.request(team, "owner", "DELETE", PATH))[0] == 204
     assert await redis.exists(key) == 0
     assert await companion_answer(team.tenant_id, phone, "How is today?") is None
+
+
+async def _template(
+    world: AiWorld, team: Any, number_id: uuid.UUID, name: str, language: str,
+    category: str = "AUTHENTICATION", status: str = "APPROVED",
+) -> None:  # fmt: skip
+    """A template of the number's WABA in the state the broadcast service keeps it."""
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        await conn.execute(
+            "INSERT INTO templates (tenant_id, id, number_id, waba_id, name, language, category,"
+            " content_enc, status) SELECT $1, $2, id, waba_id, $3, $4, $5, $6, $7"
+            " FROM whatsapp_numbers WHERE id = $8",
+            team.tenant_id, uuid.uuid4(), name, language, category, b"sealed", status, number_id,
+        )  # fmt: skip
+
+
+async def test_code_goes_by_free_text_with_a_hint_without_an_authentication_template(
+    ai_world: AiWorld,
+) -> None:
+    world = ai_world
+    team = await world.team()
+    number_id = await world.users_and_number(team)
+    # Neither a pending authentication template nor an approved utility one will do.
+    await _template(world, team, number_id, "login_code", "en", status="PENDING")
+    await _template(world, team, number_id, "order_update", "en", category="UTILITY")
+    phone = fresh_phone()
+    body = {"phone": phone, "number_id": str(number_id)}
+    status, shown = await world.request(team, "owner", "PUT", PATH, body)
+    assert status == 202, shown
+    delivery = shown["code_delivery"]
+    assert delivery["via"] == "text"
+    assert "last 24 hours" in delivery["hint"]
+    assert "Authentication template" in delivery["hint"]
+    assert shown["status"] == "pending"  # the other fields stay
+    code = await _code_sent_to(world, team, phone)
+    [message] = _messages(world, team, phone)
+    assert message["type"] == "text"
+    assert code in message["text"]["body"]
+
+
+async def test_code_goes_by_the_preferred_approved_authentication_template(
+    ai_world: AiWorld,
+) -> None:
+    world = ai_world
+    team = await world.team()
+    number_id = await world.users_and_number(team)
+    await _template(world, team, number_id, "a_code", "fr")
+    await _template(world, team, number_id, "b_code", "ar")
+    await _template(world, team, number_id, "c_code", "en_US")
+    await _template(world, team, number_id, "d_code", "en")
+    await _template(world, team, number_id, "a_code", "en", status="REJECTED")
+    phone = fresh_phone()
+    body = {"phone": phone, "number_id": str(number_id)}
+
+    # English (the default): `en` before `en_US`; Arabic when the owner's dashboard is Arabic.
+    for count, (language, chosen) in enumerate(
+        [(None, ("d_code", "en")), ("ar", ("b_code", "ar"))], start=1
+    ):
+        sent = body if language is None else {**body, "language": language}
+        status, shown = await world.request(team, "owner", "PUT", PATH, sent)
+        assert status == 202, shown
+        assert shown["code_delivery"] == {
+            "via": "template", "template": chosen[0], "language": chosen[1],
+        }  # fmt: skip
+        code = await _code_sent_to(world, team, phone, count)
+        message = _messages(world, team, phone)[-1]
+        assert message["template"]["name"] == chosen[0]
+        assert message["template"]["language"] == {"code": chosen[1]}
+        body_part, button = message["template"]["components"]
+        assert body_part == {"type": "body", "parameters": [{"type": "text", "text": code}]}
+        assert button == {"type": "button", "sub_type": "url", "index": "0",
+                          "parameters": [{"type": "text", "text": code}]}  # fmt: skip
+
+    # Only other languages: any of them, deterministically (the first by code, then by name).
+    other = await world.team()
+    other_number = await world.users_and_number(other)
+    await _template(world, other, other_number, "z_code", "fr")
+    await _template(world, other, other_number, "y_code", "de")
+    body = {"phone": fresh_phone(), "number_id": str(other_number), "language": "ar"}
+    status, shown = await world.request(other, "owner", "PUT", PATH, body)
+    assert (status, shown["code_delivery"]["template"]) == (202, "y_code"), shown
+    status, problem = await world.request(other, "owner", "PUT", PATH, {**body, "language": "fr"})
+    assert status == 422, problem  # only the dashboard's languages

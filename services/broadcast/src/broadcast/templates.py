@@ -1,19 +1,32 @@
-"""Message templates: the creation body, Meta's content rules, and the parameter check.
+"""Message templates: the creation body and Meta's content rules.
 
 `validate_components` applies the rules Meta's review applies at creation (reference §5), so
 a bad template is a 422 with field errors here rather than a round trip to Meta.
-`check_parameters` checks the parameters of a send against a stored template before any send.
+`check_parameters` (from `template_parameters`, re-exported here) checks the parameters of a
+send against a stored template before any send.
+
+AUTHENTICATION templates carry no text of their own: Meta writes "<code> is your verification
+code." itself. They take a BODY with only `add_security_recommendation`, an optional FOOTER with
+only `code_expiration_minutes` (1 to 90) and BUTTONS with one `OTP` button of `otp_type`
+`COPY_CODE` (its text optional). A send fills the code twice: as the body's parameter and as the
+text parameter of the `button` component (`sub_type: "url"`, `index: "0"`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
+from broadcast.template_parameters import (
+    MEDIA_FORMATS,
+    TemplateParameterError,
+    check_parameters,
+    variables,
+)
 from majlis.http import ProblemError, RequestModel
 
 NAME_PATTERN = r"^[a-z0-9_]{1,512}$"
@@ -21,14 +34,23 @@ LANGUAGE_PATTERN = r"^[a-z]{2,3}(_[A-Z]{2})?$"
 CONTENT_FIELD = "templates.content"
 Category = Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
 
-# Any {{...}}; only {{n}} (positional) is supported.
-_ANY_VARIABLE = re.compile(r"\{\{(.*?)\}\}")
-_POSITIONAL = re.compile(r"\s*([0-9]+)\s*")
 _URL = re.compile(r"^https?://[^\s]{1,2000}$")
 _PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 BUTTON_LIMITS = {"QUICK_REPLY": 10, "URL": 2, "PHONE_NUMBER": 1}
 MAX_BUTTONS = 10
-MEDIA_FORMATS = frozenset({"IMAGE", "VIDEO", "DOCUMENT"})
+AUTHENTICATION = "AUTHENTICATION"
+
+__all__ = [
+    "CONTENT_FIELD",
+    "LANGUAGE_PATTERN",
+    "NAME_PATTERN",
+    "CreateTemplate",
+    "TemplateParameterError",
+    "check_parameters",
+    "meta_payload",
+    "validate_components",
+    "variables",
+]
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
@@ -51,27 +73,30 @@ class Header(RequestModel):
 
 
 class Body(RequestModel):
-    """BODY: up to 1,024 characters with {{1}}..{{n}} variables."""
+    """BODY: up to 1,024 characters with {{1}}..{{n}} variables; no text if AUTHENTICATION."""
 
     type: Literal["BODY"]
-    text: str
+    text: str | None = None
     example: Example | None = None
+    add_security_recommendation: bool | None = None
 
 
 class Footer(RequestModel):
-    """FOOTER: up to 60 characters, no variables."""
+    """FOOTER: up to 60 characters, no variables; AUTHENTICATION: only the code's expiry."""
 
     type: Literal["FOOTER"]
-    text: str
+    text: str | None = None
+    code_expiration_minutes: int | None = None
 
 
 class Button(RequestModel):
-    """One button: QUICK_REPLY, URL (optionally ending in {{1}}) or PHONE_NUMBER."""
+    """One button: QUICK_REPLY, URL (optionally ending in {{1}}), PHONE_NUMBER or OTP."""
 
-    type: Literal["QUICK_REPLY", "URL", "PHONE_NUMBER"]
-    text: str
+    type: Literal["QUICK_REPLY", "URL", "PHONE_NUMBER", "OTP"]
+    text: str | None = None
     url: str | None = None
     phone_number: str | None = None
+    otp_type: Literal["COPY_CODE"] | None = None
     example: list[Text] | None = Field(default=None, max_length=1)
 
 
@@ -96,25 +121,7 @@ class CreateTemplate(RequestModel):
     components: list[Component] = Field(min_length=1, max_length=4)
 
 
-class TemplateParameterError(ValueError):
-    """The parameters of a send do not fit the template (count or kind)."""
-
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("; ".join(errors))
-        self.errors = errors
-
-
-def variables(text: str) -> list[int] | None:
-    """The positional variables of a text in order; None if any {{...}} is not {{n}}."""
-    found: list[int] = []
-    for inner in _ANY_VARIABLE.findall(text):
-        match = _POSITIONAL.fullmatch(inner)
-        if match is None:
-            return None
-        found.append(int(match.group(1)))
-    if text.count("{{") != len(found) or text.count("}}") != len(found):
-        return None  # an unclosed or nested brace
-    return found
+_AUTH_ONLY = "Only AUTHENTICATION templates take this"
 
 
 class _Errors:
@@ -136,22 +143,59 @@ def validate_components(body: CreateTemplate) -> None:
         errors.add("components", "A template needs a BODY component", "body-required")
     if body.number_id is None and body.waba_id is None:
         errors.add("number_id", "Give number_id or waba_id", "number-required")
-    for index, component in enumerate(body.components):
+    if body.category == AUTHENTICATION:
+        _authentication(body.components, kinds, errors)
+    else:
+        _standard(body.components, errors)
+    if errors.items:
+        raise ProblemError(
+            422, "The template is not valid", slug="invalid-template", errors=errors.items
+        )
+
+
+def _standard(components: list[Header | Body | Footer | Buttons], errors: _Errors) -> None:
+    for index, component in enumerate(components):
         where = f"components.{index}"
         if isinstance(component, Header):
             _header(component, where, errors)
         elif isinstance(component, Body):
             _body(component, where, errors)
         elif isinstance(component, Footer):
-            _text(component.text, f"{where}.text", 60, errors)
-            if "{{" in component.text:
-                errors.add(f"{where}.text", "A footer takes no variables", "footer-variable")
+            _footer(component, where, errors)
         else:
             _buttons(component, where, errors)
-    if errors.items:
-        raise ProblemError(
-            422, "The template is not valid", slug="invalid-template", errors=errors.items
-        )
+
+
+def _authentication(
+    components: list[Header | Body | Footer | Buttons], kinds: Sequence[str], errors: _Errors
+) -> None:
+    """Meta presets an authentication template's text: only its options may be chosen."""
+    preset = "Authentication templates have preset text"
+    if "BUTTONS" not in kinds:
+        errors.add("components", "Add BUTTONS with one OTP button", "otp-button-required")
+    for index, component in enumerate(components):
+        where = f"components.{index}"
+        if isinstance(component, Header):
+            errors.add(f"{where}.type", "Authentication templates have no header", "header")
+        elif isinstance(component, Body):
+            if component.text is not None or component.example is not None:
+                errors.add(f"{where}.text", preset, "preset-text")
+        elif isinstance(component, Footer):
+            minutes = component.code_expiration_minutes
+            if component.text is not None:
+                errors.add(f"{where}.text", preset, "preset-text")
+            if minutes is None or not 1 <= minutes <= 90:
+                errors.add(f"{where}.code_expiration_minutes", "Minutes from 1 to 90", "expiration")
+        else:
+            (button, *others) = component.buttons
+            if others or button.type != "OTP" or button.otp_type != "COPY_CODE":
+                errors.add(
+                    f"{where}.buttons", "Exactly one OTP button, otp_type COPY_CODE", "otp-button"
+                )
+            elif button.url is not None or button.phone_number is not None or button.example:
+                errors.add(f"{where}.buttons.0", "An OTP button has only text", "otp-button")
+            elif button.text is not None:
+                _text(button.text, f"{where}.buttons.0.text", 25, errors)
 
 
 def _text(text: str, field: str, limit: int, errors: _Errors) -> bool:
@@ -162,6 +206,15 @@ def _text(text: str, field: str, limit: int, errors: _Errors) -> bool:
         errors.add(field, f"Text must be at most {limit} characters", "text-too-long")
         return False
     return True
+
+
+def _footer(footer: Footer, where: str, errors: _Errors) -> None:
+    if footer.code_expiration_minutes is not None:
+        errors.add(f"{where}.code_expiration_minutes", _AUTH_ONLY, "authentication-only")
+    if footer.text is None:
+        errors.add(f"{where}.text", "Text is required", "text-required")
+    elif _text(footer.text, f"{where}.text", 60, errors) and "{{" in footer.text:
+        errors.add(f"{where}.text", "A footer takes no variables", "footer-variable")
 
 
 def _header(header: Header, where: str, errors: _Errors) -> None:
@@ -188,6 +241,11 @@ def _header(header: Header, where: str, errors: _Errors) -> None:
 
 
 def _body(body: Body, where: str, errors: _Errors) -> None:
+    if body.add_security_recommendation is not None:
+        errors.add(f"{where}.add_security_recommendation", _AUTH_ONLY, "authentication-only")
+    if body.text is None:
+        errors.add(f"{where}.text", "Text is required", "text-required")
+        return
     if not _text(body.text, f"{where}.text", 1024, errors):
         return
     found = variables(body.text)
@@ -215,7 +273,13 @@ def _buttons(buttons: Buttons, where: str, errors: _Errors) -> None:
             errors.add(f"{where}.buttons", f"At most {limit} {kind} buttons", "too-many-buttons")
     for index, button in enumerate(buttons.buttons):
         at = f"{where}.buttons.{index}"
-        _text(button.text, f"{at}.text", 25, errors)
+        if button.type == "OTP" or button.otp_type is not None:
+            errors.add(f"{at}.type", _AUTH_ONLY, "authentication-only")
+            continue
+        if button.text is None:
+            errors.add(f"{at}.text", "Text is required", "text-required")
+        else:
+            _text(button.text, f"{at}.text", 25, errors)
         if button.type == "URL":
             if button.url is None or not _URL.fullmatch(button.url):
                 errors.add(f"{at}.url", "A URL button needs an http(s) URL", "url")
@@ -245,99 +309,3 @@ def meta_payload(body: CreateTemplate) -> dict[str, Any]:
 def content_of(body: CreateTemplate) -> list[dict[str, Any]]:
     """The components as stored (encrypted) and sent to Meta."""
     return [c.model_dump(mode="json", exclude_none=True) for c in body.components]
-
-
-def check_parameters(
-    template: Sequence[Mapping[str, Any]], components: Sequence[Mapping[str, Any]]
-) -> None:
-    """Raise TemplateParameterError unless `components` fill `template`'s variables exactly.
-
-    `template` is the stored components (as `GET /api/v1/templates/{id}` returns them);
-    `components` are the Cloud API send components (`header`, `body`, `button`), each with
-    its `parameters`. Counts and kinds per component are checked, as Meta does at send.
-    """
-    expected = _expected(template)
-    errors: list[str] = []
-    seen: set[str] = set()
-    for component in components:
-        key = _key(component)
-        if key is None or key in seen:
-            errors.append(f"unexpected or repeated component {component.get('type')!r}")
-            continue
-        seen.add(key)
-        want = expected.get(key)
-        parameters = component.get("parameters") or []
-        if want is None:
-            errors.append(f"{key} takes no parameters")
-            continue
-        kinds, optional = want
-        if not isinstance(parameters, list) or len(parameters) != len(kinds):
-            errors.append(f"{key} needs {len(kinds)} parameters, got {_len(parameters)}")
-            continue
-        for position, (parameter, kind) in enumerate(zip(parameters, kinds, strict=True)):
-            if not _fits(parameter, kind):
-                errors.append(f"{key} parameter {position + 1} must be {kind}")
-    for key, (kinds, optional) in expected.items():
-        if key not in seen and kinds and not optional:
-            errors.append(f"{key} needs {len(kinds)} parameters, got 0")
-    if errors:
-        raise TemplateParameterError(errors)
-
-
-def _len(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 0
-
-
-def _key(component: Mapping[str, Any]) -> str | None:
-    kind = str(component.get("type", "")).lower()
-    if kind in ("header", "body"):
-        return kind
-    if kind == "button":
-        return f"button.{component.get('index')}"
-    return None
-
-
-def _fits(parameter: Any, kind: str) -> bool:
-    if not isinstance(parameter, Mapping) or parameter.get("type") not in _ACCEPTS[kind]:
-        return False
-    if kind in ("image", "video", "document"):
-        media = parameter.get(kind)
-        return isinstance(media, Mapping) and bool(media.get("id") or media.get("link"))
-    if parameter["type"] == "text":
-        return isinstance(parameter.get("text"), str) and bool(parameter["text"].strip())
-    return parameter["type"] in parameter and parameter[parameter["type"]] not in (None, "")
-
-
-# Meta accepts currency and date_time wherever a text variable goes (body and header).
-_ACCEPTS = {
-    "text": ("text", "currency", "date_time"),
-    "url-text": ("text",),
-    "payload": ("payload",),
-    "image": ("image",),
-    "video": ("video",),
-    "document": ("document",),
-}
-
-
-def _expected(template: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[str], bool]]:
-    """Parameter kinds per send component key, and whether the component is optional."""
-    expected: dict[str, tuple[list[str], bool]] = {}
-    for component in template:
-        kind = str(component.get("type", "")).upper()
-        if kind == "HEADER":
-            header_format = str(component.get("format", "TEXT")).upper()
-            if header_format in MEDIA_FORMATS:
-                expected["header"] = ([header_format.lower()], False)
-            elif variables(str(component.get("text", ""))):
-                expected["header"] = (["text"], False)
-        elif kind == "BODY":
-            count = len(set(variables(str(component.get("text", ""))) or []))
-            if count:
-                expected["body"] = (["text"] * count, False)
-        elif kind == "BUTTONS":
-            for index, button in enumerate(component.get("buttons") or []):
-                if button.get("type") == "URL" and variables(str(button.get("url", ""))):
-                    expected[f"button.{index}"] = (["url-text"], False)
-                elif button.get("type") == "QUICK_REPLY":
-                    expected[f"button.{index}"] = (["payload"], True)  # a payload is optional
-    return expected

@@ -1,6 +1,8 @@
 // The owner's companion: register a personal WhatsApp number (a one-time code is sent to it
-// from a business number), confirm the code, see the status (the API shows a masked number
-// only), remove it. Owners only; the API refuses everyone else.
+// from a business number: with its approved Authentication template if it has one, else as free
+// text, which arrives only inside the 24-hour window, as the page then says), confirm the code,
+// see the status (the API shows a masked number only), remove it. Owners only; the API refuses
+// everyone else.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FormEvent } from "react";
@@ -15,10 +17,12 @@ interface CompanionStatus {
   phone_hint?: string;
   number_id?: string;
   code_expires_at?: string | null;
+  // Only in the answer to a registration: how the code went out.
+  code_delivery?: { via: "template"; template: string; language: string } | { via: "text"; hint: string };
 }
 
 export function Companion({ numbers }: { numbers: WhatsAppNumber[] }) {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
   const queryClient = useQueryClient();
   const companion = useQuery({ queryKey: ["companion"], queryFn: () => api<CompanionStatus>("/api/v1/companion") });
   const [phone, setPhone] = useState("");
@@ -27,7 +31,7 @@ export function Companion({ numbers }: { numbers: WhatsAppNumber[] }) {
   const [again, setAgain] = useState(false);
   const show = (next: CompanionStatus) => queryClient.setQueryData(["companion"], next);
   const register = useMutation({
-    mutationFn: () => api<CompanionStatus>("/api/v1/companion", { method: "PUT", json: { phone, number_id: numberId || numbers[0]?.id } }),
+    mutationFn: () => api<CompanionStatus>("/api/v1/companion", { method: "PUT", json: { phone, number_id: numberId || numbers[0]?.id, language: i18n.language === "ar" ? "ar" : "en" } }),
     onSuccess: (next) => { setPhone(""); setAgain(false); setCode(""); show(next); },
   });
   const verify = useMutation({
@@ -62,6 +66,11 @@ export function Companion({ numbers }: { numbers: WhatsAppNumber[] }) {
           <button type="submit" className="button primary" disabled={verify.isPending} data-testid="companion-verify">{t("ai.confirmCode")}</button>
           {current.code_expires_at && <span className="muted small">{t("ai.codeExpires", { when: formatDateTime(current.code_expires_at) })}</span>}
         </form>
+      )}
+      {current?.status === "pending" && !again && register.data?.code_delivery && (
+        register.data.code_delivery.via === "text"
+          ? <p className="alert alert-warn" data-testid="companion-delivery-hint">{t("ai.deliveryText")}</p>
+          : <p className="muted small" data-testid="companion-delivery-template">{t("ai.deliveryTemplate", { name: register.data.code_delivery.template })}</p>
       )}
       {wrong && <p className="alert alert-error" role="alert" data-testid="companion-wrong">{t("ai.wrongCode", { n: formatNumber(Number(failure?.problem.attempts_left ?? 0)) })}</p>}
       {expired && <p className="alert alert-error" role="alert">{t("ai.codeExpired")}</p>}

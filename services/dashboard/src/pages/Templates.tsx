@@ -1,6 +1,8 @@
 // Message templates: create with a live WhatsApp-style preview (header, body with {{n}} filled
 // from the example values, footer, buttons), submit to Meta through the API, watch the status
-// and the rejection reason arrive, delete.
+// and the rejection reason arrive, delete. An Authentication template has Meta's preset text:
+// only the security sentence, the code's expiry (1-90 minutes) and the copy-code button's text
+// are chosen.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FormEvent } from "react";
@@ -37,11 +39,14 @@ interface Draft {
   buttons: DraftButton[];
   headerExample: string;
   examples: string[];
+  security: boolean;
+  expiry: string;
+  copyText: string;
 }
 
 const EMPTY: Draft = {
   number_id: "", name: "", category: "UTILITY", language: "en", header: "", body: "", footer: "",
-  buttons: [], headerExample: "", examples: [],
+  buttons: [], headerExample: "", examples: [], security: true, expiry: "10", copyText: "",
 };
 
 /** The distinct {{n}} of a text, in ascending order. */
@@ -55,7 +60,17 @@ function fill(text: string, values: string[]): string {
   return text.replace(/\{\{\s*(\d+)\s*\}\}/g, (whole, n: string) => values[Number(n) - 1] || whole);
 }
 
+function authenticationComponents(draft: Draft): unknown[] {
+  const out: unknown[] = [{ type: "BODY", add_security_recommendation: draft.security }];
+  if (draft.expiry.trim()) out.push({ type: "FOOTER", code_expiration_minutes: Number(draft.expiry) });
+  const button: Record<string, unknown> = { type: "OTP", otp_type: "COPY_CODE" };
+  if (draft.copyText.trim()) button.text = draft.copyText;
+  out.push({ type: "BUTTONS", buttons: [button] });
+  return out;
+}
+
 function components(draft: Draft): unknown[] {
+  if (draft.category === "AUTHENTICATION") return authenticationComponents(draft);
   const out: unknown[] = [];
   if (draft.header.trim()) {
     const header: Record<string, unknown> = { type: "HEADER", format: "TEXT", text: draft.header };
@@ -80,6 +95,17 @@ function components(draft: Draft): unknown[] {
 
 function Preview({ draft }: { draft: Draft }) {
   const { t } = useTranslation();
+  if (draft.category === "AUTHENTICATION") {
+    return (
+      <div className="wa-phone" data-testid="template-preview" aria-label={t("templates.preview")}>
+        <div className="wa-bubble">
+          <div className="wa-body" dir="auto">{t("templates.authBody", { code: "123456" })}{draft.security && ` ${t("templates.authSecurity")}`}</div>
+          {draft.expiry.trim() && <div className="wa-footer" dir="auto">{t("templates.authExpiry", { n: draft.expiry })}</div>}
+        </div>
+        <div className="wa-button" dir="auto">{draft.copyText.trim() || t("templates.copyCode")}</div>
+      </div>
+    );
+  }
   return (
     <div className="wa-phone" data-testid="template-preview" aria-label={t("templates.preview")}>
       <div className="wa-bubble">
@@ -105,6 +131,7 @@ function CreateTemplate({ numbers }: { numbers: WhatsAppNumber[] }) {
     onSuccess: () => { setDraft({ ...EMPTY, number_id: draft.number_id }); void queryClient.invalidateQueries({ queryKey: ["templates"] }); },
   });
   const bodyVars = placeholders(draft.body);
+  const authentication = draft.category === "AUTHENTICATION";
   return (
     <section className="card template-editor">
       <form className="stack" onSubmit={(e: FormEvent) => { e.preventDefault(); create.mutate(); }} data-testid="template-form">
@@ -125,6 +152,19 @@ function CreateTemplate({ numbers }: { numbers: WhatsAppNumber[] }) {
               {["en", "ar", "en_US", "en_GB"].map((l) => <option key={l} value={l}>{l}</option>)}
             </select></label>
         </div>
+        {authentication ? (
+          <>
+            <p className="muted small" data-testid="template-auth-hint">{t("templates.authHint")}</p>
+            <label className="check"><input type="checkbox" checked={draft.security} data-testid="template-auth-security"
+              onChange={(e) => set({ security: e.target.checked })} /> {t("templates.authSecurityOption")}</label>
+            <label className="field"><span>{t("templates.authExpiryOption")}</span>
+              <input type="number" min={1} max={90} step={1} dir="ltr" value={draft.expiry} data-testid="template-auth-expiry"
+                onChange={(e) => set({ expiry: e.target.value })} /></label>
+            <label className="field"><span>{t("templates.copyCodeText")}</span>
+              <input maxLength={25} dir="auto" placeholder={t("templates.copyCode")} value={draft.copyText} data-testid="template-auth-copy"
+                onChange={(e) => set({ copyText: e.target.value })} /></label>
+          </>
+        ) : (<>
         <label className="field"><span>{t("templates.header")}</span>
           <input value={draft.header} dir="auto" maxLength={60} data-testid="template-header" onChange={(e) => set({ header: e.target.value })} /></label>
         {placeholders(draft.header).length > 0 && (
@@ -163,6 +203,7 @@ function CreateTemplate({ numbers }: { numbers: WhatsAppNumber[] }) {
               onClick={() => set({ buttons: [...draft.buttons, { type: "QUICK_REPLY", text: "", url: "", phone_number: "" }] })}>{t("templates.addButton")}</button>
           </div>
         )}
+        </>)}
         <ErrorNote error={create.error} />
         <div className="row"><button type="submit" className="button primary" disabled={create.isPending} data-testid="template-submit">{t("templates.submit")}</button></div>
       </form>

@@ -17,6 +17,8 @@ ERROR_TITLES = {
     190: "Invalid OAuth access token - Cannot parse access token",
     2500: "Unknown path components",
     130429: "Rate limit hit",
+    131008: "Required parameter is missing",
+    131009: "Parameter value is not valid",
     131026: "Message undeliverable",
     131047: "Re-engagement message",
     131053: "Media upload error",

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from majlis.graphsim.auth_templates import check_authentication_send
 from majlis.graphsim.context import Simulator, authorize_number, simulator
 from majlis.graphsim.errors import SimError, invalid
 from majlis.graphsim.payloads import (
@@ -124,6 +125,8 @@ def _pricing_of(
             f"body: number of localizable_params ({sent_params}) does not match the expected "
             f"number of params ({template.body_parameter_count()})",
         )
+    if template.category == "AUTHENTICATION":
+        check_authentication_send(body.get("components"))
     category = template.category.lower()
     free = in_window and category == "utility"
     return category, "free_customer_service" if free else "regular"

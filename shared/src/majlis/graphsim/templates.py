@@ -1,4 +1,7 @@
-"""Message templates: creation rules (reference §5), the per-WABA store and simulated review."""
+"""Message templates: creation rules (reference §5), the per-WABA store and simulated review.
+
+AUTHENTICATION templates follow rules of their own (`auth_templates`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from majlis.graphsim.auth_templates import authentication_components
 from majlis.graphsim.errors import SimError, invalid
 
 CATEGORIES = frozenset({"MARKETING", "UTILITY", "AUTHENTICATION"})
@@ -125,6 +129,8 @@ def validate_template(body: Any) -> tuple[str, str, str, list[dict[str, Any]], s
     components = body.get("components")
     if not isinstance(components, list) or not components:
         raise invalid("The parameter components is required")
+    if category == "AUTHENTICATION":
+        return name, language, category, authentication_components(components), parameter_format
     seen: set[str] = set()
     for index, component in enumerate(components):
         if not isinstance(component, dict):
@@ -133,17 +139,15 @@ def validate_template(body: Any) -> tuple[str, str, str, list[dict[str, Any]], s
         if kind not in {"HEADER", "BODY", "FOOTER", "BUTTONS"} or kind in seen:
             raise invalid(f"Param components[{index}]['type'] is invalid or repeated")
         seen.add(kind)
-        _component(kind, component, category)
+        _component(kind, component)
     if "BODY" not in seen:
         raise invalid("A template needs a BODY component")
     return name, language, category, components, parameter_format
 
 
-def _component(kind: str, component: dict[str, Any], category: str) -> None:
+def _component(kind: str, component: dict[str, Any]) -> None:
     text = component.get("text")
     if kind == "BODY":
-        if category == "AUTHENTICATION" and text is None:
-            return  # Meta writes the text of authentication templates itself.
         _text(text, "BODY text", 1024)
         placeholders = _PLACEHOLDER.findall(str(text))
         example = component.get("example")
@@ -167,8 +171,11 @@ def _component(kind: str, component: dict[str, Any], category: str) -> None:
         for button in buttons:
             if not isinstance(button, dict):
                 raise invalid("Param BUTTONS buttons must be objects")
-            if str(button.get("type", "")).upper() not in _BUTTON_TYPES:
+            button_type = str(button.get("type", "")).upper()
+            if button_type not in _BUTTON_TYPES:
                 raise invalid("Param BUTTONS button type is not supported")
+            if button_type == "OTP":
+                raise invalid("OTP buttons belong to AUTHENTICATION templates only")
             if "text" in button:
                 _text(button["text"], "button text", 25)
 

@@ -1,12 +1,15 @@
 """`/api/v1/companion`: the owner registers, confirms, reads and removes their personal number.
 
 Owners only (admins, agents, viewers and API keys get 403; row-level security agrees). Each
-owner has at most one number; registering again replaces it and sends a new code.
+owner has at most one number; registering again replaces it and sends a new code. The answer
+to a registration says how the code went (`code_delivery`): `{"via": "template", "template",
+"language"}` with an approved authentication template, else `{"via": "text", "hint"}` (free
+text reaches the owner only if they wrote to the business number in the last 24 hours).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from aiohttp import web
@@ -40,6 +43,8 @@ class Registration(BaseModel):
 
     phone: str = Field(min_length=5, max_length=40)
     number_id: UUID
+    # The owner's dashboard language: an authentication template in it is preferred.
+    language: Literal["en", "ar"] = "en"
 
 
 class Confirmation(BaseModel):
@@ -72,7 +77,7 @@ def _public(ai: Any, tenant_id: UUID, row: Any) -> dict[str, Any]:
 
 
 async def register_companion(request: web.Request) -> web.Response:
-    """PUT /api/v1/companion (owner): store the number and send it a one-time code."""
+    """PUT /api/v1/companion (owner): store the number and send it a one-time code (again)."""
     identity = await caller(request, OWNER)
     body = await parse_json(request, Registration)
     try:
@@ -95,10 +100,13 @@ async def register_companion(request: web.Request) -> web.Response:
             row_id, identity.principal_id, body.number_id, sealed, bidx,
             code_hash(ai.indexer, tenant_id, row_id, code), expiry(),
         )  # fmt: skip
-        await queue_code(conn, ai, tenant_id, body.number_id, phone, code, uuid4())
-        await audit(conn, request, "companion.registered", "companion", row_id)
+        delivery = await queue_code(conn, ai, tenant_id, body.number_id, phone, code, uuid4(),
+                                    language=body.language)  # fmt: skip
+        await audit(conn, request, "companion.registered", "companion", row_id,
+                    details={"code_delivery": delivery.via})  # fmt: skip
     await ai.redis.delete(history_key(ai.redis_prefix, tenant_id, bidx))
-    return web.json_response(_public(ai, tenant_id, row), status=202)
+    answer = {**_public(ai, tenant_id, row), "code_delivery": delivery.public()}
+    return web.json_response(answer, status=202)
 
 
 async def verify_companion(request: web.Request) -> web.Response:
