@@ -131,13 +131,17 @@ async def test_build_connect_configure_publish_and_the_customer_is_answered(
 
     await customer_writes(platform, business, "hours", "+971501112233")
 
-    async def answered() -> bool:
-        return await _sent_texts(platform, business) == [
-            "Hello from the canvas",
-            "We are open 9 to 5. You wrote: hours",
-        ]
+    expected = ["Hello from the canvas", "We are open 9 to 5. You wrote: hours"]
+    sent: list[str] = []
 
-    await eventually(answered, 20)
+    async def answered() -> bool:
+        sent[:] = await _sent_texts(platform, business)
+        return sent == expected
+
+    try:
+        await eventually(answered, 20)
+    except TimeoutError:
+        raise AssertionError(f"the customer got {sent!r}, expected {expected!r}") from None
 
     # The version history lists what was published.
     await page.reload()
