@@ -172,7 +172,10 @@ async def test_settings_roles_validation_and_tenant_isolation(ai_world: AiWorld)
                 {"provider": "openai", "api_key": "sk has spaces in it"},
                 # Regression (schemathesis): a key the HTTP client cannot put in a header.
                 {"provider": "openai", "api_key": "sk-has\x00a-nul"},
-                {"provider": "openai", "api_key": "sk-has-\u00e9-non-ascii"}):  # fmt: skip
+                {"provider": "openai", "api_key": "sk-has-\u00e9-non-ascii"},
+                # Regression (schemathesis): 0 in the column (real), refused by its CHECK: a 500.
+                {"provider": "builtin", "timeout_seconds": 2.9e-68},
+                {"provider": "builtin", "timeout_seconds": 0.01}):  # fmt: skip
         status, problem = await world.request(team, "owner", "PUT", SETTINGS, bad)
         assert status == 422, bad
         assert "sk has spaces" not in str(problem)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from functools import cache
 from typing import Any
@@ -12,6 +13,7 @@ from aiohttp import web
 from gateway.openapi_examples import ROUTE_EXAMPLES
 from gateway.proxy import PROXY_TABLE, proxy_scope
 from gateway.routes import SPECS, RouteSpec, route
+from gateway.schema_examples import Unsupported, example_of
 from majlis.openapi_backends import load_fragment
 
 _PARAM = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
@@ -39,6 +41,29 @@ def _add_examples(op: dict[str, Any], example: dict[str, Any] | None) -> None:
         answer = responses.setdefault(code, {"description": "OK"})
         answer.setdefault("content", {"application/json": {}})
         answer["content"].setdefault("application/json", {})["example"] = example["response"]
+
+
+def _synthesize_examples(paths: dict[str, dict[str, Any]], schemas: dict[str, Any]) -> None:
+    """An example, made from its schema, for every JSON request body and 2xx JSON answer that
+    has a schema but no example yet (the hand-written ROUTE_EXAMPLES are applied first)."""
+    for item in paths.values():
+        for method in _PROXY_METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            contents = [op.get("requestBody", {}).get("content", {}).get("application/json")]
+            contents += [
+                answer.get("content", {}).get("application/json")
+                for code, answer in op["responses"].items()
+                if code.startswith("2")
+            ]
+            for content in contents:
+                if content is None or "schema" not in content or "example" in content:
+                    continue
+                try:
+                    content["example"] = example_of(content["schema"], schemas)
+                except Unsupported:
+                    continue  # the test of every operation's examples names it
 
 
 def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +262,7 @@ def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:
     for resource, (service, family) in sorted(PROXY_TABLE.items()):
         if resource not in served:  # forwarded, but no back end documents a route there yet
             paths[f"/api/v1/{resource}/{{rest}}"] = _proxy_item(resource, service, family)
+    _synthesize_examples(paths, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -281,4 +307,11 @@ OPENAPI_PATH = "/api/v1/openapi.json"
 )
 async def openapi(request: web.Request) -> web.Response:
     """Serve the generated document."""
-    return web.json_response(build_document())
+    return web.Response(text=_served_document(), content_type="application/json")
+
+
+@cache
+def _served_document() -> str:
+    """The document as served, built once: the route table is complete once the views are
+    imported, and the fragment is a file committed with the code."""
+    return json.dumps(build_document())

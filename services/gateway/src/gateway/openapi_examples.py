@@ -1,16 +1,33 @@
 """Request and response examples of the main routes, for the OpenAPI document.
 
 Keyed by (method, path) as declared, a back end's routes as its fragment names them
-(majlis.openapi_backends). Values are made up; ids are placeholders.
+(majlis.openapi_backends). Values are made up; ids are placeholders. Every other JSON body or
+answer with a schema gets an example synthesized from it (gateway.schema_examples); one here
+wins, so write one where the synthesized example says too little (a flow's document).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gateway.schema_examples import PLACEHOLDER_ID as _ID
+from gateway.schema_examples import PLACEHOLDER_TIME as _NOW
+
 Example = dict[str, Any]
-_ID = "0b8f6c1e-4a55-4f0e-9c1b-2f3d4e5f6a7b"
-_NOW = "2026-12-04T09:30:00+00:00"
+_FLOW = {
+    "name": "Welcome menu",
+    "number_id": _ID,
+    "priority": 0,
+    "triggers": [{"type": "first_message"}],
+    "document": {
+        "start": "hi",
+        "nodes": [
+            {"id": "hi", "type": "send_text", "text": "Marhaba! Welcome to Al Noor."},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": [{"from": "hi", "to": "done"}],
+    },
+}
 
 ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/api/v1/auth/register"): {
@@ -42,7 +59,7 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "phone_number_id": "106540352242922",
             "waba_id": "102290129340398",
             "display_number": "+971 4 123 4567",
-            "access_token": "EAAG...",
+            "access_token": "EAAGm0PX4ZCps...",
         },
         "response": {
             "id": _ID,
@@ -75,6 +92,16 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "egress": {"allowed_hosts": ["graph.facebook.com"], "refused_total": 0},
             "encryption_at_rest": {"field_encryption": "AES-256-GCM", "active_key_id": "k1"},
         }
+    },
+    ("PUT", "/api/v1/settings/business-hours"): {
+        "request": {
+            "timezone": "Asia/Dubai",
+            "weekly": {
+                day: [["09:00", "13:00"], ["16:00", "21:00"]]
+                for day in ("sun", "mon", "tue", "wed", "thu")
+            },
+            "holidays": ["2026-12-02"],
+        },
     },
     # Proxied families (the back end owns the route; the gateway documents the main calls).
     ("GET", "/api/v1/contacts"): {
@@ -136,6 +163,23 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             ],
             "next_cursor": None,
         }
+    },
+    ("POST", "/api/v1/flows"): {"request": _FLOW},
+    ("PUT", "/api/v1/flows/{flow_id}"): {"request": _FLOW},
+    ("POST", "/api/v1/templates"): {
+        "request": {
+            "number_id": _ID,
+            "name": "order_update",
+            "category": "UTILITY",
+            "language": "ar",
+            "components": [
+                {
+                    "type": "BODY",
+                    "text": "طلبك {{1}} في الطريق إليك.",
+                    "example": {"body_text": [["A-1024"]]},
+                }
+            ],
+        },
     },
     ("GET", "/api/v1/teams"): {
         "response": {

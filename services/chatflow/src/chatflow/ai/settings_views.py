@@ -33,7 +33,9 @@ class AiSettingsBody(BaseModel):
     api_key: SecretStr | None = Field(default=None, min_length=8, max_length=512)
     clear_api_key: bool = False
     min_confidence: float = Field(default=DEFAULT_MIN_CONFIDENCE, ge=0, le=1)
-    timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    # A tenth of a second at least: a provider call needs it, and tinier values became 0 in the
+    # column (real), whose CHECK refused them with a 500 (found by schemathesis).
+    timeout_seconds: float = Field(default=15.0, ge=0.1, le=60)
 
     @field_validator("api_key")
     @classmethod
