@@ -15,7 +15,9 @@ own service's, a few levels deep):
 - path parameters from the route, query parameters the code reads from ``request.query``
   (or validates with a pydantic model built from it);
 - the success status the handler answers (``status=...``, default 200) and every status of a
-  ``ProblemError`` it may raise, as problem details.
+  ``ProblemError`` it may raise, as problem details;
+- the schema of the success answer when the handler declares one (``majlis.http.responds``),
+  on every 2xx status but 204, its models under the fragment's schemas.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+from majlis.http.responses import add_schema, response_model
 
 FRAGMENT_NAME = "openapi_backends.json"
 SERVICES = ("inbox", "chatflow", "broadcast", "audit")
@@ -309,6 +313,11 @@ def _operation(
     responses: dict[str, Any] = {
         str(code): {"description": _REASONS.get(code, "Success")} for code in sorted(facts.success)
     }
+    answer_model = response_model(handler)
+    if answer_model is not None:
+        ref = add_schema(answer_model, schemas)
+        for code in sorted(facts.success - {204}):
+            responses[str(code)]["content"] = {"application/json": {"schema": ref}}
     for code in sorted(problems):
         responses[str(code)] = {
             "description": _REASONS.get(code, "Problem"),

@@ -14,6 +14,7 @@ from gateway.openapi_examples import ROUTE_EXAMPLES
 from gateway.proxy import PROXY_TABLE, proxy_scope
 from gateway.routes import SPECS, RouteSpec, route
 from gateway.schema_examples import Unsupported, example_of
+from majlis.http.responses import add_schema
 from majlis.openapi_backends import load_fragment
 
 _PARAM = re.compile(r"\{([a-z_]+)(?::[^}]*)?\}")
@@ -89,6 +90,11 @@ def _operation(spec: RouteSpec, schemas: dict[str, Any]) -> dict[str, Any]:
             {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
             for p in params
         ]
+    if spec.response is not None:
+        ref = add_schema(spec.response, schemas)
+        for code, answer in op["responses"].items():
+            if code.startswith("2") and code != "204":
+                answer["content"] = {"application/json": {"schema": ref}}
     if spec.body is not None:
         name = spec.body.__name__
         schemas[name] = spec.body.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -256,7 +262,7 @@ def build_document(specs: list[RouteSpec] | None = None) -> dict[str, Any]:
     backend_paths, backend_schemas = _backends()
     for name, schema in backend_schemas.items():
         if schemas.setdefault(name, schema) != schema:
-            raise ValueError(f"two request models share the schema name {name}")
+            raise ValueError(f"two models share the schema name {name}")
     served = {path.split("/")[3] for path in backend_paths}
     paths.update(copy.deepcopy(backend_paths))
     for resource, (service, family) in sorted(PROXY_TABLE.items()):

@@ -39,6 +39,7 @@ class RouteSpec:
     scope: str | None = None  # API keys holding this scope may call the route
     rate: RateClass = "principal"
     body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None  # the 2xx JSON answer's schema (OpenAPI)
     responses: dict[int, str] = field(default_factory=dict)
     tag: str = "gateway"
     csrf: bool = True  # session requests that change state must carry the CSRF token

@@ -3,14 +3,16 @@
 from majlis.http.app import create_base_app, run_service
 from majlis.http.problems import ProblemError, problem_response
 from majlis.http.requests import RequestModel, parse_json
-from majlis.http.responses import json_response
+from majlis.http.responses import Page, json_response, responds
 
 __all__ = [
+    "Page",
     "ProblemError",
     "RequestModel",
     "create_base_app",
     "json_response",
     "parse_json",
     "problem_response",
+    "responds",
     "run_service",
 ]
