@@ -29,6 +29,19 @@ _FLOW = {
     },
 }
 
+_CONTACT = {
+    "id": _ID,
+    "phone": "+971501234567",
+    "name": "Khalid",
+    "email": None,
+    "tags": ["vip"],
+    "attributes": {},
+    "consent": {"marketing": "unknown", "processing_restricted": False, "updated_at": None},
+    "created_at": _NOW,
+    "updated_at": _NOW,
+    "deleted_at": None,
+}
+
 ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/api/v1/auth/register"): {
         "request": {
@@ -104,26 +117,10 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
         },
     },
     # Proxied families (the back end owns the route; the gateway documents the main calls).
-    ("GET", "/api/v1/contacts"): {
-        "response": {
-            "items": [{"id": _ID, "name": "Khalid", "tags": ["vip"]}],
-            "next_cursor": None,
-        }
-    },
+    ("GET", "/api/v1/contacts"): {"response": {"items": [_CONTACT], "next_cursor": None}},
     ("POST", "/api/v1/contacts"): {
         "request": {"phone": "+971501234567", "name": "Khalid", "tags": ["vip"]},
-        "response": {
-            "id": _ID,
-            "phone": "+971501234567",
-            "name": "Khalid",
-            "email": None,
-            "tags": ["vip"],
-            "attributes": {},
-            "consent": {"marketing": "unknown", "processing_restricted": False, "updated_at": None},
-            "created_at": _NOW,
-            "updated_at": _NOW,
-            "deleted_at": None,
-        },
+        "response": _CONTACT,
     },
     ("POST", "/api/v1/webhooks"): {
         "request": {

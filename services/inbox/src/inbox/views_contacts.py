@@ -20,6 +20,7 @@ from pydantic import Field, StrictBool
 
 from inbox import contact_attributes, contact_keys, contacts_csv, contacts_merge, contacts_purge
 from inbox import contacts_repository as repo
+from inbox.contact_answers import ConsentOut, ContactOut, ContactTagsOut
 from inbox.contacts import (
     InvalidContact,
     Marketing,
@@ -36,7 +37,7 @@ from inbox.contacts_repository import ContactFilter, ContactPatch
 from inbox.deps import INBOX_DEPS
 from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller, emit, path_id, require_role
 from majlis.events.inbox import ContactChanged
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import Page, ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
 
 __all__ = ["add_routes", "purge_ctx"]
@@ -134,6 +135,7 @@ def _filter(request: web.Request, tenant_id: UUID, deleted: bool) -> ContactFilt
     )  # fmt: skip
 
 
+@responds(Page[ContactOut])
 async def list_contacts(request: web.Request) -> web.Response:
     """`GET /api/v1/contacts`: search (?q, ?tag), ?deleted=true (owner/admin), keyset pages."""
     identity = await caller(request)
@@ -158,6 +160,7 @@ async def list_contacts(request: web.Request) -> web.Response:
     )
 
 
+@responds(ContactOut)
 async def post_contact(request: web.Request) -> web.Response:
     """`POST /api/v1/contacts` (agents+): 201, 409 `contact-exists` for a known phone."""
     identity = await caller(request, AGENT_ROLES)
@@ -177,6 +180,7 @@ async def post_contact(request: web.Request) -> web.Response:
     return web.json_response(contact_json(deps, identity.tenant_id, row, schema), status=201)
 
 
+@responds(ContactOut)
 async def get_contact(request: web.Request) -> web.Response:
     """`GET /api/v1/contacts/{id}`: one live contact (any role)."""
     identity = await caller(request)
@@ -190,6 +194,7 @@ async def get_contact(request: web.Request) -> web.Response:
     return web.json_response(contact_json(deps, identity.tenant_id, row, schema))
 
 
+@responds(ContactOut)
 async def patch_contact_view(request: web.Request) -> web.Response:
     """`PATCH /api/v1/contacts/{id}` (agents+): fields as POST, null clears name/email."""
     identity = await caller(request, AGENT_ROLES)
@@ -213,6 +218,7 @@ async def patch_contact_view(request: web.Request) -> web.Response:
     return web.json_response(contact_json(deps, identity.tenant_id, row, schema))
 
 
+@responds(ContactTagsOut)
 async def put_tags(request: web.Request) -> web.Response:
     """`PUT /api/v1/contacts/{id}/tags` (agents+): the contact's whole tag set."""
     identity = await caller(request, AGENT_ROLES)
@@ -239,6 +245,7 @@ async def put_tags(request: web.Request) -> web.Response:
     return web.json_response({"id": str(contact_id), "tags": sorted(tags)})
 
 
+@responds(ConsentOut)
 async def put_consent(request: web.Request) -> web.Response:
     """`PUT /api/v1/contacts/{id}/consent` (agents+): marketing consent and restriction."""
     identity = await caller(request, AGENT_ROLES)
@@ -283,6 +290,7 @@ async def delete_contact(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@responds(ContactOut)
 async def restore_contact(request: web.Request) -> web.Response:
     """`POST /api/v1/contacts/{id}/restore` (owner/admin): within 30 days of the delete."""
     identity = await caller(request, MANAGER_ROLES)
@@ -304,6 +312,7 @@ async def restore_contact(request: web.Request) -> web.Response:
     return web.json_response(contact_json(deps, identity.tenant_id, row, schema))
 
 
+@responds(ContactOut)
 async def merge_contacts(request: web.Request) -> web.Response:
     """`POST /api/v1/contacts/{id}/merge` (agents+): fold `source_id` into this contact."""
     identity = await caller(request, MERGE_ROLES)

@@ -12,6 +12,12 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from inbox import conversations, views_labels, views_teams
 from inbox import conversations_repository as repo
+from inbox.conversation_answers import (
+    ConversationDetailOut,
+    ConversationOut,
+    ConversationPageOut,
+    MessagePageOut,
+)
 from inbox.conversation_list import (
     MAX_LIMIT,
     encode_cursor,
@@ -25,7 +31,7 @@ from inbox.deps import INBOX_DEPS
 from inbox.repository import Conn
 from inbox.snoozes import snooze_waker_ctx
 from inbox.web import AGENT_ROLES, caller, path_id
-from majlis.http import ProblemError, RequestModel, json_response, parse_json
+from majlis.http import ProblemError, RequestModel, json_response, parse_json, responds
 from majlis.http.auth import Identity, caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -97,6 +103,7 @@ async def _item(request: web.Request, conn: Conn, identity: Identity, cid: UUID)
     return item_json(row, request.app[INBOX_DEPS].cipher, identity.tenant_id)
 
 
+@responds(ConversationPageOut)
 async def list_conversations(request: web.Request) -> web.Response:
     """`GET /api/v1/conversations`: a filtered page, newest activity first, with counts."""
     identity = await caller(request)
@@ -125,6 +132,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     )
 
 
+@responds(ConversationDetailOut)
 async def get_conversation(request: web.Request) -> web.Response:
     """`GET /api/v1/conversations/{id}`: the item and its labels in full."""
     identity = await caller(request)
@@ -138,6 +146,7 @@ async def get_conversation(request: web.Request) -> web.Response:
     return _json(body)
 
 
+@responds(MessagePageOut)
 async def list_messages(request: web.Request) -> web.Response:
     """`GET /api/v1/conversations/{id}/messages`: newest first (`before`) or after a seq."""
     identity = await caller(request)
@@ -175,6 +184,7 @@ def _check_snooze(body: StatusBody) -> None:
         )
 
 
+@responds(ConversationOut)
 async def post_status(request: web.Request) -> web.Response:
     """`POST /api/v1/conversations/{id}/status`."""
     identity = await caller(request, AGENT_ROLES)
@@ -188,6 +198,7 @@ async def post_status(request: web.Request) -> web.Response:
         return _json(await _item(request, conn, identity, cid))
 
 
+@responds(ConversationOut)
 async def post_read(request: web.Request) -> web.Response:
     """`POST /api/v1/conversations/{id}/read`: the caller read it."""
     identity = await caller(request, AGENT_ROLES)
@@ -197,6 +208,7 @@ async def post_read(request: web.Request) -> web.Response:
         return _json(await _item(request, conn, identity, cid))
 
 
+@responds(ConversationOut)
 async def post_takeover(request: web.Request) -> web.Response:
     """`POST /api/v1/conversations/{id}/takeover` (optional body {"force": true})."""
     identity = await caller(request, AGENT_ROLES)
@@ -207,6 +219,7 @@ async def post_takeover(request: web.Request) -> web.Response:
         return _json(await _item(request, conn, identity, cid))
 
 
+@responds(ConversationOut)
 async def post_handback(request: web.Request) -> web.Response:
     """`POST /api/v1/conversations/{id}/handback`: the bot answers again."""
     identity = await caller(request, AGENT_ROLES)
@@ -216,6 +229,7 @@ async def post_handback(request: web.Request) -> web.Response:
         return _json(await _item(request, conn, identity, cid))
 
 
+@responds(ConversationOut)
 async def post_assign(request: web.Request) -> web.Response:
     """`POST /api/v1/conversations/{id}/assign` {"user_id"?, "team_id"?, "auto_assign"?}."""
     identity = await caller(request, AGENT_ROLES)
@@ -227,6 +241,7 @@ async def post_assign(request: web.Request) -> web.Response:
         return _json(await _item(request, conn, identity, cid))
 
 
+@responds(ConversationOut)
 async def put_labels(request: web.Request) -> web.Response:
     """`PUT /api/v1/conversations/{id}/labels` {"label_ids": [...]}."""
     identity = await caller(request, AGENT_ROLES)

@@ -11,9 +11,10 @@ import re
 from aiohttp import web
 
 from inbox import canned, replies
+from inbox.conversation_answers import SentMessageOut
 from inbox.deps import CIPHER
 from inbox.web import AGENT_ROLES, audit, caller, path_id
-from majlis.http import ProblemError, json_response, parse_json
+from majlis.http import ProblemError, json_response, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 from majlis.logging import get_logger
@@ -38,6 +39,7 @@ def idempotency_key(request: web.Request) -> str | None:
     return value
 
 
+@responds(SentMessageOut)
 async def post_message(request: web.Request) -> web.Response:
     """`POST /api/v1/conversations/{id}/messages`: reply to the customer, or add a note."""
     identity = await caller(request, AGENT_ROLES)
