@@ -16,12 +16,13 @@ from aiohttp import web
 
 from broadcast import campaign_lifecycle as lifecycle
 from broadcast import campaigns_repository as repo
+from broadcast.answers import AudiencePreviewOut, CampaignProgressOut
 from broadcast.campaigns import RECIPIENT_PHONE_FIELD, TRANSITIONS
 from broadcast.views_campaigns import CAMPAIGNS, campaign_id, not_found, public, wrong_state
 from broadcast.views_templates import ALL_ROLES, MANAGER_ROLES, audit, caller
 from majlis.crypto import DecryptionError
 from majlis.events.broadcast import CampaignUpdated
-from majlis.http import ProblemError
+from majlis.http import ProblemError, responds
 from majlis.http.auth import caller_transaction
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -64,6 +65,7 @@ def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         return web.json_response(public(updated, zone_name, counts))
 
     view.__name__ = f"{name}_campaign"
+    responds(CampaignProgressOut)(view)
     view.__doc__ = f"POST /api/v1/campaigns/{{id}}/{name} (owner, admin)."
     return view
 
@@ -82,6 +84,7 @@ async def _start(conn: repo.Conn, deps: Any, tenant_id: Any, row: Any) -> Any:
     return await lifecycle.start(conn, deps, tenant_id, row)
 
 
+@responds(AudiencePreviewOut)
 async def audience_preview(request: web.Request) -> web.Response:
     """POST /api/v1/campaigns/{id}/audience-preview (every role): reach and skips by reason."""
     identity = await caller(request, ALL_ROLES)

@@ -19,6 +19,12 @@ from aiohttp import web
 
 from broadcast import campaign_lifecycle as lifecycle
 from broadcast import campaigns_repository as repo
+from broadcast.answers import (
+    AudienceUploadOut,
+    CampaignDetailOut,
+    CampaignOut,
+    CampaignProgressOut,
+)
 from broadcast.campaign_audience import parse_csv
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.campaigns import (
@@ -36,7 +42,7 @@ from broadcast.templates import CONTENT_FIELD
 from broadcast.views_templates import ALL_ROLES, MANAGER_ROLES, audit, caller
 from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.events.broadcast import CampaignUpdated
-from majlis.http import ProblemError, parse_json
+from majlis.http import Page, ProblemError, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL
@@ -133,6 +139,7 @@ async def _validated(
     return str(template["language"])
 
 
+@responds(CampaignOut)
 async def create_campaign(request: web.Request) -> web.Response:
     """POST /api/v1/campaigns (owner, admin): a draft."""
     identity = await caller(request, MANAGER_ROLES)
@@ -189,6 +196,7 @@ def _parse_cursor(value: str) -> tuple[datetime, UUID]:
         raise _bad_query("after", "Not a valid cursor") from None
 
 
+@responds(Page[CampaignProgressOut])
 async def list_campaigns(request: web.Request) -> web.Response:
     """GET /api/v1/campaigns?state=&limit=&after= (every role), newest first, with progress."""
     identity = await caller(request, ALL_ROLES)
@@ -216,6 +224,7 @@ async def list_campaigns(request: web.Request) -> web.Response:
     )
 
 
+@responds(CampaignDetailOut)
 async def get_campaign(request: web.Request) -> web.Response:
     """GET /api/v1/campaigns/{id} (every role): definition, progress and funnel.
 
@@ -244,6 +253,7 @@ async def get_campaign(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@responds(CampaignOut)
 async def update_campaign(request: web.Request) -> web.Response:
     """PATCH /api/v1/campaigns/{id} (owner, admin): drafts only (409 otherwise)."""
     identity = await caller(request, MANAGER_ROLES)
@@ -298,6 +308,7 @@ async def delete_campaign(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@responds(AudienceUploadOut)
 async def upload_audience_csv(request: web.Request) -> web.Response:
     """PUT /api/v1/campaigns/{id}/audience.csv (owner, admin; text/csv): a draft's audience."""
     identity = await caller(request, MANAGER_ROLES)

@@ -22,6 +22,7 @@ import asyncpg
 from aiohttp import web
 
 from broadcast import templates_repository as repo
+from broadcast.answers import TemplateDetailOut, TemplateOut
 from broadcast.templates import (
     CONTENT_FIELD,
     NAME_PATTERN,
@@ -32,7 +33,7 @@ from broadcast.templates import (
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.events import Event, make_envelope
 from majlis.events.broadcast import BroadcastAuditRecorded, TemplateUpdated
-from majlis.http import ProblemError, parse_json
+from majlis.http import Page, ProblemError, parse_json, responds
 from majlis.http.audit_events import caller_audit_event
 from majlis.http.auth import IDENTITY, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
@@ -143,6 +144,7 @@ def meta_problem(error: GraphApiError, action: str) -> ProblemError:
     return ProblemError(422, f"Meta: {title}", slug="meta-rejected", **extensions)
 
 
+@responds(TemplateDetailOut)
 async def create_template(request: web.Request) -> web.Response:
     """POST /api/v1/templates (owner, admin): validate, store encrypted, submit to Meta."""
     identity = await caller(request, MANAGER_ROLES)
@@ -215,6 +217,7 @@ def _bad_query(field: str, message: str) -> ProblemError:
     )
 
 
+@responds(Page[TemplateOut])
 async def list_templates(request: web.Request) -> web.Response:
     """GET /api/v1/templates?status=&name=&limit=&after= (every role), newest first."""
     identity = await caller(request, ALL_ROLES)
@@ -246,6 +249,7 @@ async def list_templates(request: web.Request) -> web.Response:
     )
 
 
+@responds(TemplateDetailOut)
 async def get_template(request: web.Request) -> web.Response:
     """GET /api/v1/templates/{id} (every role), with its decrypted components."""
     identity = await caller(request, ALL_ROLES)

@@ -61,9 +61,7 @@ def add_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, Any
 
     Two different schemas under one name are an error, never a silent overwrite.
     """
-    found = model.model_json_schema(
-        ref_template="#/components/schemas/{model}", mode="serialization"
-    )
+    found = model.model_json_schema(ref_template="#/components/schemas/{model}")
     name = schema_name(model)
     for sub_name, sub in [*found.pop("$defs", {}).items(), (name, found)]:
         if schemas.setdefault(sub_name, sub) != sub:
