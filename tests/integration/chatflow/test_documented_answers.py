@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import copy
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema_rs
+import orjson
 
 from majlis.testing.browser import Browser
 
@@ -153,6 +155,10 @@ async def test_every_documented_answer_matches_the_real_one(flow_world: Any) -> 
     # Templates and campaigns (Meta's review is the simulator's; its approval is set in SQL).
     await _templates_and_campaigns(world, team, check)
 
+    # Flows (a draft, published) and leads (one captured, as a flow stores it, then moved on).
+    await _flows(team, check)
+    await _leads(world, team, check, cid)
+
     unchecked = check.documented() - check.checked - _SAME_VIEW_AS_CHECKED
     assert not unchecked, sorted(unchecked)
 
@@ -204,3 +210,49 @@ async def _templates_and_campaigns(world: Any, team: Any, check: Checker) -> Non
     check.validate("PUT", one + "/audience.csv", 200, answer)
     await check.call(owner, "POST", one + "/start", scheduled["id"])
     await check.call(owner, "POST", one + "/cancel", scheduled["id"])
+
+
+_FLOW = {
+    "name": "Welcome",
+    "triggers": [{"type": "keyword", "value": "documented answers"}],
+    "document": {
+        "start": "hi",
+        "nodes": [
+            {"id": "hi", "type": "send_text", "text": "Marhaba!"},
+            {"id": "end", "type": "end"},
+        ],
+        "edges": [{"from": "hi", "to": "end"}],
+    },
+}
+
+
+async def _flows(team: Any, check: Checker) -> None:
+    owner = team.people["owner"]
+    flow = await check.call(owner, "POST", "/api/v1/flows", json=_FLOW, status=201)
+    one = "/api/v1/flows/{flow_id}"
+    await check.call(owner, "PUT", one, flow["id"], json={**_FLOW, "name": "Welcome 2"})
+    await check.call(owner, "POST", one + "/publish", flow["id"], status=201)
+    await check.call(owner, "GET", one, flow["id"])
+    await check.call(owner, "GET", one + "/versions", flow["id"])
+    await check.call(owner, "GET", "/api/v1/flows")
+
+
+async def _leads(world: Any, team: Any, check: Checker, contact_id: str) -> None:
+    owner = team.people["owner"]
+    data = {"name": "Layla", "budget_amount": "2500", "budget_currency": "AED"}
+    sealed = world.cipher.encrypt(
+        orjson.dumps(data).decode(), tenant_id=team.tenant_id, field="leads.data"
+    )
+    lead_id = uuid.uuid4()
+    await world.sql(
+        team,
+        "INSERT INTO leads (tenant_id, id, contact_id, source, data_enc)"
+        " VALUES ($1, $2, $3, 'flow', $4) RETURNING id",
+        team.tenant_id, lead_id, uuid.UUID(contact_id), sealed,
+    )  # fmt: skip
+    lead = await check.call(owner, "GET", "/api/v1/leads/{lead_id}", str(lead_id))
+    assert lead["budget"] == {"amount": 2500, "currency": "AED"}
+    await check.call(owner, "GET", "/api/v1/leads")
+    await check.call(
+        owner, "PATCH", "/api/v1/leads/{lead_id}", str(lead_id), json={"stage": "qualified"}
+    )

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from broadcast import campaign_lifecycle as lifecycle
 from broadcast import campaigns_repository as repo
-from broadcast.answers import AudiencePreviewOut, CampaignProgressOut
 from broadcast.campaigns import RECIPIENT_PHONE_FIELD, TRANSITIONS
+from broadcast.response_models import AudiencePreviewOut, CampaignProgressOut
 from broadcast.views_campaigns import CAMPAIGNS, campaign_id, not_found, public, wrong_state
 from broadcast.views_templates import ALL_ROLES, MANAGER_ROLES, audit, caller
 from majlis.crypto import DecryptionError

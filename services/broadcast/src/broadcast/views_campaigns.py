@@ -19,12 +19,6 @@ from aiohttp import web
 
 from broadcast import campaign_lifecycle as lifecycle
 from broadcast import campaigns_repository as repo
-from broadcast.answers import (
-    AudienceUploadOut,
-    CampaignDetailOut,
-    CampaignOut,
-    CampaignProgressOut,
-)
 from broadcast.campaign_audience import parse_csv
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.campaigns import (
@@ -37,6 +31,12 @@ from broadcast.campaigns import (
     render_check,
     schedule_utc,
     tenant_zone,
+)
+from broadcast.response_models import (
+    AudienceUploadOut,
+    CampaignDetailOut,
+    CampaignOut,
+    CampaignProgressOut,
 )
 from broadcast.templates import CONTENT_FIELD
 from broadcast.views_templates import ALL_ROLES, MANAGER_ROLES, audit, caller

@@ -22,7 +22,7 @@ import asyncpg
 from aiohttp import web
 
 from broadcast import templates_repository as repo
-from broadcast.answers import TemplateDetailOut, TemplateOut
+from broadcast.response_models import TemplateDetailOut, TemplateOut
 from broadcast.templates import (
     CONTENT_FIELD,
     NAME_PATTERN,

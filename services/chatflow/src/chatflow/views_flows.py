@@ -20,9 +20,10 @@ from pydantic import Field, StringConstraints
 
 from chatflow import flows_repository as repo
 from chatflow.flow_validation import parse_flow
+from chatflow.response_models import FlowOut, FlowVersionOut, FlowVersionsOut
 from chatflow.triggers import Trigger
 from chatflow.web import ALL_ROLES, MANAGER_ROLES, audit, caller, path_id
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import Page, ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 from majlis.plans import Limit, check_limit
@@ -72,6 +73,7 @@ async def _checked(conn: Any, body: FlowBody) -> list[Any]:
     return [t.model_dump(mode="json") for t in body.triggers]
 
 
+@responds(FlowOut)
 async def create_flow(request: web.Request) -> web.Response:
     """POST /api/v1/flows (owner, admin): store a validated draft."""
     identity = await caller(request, MANAGER_ROLES)
@@ -87,6 +89,7 @@ async def create_flow(request: web.Request) -> web.Response:
     return web.json_response(flow_json(row), status=201, dumps=_dumps)
 
 
+@responds(Page[FlowOut])
 async def list_flows(request: web.Request) -> web.Response:
     """GET /api/v1/flows: newest first, keyset pages (`cursor`, `limit`)."""
     identity = await caller(request, ALL_ROLES)
@@ -101,6 +104,7 @@ async def list_flows(request: web.Request) -> web.Response:
     )
 
 
+@responds(FlowOut)
 async def get_flow(request: web.Request) -> web.Response:
     """GET /api/v1/flows/{flow_id}."""
     identity = await caller(request, ALL_ROLES)
@@ -112,6 +116,7 @@ async def get_flow(request: web.Request) -> web.Response:
     return web.json_response(flow_json(row), dumps=_dumps)
 
 
+@responds(FlowOut)
 async def update_flow(request: web.Request) -> web.Response:
     """PUT /api/v1/flows/{flow_id} (owner, admin): replace the draft and settings."""
     identity = await caller(request, MANAGER_ROLES)
@@ -139,6 +144,7 @@ async def delete_flow(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@responds(FlowVersionOut)
 async def publish_flow(request: web.Request) -> web.Response:
     """POST /api/v1/flows/{flow_id}/publish (owner, admin): the draft becomes a new version."""
     identity = await caller(request, MANAGER_ROLES)
@@ -163,6 +169,7 @@ async def publish_flow(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
+@responds(FlowVersionsOut)
 async def list_versions(request: web.Request) -> web.Response:
     """GET /api/v1/flows/{flow_id}/versions: newest first."""
     identity = await caller(request, ALL_ROLES)

@@ -32,8 +32,9 @@ from chatflow.ai.web import (
 from chatflow.leads import repository as repo
 from chatflow.leads.capture import lead_from_row
 from chatflow.leads.model import TRANSITIONS, LeadData, Stage
+from chatflow.response_models import LeadOut
 from majlis.crypto import InvalidPhoneNumber, normalise_phone
-from majlis.http import ProblemError, parse_json
+from majlis.http import Page, ProblemError, parse_json, responds
 from majlis.http.auth import caller_transaction
 
 STAGES = frozenset(TRANSITIONS)
@@ -79,6 +80,7 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
+@responds(Page[LeadOut])
 async def list_leads(request: web.Request) -> web.Response:
     """GET /api/v1/leads?stage=&source=&limit=&after= (every role), newest first."""
     identity = await caller(request, ALL_ROLES)
@@ -98,6 +100,7 @@ async def list_leads(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
+@responds(LeadOut)
 async def get_lead(request: web.Request) -> web.Response:
     """GET /api/v1/leads/{id} (every role)."""
     identity = await caller(request, ALL_ROLES)
@@ -130,6 +133,7 @@ def _changed_data(data: LeadData, body: LeadUpdate) -> tuple[LeadData, list[str]
     return data.model_copy(update=updates), changed
 
 
+@responds(LeadOut)
 async def update_lead(request: web.Request) -> web.Response:
     """PATCH /api/v1/leads/{id} (owner, admin, agent): stage and fields."""
     identity = await caller(request, AGENT_ROLES, write_scope="leads:write")
