@@ -158,6 +158,7 @@ async def test_every_documented_answer_matches_the_real_one(flow_world: Any) -> 
     # Flows (a draft, published) and leads (one captured, as a flow stores it, then moved on).
     await _flows(team, check)
     await _leads(world, team, check, cid)
+    await _webhooks(world, team, check)
 
     unchecked = check.documented() - check.checked - _SAME_VIEW_AS_CHECKED
     assert not unchecked, sorted(unchecked)
@@ -256,3 +257,22 @@ async def _leads(world: Any, team: Any, check: Checker, contact_id: str) -> None
     await check.call(
         owner, "PATCH", "/api/v1/leads/{lead_id}", str(lead_id), json={"stage": "qualified"}
     )
+
+
+async def _webhooks(world: Any, team: Any, check: Checker) -> None:
+    owner = team.people["owner"]
+    await check.call(owner, "GET", "/api/v1/webhooks/event-types")
+    body = {"url": f"{world.sim}/hooks/documented", "event_types": ["contact.changed"]}
+    endpoint = await check.call(owner, "POST", "/api/v1/webhooks", json=body, status=201)
+    one = "/api/v1/webhooks/{endpoint_id}"
+    await check.call(owner, "PATCH", one, endpoint["id"], json={"description": "CRM"})
+    await check.call(owner, "POST", one + "/rotate-secret", endpoint["id"], json={})
+    await check.call(owner, "GET", one, endpoint["id"])
+    await check.call(owner, "GET", "/api/v1/webhooks")
+    test = await check.call(owner, "POST", one + "/test", endpoint["id"], status=202)
+    log = await check.call(owner, "GET", one + "/deliveries", endpoint["id"])
+    assert test["delivery_id"] in [item["id"] for item in log["items"]]
+    await check.call(
+        owner, "POST", one + "/deliveries/{delivery_id}/redeliver", endpoint["id"],
+        test["delivery_id"], status=202,
+    )  # fmt: skip

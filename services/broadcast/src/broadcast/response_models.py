@@ -1,6 +1,7 @@
-"""The templates and campaigns APIs' answers, as documented in the OpenAPI document
+"""The templates, campaigns and webhooks APIs' answers, as documented in the OpenAPI document
 (``majlis.http.responds``): they describe the dicts of ``views_templates._public``,
-``views_campaigns.public`` and ``campaign_lifecycle.preview``; keep them in step."""
+``views_campaigns.public``, ``campaign_lifecycle.preview`` and ``integrations.views``
+(``public_endpoint``, ``public_delivery``); keep them in step."""
 
 from __future__ import annotations
 
@@ -115,3 +116,52 @@ class AudienceUploadOut(BaseModel):
     """How many rows the uploaded CSV has."""
 
     rows: int
+
+
+class WebhookEndpointOut(BaseModel):
+    """An outbound webhook endpoint (never its secret); disabled_reason: why it was turned off."""
+
+    id: UUID
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    disabled_reason: str | None
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointSecretOut(WebhookEndpointOut):
+    """An endpoint and its signing secret, shown this once (on create and rotate)."""
+
+    secret: str
+
+
+class WebhookDeliveryOut(BaseModel):
+    """One line of an endpoint's delivery log (next_attempt_at: only while pending)."""
+
+    id: UUID
+    endpoint_id: UUID
+    event_type: str
+    state: Literal["pending", "succeeded", "failed"]
+    attempt: int
+    status_code: int | None
+    latency_ms: int | None
+    error_class: str | None
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    created_at: datetime
+
+
+class WebhookTestOut(BaseModel):
+    """The test event's delivery (follow it in the delivery log)."""
+
+    delivery_id: UUID
+
+
+class WebhookEventTypesOut(BaseModel):
+    """The event types an endpoint may subscribe to, and the test event's type."""
+
+    items: list[str]
+    test_event: str

@@ -29,11 +29,18 @@ from broadcast.integrations.consumers import (
     enqueue,
 )
 from broadcast.integrations.signing import new_secret
+from broadcast.response_models import (
+    WebhookDeliveryOut,
+    WebhookEndpointOut,
+    WebhookEndpointSecretOut,
+    WebhookEventTypesOut,
+    WebhookTestOut,
+)
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.crypto.reencrypt import seal_plaintext
 from majlis.events import make_envelope
 from majlis.events.broadcast import BroadcastAuditRecorded
-from majlis.http import ProblemError, parse_json
+from majlis.http import Page, ProblemError, parse_json, responds
 from majlis.http.audit_events import caller_audit_event
 from majlis.http.auth import IDENTITY, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
@@ -211,6 +218,7 @@ async def _audit(
     await add_to_outbox(conn, make_envelope(event, tenant_id=request[IDENTITY].tenant_id))
 
 
+@responds(WebhookEndpointSecretOut)
 async def create_endpoint(request: web.Request) -> web.Response:
     """POST /api/v1/webhooks → 201 with the secret, shown this once."""
     identity = await caller(request, write=True)
@@ -232,6 +240,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     return web.json_response({**shown, "secret": secret}, status=201)
 
 
+@responds(Page[WebhookEndpointOut])
 async def list_endpoints(request: web.Request) -> web.Response:
     """GET /api/v1/webhooks?limit=&after=: newest first."""
     identity = await caller(request, write=False)
@@ -247,6 +256,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
     )
 
 
+@responds(WebhookEndpointOut)
 async def get_endpoint(request: web.Request) -> web.Response:
     """GET /api/v1/webhooks/{id}."""
     identity = await caller(request, write=False)
@@ -258,6 +268,7 @@ async def get_endpoint(request: web.Request) -> web.Response:
     return web.json_response(public_endpoint(deps.cipher, identity.tenant_id, row))
 
 
+@responds(WebhookEndpointOut)
 async def update_endpoint(request: web.Request) -> web.Response:
     """PATCH /api/v1/webhooks/{id}: url, description, event types, enabled."""
     identity = await caller(request, write=True)
@@ -296,6 +307,7 @@ async def delete_endpoint(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@responds(WebhookEndpointSecretOut)
 async def rotate_secret(request: web.Request) -> web.Response:
     """POST /api/v1/webhooks/{id}/rotate-secret → the new secret, shown this once; the old
     one keeps signing for `overlap_seconds` (default 24 h, at most 7 days)."""
@@ -319,6 +331,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     return web.json_response({**public_endpoint(cipher, tenant_id, rotated), "secret": secret})
 
 
+@responds(Page[WebhookDeliveryOut])
 async def list_deliveries(request: web.Request) -> web.Response:
     """GET /api/v1/webhooks/{id}/deliveries?limit=&after=: the delivery log, newest first."""
     identity = await caller(request, write=False)
@@ -336,6 +349,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     )
 
 
+@responds(WebhookDeliveryOut)
 async def redeliver(request: web.Request) -> web.Response:
     """POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver → 202, sent again now
     (same webhook-id, a fresh retry schedule)."""
@@ -351,6 +365,7 @@ async def redeliver(request: web.Request) -> web.Response:
     return web.json_response(public_delivery(row), status=202)
 
 
+@responds(WebhookTestOut)
 async def send_test(request: web.Request) -> web.Response:
     """POST /api/v1/webhooks/{id}/test → 202: a `webhook.test` event queued for the endpoint."""
     identity = await caller(request, write=True)
@@ -370,6 +385,7 @@ async def send_test(request: web.Request) -> web.Response:
     return web.json_response({"delivery_id": str(delivery_id)}, status=202)
 
 
+@responds(WebhookEventTypesOut)
 async def event_types(request: web.Request) -> web.Response:
     """GET /api/v1/webhooks/event-types: the event types an endpoint may subscribe to (the
     dashboard's checkboxes), and the type of the "send test" event."""
