@@ -159,6 +159,7 @@ async def test_every_documented_answer_matches_the_real_one(flow_world: Any) -> 
     await _flows(team, check)
     await _leads(world, team, check, cid)
     await _webhooks(world, team, check)
+    await _gateway_routes(team, check)
 
     unchecked = check.documented() - check.checked - _SAME_VIEW_AS_CHECKED
     assert not unchecked, sorted(unchecked)
@@ -275,4 +276,29 @@ async def _webhooks(world: Any, team: Any, check: Checker) -> None:
     await check.call(
         owner, "POST", one + "/deliveries/{delivery_id}/redeliver", endpoint["id"],
         test["delivery_id"], status=202,
+    )  # fmt: skip
+
+
+async def _gateway_routes(team: Any, check: Checker) -> None:
+    owner = team.people["owner"]
+    await check.call(owner, "GET", "/api/v1/me")
+    await check.call(owner, "GET", "/api/v1/plan")
+    await check.call(owner, "GET", "/api/v1/users")
+    agent, viewer = str(team.user_ids["agent"]), str(team.user_ids["viewer"])
+    await check.call(owner, "PATCH", "/api/v1/users/{user_id}", agent, json={"role": "viewer"})
+    await check.call(owner, "POST", "/api/v1/users/{user_id}/deactivate", viewer)
+    key = {"name": "CRM", "scopes": ["contacts:read"]}
+    await check.call(owner, "POST", "/api/v1/api-keys", json=key, status=201)
+    await check.call(owner, "GET", "/api/v1/api-keys")
+    number = {
+        "phone_number_id": str(uuid.uuid4().int)[:15],
+        "waba_id": "102290129340398",
+        "display_number": "+971 4 123 4567",
+        "access_token": "EAAGm0PX4ZCpsBAKZAZBsimulatortoken0123456789",
+    }
+    created = await check.call(owner, "POST", "/api/v1/numbers", json=number, status=201)
+    await check.call(owner, "GET", "/api/v1/numbers")
+    await check.call(
+        owner, "PATCH", "/api/v1/numbers/{number_id}", created["id"],
+        json={"display_number": "+971 4 765 4321"},
     )  # fmt: skip

@@ -82,6 +82,10 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "status": "active",
             "created_at": _NOW,
             "updated_at": _NOW,
+            "quality_rating": "GREEN",
+            "messaging_tier": "TIER_1K",
+            "quality_event": None,
+            "quality_updated_at": None,
         },
     },
     ("POST", "/api/v1/team/invites"): {

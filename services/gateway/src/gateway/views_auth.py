@@ -14,6 +14,7 @@ from gateway.csrf import CSRF_COOKIE, check_csrf, make_csrf_token
 from gateway.keys import keyed_hash
 from gateway.models import LoginBody, PasswordChangeBody, RegisterBody
 from gateway.passwords import hash_password, needs_rehash, password_problems, verify_password
+from gateway.response_models import MeOut
 from gateway.routes import CLIENT_IP, route
 from gateway.sessions import (
     RefreshCookie,
@@ -384,6 +385,7 @@ async def change_password(request: web.Request) -> web.Response:
     "GET",
     "/api/v1/me",
     "The signed-in user and their business",
+    response=MeOut,
     tag="auth",
     responses={200: "Profile"},
 )

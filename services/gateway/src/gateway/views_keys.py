@@ -10,6 +10,7 @@ from gateway import audit
 from gateway.apikeys import SCOPES, new_key
 from gateway.context import CONTEXT, as_caller
 from gateway.models import ApiKeyBody
+from gateway.response_models import ApiKeysOut, CreatedApiKeyOut
 from gateway.routes import MANAGERS, route
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
@@ -24,6 +25,7 @@ _NOT_FOUND = ProblemError(404, "Not found")
     "Create an API key (its secret is shown once)",
     roles=MANAGERS,
     body=ApiKeyBody,
+    response=CreatedApiKeyOut,
     tag="api-keys",
     responses={
         201: "The key, shown this once",
@@ -89,6 +91,7 @@ async def create_api_key(request: web.Request) -> web.Response:
     "/api/v1/api-keys",
     "API keys (never their secrets)",
     roles=MANAGERS,
+    response=ApiKeysOut,
     tag="api-keys",
     responses={200: "Keys"},
 )

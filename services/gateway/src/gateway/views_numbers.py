@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway import audit
 from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.models import NumberBody, NumberPatchBody
+from gateway.response_models import NumberOut, NumbersOut
 from gateway.routes import ALL_ROLES, MANAGERS, route
 from majlis.db import tenant_for_phone_number_id
 from majlis.http import ProblemError, parse_json
@@ -93,6 +94,7 @@ def _number_id(request: web.Request) -> UUID:
     "Connect a WhatsApp number",
     roles=MANAGERS,
     body=NumberBody,
+    response=NumberOut,
     tag="numbers",
     responses={
         201: "Connected",
@@ -151,6 +153,7 @@ async def create_number(request: web.Request) -> web.Response:
     "/api/v1/numbers",
     "The business's WhatsApp numbers",
     roles=ALL_ROLES,
+    response=NumbersOut,
     tag="numbers",
     responses={200: "Numbers (never their tokens)"},
 )
@@ -171,6 +174,7 @@ async def list_numbers(request: web.Request) -> web.Response:
     "Update a number (name, status or token)",
     roles=MANAGERS,
     body=NumberPatchBody,
+    response=NumberOut,
     tag="numbers",
     responses={
         200: "Updated",

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from yarl import URL
 
 from gateway.context import CONTEXT, as_caller
+from gateway.response_models import PlanOut
 from gateway.routes import MANAGERS, route
 from majlis.crypto import KeyRing
 from majlis.http.auth import IDENTITY, Identity
@@ -29,6 +30,7 @@ OWNERS = frozenset({"owner"})
     "/api/v1/plan",
     "The business's plan, its features and limits, and current usage",
     roles=MANAGERS,
+    response=PlanOut,
     tag="platform",
     responses={200: "Plan, limits and usage", 403: "Not an owner or admin"},
 )

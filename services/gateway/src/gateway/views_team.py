@@ -16,6 +16,7 @@ from gateway.context import CONTEXT, as_caller
 from gateway.keys import b64url, keyed_hash
 from gateway.models import AcceptInviteBody, InviteBody, RoleChangeBody
 from gateway.passwords import hash_password, password_problems
+from gateway.response_models import UserOut, UsersOut
 from gateway.routes import CLIENT_IP, MANAGERS, route
 from gateway.sessions import revoke_user_sessions
 from majlis.db import claim_login_email, tenant_transaction
@@ -235,7 +236,14 @@ async def accept_invite(request: web.Request) -> web.Response:
     return web.json_response({"tenant_id": str(tenant_id), "user_id": str(user_id)}, status=201)
 
 
-@route("GET", "/api/v1/users", "The team", tag="team", responses={200: "Users"})
+@route(
+    "GET",
+    "/api/v1/users",
+    "The team",
+    response=UsersOut,
+    tag="team",
+    responses={200: "Users"},
+)
 async def list_users(request: web.Request) -> web.Response:
     """Everyone on the team (agents need it to hand over conversations)."""
     ctx = request.app[CONTEXT]
@@ -262,6 +270,7 @@ async def _target(
     "Change a user's role",
     roles=MANAGERS,
     body=RoleChangeBody,
+    response=UserOut,
     tag="team",
     responses={
         200: "Updated user",
@@ -309,6 +318,7 @@ async def change_role(request: web.Request) -> web.Response:
     "/api/v1/users/{user_id}/deactivate",
     "Deactivate a user and end their sessions",
     roles=MANAGERS,
+    response=UserOut,
     tag="team",
     responses={200: "Deactivated", 404: "No such user", 409: "The last owner cannot leave"},
 )
