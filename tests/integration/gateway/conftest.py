@@ -20,10 +20,13 @@ from majlis.testing.browser import GatewayUnderTest
 from majlis.testing.stack import gateway_settings, start_gateway
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def gateway(
     settings: Settings, graph_simulator: str, db_pool: Any
 ) -> AsyncIterator[GatewayUnderTest]:
+    """A gateway per test module. Not per session: its outbox relay serves every tenant, and
+    alive after this package it took rows that tests/integration/test_outbox.py had just
+    added for its own relay (a rare "DID NOT RAISE" there)."""
     configured = gateway_settings(settings, graph_simulator)
     server, session = await start_gateway(configured)
     under_test = GatewayUnderTest(
