@@ -18,9 +18,10 @@ from chatflow.dry_run import play
 from chatflow.engine import Step
 from chatflow.flow_nodes import Tag, VariableName
 from chatflow.flow_validation import parse_flow
+from chatflow.response_models import DryRunOut, FlowLogOut, FlowLogSummaryOut, FlowRunOut
 from chatflow.views_flows import _cursor, _dumps, _encode_cursor, _limit
 from chatflow.web import ALL_ROLES, MANAGER_ROLES, audit, caller, path_id
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import Page, ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -31,6 +32,7 @@ class RunBody(RequestModel):
     conversation_id: UUID
 
 
+@responds(FlowRunOut)
 async def start_run(request: web.Request) -> web.Response:
     """POST /api/v1/flows/{flow_id}/runs (owner, admin): replaces an unfinished session."""
     identity = await caller(request, MANAGER_ROLES)
@@ -87,6 +89,7 @@ def _log_json(row: Any) -> dict[str, Any]:
     }
 
 
+@responds(Page[FlowLogOut])
 async def list_logs(request: web.Request) -> web.Response:
     """GET /api/v1/flows/{flow_id}/logs: newest first; filters node_id, outcome, session_id,
     conversation_id; keyset pages (`cursor`, `limit`). Inputs/outputs stay encrypted."""
@@ -128,6 +131,7 @@ async def list_logs(request: web.Request) -> web.Response:
     )
 
 
+@responds(FlowLogSummaryOut)
 async def logs_summary(request: web.Request) -> web.Response:
     """GET /api/v1/flows/{flow_id}/logs/summary: per node, how often each outcome was logged
     (optionally of one `version_id`), how many errors, and the newest error text."""
@@ -194,6 +198,7 @@ class DryRunBody(RequestModel):
     contact: DryRunContact = DryRunContact()
 
 
+@responds(DryRunOut)
 async def dry_run_flow(request: web.Request) -> web.Response:
     """POST /api/v1/flows/{flow_id}/test (owner, admin): play the messages against the DRAFT
     without any effect (chatflow.dry_run): nothing is sent, stored, called or changed."""

@@ -25,10 +25,15 @@ from chatflow.ai.companion import (
     queue_code,
     verify,
 )
+from chatflow.ai.response_models import (
+    CompanionRegisteredOut,
+    CompanionStateOut,
+    CompanionVerifiedOut,
+)
 from chatflow.ai.service import AI_SERVICE
 from chatflow.ai.web import audit, caller
 from majlis.crypto import InvalidPhoneNumber, normalise_phone
-from majlis.http import ProblemError, parse_json
+from majlis.http import ProblemError, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.tokens import Role
 
@@ -76,6 +81,7 @@ def _public(ai: Any, tenant_id: UUID, row: Any) -> dict[str, Any]:
     }
 
 
+@responds(CompanionRegisteredOut)
 async def register_companion(request: web.Request) -> web.Response:
     """PUT /api/v1/companion (owner): store the number and send it a one-time code (again)."""
     identity = await caller(request, OWNER)
@@ -109,6 +115,7 @@ async def register_companion(request: web.Request) -> web.Response:
     return web.json_response(answer, status=202)
 
 
+@responds(CompanionVerifiedOut)
 async def verify_companion(request: web.Request) -> web.Response:
     """POST /api/v1/companion/verify (owner): confirm the code; limited tries, expiring."""
     identity = await caller(request, OWNER)
@@ -142,6 +149,7 @@ async def verify_companion(request: web.Request) -> web.Response:
     return web.json_response(_public(ai, tenant_id, updated))
 
 
+@responds(CompanionStateOut)
 async def get_companion(request: web.Request) -> web.Response:
     """GET /api/v1/companion (owner): the caller's registration."""
     identity = await caller(request, OWNER)

@@ -21,6 +21,11 @@ from chatflow.ai.knowledge import (
     open_entry,
     seal_entry,
 )
+from chatflow.ai.response_models import (
+    KnowledgeDocumentDetailOut,
+    KnowledgeDocumentOut,
+    KnowledgeEntryOut,
+)
 from chatflow.ai.service import AI_SERVICE
 from chatflow.ai.web import (
     ALL_ROLES,
@@ -33,7 +38,7 @@ from chatflow.ai.web import (
     path_id,
 )
 from majlis.crypto import FieldCipher
-from majlis.http import ProblemError, parse_json
+from majlis.http import Page, ProblemError, parse_json, responds
 from majlis.http.auth import caller_transaction
 
 
@@ -65,6 +70,7 @@ def _document_json(
     return body
 
 
+@responds(KnowledgeEntryOut)
 async def create_entry(request: web.Request) -> web.Response:
     """POST /api/v1/knowledge/entries (owner, admin)."""
     identity = await caller(request, MANAGER_ROLES)
@@ -82,6 +88,7 @@ async def create_entry(request: web.Request) -> web.Response:
     return response
 
 
+@responds(Page[KnowledgeEntryOut])
 async def list_entries(request: web.Request) -> web.Response:
     """GET /api/v1/knowledge/entries?limit=&after= (every role), newest first."""
     identity = await caller(request, ALL_ROLES)
@@ -96,6 +103,7 @@ async def list_entries(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
+@responds(KnowledgeEntryOut)
 async def get_entry(request: web.Request) -> web.Response:
     """GET /api/v1/knowledge/entries/{id} (every role)."""
     identity = await caller(request, ALL_ROLES)
@@ -108,6 +116,7 @@ async def get_entry(request: web.Request) -> web.Response:
     return web.json_response(_entry_json(ai.cipher, identity.tenant_id, row))
 
 
+@responds(KnowledgeEntryOut)
 async def update_entry(request: web.Request) -> web.Response:
     """PUT /api/v1/knowledge/entries/{id} (owner, admin): replace questions and answers."""
     identity = await caller(request, MANAGER_ROLES)
@@ -145,6 +154,7 @@ def _seal_document(ai: Any, tenant_id: UUID, body: DocumentBody) -> tuple[bytes,
     return title, text, len(chunk_text(body.text))
 
 
+@responds(KnowledgeDocumentOut)
 async def create_document(request: web.Request) -> web.Response:
     """POST /api/v1/knowledge/documents (owner, admin)."""
     identity = await caller(request, MANAGER_ROLES)
@@ -162,6 +172,7 @@ async def create_document(request: web.Request) -> web.Response:
     return response
 
 
+@responds(Page[KnowledgeDocumentOut])
 async def list_documents(request: web.Request) -> web.Response:
     """GET /api/v1/knowledge/documents?limit=&after= (every role): titles, not texts."""
     identity = await caller(request, ALL_ROLES)
@@ -176,6 +187,7 @@ async def list_documents(request: web.Request) -> web.Response:
     })  # fmt: skip
 
 
+@responds(KnowledgeDocumentDetailOut)
 async def get_document(request: web.Request) -> web.Response:
     """GET /api/v1/knowledge/documents/{id} (every role), with its text."""
     identity = await caller(request, ALL_ROLES)
@@ -188,6 +200,7 @@ async def get_document(request: web.Request) -> web.Response:
     return web.json_response(_document_json(ai.cipher, identity.tenant_id, row, with_text=True))
 
 
+@responds(KnowledgeDocumentDetailOut)
 async def update_document(request: web.Request) -> web.Response:
     """PUT /api/v1/knowledge/documents/{id} (owner, admin): replace title, language and text."""
     identity = await caller(request, MANAGER_ROLES)

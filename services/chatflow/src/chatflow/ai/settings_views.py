@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from chatflow.ai import repository as repo
 from chatflow.ai.answerer import DEFAULT_MIN_CONFIDENCE, KEY_FIELD
+from chatflow.ai.response_models import AiSettingsOut
 from chatflow.ai.service import AI_SERVICE
 from chatflow.ai.web import MANAGER_ROLES, audit, caller
-from majlis.http import ProblemError, parse_json
+from majlis.http import ProblemError, parse_json, responds
 from majlis.http.auth import caller_transaction
 
 _HEADER_SAFE = re.compile(r"[!-~]+")
@@ -71,6 +72,7 @@ def _public(row: Any) -> dict[str, Any]:
     }
 
 
+@responds(AiSettingsOut)
 async def get_ai_settings(request: web.Request) -> web.Response:
     """GET /api/v1/ai/settings (owner, admin)."""
     identity = await caller(request, MANAGER_ROLES)
@@ -79,6 +81,7 @@ async def get_ai_settings(request: web.Request) -> web.Response:
     return web.json_response(_public(row))
 
 
+@responds(AiSettingsOut)
 async def put_ai_settings(request: web.Request) -> web.Response:
     """PUT /api/v1/ai/settings (owner, admin): a provider needs a key, now or stored before."""
     identity = await caller(request, MANAGER_ROLES)

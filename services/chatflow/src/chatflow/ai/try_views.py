@@ -21,9 +21,10 @@ from chatflow.ai import repository as repo
 from chatflow.ai.answerer import AiService, Consultation
 from chatflow.ai.bm25 import Hit
 from chatflow.ai.knowledge import TITLE_FIELD, open_entry
+from chatflow.ai.response_models import TryOut
 from chatflow.ai.service import AI_SERVICE
 from chatflow.ai.web import AGENT_ROLES, caller
-from majlis.http import ProblemError, parse_json
+from majlis.http import ProblemError, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.logging import get_logger
 from majlis.ratelimit import RedisUnavailable
@@ -80,6 +81,7 @@ def _passage_json(hit: Hit, used: bool, label: str | None, language: str) -> dic
     }
 
 
+@responds(TryOut)
 async def try_question(request: web.Request) -> web.Response:
     """POST /api/v1/knowledge/try (owner, admin, agent): the bot's answer, sending nothing."""
     identity = await caller(request, AGENT_ROLES, write_scope="flows:write")
