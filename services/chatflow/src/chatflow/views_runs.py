@@ -97,8 +97,14 @@ async def list_logs(request: web.Request) -> web.Response:
     flow_id = path_id(request, "flow_id", "Flow")
     limit, before = _limit(request), _cursor(request.query.get("cursor"))
     where, params = ["flow_id = $1"], list[Any]([flow_id])
-    for name in ("node_id", "outcome", "session_id", "conversation_id"):
-        value = request.query.get(name)
+    # Each filter read by name, so the OpenAPI generator lists it as a query parameter.
+    filters = {
+        "node_id": request.query.get("node_id"),
+        "outcome": request.query.get("outcome"),
+        "session_id": request.query.get("session_id"),
+        "conversation_id": request.query.get("conversation_id"),
+    }
+    for name, value in filters.items():
         if value is None:
             continue
         if name.endswith("_id") and name != "node_id":
