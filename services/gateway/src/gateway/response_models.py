@@ -12,6 +12,9 @@ from pydantic import BaseModel, Field, RootModel
 Role = Literal["owner", "admin", "agent", "viewer"]
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]  # HH:MM
+# [start, end]: a two-item list rather than a tuple, whose `prefixItems` schemathesis 4.32
+# turns into array-form `items` in answers' schemas and then refuses as invalid.
+Range = Annotated[list[Clock], Field(min_length=2, max_length=2)]
 # Placeholders in the examples: nothing that could pass for a real token or secret.
 _TOKEN_EXAMPLE = "eyJ<header>.eyJ<claims>.<signature>"  # noqa: S105  (a placeholder)
 _INVITE_TOKEN_EXAMPLE = "<tenant id hex>.<invite id hex>.<secret, shown once>"  # noqa: S105  (a placeholder)
@@ -232,7 +235,7 @@ class BusinessHoursOut(BaseModel):
     """The time zone and business hours analytics measure working time in."""
 
     timezone: str = Field(description="An IANA time zone")
-    weekly: dict[Day, list[tuple[Clock, Clock]]] = Field(
+    weekly: dict[Day, list[Range]] = Field(
         description='Per weekday, ["HH:MM", "HH:MM"] ranges in local time ("24:00" ends a '
         "day); a day not listed has no hours"
     )
