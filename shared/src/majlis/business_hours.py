@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+# ASCII digits and nothing after them: \d would take other scripts' digits and $ a final "\n".
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
 MAX_RANGES_PER_DAY = 8
 MAX_HOLIDAYS = 366
 Weekly = dict[str, list[tuple[str, str]]]
@@ -59,7 +60,7 @@ class BusinessHours(BaseModel):
                 raise ValueError(f"at most {MAX_RANGES_PER_DAY} ranges per day")
             previous_end = -1
             for start, end in sorted(ranges, key=lambda r: r[0]):
-                if not _HHMM.match(start) or not _HHMM.match(end) or start == "24:00":
+                if not _HHMM.fullmatch(start) or not _HHMM.fullmatch(end) or start == "24:00":
                     raise ValueError("times are HH:MM (00:00 to 24:00)")
                 if _minutes(end) <= _minutes(start):
                     raise ValueError("a range ends after it starts")

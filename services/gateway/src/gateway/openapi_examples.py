@@ -42,6 +42,14 @@ _CONTACT = {
     "deleted_at": None,
 }
 
+_HOURS = {
+    "timezone": "Asia/Dubai",
+    "weekly": {
+        day: [["09:00", "13:00"], ["16:00", "21:00"]] for day in ("sun", "mon", "tue", "wed", "thu")
+    },
+    "holidays": ["2026-12-02"],
+}
+
 ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/api/v1/auth/register"): {
         "request": {
@@ -54,7 +62,7 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     },
     ("POST", "/api/v1/auth/login"): {
         "request": {"email": "fatima@alnoor.ae", "password": "correct horse battery staple"},
-        "response": {"access_token": "eyJhbGciOiJSUzI1NiIs...", "expires_in": 900},
+        # The answer's example comes from TokenOut: a placeholder, never a real-looking token.
     },
     ("POST", "/api/v1/api-keys"): {
         "request": {"name": "CRM sync", "scopes": ["contacts:read", "contacts:write"]},
@@ -90,6 +98,15 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     },
     ("POST", "/api/v1/team/invites"): {
         "request": {"email": "omar@alnoor.ae", "role": "agent"},
+        "response": {
+            "id": _ID,
+            "email": "omar@alnoor.ae",
+            "role": "agent",
+            "expires_at": _NOW,
+            "token": "<tenant id hex>.<invite id hex>.<secret, shown once>",
+            "invite_url": "https://app.example.com/invite#token=<tenant id hex>.<invite id hex>."
+            "<secret, shown once>",
+        },
     },
     ("GET", "/api/v1/plan"): {
         "response": {
@@ -105,20 +122,31 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/api/v1/platform/residency"): {
         "response": {
             "data_region": "ae",
-            "stores": [{"name": "postgresql", "host": "db.internal", "port": 5432, "region": "ae"}],
-            "egress": {"allowed_hosts": ["graph.facebook.com"], "refused_total": 0},
-            "encryption_at_rest": {"field_encryption": "AES-256-GCM", "active_key_id": "k1"},
+            "stores": [
+                {"name": "postgresql", "host": "db.internal", "port": 5432, "region": "ae"},
+                {"name": "redis", "host": "cache.internal", "port": 6379, "region": "ae"},
+                {"name": "rabbitmq", "host": "bus.internal", "port": 5672, "region": "ae"},
+            ],
+            "egress": {
+                "allowed_hosts": ["graph.facebook.com", "lookaside.fbsbx.com", "api.openai.com"],
+                "tenant_targets": "tenant-chosen URLs (chatflow http_request nodes, outbound "
+                "webhooks) are not on the list: they pass the SSRF guard (public addresses "
+                "only, checked after DNS resolution and on every redirect)",
+                "refused_total": 2,
+                "refused_by_host": {"tracker.example.net": 2},
+            },
+            "encryption_at_rest": {
+                "field_encryption": "AES-256-GCM",
+                "active_key_id": "k1",
+                "blind_index": "HMAC-SHA256",
+                "keys_from": "environment (never stored in the database)",
+            },
         }
     },
+    ("GET", "/api/v1/settings/business-hours"): {"response": {**_HOURS, "is_default": False}},
     ("PUT", "/api/v1/settings/business-hours"): {
-        "request": {
-            "timezone": "Asia/Dubai",
-            "weekly": {
-                day: [["09:00", "13:00"], ["16:00", "21:00"]]
-                for day in ("sun", "mon", "tue", "wed", "thu")
-            },
-            "holidays": ["2026-12-02"],
-        },
+        "request": _HOURS,
+        "response": {**_HOURS, "is_default": False},
     },
     # Proxied families (the back end owns the route; the gateway documents the main calls).
     ("GET", "/api/v1/contacts"): {"response": {"items": [_CONTACT], "next_cursor": None}},

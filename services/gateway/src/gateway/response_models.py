@@ -3,11 +3,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, RootModel
+
+Role = Literal["owner", "admin", "agent", "viewer"]
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Clock = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]  # HH:MM
+# [start, end]: a two-item list rather than a tuple, whose `prefixItems` schemathesis 4.32
+# turns into array-form `items` in answers' schemas and then refuses as invalid.
+Range = Annotated[list[Clock], Field(min_length=2, max_length=2)]
+# Placeholders in the examples: nothing that could pass for a real token or secret.
+_TOKEN_EXAMPLE = "eyJ<header>.eyJ<claims>.<signature>"  # noqa: S105  (a placeholder)
+_INVITE_TOKEN_EXAMPLE = "<tenant id hex>.<invite id hex>.<secret, shown once>"  # noqa: S105  (a placeholder)
 
 
 class MeUserOut(BaseModel):
@@ -16,7 +26,7 @@ class MeUserOut(BaseModel):
     id: UUID
     email: str
     name: str
-    role: Literal["owner", "admin", "agent", "viewer"]
+    role: Role
 
 
 class MeTenantOut(BaseModel):
@@ -33,7 +43,7 @@ class UserOut(BaseModel):
     id: UUID
     email: str
     name: str
-    role: Literal["owner", "admin", "agent", "viewer"]
+    role: Role
     is_active: bool
     created_at: datetime
 
@@ -116,3 +126,157 @@ class PlanOut(BaseModel):
 
     plan: PlanDescriptionOut
     usage: dict[str, int | None]
+
+
+class TokenOut(BaseModel):
+    """A new access token (an RS256 JWT for `Authorization: Bearer`, verified with the keys of
+    /.well-known/jwks.json). The refresh token and the CSRF token are never in the body: they
+    come as the `__Host-majlis_refresh` (HttpOnly) and `__Host-majlis_csrf` cookies."""
+
+    access_token: str = Field(examples=[_TOKEN_EXAMPLE])
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="Seconds until the access token expires", examples=[900])
+
+
+class RegisteredOut(BaseModel):
+    """The new business (tenant) and its owner; sign in to get a token."""
+
+    tenant_id: UUID
+    user_id: UUID
+
+
+class JwkOut(BaseModel):
+    """An RSA public key (RFC 7517, 7518): its modulus and exponent, never a private part."""
+
+    kty: Literal["RSA"]
+    kid: str = Field(description="The key id an access token's header names", examples=["j1"])
+    alg: Literal["RS256"]
+    use: Literal["sig"]
+    key_ops: list[Literal["verify"]]
+    n: str = Field(description="The modulus, base64url", examples=["0vx7agoebGcQSuuPiLJXZptN9..."])
+    e: str = Field(description="The public exponent, base64url", examples=["AQAB"])
+
+
+class JwksOut(BaseModel):
+    """A JSON Web Key Set: every key that may still verify a live access token."""
+
+    keys: list[JwkOut]
+
+
+class StoreOut(BaseModel):
+    """A data store: its host and port (never credentials; null when the configured address
+    names several hosts or a socket) and the region it runs in."""
+
+    name: Literal["postgresql", "redis", "rabbitmq"]
+    host: str | None
+    port: int | None
+    region: str
+
+
+class EgressOut(BaseModel):
+    """The platform's own outbound calls: the allow-list and what it refused (null: the
+    count is unavailable right now)."""
+
+    allowed_hosts: list[str] = Field(description='"host" (any port) or "host:port" entries')
+    tenant_targets: str = Field(description="How URLs tenants choose are guarded instead")
+    refused_total: int | None
+    refused_by_host: dict[str, int] | None
+
+
+class EncryptionAtRestOut(BaseModel):
+    """How fields are encrypted at rest (the key id is an identifier, not key material)."""
+
+    field_encryption: Literal["AES-256-GCM"]
+    active_key_id: str
+    blind_index: Literal["HMAC-SHA256"]
+    keys_from: str
+
+
+class ResidencyOut(BaseModel):
+    """Where the platform keeps data and which outside hosts it may call."""
+
+    data_region: str
+    stores: list[StoreOut]
+    egress: EgressOut
+    encryption_at_rest: EncryptionAtRestOut
+
+
+class MyPresenceOut(BaseModel):
+    """Your status as now set."""
+
+    user_id: UUID
+    status: Literal["online", "away", "offline"]
+
+
+class AgentPresenceOut(BaseModel):
+    """A user who is online or away."""
+
+    user_id: UUID
+    status: Literal["online", "away"]
+
+
+class AgentPresencesOut(RootModel[list[AgentPresenceOut]]):
+    """The users online (first) or away now; everyone else is offline."""
+
+
+class ConversationPresenceOut(BaseModel):
+    """A user viewing or typing in the conversation."""
+
+    user_id: UUID
+    state: Literal["viewing", "typing"]
+
+
+class ConversationPresencesOut(RootModel[list[ConversationPresenceOut]]):
+    """Who views or types in the conversation now (someone typing is listed as viewing too);
+    empty for an unknown conversation."""
+
+
+class BusinessHoursOut(BaseModel):
+    """The time zone and business hours analytics measure working time in."""
+
+    timezone: str = Field(description="An IANA time zone")
+    weekly: dict[Day, list[Range]] = Field(
+        description='Per weekday, ["HH:MM", "HH:MM"] ranges in local time ("24:00" ends a '
+        "day); a day not listed has no hours"
+    )
+    holidays: list[date] = Field(description="Days with no working time at all")
+    is_default: bool = Field(description="Never set: 24/7 in the business's time zone")
+
+
+class InviteOut(BaseModel):
+    """A pending invite (not accepted, revoked or expired)."""
+
+    id: UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitesOut(BaseModel):
+    """The pending invites, oldest first."""
+
+    invites: list[InviteOut]
+
+
+class CreatedInviteOut(BaseModel):
+    """A new invite with its single-use token, shown this once."""
+
+    id: UUID
+    email: str
+    role: Role
+    expires_at: datetime
+    token: str = Field(
+        description="Accepted once at /api/v1/auth/invites/accept", examples=[_INVITE_TOKEN_EXAMPLE]
+    )
+    invite_url: str = Field(
+        description="The link to send: the token travels in the fragment, never to a server",
+        examples=[f"https://app.example.com/invite#token={_INVITE_TOKEN_EXAMPLE}"],
+    )
+
+
+class JoinedOut(BaseModel):
+    """The new user and the business (tenant) they joined; sign in to get a token."""
+
+    tenant_id: UUID
+    user_id: UUID

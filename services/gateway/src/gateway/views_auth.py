@@ -14,7 +14,7 @@ from gateway.csrf import CSRF_COOKIE, check_csrf, make_csrf_token
 from gateway.keys import keyed_hash
 from gateway.models import LoginBody, PasswordChangeBody, RegisterBody
 from gateway.passwords import hash_password, needs_rehash, password_problems, verify_password
-from gateway.response_models import MeOut
+from gateway.response_models import JwksOut, MeOut, RegisteredOut, TokenOut
 from gateway.routes import CLIENT_IP, route
 from gateway.sessions import (
     RefreshCookie,
@@ -115,6 +115,7 @@ async def _signed_in(
     auth="public",
     rate="register",
     body=RegisterBody,
+    response=RegisteredOut,
     tag="auth",
     responses={201: "Created", 409: "Registration not possible with these details"},
 )
@@ -168,6 +169,7 @@ async def register(request: web.Request) -> web.Response:
     auth="public",
     rate="login",
     body=LoginBody,
+    response=TokenOut,
     tag="auth",
     responses={
         200: "Access token; refresh and CSRF cookies set",
@@ -247,6 +249,7 @@ async def login(request: web.Request) -> web.Response:
     "Rotate the refresh token, get a new access token",
     auth="public",
     rate="refresh",
+    response=TokenOut,
     tag="auth",
     responses={
         200: "New access token; rotated refresh cookie",
@@ -341,6 +344,7 @@ async def logout(request: web.Request) -> web.Response:
     "/api/v1/auth/password",
     "Change your password; signs out every other session",
     body=PasswordChangeBody,
+    response=TokenOut,
     tag="auth",
     responses={
         200: "New tokens for this session",
@@ -412,6 +416,7 @@ async def me(request: web.Request) -> web.Response:
     "Public keys that verify access tokens",
     auth="public",
     rate="public",
+    response=JwksOut,
     tag="auth",
     responses={200: "JSON Web Key Set"},
 )

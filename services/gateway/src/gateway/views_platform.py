@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from yarl import URL
 
 from gateway.context import CONTEXT, as_caller
-from gateway.response_models import PlanOut
+from gateway.response_models import PlanOut, ResidencyOut
 from gateway.routes import MANAGERS, route
 from majlis.crypto import KeyRing
 from majlis.http.auth import IDENTITY, Identity
@@ -69,6 +69,7 @@ def _stores(settings: Settings) -> list[dict[str, Any]]:
     "/api/v1/platform/residency",
     "Where the platform keeps data and which outside hosts it may call (owners)",
     roles=OWNERS,
+    response=ResidencyOut,
     tag="platform",
     responses={200: "Regions, stores, egress allow-list, encryption facts", 403: "Not an owner"},
 )

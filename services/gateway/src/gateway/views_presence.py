@@ -13,6 +13,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from gateway.response_models import AgentPresencesOut, ConversationPresencesOut, MyPresenceOut
 from gateway.routes import route
 from gateway.stream_frames import ConversationFrame
 from gateway.stream_hub import HUB, Stream
@@ -95,6 +96,7 @@ async def on_conversation_frame(
     "/api/v1/me/presence",
     "Set your own status: online, away or offline",
     body=PresenceBody,
+    response=MyPresenceOut,
     tag="presence",
     responses={200: "Your status", 422: "Unknown status"},
 )
@@ -119,6 +121,7 @@ async def set_my_presence(request: web.Request) -> web.Response:
     "GET",
     "/api/v1/presence",
     "Who of your team is online or away",
+    response=AgentPresencesOut,
     tag="presence",
     responses={200: "Users with their status; everyone else is offline"},
 )
@@ -137,6 +140,7 @@ async def list_presence(request: web.Request) -> web.Response:
     "GET",
     "/api/v1/presence/conversations/{conversation_id}",
     "Who views or types in a conversation",
+    response=ConversationPresencesOut,
     tag="presence",
     responses={200: "Users with their state", 404: "Not a conversation id"},
 )

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 
 from gateway import audit
 from gateway.context import CONTEXT, as_caller
+from gateway.response_models import BusinessHoursOut
 from gateway.routes import ALL_ROLES, MANAGERS, route
 from majlis.business_hours import BusinessHours, zone_or_none
 from majlis.http import ProblemError, parse_json
@@ -53,6 +54,7 @@ def _public(timezone: str, hours: BusinessHours, *, is_default: bool) -> dict[st
     auth="any",
     scope="analytics:read",
     roles=ALL_ROLES,
+    response=BusinessHoursOut,
     tag="settings",
     responses={200: "Business hours (24/7 when never set)"},
 )
@@ -79,6 +81,7 @@ async def get_business_hours(request: web.Request) -> web.Response:
     "Set the business hours and time zone",
     roles=MANAGERS,
     body=BusinessHoursBody,
+    response=BusinessHoursOut,
     tag="settings",
     responses={200: "Saved", 422: "Invalid zone, day or range"},
 )

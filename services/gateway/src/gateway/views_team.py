@@ -16,7 +16,13 @@ from gateway.context import CONTEXT, as_caller
 from gateway.keys import b64url, keyed_hash
 from gateway.models import AcceptInviteBody, InviteBody, RoleChangeBody
 from gateway.passwords import hash_password, password_problems
-from gateway.response_models import UserOut, UsersOut
+from gateway.response_models import (
+    CreatedInviteOut,
+    InvitesOut,
+    JoinedOut,
+    UserOut,
+    UsersOut,
+)
 from gateway.routes import CLIENT_IP, MANAGERS, route
 from gateway.sessions import revoke_user_sessions
 from majlis.db import claim_login_email, tenant_transaction
@@ -52,6 +58,7 @@ def _uuid(value: str) -> UUID:
     "Invite someone to the team",
     roles=MANAGERS,
     body=InviteBody,
+    response=CreatedInviteOut,
     tag="team",
     responses={
         201: "Invite with its single-use link",
@@ -112,6 +119,7 @@ async def create_invite(request: web.Request) -> web.Response:
     "/api/v1/team/invites",
     "Pending invites",
     roles=MANAGERS,
+    response=InvitesOut,
     tag="team",
     responses={200: "Invites"},
 )
@@ -178,6 +186,7 @@ async def revoke_invite(request: web.Request) -> web.Response:
     auth="public",
     rate="accept",
     body=AcceptInviteBody,
+    response=JoinedOut,
     tag="team",
     responses={201: "Account created", 404: "Invalid or expired invite"},
 )

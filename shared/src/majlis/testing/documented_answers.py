@@ -31,6 +31,15 @@ CHECKED_ELSEWHERE: dict[str, tuple[str, ...]] = {
         "/api/v1/flows/{flow_id}/runs",
         "/api/v1/flows/{flow_id}/test",
     ),
+    "test_documented_answers_gateway.py": (
+        "/api/v1/auth/",
+        "/.well-known/",
+        "/api/v1/platform/",
+        "/api/v1/me/presence",
+        "/api/v1/presence",
+        "/api/v1/settings/",
+        "/api/v1/team/",
+    ),
 }
 
 _PARAM = re.compile(r"\{[a-z_]+\}")
