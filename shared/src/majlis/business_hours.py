@@ -14,6 +14,7 @@ range that starts in a skipped hour begins when the clock jumps; a repeated hour
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,6 +36,11 @@ def zone_or_none(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def _ascii_time(value: str) -> str:
+    """`value` with any script's decimal digits as ASCII and surrounding blanks removed."""
+    return "".join(str(unicodedata.decimal(c, c)) for c in value.strip())
 
 
 def _minutes(value: str) -> int:
@@ -74,6 +80,20 @@ class BusinessHours(BaseModel):
         if len(set(self.holidays)) != len(self.holidays):
             raise ValueError("holidays must not repeat")
         return self
+
+    @classmethod
+    def stored(cls, weekly: object, holidays: object) -> BusinessHours:
+        """A schedule as stored. Rows written before the ASCII-only rule may hold a time in
+        another script's digits or with a final newline; they are read as the time they meant
+        (never refused: that would turn the settings page and analytics into errors)."""
+        if isinstance(weekly, dict):
+            weekly = {
+                day: [[_ascii_time(t) if isinstance(t, str) else t for t in r] for r in ranges]
+                if isinstance(ranges, list)
+                else ranges
+                for day, ranges in weekly.items()
+            }
+        return cls.model_validate({"weekly": weekly, "holidays": holidays})
 
     @classmethod
     def always(cls) -> BusinessHours:

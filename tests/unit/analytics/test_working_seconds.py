@@ -104,6 +104,17 @@ def test_bad_schedules_are_refused(weekly: dict[str, list[tuple[str, str]]]) -> 
         BusinessHours.model_validate({"weekly": weekly})
 
 
+def test_stored_times_from_before_the_ascii_rule_are_read_as_meant() -> None:
+    # Rows saved while other scripts' digits and a final newline were still taken.
+    stored = {"mon": [["0\u0669:00", "1\u0668:00\n"]]}
+    hours = BusinessHours.stored(stored, ["2026-12-02"])
+    assert hours.weekly == {"mon": [("09:00", "18:00")]}
+    assert hours.day_ranges(date(2026, 11, 30)) == [(540, 1080)]
+    # What the rules refuse for other reasons stays refused when read.
+    with pytest.raises(ValidationError):
+        BusinessHours.stored({"mon": [["18:00", "09:00"]]}, [])
+
+
 def test_repeated_holidays_and_unknown_fields_are_refused() -> None:
     with pytest.raises(ValidationError):
         BusinessHours.model_validate({"holidays": ["2026-12-02", "2026-12-02"]})

@@ -71,7 +71,7 @@ async def get_business_hours(request: web.Request) -> web.Response:
     assert row is not None  # the caller's own tenant row is always visible
     if row["weekly"] is None:
         return web.json_response(_public(row["timezone"], BusinessHours.always(), is_default=True))
-    hours = BusinessHours.model_validate({"weekly": row["weekly"], "holidays": row["holidays"]})
+    hours = BusinessHours.stored(row["weekly"], row["holidays"])
     return web.json_response(_public(row["timezone"], hours, is_default=False))
 
 

@@ -47,7 +47,7 @@ async def tenant_clock(conn: Conn) -> tuple[str, BusinessHours]:
         return "UTC", BusinessHours.always()
     if row["weekly"] is None:
         return row["timezone"], BusinessHours.always()
-    hours = BusinessHours.model_validate({"weekly": row["weekly"], "holidays": row["holidays"]})
+    hours = BusinessHours.stored(row["weekly"], row["holidays"])
     return row["timezone"], hours
 
 
