@@ -13,7 +13,8 @@ own service's, a few levels deep):
 - the request body: the pydantic model passed to ``majlis.http.parse_json`` (its JSON schema
   under components/schemas, unknown fields refused), or text/csv for the CSV uploads;
 - path parameters from the route, query parameters the code reads from ``request.query``
-  (or validates with a pydantic model built from it);
+  (directly, through a helper given the query and the name, ``uuid_param(query, "label")``, or
+  by validating a pydantic model built from it);
 - the success status the handler answers (``status=...``, default 200) and every status of a
   ``ProblemError`` it may raise, as problem details;
 - the schema of the success answer when the handler declares one (``majlis.http.responds``),
@@ -221,6 +222,13 @@ class HandlerFacts:
             and node.args
         ):
             self.query.update(_strings(node.args[0]))
+        elif (
+            len(node.args) >= 2
+            and _mentions_query(node.args[0])
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            self.query.add(node.args[1].value)  # a reader helper: uuid_param(query, "label")
         elif (
             isinstance(node.func, ast.Attribute)
             and node.func.attr == "model_validate"
