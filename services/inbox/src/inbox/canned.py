@@ -27,9 +27,10 @@ from inbox import canned_repository as repo
 from inbox.canned_repository import Canned, RenderContext
 from inbox.contact_keys import EMAIL_FIELD, NAME_FIELD, PHONE_FIELD
 from inbox.deps import CIPHER
+from inbox.response_models import CannedResponseOut, RenderedCannedOut
 from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller, path_id
 from majlis.crypto import FieldCipher
-from majlis.http import ProblemError, RequestModel, json_response, parse_json
+from majlis.http import Page, ProblemError, RequestModel, json_response, parse_json, responds
 from majlis.http.auth import Identity, caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -126,6 +127,7 @@ def _limit(request: web.Request) -> int:
     return int(raw)
 
 
+@responds(Page[CannedResponseOut])
 async def list_canned(request: web.Request) -> web.Response:
     """`GET /api/v1/canned-responses?q=<shortcut prefix>&limit=&cursor=`."""
     identity = await caller(request)
@@ -147,6 +149,7 @@ async def list_canned(request: web.Request) -> web.Response:
     return _response({"items": [_json(c) for c in page], "next_cursor": cursor})
 
 
+@responds(CannedResponseOut)
 async def create_canned(request: web.Request) -> web.Response:
     """`POST /api/v1/canned-responses`."""
     identity = await caller(request, AGENT_ROLES)
@@ -172,6 +175,7 @@ async def create_canned(request: web.Request) -> web.Response:
     return _response(_json(created), status=201)
 
 
+@responds(CannedResponseOut)
 async def update_canned(request: web.Request) -> web.Response:
     """`PATCH /api/v1/canned-responses/{id}`."""
     identity = await caller(request, AGENT_ROLES)
@@ -244,6 +248,7 @@ def variable_values(cipher: FieldCipher, tenant_id: UUID, ctx: RenderContext) ->
     }
 
 
+@responds(RenderedCannedOut)
 async def render_canned(request: web.Request) -> web.Response:
     """`POST /api/v1/canned-responses/{id}/render` {"conversation_id"}: the text to send."""
     identity = await caller(request, AGENT_ROLES)

@@ -1,17 +1,21 @@
 """The contacts API's answers, as documented in the OpenAPI document (``majlis.http.responds``).
 
-They describe the dicts ``inbox.contacts.contact_json`` and the views build; keep them in step.
+They describe the dicts ``inbox.contacts.contact_json``, the views, the CSV import
+(``contacts_csv.Summary``) and the data-subject requests (``contacts_purge``) build; keep them
+in step.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from inbox.contacts import Marketing
+from inbox.conversation_answers import Direction, SenderKind, Status
 
 
 class ConsentOut(BaseModel):
@@ -42,3 +46,115 @@ class ContactTagsOut(BaseModel):
 
     id: UUID
     tags: list[str]
+
+
+def _absent_when_unset(schema: dict[str, Any]) -> None:
+    """A key the answer leaves out (never null) shows no default."""
+    schema.pop("default", None)
+
+
+class ImportedRowOut(BaseModel):
+    """A row of the file that created or updated a contact."""
+
+    row: int = Field(ge=1, description="The row's line number in the file")
+    outcome: Literal["created", "updated"]
+    contact_id: UUID
+
+
+class NotImportedRowOut(BaseModel):
+    """A row of the file that was not stored: invalid, or skipped (a deleted contact's phone
+    number, or one added meanwhile: import again)."""
+
+    row: int = Field(ge=1, description="The row's line number in the file")
+    outcome: Literal["skipped", "invalid"]
+    error: str = Field(description="Why; it never repeats the row's values")
+    contact_id: UUID | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_absent_when_unset,
+        description="Only for a row skipped because its phone number was added meanwhile",
+    )
+
+
+class ContactImportOut(BaseModel):
+    """How a CSV import went: rows per outcome, and each data row's outcome (not in file
+    order: an invalid row is reported as it is read, the others as their batch is written)."""
+
+    created: int
+    updated: int
+    skipped: int
+    invalid: int
+    rows: list[ImportedRowOut | NotImportedRowOut]
+
+
+class ContactErasedOut(BaseModel):
+    """An erased contact and how many of its rows went with it."""
+
+    id: UUID
+    erased: Literal[True]
+    conversations: int
+    messages: int
+    media: int
+
+
+class ExportedContactOut(BaseModel):
+    """The contact's own fields, decrypted (bsuid: its WhatsApp business-scoped user id)."""
+
+    id: UUID
+    phone: str | None
+    bsuid: str | None
+    name: str | None
+    email: str | None
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class ExportedConversationOut(BaseModel):
+    """One of the contact's conversations."""
+
+    id: UUID
+    number_id: UUID
+    status: Status
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    last_message_at: datetime | None
+
+
+class ExportedMediaOut(BaseModel):
+    """A message's file, described (the file itself: GET /api/v1/media/{id})."""
+
+    id: UUID
+    mime_type: str
+    file_size: int | None
+    sha256: str | None
+    status: Literal["pending", "stored", "failed"]
+
+
+class ExportedMessageOut(BaseModel):
+    """One message of the contact's conversations; body: its JSON content decrypted, or text,
+    or null."""
+
+    id: UUID
+    conversation_id: UUID
+    direction: Direction
+    type: str
+    status: str
+    sender_kind: SenderKind
+    body: Any
+    created_at: datetime
+    updated_at: datetime
+    media: ExportedMediaOut | None
+
+
+class ContactDataExportOut(BaseModel):
+    """Everything stored about a contact (a data-subject access request), deleted or not."""
+
+    contact: ExportedContactOut
+    tags: list[str]
+    attributes: dict[str, Any] = Field(
+        description="Every stored value, including those the current schema no longer shows"
+    )
+    consent: ConsentOut
+    conversations: list[ExportedConversationOut]
+    messages: list[ExportedMessageOut]

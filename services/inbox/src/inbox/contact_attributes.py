@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -20,10 +20,11 @@ from pydantic import Field
 
 from inbox import contacts_repository as repo
 from inbox.contact_keys import ATTRIBUTES_FIELD
-from inbox.contacts_repository import AttributeDefinition
+from inbox.contacts_repository import AttributeDefinition, AttributeType
+from inbox.response_models import AttributeDefinitionOut, AttributeDefinitionsOut
 from inbox.web import MANAGER_ROLES, audit, caller
 from majlis.crypto import FieldCipher
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -34,7 +35,6 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
-AttributeType = Literal["text", "number", "boolean", "date", "list"]
 Schema = dict[str, AttributeDefinition]
 
 
@@ -176,6 +176,7 @@ def definition_json(d: AttributeDefinition) -> dict[str, Any]:
     }
 
 
+@responds(AttributeDefinitionsOut)
 async def list_attributes(request: web.Request) -> web.Response:
     """`GET /api/v1/contact-attributes`: the schema (any role)."""
     identity = await caller(request)
@@ -184,6 +185,7 @@ async def list_attributes(request: web.Request) -> web.Response:
     return web.json_response({"items": [definition_json(d) for d in definitions]})
 
 
+@responds(AttributeDefinitionOut)
 async def create_attribute(request: web.Request) -> web.Response:
     """`POST /api/v1/contact-attributes` (owner/admin): 201, or 409 for an existing key."""
     identity = await caller(request, MANAGER_ROLES)
@@ -208,6 +210,7 @@ async def create_attribute(request: web.Request) -> web.Response:
     return web.json_response(definition_json(created), status=201)
 
 
+@responds(AttributeDefinitionOut)
 async def update_attribute(request: web.Request) -> web.Response:
     """`PATCH /api/v1/contact-attributes/{key}` (owner/admin): label and list options."""
     identity = await caller(request, MANAGER_ROLES)

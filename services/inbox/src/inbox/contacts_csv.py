@@ -35,6 +35,7 @@ from aiohttp import web
 from inbox import contact_attributes, contact_keys
 from inbox import contacts_records_repository as records
 from inbox import contacts_repository as repo
+from inbox.contact_answers import ContactImportOut
 from inbox.contact_attributes import InvalidAttribute, Schema
 from inbox.contact_keys import seal_phone
 from inbox.contacts import (
@@ -51,7 +52,7 @@ from inbox.deps import INBOX_DEPS, InboxDeps
 from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller
 from majlis.events import make_envelope
 from majlis.events.inbox import ContactChanged
-from majlis.http import ProblemError
+from majlis.http import ProblemError, responds
 from majlis.http.auth import Identity, caller_transaction
 from majlis.messaging import add_all_to_outbox
 
@@ -249,6 +250,7 @@ async def _emit_changes(conn: Any, tenant_id: UUID, created: set[UUID], updated:
     await add_all_to_outbox(conn, [make_envelope(e, tenant_id=tenant_id) for e in events])
 
 
+@responds(ContactImportOut)
 async def import_contacts(request: web.Request) -> web.Response:
     """`POST /api/v1/contacts/import` (agents+): a streamed CSV, applied in batches."""
     identity = await caller(request, AGENT_ROLES)

@@ -27,13 +27,14 @@ from aiohttp import web
 from inbox import contact_attributes, contact_keys
 from inbox import contacts_records_repository as records
 from inbox import contacts_repository as repo
+from inbox.contact_answers import ContactDataExportOut, ContactErasedOut
 from inbox.contacts import marketing_state
 from inbox.deps import INBOX_DEPS, InboxDeps
 from inbox.inbound import BODY_FIELD
 from inbox.web import MANAGER_ROLES, audit, caller, emit, path_id
 from majlis.db import tenant_transaction
 from majlis.events.inbox import ContactErased, InboxAuditRecorded
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 from majlis.logging import get_logger
@@ -122,6 +123,7 @@ async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID)
     }  # fmt: skip
 
 
+@responds(ContactDataExportOut)
 async def data_export(request: web.Request) -> web.Response:
     """`GET /api/v1/contacts/{id}/data-export` (owner/admin): all the contact's data as JSON."""
     identity = await caller(request, MANAGER_ROLES)
@@ -144,6 +146,7 @@ async def data_export(request: web.Request) -> web.Response:
     )
 
 
+@responds(ContactErasedOut)
 async def erase(request: web.Request) -> web.Response:
     """`POST /api/v1/contacts/{id}/erase` (owner/admin): delete the contact and all it holds."""
     identity = await caller(request, MANAGER_ROLES)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from inbox.repository import Conn
@@ -259,6 +259,8 @@ async def delete_contact(conn: Conn, contact_id: UUID, *, older_than: timedelta 
 
 # Attribute definitions -------------------------------------------------------------------
 
+AttributeType = Literal["text", "number", "boolean", "date", "list"]
+
 
 @dataclass(frozen=True, slots=True)
 class AttributeDefinition:
@@ -266,7 +268,7 @@ class AttributeDefinition:
 
     key: str
     label: str
-    type: str
+    type: AttributeType
     options: list[str] | None
     created_at: datetime
 

@@ -22,9 +22,10 @@ from inbox import media_repository
 from inbox.deps import INBOX_DEPS
 from inbox.media import CONTENT_FIELD, TOKEN_FIELD
 from inbox.media_sniff import SNIFF_BYTES, Sniffed, sniff
+from inbox.response_models import UploadedMediaOut
 from inbox.web import AGENT_ROLES, audit, caller
 from majlis.crypto import DecryptionError
-from majlis.http import ProblemError, json_response
+from majlis.http import ProblemError, json_response, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL
@@ -121,6 +122,7 @@ async def _form(request: web.Request) -> tuple[UUID, bytes, Sniffed]:
     raise ProblemError(422, "The form has no file", slug="invalid-field")
 
 
+@responds(UploadedMediaOut)
 async def post_media(request: web.Request) -> web.Response:
     """`POST /api/v1/media`: upload a file to send from one of the tenant's numbers."""
     identity = await caller(request, AGENT_ROLES)

@@ -11,8 +11,9 @@ from pydantic import Field, field_validator
 
 from inbox import assignment
 from inbox import labels as repo
+from inbox.response_models import AssignmentPolicyOut, LabelOut
 from inbox.web import MANAGER_ROLES, audit, caller, path_id
-from majlis.http import ProblemError, RequestModel, parse_json
+from majlis.http import Page, ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -79,6 +80,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status)
 
 
+@responds(Page[LabelOut])
 async def list_labels(request: web.Request) -> web.Response:
     """`GET /api/v1/labels`: every label of the team."""
     identity = await caller(request)
@@ -87,6 +89,7 @@ async def list_labels(request: web.Request) -> web.Response:
     return _json({"items": [repo.label_json(r) for r in rows], "next_cursor": None})
 
 
+@responds(LabelOut)
 async def create_label(request: web.Request) -> web.Response:
     """`POST /api/v1/labels` {"name", "color"}: 201, or 409 for a taken name."""
     identity = await caller(request, MANAGER_ROLES)
@@ -102,6 +105,7 @@ async def create_label(request: web.Request) -> web.Response:
     return _json(repo.label_json(row), status=201)
 
 
+@responds(LabelOut)
 async def update_label(request: web.Request) -> web.Response:
     """`PATCH /api/v1/labels/{id}`."""
     identity = await caller(request, MANAGER_ROLES)
@@ -136,6 +140,7 @@ async def _number(request: web.Request) -> UUID:
     return path_id(request, "number_id", "Number")
 
 
+@responds(AssignmentPolicyOut)
 async def get_policy(request: web.Request) -> web.Response:
     """`GET /api/v1/assignment-policies/{number_id}` (manual when none is set)."""
     identity = await caller(request, MANAGER_ROLES)
@@ -147,6 +152,7 @@ async def get_policy(request: web.Request) -> web.Response:
     return _json(assignment.policy_json(number_id, policy))
 
 
+@responds(AssignmentPolicyOut)
 async def put_policy(request: web.Request) -> web.Response:
     """`PUT /api/v1/assignment-policies/{number_id}` {"mode", "agent_capacity"}."""
     identity = await caller(request, MANAGER_ROLES)

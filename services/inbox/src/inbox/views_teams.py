@@ -18,8 +18,9 @@ from pydantic import Field, field_validator
 from inbox import conversations_repository as conversations_repo
 from inbox import teams as repo
 from inbox.conversations import updated_event
+from inbox.response_models import TeamOut
 from inbox.web import MANAGER_ROLES, audit, caller, emit, path_id
-from majlis.http import ProblemError, RequestModel, json_response, parse_json
+from majlis.http import Page, ProblemError, RequestModel, json_response, parse_json, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -94,6 +95,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return json_response(data, status=status)
 
 
+@responds(Page[TeamOut])
 async def list_teams(request: web.Request) -> web.Response:
     """`GET /api/v1/teams`: every team of the tenant, with its members' user ids."""
     identity = await caller(request)
@@ -102,6 +104,7 @@ async def list_teams(request: web.Request) -> web.Response:
     return _json({"items": [repo.team_json(r) for r in rows], "next_cursor": None})
 
 
+@responds(TeamOut)
 async def get_team(request: web.Request) -> web.Response:
     """`GET /api/v1/teams/{id}`."""
     identity = await caller(request)
@@ -113,6 +116,7 @@ async def get_team(request: web.Request) -> web.Response:
     return _json(repo.team_json(row))
 
 
+@responds(TeamOut)
 async def create_team(request: web.Request) -> web.Response:
     """`POST /api/v1/teams` {"name", "description"}: 201, or 409 for a taken name."""
     identity = await caller(request, MANAGER_ROLES)
@@ -135,6 +139,7 @@ async def create_team(request: web.Request) -> web.Response:
     return _json(repo.team_json(row), status=201)
 
 
+@responds(TeamOut)
 async def update_team(request: web.Request) -> web.Response:
     """`PATCH /api/v1/teams/{id}` {"name"?, "description"?}."""
     identity = await caller(request, MANAGER_ROLES)
@@ -177,6 +182,7 @@ async def delete_team(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+@responds(TeamOut)
 async def add_member(request: web.Request) -> web.Response:
     """`POST /api/v1/teams/{id}/members` {"user_id"}: 201 (200 if already a member)."""
     identity = await caller(request, MANAGER_ROLES)
