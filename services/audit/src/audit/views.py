@@ -20,7 +20,7 @@ from audit import repository
 from audit.csv_export import csv_lines
 from audit.deps import SIGNING_KEY
 from audit.verification import verify_tenant
-from majlis.http import ProblemError, RequestModel
+from majlis.http import ProblemError, RequestModel, responds_file
 from majlis.http.auth import Identity, caller_transaction
 from majlis.http.requests import validation_errors
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
@@ -107,6 +107,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "next_cursor": next_cursor})
 
 
+@responds_file("text/csv")
 async def export_audit_csv(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/audit/export.csv`: every matching entry, oldest first, streamed."""
     identity = await _reader(request)
