@@ -22,7 +22,9 @@ from majlis.testing.browser import Browser
 
 # Path prefixes whose documented answers a test file other than test_documented_answers.py
 # checks, by that file.
-CHECKED_ELSEWHERE: dict[str, tuple[str, ...]] = {}
+CHECKED_ELSEWHERE: dict[str, tuple[str, ...]] = {
+    "test_documented_answers_analytics.py": ("/api/v1/analytics/", "/api/v1/audit/"),
+}
 
 _PARAM = re.compile(r"\{[a-z_]+\}")
 
