@@ -18,7 +18,11 @@ own service's, a few levels deep):
 - the success status the handler answers (``status=...``, default 200) and every status of a
   ``ProblemError`` it may raise, as problem details;
 - the schema of the success answer when the handler declares one (``majlis.http.responds``),
-  on every 2xx status but 204, its models under the fragment's schemas.
+  on every 2xx status but 204, its models under the fragment's schemas; or, for a handler
+  that answers a file, its media type (``majlis.http.responds_file``: text/csv as a string,
+  other types as bytes). The Content-Type the handler's code sets (a constant, or ``*/*`` when
+  computed, e.g. a stored file's own type) must be the declared one, and a handler that sets a
+  non-JSON type must declare it: the generator refuses either mismatch.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from majlis.http.responses import add_schema, response_model
+from majlis.http.responses import (
+    ANY_MEDIA_TYPE,
+    add_schema,
+    file_content,
+    response_file_type,
+    response_model,
+)
 
 FRAGMENT_NAME = "openapi_backends.json"
 SERVICES = ("inbox", "chatflow", "broadcast", "audit")
@@ -143,6 +153,33 @@ def _mentions_query(node: ast.AST) -> bool:
     )
 
 
+def _content_type_values(node: ast.AST) -> Iterator[ast.expr]:
+    """The values `node` sets an answer's Content-Type to: ``response.content_type = ...``
+    (also in a tuple assignment), a ``"Content-Type"`` header, a ``content_type=`` argument."""
+    if isinstance(node, ast.Assign):
+        for target in node.targets:
+            pairs: list[tuple[ast.expr, ast.expr]] = [(target, node.value)]
+            if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                pairs = list(zip(target.elts, node.value.elts, strict=False))
+            for name, value in pairs:
+                if isinstance(name, ast.Attribute) and name.attr == "content_type":
+                    yield value
+    elif isinstance(node, ast.Dict):
+        for key, value in zip(node.keys, node.values, strict=True):
+            if isinstance(key, ast.Constant) and str(key.value).lower() == "content-type":
+                yield value
+    elif isinstance(node, ast.Call):
+        yield from (k.value for k in node.keywords if k.arg == "content_type")
+
+
+def _media_type(value: ast.expr) -> str | None:
+    """The media type a Content-Type value gives (None for JSON); ``*/*`` when computed."""
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+        return ANY_MEDIA_TYPE
+    essence = value.value.split(";", 1)[0].strip().lower()
+    return None if essence.endswith("json") else essence
+
+
 def _strings(node: ast.AST) -> list[str]:
     return [
         n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)
@@ -161,6 +198,7 @@ class HandlerFacts:
         self.problems: set[int] = set()
         self.query: set[str] = set()
         self.headers: set[str] = set()
+        self.answer_types: set[str] = set()  # non-JSON Content-Types the code sets
         for fn in _reached(handler, packages):
             self._read(fn, is_handler=fn is handler)
         if not self.success:
@@ -177,6 +215,10 @@ class HandlerFacts:
         if is_handler and ("body_exists" in source or "can_read_body" in source):
             self.body_optional = True
         for node in ast.walk(tree):
+            if is_handler or in_service:
+                for value in _content_type_values(node):
+                    if (media_type := _media_type(value)) is not None:
+                        self.answer_types.add(media_type)
             if isinstance(node, ast.Call):
                 self._call(node, scope, source, is_handler=is_handler, fn_in_service=in_service)
             elif isinstance(node, ast.Subscript) and _mentions_query(node.value):
@@ -321,11 +363,14 @@ def _operation(
     responses: dict[str, Any] = {
         str(code): {"description": _REASONS.get(code, "Success")} for code in sorted(facts.success)
     }
-    answer_model = response_model(handler)
+    answer_model, file_type = response_model(handler), _file_answer(handler, facts)
     if answer_model is not None:
         ref = add_schema(answer_model, schemas)
         for code in sorted(facts.success - {204}):
             responses[str(code)]["content"] = {"application/json": {"schema": ref}}
+    elif file_type is not None:
+        for code in sorted(facts.success - {204}):
+            responses[str(code)]["content"] = file_content(file_type)
     for code in sorted(problems):
         responses[str(code)] = {
             "description": _REASONS.get(code, "Problem"),
@@ -333,6 +378,22 @@ def _operation(
         }
     op["responses"] = responses
     return op
+
+
+def _file_answer(handler: Callable[..., Any], facts: HandlerFacts) -> str | None:
+    """The media type of the file a handler declares it answers, checked against its code."""
+    declared = response_file_type(handler)
+    name = f"{handler.__module__}.{handler.__qualname__}"
+    if declared is None:
+        if facts.answer_types:
+            raise ValueError(f"{name} answers {sorted(facts.answer_types)}: use responds_file")
+        return None
+    if response_model(handler) is not None:
+        raise ValueError(f"{name} declares both a JSON answer and a file")
+    if declared not in facts.answer_types:
+        found = sorted(facts.answer_types) or "no Content-Type"
+        raise ValueError(f"{name} declares a {declared} file, but its code sets {found}")
+    return declared
 
 
 def routes_of(app: Any) -> Iterator[tuple[str, str, Callable[..., Any]]]:

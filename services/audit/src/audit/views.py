@@ -19,8 +19,9 @@ from pydantic import AwareDatetime, Field, ValidationError
 from audit import repository
 from audit.csv_export import csv_lines
 from audit.deps import SIGNING_KEY
+from audit.response_models import AuditEventOut, AuditVerdictOut
 from audit.verification import verify_tenant
-from majlis.http import ProblemError, RequestModel
+from majlis.http import Page, ProblemError, RequestModel, responds, responds_file
 from majlis.http.auth import Identity, caller_transaction
 from majlis.http.requests import validation_errors
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
@@ -94,6 +95,7 @@ def _item(row: asyncpg.Record) -> dict[str, Any]:
     return item
 
 
+@responds(Page[AuditEventOut])
 async def list_audit_events(request: web.Request) -> web.Response:
     """`GET /api/v1/audit/events`: newest first, filtered, keyset-paginated by `cursor`."""
     identity = await _reader(request)
@@ -107,6 +109,7 @@ async def list_audit_events(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "next_cursor": next_cursor})
 
 
+@responds_file("text/csv")
 async def export_audit_csv(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/audit/export.csv`: every matching entry, oldest first, streamed."""
     identity = await _reader(request)
@@ -139,6 +142,7 @@ async def export_audit_csv(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@responds(AuditVerdictOut)
 async def verify_audit_chain(request: web.Request) -> web.Response:
     """`POST /api/v1/audit/verify`: recompute the caller's tenant chain."""
     identity = await _reader(request)

@@ -22,7 +22,7 @@ from broadcast.views_campaigns import CAMPAIGNS, campaign_id, not_found, public,
 from broadcast.views_templates import ALL_ROLES, MANAGER_ROLES, audit, caller
 from majlis.crypto import DecryptionError
 from majlis.events.broadcast import CampaignUpdated
-from majlis.http import ProblemError, responds
+from majlis.http import ProblemError, responds, responds_file
 from majlis.http.auth import caller_transaction
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -97,6 +97,7 @@ async def audience_preview(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+@responds_file("text/csv")
 async def report_csv(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/campaigns/{id}/report.csv (owner, admin): every recipient, streamed."""
     identity = await caller(request, MANAGER_ROLES)

@@ -52,7 +52,7 @@ from inbox.deps import INBOX_DEPS, InboxDeps
 from inbox.web import AGENT_ROLES, MANAGER_ROLES, audit, caller
 from majlis.events import make_envelope
 from majlis.events.inbox import ContactChanged
-from majlis.http import ProblemError, responds
+from majlis.http import ProblemError, responds, responds_file
 from majlis.http.auth import Identity, caller_transaction
 from majlis.messaging import add_all_to_outbox
 
@@ -309,6 +309,7 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+@responds_file("text/csv")
 async def export_contacts(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/contacts/export.csv` (owner/admin): every live contact, streamed."""
     identity = await caller(request, MANAGER_ROLES)

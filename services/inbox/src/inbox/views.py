@@ -18,7 +18,7 @@ from aiohttp import web
 from inbox import media_repository, media_upload
 from inbox.deps import CIPHER
 from inbox.media import CONTENT_FIELD
-from majlis.http import ProblemError
+from majlis.http import ProblemError, responds_file
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import AUTHENTICATOR, DB_POOL
 from majlis.logging import get_logger
@@ -32,8 +32,13 @@ _INLINE_TYPES = frozenset(
 _MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,127}$")
 
 
+@responds_file("*/*")
 async def get_media(request: web.Request) -> web.Response:
-    """`GET /api/v1/media/{id}`: the decrypted file of a stored inbound media object."""
+    """`GET /api/v1/media/{id}`: the decrypted file of a stored inbound media object.
+
+    Its Content-Type is the file's own, as stored (application/octet-stream when that is not
+    a valid media type); images, audio and video come inline, anything else as an attachment.
+    """
     # Signature, claims and revocation (logout, password change) are all checked here.
     identity = await request.app[AUTHENTICATOR].authenticate(request)
     try:

@@ -3,7 +3,7 @@
 from majlis.http.app import create_base_app, run_service
 from majlis.http.problems import ProblemError, problem_response
 from majlis.http.requests import RequestModel, parse_json
-from majlis.http.responses import Page, json_response, responds
+from majlis.http.responses import Page, json_response, responds, responds_file
 
 __all__ = [
     "Page",
@@ -14,5 +14,6 @@ __all__ = [
     "parse_json",
     "problem_response",
     "responds",
+    "responds_file",
     "run_service",
 ]

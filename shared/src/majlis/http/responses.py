@@ -5,6 +5,9 @@ A handler declares the shape of its success answer with ``@responds(Model)`` (a 
 describing the dict it returns, ``Page[Model]`` for a keyset page); the OpenAPI generators (the
 back ends' fragment and the gateway's route table) put that model's schema on the operation's
 2xx answers. The handler still returns its dict: the model documents, it does not serialize.
+A handler that answers a file instead (a CSV export, a stored media object) declares its media
+type with ``@responds_file("text/csv")``; the back ends' generator also checks it against the
+Content-Type the handler's code sets.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 RESPONSE_MODEL_ATTRIBUTE = "__majlis_response_model__"
+RESPONSE_FILE_ATTRIBUTE = "__majlis_response_file__"
+ANY_MEDIA_TYPE = "*/*"
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -49,6 +54,34 @@ def response_model(handler: Any) -> type[BaseModel] | None:
     """The model a handler declared with `responds`, if any."""
     model = getattr(handler, RESPONSE_MODEL_ATTRIBUTE, None)
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def responds_file(media_type: str) -> Callable[[_F], _F]:
+    """Declare a handler's success answer as a file of `media_type` for the OpenAPI document.
+
+    ``*/*`` when the type is the file's own (a stored upload); a text type is documented as a
+    string, any other as bytes (``format: binary``).
+    """
+
+    def mark(handler: _F) -> _F:
+        setattr(handler, RESPONSE_FILE_ATTRIBUTE, media_type)
+        return handler
+
+    return mark
+
+
+def response_file_type(handler: Any) -> str | None:
+    """The media type a handler declared with `responds_file`, if any."""
+    media_type = getattr(handler, RESPONSE_FILE_ATTRIBUTE, None)
+    return media_type if isinstance(media_type, str) else None
+
+
+def file_content(media_type: str) -> dict[str, Any]:
+    """The OpenAPI ``content`` of a file answer of `media_type`."""
+    schema: dict[str, Any] = {"type": "string"}
+    if not media_type.startswith("text/"):
+        schema["format"] = "binary"
+    return {media_type: {"schema": schema}}
 
 
 def schema_name(model: type[BaseModel]) -> str:

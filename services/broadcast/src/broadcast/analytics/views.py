@@ -15,13 +15,22 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from broadcast.analytics import reports
 from broadcast.analytics.reports import Range
 from broadcast.analytics.repository import Conn, tenant_zone_name
+from broadcast.analytics.response_models import (
+    AgentsReportOut,
+    CampaignsReportOut,
+    FlowsReportOut,
+    LeadsReportOut,
+    ResponseTimesReportOut,
+    VolumesReportOut,
+)
 from broadcast.views_templates import ALL_ROLES, caller
 from majlis.business_hours import zone_or_none
-from majlis.http import ProblemError
+from majlis.http import ProblemError, responds
 from majlis.http.auth import caller_transaction
 from majlis.http.resources import DB_POOL
 
@@ -83,7 +92,9 @@ def parse_range(request: web.Request, zone_name: str, today: date | None = None)
     return Range(first, last, start, end, zone.key, _number(request))
 
 
-def _view(report: Report) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _view(
+    report: Report, answer: type[BaseModel]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def view(request: web.Request) -> web.Response:
         identity = await caller(request, ALL_ROLES)
         if identity.kind == "api_key" and SCOPE not in identity.scopes:
@@ -98,20 +109,21 @@ def _view(report: Report) -> Callable[[web.Request], Awaitable[web.Response]]:
 
     view.__name__ = f"get_{report.__name__}"
     view.__doc__ = report.__doc__
-    return view
+    return responds(answer)(view)
 
 
-ROUTES: dict[str, Report] = {
-    "/api/v1/analytics/volumes": reports.volumes,
-    "/api/v1/analytics/response-times": reports.response_times,
-    "/api/v1/analytics/agents": reports.agents,
-    "/api/v1/analytics/campaigns": reports.campaigns,
-    "/api/v1/analytics/flows": reports.flows,
-    "/api/v1/analytics/leads": reports.leads,
+# Each report with the model of its answer (the OpenAPI document's schema).
+ROUTES: dict[str, tuple[Report, type[BaseModel]]] = {
+    "/api/v1/analytics/volumes": (reports.volumes, VolumesReportOut),
+    "/api/v1/analytics/response-times": (reports.response_times, ResponseTimesReportOut),
+    "/api/v1/analytics/agents": (reports.agents, AgentsReportOut),
+    "/api/v1/analytics/campaigns": (reports.campaigns, CampaignsReportOut),
+    "/api/v1/analytics/flows": (reports.flows, FlowsReportOut),
+    "/api/v1/analytics/leads": (reports.leads, LeadsReportOut),
 }
 
 
 def add_routes(app: web.Application) -> None:
     """Register the analytics reports (GET only)."""
-    for path, report in ROUTES.items():
-        app.router.add_get(path, _view(report))
+    for path, (report, answer) in ROUTES.items():
+        app.router.add_get(path, _view(report, answer))

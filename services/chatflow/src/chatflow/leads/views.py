@@ -34,7 +34,7 @@ from chatflow.leads.capture import lead_from_row
 from chatflow.leads.model import TRANSITIONS, LeadData, Stage
 from chatflow.response_models import LeadOut
 from majlis.crypto import InvalidPhoneNumber, normalise_phone
-from majlis.http import Page, ProblemError, parse_json, responds
+from majlis.http import Page, ProblemError, parse_json, responds, responds_file
 from majlis.http.auth import caller_transaction
 
 STAGES = frozenset(TRANSITIONS)
@@ -174,6 +174,7 @@ def _csv_rows(rows: list[list[str]]) -> bytes:
     return out.getvalue().encode()
 
 
+@responds_file("text/csv")
 async def export_leads(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/leads/export.csv?stage=&source= (owner, admin): streamed, formula-safe."""
     identity = await caller(request, MANAGER_ROLES)
