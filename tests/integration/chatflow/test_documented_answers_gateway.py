@@ -19,12 +19,11 @@ import pytest
 from yarl import URL
 
 from gateway.context import CONTEXT
-from majlis.db import tenant_transaction
 from majlis.net.egress import EgressRefused
 from majlis.settings import Settings
 from majlis.testing.browser import PASSWORD, Browser, GatewayUnderTest, fresh_email
 from majlis.testing.documented_answers import CHECKED_ELSEWHERE, Checker
-from majlis.testing.stack import gateway_settings, start_gateway
+from majlis.testing.stack import running_gateway
 
 PREFIXES = CHECKED_ELSEWHERE["test_documented_answers_gateway.py"]
 HOURS = "/api/v1/settings/business-hours"
@@ -35,17 +34,8 @@ ON_CONVERSATION = "/api/v1/presence/conversations/{conversation_id}"
 async def gateway(
     settings: Settings, graph_simulator: str, db_pool: Any
 ) -> AsyncIterator[GatewayUnderTest]:
-    configured = gateway_settings(settings, graph_simulator)
-    server, session = await start_gateway(configured)
-    under_test = GatewayUnderTest(
-        str(server.make_url("")).rstrip("/"), server.app, configured, session
-    )
-    yield under_test
-    await session.close()
-    await server.close()
-    for tenant_id in under_test.tenants:
-        async with tenant_transaction(db_pool, tenant_id) as conn:
-            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+    async with running_gateway(settings, graph_simulator, db_pool) as under_test:
+        yield under_test
 
 
 async def test_every_documented_gateway_answer_matches_the_real_one(

@@ -14,10 +14,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from majlis.db import tenant_transaction
 from majlis.settings import Settings
 from majlis.testing.browser import GatewayUnderTest
-from majlis.testing.stack import gateway_settings, start_gateway
+from majlis.testing.stack import gateway_settings, running_gateway, start_gateway
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +26,8 @@ async def gateway(
     """A gateway per test module. Not per session: its outbox relay serves every tenant, and
     alive after this package it took rows that tests/integration/test_outbox.py had just
     added for its own relay (a rare "DID NOT RAISE" there)."""
-    configured = gateway_settings(settings, graph_simulator)
-    server, session = await start_gateway(configured)
-    under_test = GatewayUnderTest(
-        str(server.make_url("")).rstrip("/"), server.app, configured, session
-    )
-    yield under_test
-    await session.close()
-    await server.close()
-    for tenant_id in under_test.tenants:
-        async with tenant_transaction(db_pool, tenant_id) as conn:
-            await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+    async with running_gateway(settings, graph_simulator, db_pool) as under_test:
+        yield under_test
 
 
 @pytest.fixture

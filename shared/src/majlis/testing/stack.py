@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
 
+from majlis.db import tenant_transaction
 from majlis.settings import Settings
+from majlis.testing.browser import GatewayUnderTest
 
 
 async def start_gateway(settings: Settings) -> tuple[TestServer, aiohttp.ClientSession]:
@@ -31,3 +35,24 @@ def gateway_settings(settings: Settings, graph_url: str, **overrides: Any) -> Se
     }
     values.update(overrides)
     return settings.model_copy(update=values)
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(
+    settings: Settings, graph_url: str, db_pool: Any
+) -> AsyncIterator[GatewayUnderTest]:
+    """A gateway under test (`gateway_settings`); on exit it stops and the tenants it
+    registered are deleted."""
+    configured = gateway_settings(settings, graph_url)
+    server, session = await start_gateway(configured)
+    under_test = GatewayUnderTest(
+        str(server.make_url("")).rstrip("/"), server.app, configured, session
+    )
+    try:
+        yield under_test
+    finally:
+        await session.close()
+        await server.close()
+        for tenant_id in under_test.tenants:
+            async with tenant_transaction(db_pool, tenant_id) as conn:
+                await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
