@@ -134,6 +134,13 @@ async def test_a_flow_with_every_node_type_runs_end_to_end(flow_world: Any, city
     )
     assert [r["type"] for r in stored] == ["text", "image", "text", "text", "interactive",
                                            "interactive"]  # fmt: skip
+    # Each engine step was numbered and every one applied, in order.
+    [steps] = await flow_world.sql(
+        team,
+        "SELECT s.last_step, c.bot_step_applied FROM bot_action_steps AS s"
+        " JOIN conversations AS c ON c.id = s.conversation_id",
+    )
+    assert steps["last_step"] == steps["bot_step_applied"] >= 5
     [contact] = await flow_world.sql(
         team, "SELECT email_enc, (SELECT array_agg(tag) FROM contact_tags) AS tags FROM contacts"
     )

@@ -289,7 +289,8 @@ async def finish(step: Step, session: Session, *, queue: bool = True) -> None:
 async def queue_actions(
     step: Step, conversation_id: UUID, session_id: UUID | None, flow_id: UUID | None
 ) -> None:
-    """One RunBotActions command with everything the step decided (nothing if nothing)."""
+    """One RunBotActions command with everything the step decided (nothing if nothing),
+    numbered after the conversation's previous one so the inbox applies them in order."""
     if not step.actions:
         return
     sealed = step.deps.cipher.encrypt(
@@ -300,6 +301,7 @@ async def queue_actions(
         session_id=session_id,
         flow_id=flow_id,
         actions_enc=base64.b64encode(sealed).decode("ascii"),
+        step=await repo.next_bot_step(step.conn, step.tenant_id, conversation_id),
     )
     await add_to_outbox(step.conn, make_envelope(command, tenant_id=step.tenant_id))
     step.actions.clear()  # in place: the list may be shared with the step that carried it

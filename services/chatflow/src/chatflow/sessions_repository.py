@@ -24,6 +24,18 @@ async def lock_conversation(conn: Conn, conversation_id: UUID) -> None:
     )
 
 
+async def next_bot_step(conn: Conn, tenant_id: UUID, conversation_id: UUID) -> int:
+    """The conversation's next bot step number, 1, 2, 3, ... (the caller holds its lock)."""
+    step: int = await conn.fetchval(
+        "INSERT INTO bot_action_steps (tenant_id, conversation_id, last_step) VALUES ($1, $2, 1)"
+        " ON CONFLICT (tenant_id, conversation_id)"
+        " DO UPDATE SET last_step = bot_action_steps.last_step + 1 RETURNING last_step",
+        tenant_id,
+        conversation_id,
+    )
+    return step
+
+
 async def conversation(conn: Conn, conversation_id: UUID) -> Any | None:
     """Who controls the conversation, its status, number and contact."""
     return await conn.fetchrow(

@@ -9,6 +9,13 @@ commits with it, so the dispatcher's sent/failed events and Meta's statuses land
 A person who took the conversation over since the bot decided wins: the bot's messages,
 tags and contact updates are dropped (and logged), never sent behind the person's back.
 Outside the 24-hour window a bot text cannot be delivered (Meta 131047): it is skipped.
+
+Order: commands are consumed concurrently, but one conversation's steps are applied in the
+order the engine queued them (`RunBotActions.step`, 1, 2, 3, ...; the conversation keeps the
+highest applied in bot_step_applied). A step whose predecessor has not been applied yet raises
+`PredecessorPending` (its transaction, claim included, rolls back) and the handler tries again
+shortly; after `ORDER_WAIT_S` it is applied anyway: late beats lost, should the predecessor
+have been dead-lettered.
 """
 
 from __future__ import annotations
@@ -40,12 +47,19 @@ from majlis.ratelimit import RedisUnavailable
 
 log = get_logger(__name__)
 MAX_TAG = 64
+# How long a step waits for its predecessor before it is applied out of order.
+ORDER_WAIT_S = 5.0
+
+
+class PredecessorPending(Exception):
+    """The conversation's previous bot step has not been applied yet: try again shortly."""
 
 
 async def run_bot_actions(
-    conn: Conn, tenant_id: UUID, command: RunBotActions, deps: InboxDeps
+    conn: Conn, tenant_id: UUID, command: RunBotActions, deps: InboxDeps, *, in_order: bool = True
 ) -> None:
-    """Apply the command's actions inside the caller's (claimed) transaction."""
+    """Apply the command's actions inside the caller's (claimed) transaction; `in_order`
+    raises PredecessorPending rather than apply a step before the one queued before it."""
     sealed = base64.b64decode(command.actions_enc)
     actions = orjson.loads(
         deps.cipher.decrypt(sealed, tenant_id=tenant_id, field=BOT_ACTIONS_FIELD)
@@ -54,6 +68,14 @@ async def run_bot_actions(
     if target is None:
         log.info("inbox.bot_actions_dropped", reason="conversation_gone")
         return
+    if command.step is not None:
+        # The row is locked: the number read is the one this transaction's update follows.
+        applied = await repo.bot_step_applied(conn, target.id)
+        if command.step > applied + 1:
+            if in_order:
+                raise PredecessorPending
+            log.warning("inbox.bot_step_out_of_order", step=command.step, applied=applied)
+        await repo.set_bot_step_applied(conn, target.id, max(applied, command.step))
     if target.controller != "bot" or target.is_contact_restricted:
         log.info("inbox.bot_actions_dropped", reason="not_bot_controlled_or_restricted")
         return

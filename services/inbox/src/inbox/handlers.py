@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from inbox.bot_actions import run_bot_actions
+import asyncio
+
+from inbox.bot_actions import ORDER_WAIT_S, PredecessorPending, run_bot_actions
 from inbox.content import wamid_of
 from inbox.deps import InboxDeps
 from inbox.inbound import store_inbound_message
@@ -13,7 +15,7 @@ from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.chatflow import RunBotActions
 from majlis.events.webhook_ingest import MessageReceived, StatusReceived
-from majlis.messaging import idempotent
+from majlis.messaging import TransactionalHandler, idempotent
 
 # The name under which this service claims event ids in processed_messages.
 CONSUMER = "inbox"
@@ -68,11 +70,25 @@ async def on_message_failed(event: Event, envelope: Envelope, deps: InboxDeps) -
 
 
 async def on_run_bot_actions(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
-    """Store the bot's messages (and queue their sends), tag, update, hand off: once."""
+    """Store the bot's messages (and queue their sends), tag, update, hand off: once, and
+    after the conversation's previous step (waiting up to ORDER_WAIT_S for it)."""
     if not isinstance(event, RunBotActions):
         raise TypeError("on_run_bot_actions needs a RunBotActions command")
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + ORDER_WAIT_S, 0.01
 
-    async def apply(conn: Conn, _event: Event, claimed: Envelope) -> None:
-        await run_bot_actions(conn, claimed.tenant_id, event, deps)
+    def applying(in_order: bool) -> TransactionalHandler:
+        async def apply(conn: Conn, _event: Event, claimed: Envelope) -> None:
+            await run_bot_actions(conn, claimed.tenant_id, event, deps, in_order=in_order)
 
-    await idempotent(deps.pool, CONSUMER, apply)(event, envelope)
+        return apply
+
+    while True:
+        try:
+            await idempotent(deps.pool, CONSUMER, applying(loop.time() < deadline))(event, envelope)
+            return
+        except PredecessorPending:
+            # Most often the predecessor is being handled right now, by this consumer or
+            # another replica: it commits within milliseconds.
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.2)

@@ -86,6 +86,20 @@ async def lock_reply_target(conn: Conn, conversation_id: UUID) -> ReplyTarget | 
     return ReplyTarget(*row.values()) if row is not None else None
 
 
+async def bot_step_applied(conn: Conn, conversation_id: UUID) -> int:
+    """The highest chatflow step applied to the conversation (0: none)."""
+    applied: int = await conn.fetchval(
+        "SELECT bot_step_applied FROM conversations WHERE id = $1", conversation_id
+    )
+    return applied
+
+
+async def set_bot_step_applied(conn: Conn, conversation_id: UUID, step: int) -> None:
+    await conn.execute(
+        "UPDATE conversations SET bot_step_applied = $2 WHERE id = $1", conversation_id, step
+    )
+
+
 async def message_by_idempotency_key(
     conn: Conn, conversation_id: UUID, key: str
 ) -> MessageRow | None:

@@ -29,6 +29,10 @@ class RunBotActions(Event):
     ``{"kind": "update_contact", "name"?: ..., "email"?: ..., "attributes"?: {...}}``,
     ``{"kind": "handoff", "assign": "none"|"policy"|"user", "user_id"?: ..., "team_id"?: ...,
     "reason": ...}`` (with a team, "policy" picks one of its online members).
+
+    ``step`` numbers the commands of one conversation 1, 2, 3, ... in the order the engine
+    queued them, so the inbox applies them in that order although it consumes concurrently
+    (None: an older producer's command, applied as it comes).
     """
 
     routing_key = "command.inbox.run_bot_actions"
@@ -37,6 +41,7 @@ class RunBotActions(Event):
     session_id: UUID | None = None
     flow_id: UUID | None = None
     actions_enc: str = Field(min_length=1, max_length=400_000)
+    step: int | None = Field(default=None, ge=1)
 
 
 @register_event

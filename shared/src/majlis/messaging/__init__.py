@@ -2,7 +2,7 @@
 
 from majlis.messaging.connection import Bus, BusConnectionError, BusError
 from majlis.messaging.consumer import Consumer, Handler
-from majlis.messaging.idempotency import claim_event, idempotent
+from majlis.messaging.idempotency import TransactionalHandler, claim_event, idempotent
 from majlis.messaging.names import (
     dead_letter_exchange_name,
     dlq_name,
@@ -26,6 +26,7 @@ __all__ = [
     "PublishError",
     "Publisher",
     "QueueSpec",
+    "TransactionalHandler",
     "add_all_to_outbox",
     "add_to_outbox",
     "claim_event",
