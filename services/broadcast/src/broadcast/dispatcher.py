@@ -8,13 +8,22 @@ is recorded 'queued' for the sweeper, which retries through the general path: lo
 → pace → claim queued → sending → call Meta → outcome. A send found in 'sending' is never sent
 again: only a status webhook echoing its id (biz_opaque_callback_data) or the outcome-unknown
 sweep settles it.
+
+One recipient's interactive sends (a flow step's text, image and question; an agent's quick
+replies) take turns in the order this process consumed them, each waiting for Meta's answer
+to the one before, so the customer reads them in the order they were written. Best effort: a
+send deferred to the sweeper (paced, retried after an error) goes after later ones, and
+replicas do not coordinate; bulk sends, one per recipient, do not wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -119,6 +128,34 @@ def parse_content(plain: bytes) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+class Turns:
+    """FIFO turns per key: callers that ask in order are served in that order (an uncontended
+    asyncio.Lock is taken without yielding, and its waiters are woken first come, first
+    served). A key's lock lives only while someone holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, list[int]]] = {}
+
+    @asynccontextmanager
+    async def turn(self, key: Hashable) -> AsyncIterator[None]:
+        """Hold the key's turn for the duration of the block."""
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = (asyncio.Lock(), [0])
+        lock, users = entry
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 async def emit(conn: repo.Conn, tenant_id: UUID, event: Event) -> None:
     """Queue an event in the caller's transaction (published only if it commits)."""
     await add_to_outbox(conn, make_envelope(event, tenant_id=tenant_id))
@@ -145,6 +182,7 @@ class Dispatcher:
         self.config = config
         self._numbers: dict[tuple[UUID, UUID], tuple[float, NumberInfo | None]] = {}
         self._settled: dict[UUID, None] = {}
+        self._turns = Turns()
 
     async def number(self, tenant_id: UUID, number_id: UUID) -> NumberInfo | None:
         """The tenant's number (None if it has none by that id), cached for NUMBER_TTL_S."""
@@ -188,8 +226,26 @@ class Dispatcher:
     ) -> bool:
         """A send command's first delivery; False if the tenant has no such number.
 
-        Redelivered commands find their row and go the general way (never sent twice).
+        Redelivered commands find their row and go the general way (never sent twice). An
+        interactive send waits for the recipient's earlier ones (the module's docstring).
         """
+        args = (tenant_id, send_id, number_id, conversation_id, priority, sealed, content)
+        if priority == "bulk":
+            return await self._dispatch_new(*args)
+        # Taken before the first await, so turns follow the order of consumption.
+        async with self._turns.turn((tenant_id, number_id, content[0])):
+            return await self._dispatch_new(*args)
+
+    async def _dispatch_new(
+        self,
+        tenant_id: UUID,
+        send_id: UUID,
+        number_id: UUID,
+        conversation_id: UUID | None,
+        priority: str,
+        sealed: bytes,
+        content: tuple[str, dict[str, Any]],
+    ) -> bool:
         number = await self.number(tenant_id, number_id)
         if number is None:
             return False
