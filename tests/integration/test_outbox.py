@@ -241,3 +241,39 @@ async def test_event_relayed_twice_takes_effect_once(
             envelope.id,
         )
     assert claims == 1
+
+
+async def test_a_commit_wakes_the_relay_at_once(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    """A relay polling every 30 s still publishes a committed event within a second: the
+    commit wakes it. A rolled-back transaction wakes nothing and publishes nothing."""
+    tenant = await tenant_factory()
+    relay = OutboxRelay(
+        relay_pool, Publisher(bus), batch_size=50, poll_interval=30.0, tenant_ids=[tenant]
+    )
+    task = asyncio.create_task(relay.run())
+    main = queue_name(bus.prefix, bus_queue.name)
+    try:
+        await asyncio.sleep(0.2)  # the relay's first round is done; it sleeps for 30 s now
+        with pytest.raises(Rollback):
+            async with tenant_transaction(db_pool, tenant) as conn:
+                await add_to_outbox(conn, make_envelope(OutboxThingHappened(n=0), tenant_id=tenant))
+                raise Rollback
+        envelope = await _add(db_pool, tenant)
+
+        async def published() -> bool:
+            return await probe.depth(main) == 1
+
+        await probe.wait_until(published, within=1.0)
+        assert await probe.get_message_id(main) == str(envelope.id)
+    finally:
+        await relay.stop()
+        async with asyncio.timeout(2):
+            await task
+    assert await _outbox_rows(relay_pool, tenant) == 0

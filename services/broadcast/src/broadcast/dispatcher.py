@@ -31,7 +31,7 @@ from uuid import UUID
 import asyncpg
 
 from broadcast import sends_repository as repo
-from broadcast.pacing import NumberRateLimiter, RecipientPacer
+from broadcast.pacing import NumberRateLimiter, RecipientPacer, SendWindow
 from majlis.crypto import DecryptionError, FieldCipher
 from majlis.db import tenant_transaction
 from majlis.events import Event, make_envelope
@@ -183,6 +183,7 @@ class Dispatcher:
         self._numbers: dict[tuple[UUID, UUID], tuple[float, NumberInfo | None]] = {}
         self._settled: dict[UUID, None] = {}
         self._turns = Turns()
+        self._window = SendWindow()
 
     async def number(self, tenant_id: UUID, number_id: UUID) -> NumberInfo | None:
         """The tenant's number (None if it has none by that id), cached for NUMBER_TTL_S."""
@@ -312,6 +313,8 @@ class Dispatcher:
     ) -> None:
         """Call Meta for a claimed send and commit its outcome."""
         send_id = target.id
+        # Normally at once: the schedule spaced the sends; a stall may cost a few ms here.
+        await self._window.admit(target.number_id, target.number.rate)
         try:
             token = self.cipher.decrypt_text(
                 target.number.access_token_enc, tenant_id=tenant_id, field=TOKEN_FIELD

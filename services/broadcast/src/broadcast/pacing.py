@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import deque
 from typing import Any
 from uuid import UUID
 
@@ -146,6 +147,36 @@ async def wait_until(moment: float) -> None:
     delay = moment - asyncio.get_running_loop().time()
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+class SendWindow:
+    """The last guard before Meta's socket: never more than a number's rate of sends in any
+    `span_s` on this process's clock, the rule Meta enforces with 130429 ("more than the
+    rate in any second"). The Redis schedule spaces sends evenly across replicas; this catches
+    what a stall does to that spacing (a send that woke some milliseconds late, followed by
+    ones on time, puts rate + 1 sends inside one second). `span_s` a little over a second
+    absorbs the jitter between our clock and Meta's arrivals."""
+
+    def __init__(self, span_s: float = 1.005) -> None:
+        self._span = span_s
+        self._sent: dict[Any, deque[float]] = {}
+
+    async def admit(self, key: Any, rate: int) -> None:
+        """Wait until one more send under `key` keeps it within `rate` per span; record it."""
+        loop = asyncio.get_running_loop()
+        moments = self._sent.get(key)
+        if moments is None:
+            if len(self._sent) > 10_000:
+                self._sent = {k: v for k, v in self._sent.items() if v}
+            moments = self._sent[key] = deque()
+        while True:
+            now = loop.time()
+            while moments and moments[0] <= now - self._span:
+                moments.popleft()
+            if len(moments) < rate:
+                moments.append(now)
+                return
+            await asyncio.sleep(moments[0] + self._span - now)
 
 
 class RecipientPacer:

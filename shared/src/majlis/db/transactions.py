@@ -3,12 +3,18 @@
 It opens a transaction and sets ``app.tenant_id``, ``app.user_role`` and ``app.user_id`` with
 ``set_config(..., true)``: transaction-local, so a connection returned to the pool carries no
 tenant. The policies in the database key on these settings; a query made without them raises.
+
+After a commit it wakes this process's outbox relays if the transaction queued events
+(`note_outbox_write`, called by add_to_outbox), so an event leaves within milliseconds instead
+of at the relay's next poll. Only the outbox's own relays listen; a transaction opened any other
+way is still relayed, at the next poll.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, Literal, cast
 from uuid import UUID
 
@@ -22,6 +28,25 @@ SELECT set_config('app.tenant_id', $1, true),
        set_config('app.user_role', $2, true),
        set_config('app.user_id', $3, true)
 """
+
+
+# Whether the current transaction (of this task) queued outbox rows.
+_wrote_outbox: ContextVar[bool] = ContextVar("majlis_wrote_outbox", default=False)
+# Called after such a transaction commits: the relays of this process (OutboxRelay.wake).
+_outbox_wakers: set[Callable[[], None]] = set()
+
+
+def note_outbox_write() -> None:
+    """The current transaction queued outbox rows: wake the relays once it commits."""
+    _wrote_outbox.set(True)
+
+
+def add_outbox_waker(wake: Callable[[], None]) -> None:
+    _outbox_wakers.add(wake)
+
+
+def remove_outbox_waker(wake: Callable[[], None]) -> None:
+    _outbox_wakers.discard(wake)
 
 
 @asynccontextmanager
@@ -38,7 +63,16 @@ async def tenant_transaction(
         raise TypeError("tenant_id must be a UUID")
     if role not in _ROLES:
         raise ValueError(f"unknown role {role!r}")
-    async with pool.acquire() as conn, conn.transaction(readonly=readonly):
-        await conn.execute(_SET_CONTEXT, str(tenant_id), role, str(user_id) if user_id else "")
-        # The pool hands out a proxy that behaves as a Connection for every call we make.
-        yield cast("asyncpg.Connection[Any]", conn)
+    outer = _wrote_outbox.get()  # a transaction opened inside another keeps its own mark
+    _wrote_outbox.set(False)
+    try:
+        async with pool.acquire() as conn, conn.transaction(readonly=readonly):
+            await conn.execute(_SET_CONTEXT, str(tenant_id), role, str(user_id) if user_id else "")
+            # The pool hands out a proxy that behaves as a Connection for every call we make.
+            yield cast("asyncpg.Connection[Any]", conn)
+        committed_events = _wrote_outbox.get()
+    finally:
+        _wrote_outbox.set(outer)
+    if committed_events:
+        for wake in tuple(_outbox_wakers):
+            wake()

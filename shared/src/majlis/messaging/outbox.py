@@ -6,6 +6,10 @@ transaction, publishes it with confirms and commits. A failed publish rolls the 
 a crash after the publish but before the commit publishes the batch again: delivery is at
 least once, and consumers dedupe by event id (majlis.messaging.idempotency).
 
+Latency: a commit through tenant_transaction that queued events wakes this process's relay at
+once (majlis.db.transactions); `poll_interval` is the fallback for rows committed elsewhere
+(another process, a raw transaction) and the pace while idle.
+
 Ordering is best-effort: `seq` follows insertion, not commit order, a batch's publishes are
 in flight together, and a failed batch is retried after newer ones may have gone out, so no
 consumer may rely on order across (or within) tenants.
@@ -14,7 +18,6 @@ consumer may rely on order across (or within) tenants.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Collection
 from typing import Any
 from uuid import UUID
@@ -22,6 +25,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import ValidationError
 
+from majlis.db.transactions import add_outbox_waker, note_outbox_write, remove_outbox_waker
 from majlis.events import Envelope, envelope_bytes, parse_envelope
 from majlis.logging import get_logger
 from majlis.messaging.publisher import Publisher, PublishError
@@ -57,6 +61,7 @@ async def add_to_outbox(conn: asyncpg.Connection[Any], envelope: Envelope) -> No
         envelope.type,
         envelope_bytes(envelope).decode(),
     )
+    note_outbox_write()
 
 
 async def add_all_to_outbox(conn: asyncpg.Connection[Any], envelopes: Collection[Envelope]) -> None:
@@ -67,6 +72,7 @@ async def add_all_to_outbox(conn: asyncpg.Connection[Any], envelopes: Collection
         _INSERT,
         [(e.tenant_id, e.id, e.type, envelope_bytes(e).decode()) for e in envelopes],
     )
+    note_outbox_write()
 
 
 class OutboxRelay:
@@ -88,6 +94,11 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._tenant_ids = None if tenant_ids is None else list(tenant_ids)
         self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Events were committed in this process: relay them now rather than at the next poll."""
+        self._woken.set()
 
     async def run_once(self) -> int:
         """Publish and delete one batch; returns rows relayed. PublishError leaves rows in place."""
@@ -115,8 +126,16 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until stop(); backs off while the broker or the database is unavailable."""
+        add_outbox_waker(self.wake)
+        try:
+            await self._run()
+        finally:
+            remove_outbox_waker(self.wake)
+
+    async def _run(self) -> None:
         backoff = self._poll_interval
         while not self._stopping.is_set():
+            self._woken.clear()  # what commits from here on is for the next round
             try:
                 relayed = await self.run_once()
             except (
@@ -135,13 +154,19 @@ class OutboxRelay:
             backoff = self._poll_interval
             # A full batch suggests more is waiting: go again at once instead of sleeping.
             if relayed < self._batch_size:
-                await self._sleep(self._poll_interval)
+                await self._sleep(self._poll_interval, wakeable=True)
 
     async def stop(self) -> None:
         """Ask run() to return after the current round (await the run() task afterwards)."""
         self._stopping.set()
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
+    async def _sleep(self, seconds: float, *, wakeable: bool = False) -> None:
+        """Sleep `seconds`, or until stop() (or, if `wakeable`, a wake())."""
+        waits = [asyncio.ensure_future(self._stopping.wait())]
+        if wakeable:
+            waits.append(asyncio.ensure_future(self._woken.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
