@@ -116,17 +116,12 @@ async def start_consumer(bus: Bus) -> AsyncIterator[ConsumerFactory]:
 @pytest.fixture(scope="session")
 async def graph_simulator(settings: Any) -> AsyncIterator[str]:
     """A real Graph API simulator on a free local port."""
-    from aiohttp.test_utils import TestServer
-
     from majlis.graphsim import SimulatorConfig
-    from majlis.graphsim import create_app as create_simulator
+    from majlis.graphsim.testing import running_simulator
 
     config = SimulatorConfig(
         app_secret=settings.meta_app_secret.get_secret_value(),
         webhook_url="http://127.0.0.1:9/unused",
-        port=0,
     )
-    server = TestServer(create_simulator(config), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with running_simulator(config) as url:
+        yield url

@@ -453,18 +453,15 @@ async def _campaign_world(
 async def fast_simulator(settings: Settings) -> AsyncIterator[str]:
     """A simulator that approves templates at once (campaigns send them right away)."""
     from majlis.graphsim import SimulatorConfig
-    from majlis.graphsim import create_app as create_simulator
+    from majlis.graphsim.testing import running_simulator
 
     config = SimulatorConfig(
         app_secret=settings.meta_app_secret.get_secret_value(),
         webhook_url="http://127.0.0.1:9/unused",
-        port=0,
         template_approval_delay_ms=0,
     )
-    server = TestServer(create_simulator(config), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with running_simulator(config) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from majlis.graphsim import SimulatorConfig
+from majlis.graphsim.testing import running_simulator
+
 DispatchWorld = Any
 LATENCY_S = 0.3
 
@@ -17,21 +20,13 @@ LATENCY_S = 0.3
 @pytest.fixture(scope="module")
 async def graph_simulator(settings: Any) -> AsyncIterator[str]:
     """This module's simulator (the dispatch world's): every Graph call answered 300 ms late."""
-    from aiohttp.test_utils import TestServer
-
-    from majlis.graphsim import SimulatorConfig
-    from majlis.graphsim import create_app as create_simulator
-
     config = SimulatorConfig(
         app_secret=settings.meta_app_secret.get_secret_value(),
         webhook_url="http://127.0.0.1:9/unused",
-        port=0,
         latency_ms=round(LATENCY_S * 1000),
     )
-    server = TestServer(create_simulator(config), host="127.0.0.1")
-    await server.start_server()
-    yield str(server.make_url("")).rstrip("/")
-    await server.close()
+    async with running_simulator(config) as url:
+        yield url
 
 
 async def test_one_recipients_replies_go_in_order_one_at_a_time(

@@ -19,6 +19,7 @@ replicas do not coordinate; bulk sends, one per recipient, do not wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -230,51 +231,43 @@ class Dispatcher:
         Redelivered commands find their row and go the general way (never sent twice). An
         interactive send waits for the recipient's earlier ones (the module's docstring).
         """
-        args = (tenant_id, send_id, number_id, conversation_id, priority, sealed, content)
-        if priority == "bulk":
-            return await self._dispatch_new(*args)
         # Taken before the first await, so turns follow the order of consumption.
-        async with self._turns.turn((tenant_id, number_id, content[0])):
-            return await self._dispatch_new(*args)
-
-    async def _dispatch_new(
-        self,
-        tenant_id: UUID,
-        send_id: UUID,
-        number_id: UUID,
-        conversation_id: UUID | None,
-        priority: str,
-        sealed: bytes,
-        content: tuple[str, dict[str, Any]],
-    ) -> bool:
-        number = await self.number(tenant_id, number_id)
-        if number is None:
-            return False
-        recipient, body = content
-        wait_ms = (
-            0 if number.is_paused else await self._pacer.try_take(tenant_id, number_id, recipient)
+        turn: contextlib.AbstractAsyncContextManager[None] = (
+            contextlib.nullcontext()
+            if priority == "bulk"
+            else self._turns.turn((tenant_id, number_id, content[0]))
         )
-        if number.is_paused or wait_ms > 0:
-            # The sweeper sends it when due (a paused number: once its token is replaced).
-            async with tenant_transaction(self.pool, tenant_id) as conn:
-                inserted = await repo.insert_send(
-                    conn, send_id, number_id, conversation_id, priority, sealed, wait_ms / 1000
-                )
-            if not inserted:
-                await self.attempt(tenant_id, send_id, "bus")
-            return True
-        await self._limiter.acquire(number_id, number.rate, bulk=priority == "bulk")
-        # Claimed only now, just before the call: a crash can strand (never resend) only the
-        # sends between this commit and Meta's socket, not every send waiting for its slot.
-        async with tenant_transaction(self.pool, tenant_id) as conn:
-            claimed = await repo.insert_claimed(
-                conn, send_id, number_id, conversation_id, priority, sealed
+        async with turn:
+            number = await self.number(tenant_id, number_id)
+            if number is None:
+                return False
+            recipient, body = content
+            wait_ms = (
+                0
+                if number.is_paused
+                else await self._pacer.try_take(tenant_id, number_id, recipient)
             )
-        if not claimed:
-            await self.attempt(tenant_id, send_id, "bus")
+            if number.is_paused or wait_ms > 0:
+                # The sweeper sends it when due (a paused number: once its token is replaced).
+                async with tenant_transaction(self.pool, tenant_id) as conn:
+                    inserted = await repo.insert_send(
+                        conn, send_id, number_id, conversation_id, priority, sealed, wait_ms / 1000
+                    )
+                if not inserted:
+                    await self.attempt(tenant_id, send_id, "bus")
+                return True
+            await self._limiter.acquire(number_id, number.rate, bulk=priority == "bulk")
+            # Claimed only now, just before the call: a crash can strand (never resend) only the
+            # sends between this commit and Meta's socket, not every send waiting for its slot.
+            async with tenant_transaction(self.pool, tenant_id) as conn:
+                claimed = await repo.insert_claimed(
+                    conn, send_id, number_id, conversation_id, priority, sealed
+                )
+            if not claimed:
+                await self.attempt(tenant_id, send_id, "bus")
+                return True
+            await self._call(tenant_id, Target(send_id, number_id, number, 0), 1, body)
             return True
-        await self._call(tenant_id, Target(send_id, number_id, number, 0), 1, body)
-        return True
 
     async def attempt(self, tenant_id: UUID, send_id: UUID, owner: Owner) -> None:
         """Try one queued send now, if `owner` (its bus delivery or the sweeper) holds it."""
