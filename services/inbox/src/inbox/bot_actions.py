@@ -69,13 +69,12 @@ async def run_bot_actions(
         log.info("inbox.bot_actions_dropped", reason="conversation_gone")
         return
     if command.step is not None:
-        # The row is locked: the number read is the one this transaction's update follows.
-        applied = await repo.bot_step_applied(conn, target.id)
+        # One round trip; raising rolls the advance back with the rest of the transaction.
+        applied = await repo.advance_bot_step(conn, target.id, command.step)
         if command.step > applied + 1:
             if in_order:
                 raise PredecessorPending
             log.warning("inbox.bot_step_out_of_order", step=command.step, applied=applied)
-        await repo.set_bot_step_applied(conn, target.id, max(applied, command.step))
     if target.controller != "bot" or target.is_contact_restricted:
         log.info("inbox.bot_actions_dropped", reason="not_bot_controlled_or_restricted")
         return

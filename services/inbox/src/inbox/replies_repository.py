@@ -86,18 +86,17 @@ async def lock_reply_target(conn: Conn, conversation_id: UUID) -> ReplyTarget | 
     return ReplyTarget(*row.values()) if row is not None else None
 
 
-async def bot_step_applied(conn: Conn, conversation_id: UUID) -> int:
-    """The highest chatflow step applied to the conversation (0: none)."""
-    applied: int = await conn.fetchval(
-        "SELECT bot_step_applied FROM conversations WHERE id = $1", conversation_id
+async def advance_bot_step(conn: Conn, conversation_id: UUID, step: int) -> int:
+    """Record `step` as applied (never moving back); returns the highest applied before it.
+    The caller holds the conversation's row lock, so "before" is what this update follows."""
+    before: int = await conn.fetchval(
+        "UPDATE conversations AS c SET bot_step_applied = GREATEST(c.bot_step_applied, $2)"
+        " FROM (SELECT bot_step_applied FROM conversations WHERE id = $1) AS before"
+        " WHERE c.id = $1 RETURNING before.bot_step_applied",
+        conversation_id,
+        step,
     )
-    return applied
-
-
-async def set_bot_step_applied(conn: Conn, conversation_id: UUID, step: int) -> None:
-    await conn.execute(
-        "UPDATE conversations SET bot_step_applied = $2 WHERE id = $1", conversation_id, step
-    )
+    return before
 
 
 async def message_by_idempotency_key(
