@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from broadcast.pacing import SendWindow
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from broadcast.pacing import SendWindow, departure_trace
 
 
 async def test_a_burst_is_held_to_the_rate_in_every_span() -> None:
@@ -34,3 +38,30 @@ async def test_numbers_are_counted_apart() -> None:
         await window.admit("a", 3)
     await window.admit("b", 3)
     assert loop.time() - started < 0.05
+
+
+async def test_a_send_counts_from_when_its_request_left() -> None:
+    # A request that leaves late (a new connection, a busy loop) reaches Meta late: the next
+    # send's second is counted from its departure, not from its admission.
+    async def ok(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/", ok)
+    window, loop = SendWindow(span_s=0.2), asyncio.get_running_loop()
+    async with (
+        TestServer(app) as server,
+        aiohttp.ClientSession(trace_configs=[departure_trace()]) as session,
+    ):
+
+        async def send(delay: float) -> float:
+            await window.admit("number", 1)
+            admitted = loop.time()
+            await asyncio.sleep(delay)  # between the admission and the socket
+            async with session.get(server.make_url("/")) as response:
+                assert response.status == 200
+            return admitted
+
+        first = await asyncio.create_task(send(0.1))
+        second = await asyncio.create_task(send(0))
+    assert second - first >= 0.3 - 1e-3  # 0.1 late departure + the 0.2 span

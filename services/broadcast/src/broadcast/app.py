@@ -21,7 +21,7 @@ from broadcast.dispatcher import Dispatcher, DispatcherConfig
 from broadcast.integrations import consumers as webhook_consumers
 from broadcast.integrations import views as webhook_views
 from broadcast.integrations.worker import DeliveryWorker, WorkerConfig
-from broadcast.pacing import NumberRateLimiter, RecipientPacer
+from broadcast.pacing import NumberRateLimiter, RecipientPacer, departure_trace
 from broadcast.sweeper import Sweeper
 from majlis.crypto import BlindIndexer, FieldCipher, KeyRing
 from majlis.http import create_base_app
@@ -54,7 +54,9 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, config = app[SETTINGS], app[CONFIG]
     # Many sends in flight over kept-alive connections; pacing is the token bucket's job.
     connector = aiohttp.TCPConnector(limit=config.http_connections, limit_per_host=0)
-    async with egress_session(egress_policy(app), connector=connector) as session:
+    async with egress_session(
+        egress_policy(app), connector=connector, trace_configs=[departure_trace()]
+    ) as session:
         cipher = FieldCipher(KeyRing.from_settings(settings))
         redis, prefix = app[REDIS], settings.redis_prefix
         dispatcher = Dispatcher(

@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
+import aiohttp
 import redis.asyncio as aioredis
 
 from majlis.crypto import BlindIndexer
@@ -68,9 +72,20 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', new_tat - now + 1
 return 0
 """
 
-# Meta counts sends per second on its own clock; 1 % below the rate absorbs the jitter between
-# our slots and its arrivals, so a paced number never earns a 130429 (and stays within 2 %).
-_HEADROOM = 0.99
+# Meta counts sends per second on its own clock. The schedule spaces a number's sends so
+# that `rate` of them span WINDOW_SPAN_S, and the last guard (SendWindow) keeps to the same:
+# 1.5 % over a second absorbs the jitter between our clock and Meta's arrivals, so a paced
+# number never earns a 130429 (and stays within 2 % of its rate).
+WINDOW_SPAN_S = 1.015
+SCHEDULE_HEADROOM = 1 / WINDOW_SPAN_S
+
+
+@dataclass
+class _BulkQueue:
+    """Bulk sends of one number waiting for room within the horizon, behind one asker."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_ask: float = 0.0  # loop time when the next slot should come within the horizon
 
 
 class NumberRateLimiter:
@@ -94,6 +109,10 @@ class NumberRateLimiter:
         self._bulk_share = bulk_share
         self._memory_ms = max(1, round(interactive_memory_s * 1000))
         self._horizon_ms = max(1, round(bulk_horizon_s * 1000))
+        # While bulk's horizon is full, one asker per number in this process: the others queue
+        # here, in order, instead of each polling Redis (hundreds of prefetched sends asking
+        # again and again cost CPU, and a busy loop blurs the spacing Meta sees).
+        self._bulk_queues: dict[UUID, _BulkQueue] = {}
 
     async def reserve(self, number_id: UUID, rate: int, *, bulk: bool) -> float:
         """Reserve the number's next slot: ms until it (>= 0), or < 0: none, ask again then."""
@@ -102,7 +121,7 @@ class NumberRateLimiter:
         keys = [f"{base}bulk-at", f"{base}interactive-at", f"{base}interactive", f"{base}bulk"]
         args: list[Any] = [
             "bulk" if bulk else "interactive",
-            rate * _HEADROOM,
+            rate * SCHEDULE_HEADROOM,
             self._bulk_share,
             self._memory_ms,
             self._horizon_ms,
@@ -114,29 +133,58 @@ class NumberRateLimiter:
         clock. Callers do their last preparations, then sleep until it (`wait_until`), so
         that what they do in between does not blur the spacing Meta sees."""
         loop = asyncio.get_running_loop()
-        while True:
-            wait_ms = await self.reserve(number_id, rate, bulk=bulk)
-            if wait_ms >= 0:
-                return loop.time() + wait_ms / 1000
-            # Past the horizon: spread the askers over it so they do not all ask at once.
-            spread = random.uniform(0, self._horizon_ms)  # noqa: S311  # jitter, not secrecy
-            await asyncio.sleep((-wait_ms + spread) / 1000)
+        wait_ms = await self.reserve(number_id, rate, bulk=bulk)
+        if wait_ms >= 0:
+            return loop.time() + wait_ms / 1000
+        # Bulk past its horizon: queue behind this process's one asker for the number.
+        queue = self._bulk_queues.get(number_id)
+        if queue is None:
+            if len(self._bulk_queues) > 10_000:
+                self._bulk_queues = {k: q for k, q in self._bulk_queues.items() if q.lock.locked()}
+            queue = self._bulk_queues[number_id] = _BulkQueue()
+        due = loop.time() - wait_ms / 1000
+        async with queue.lock:
+            due = max(due, queue.next_ask)
+            while True:
+                # Ask when a slot should come within the horizon (another replica may take it
+                # first: the answer then says how long again). A little jitter keeps replicas
+                # from asking in lockstep.
+                spread = random.uniform(0, 0.002)  # noqa: S311  # jitter, not secrecy
+                await wait_until(due + spread)
+                wait_ms = await self.reserve(number_id, rate, bulk=bulk)
+                now = loop.time()
+                if wait_ms >= 0:
+                    slot = now + wait_ms / 1000
+                    # The next slot comes within the horizon one interval after this one.
+                    queue.next_ask = slot + 1 / (rate * SCHEDULE_HEADROOM) - self._horizon_ms / 1000
+                    return slot
+                due = now - wait_ms / 1000
 
-    async def acquire(self, number_id: UUID, rate: int, *, bulk: bool) -> None:
-        """Wait for the number's next slot of this kind of traffic."""
-        await self.keep(await self.slot(number_id, rate, bulk=bulk), number_id, rate, bulk=bulk)
+    async def acquire(
+        self, number_id: UUID, rate: int, *, bulk: bool, lead_s: float = 0.0
+    ) -> float:
+        """Wait for the number's next slot of this kind of traffic, until `lead_s` before it
+        (time for the caller's last commit); returns the slot, which the caller then keeps
+        with `wait_until`, so the commit's duration does not blur the spacing Meta sees."""
+        return await self.keep(
+            await self.slot(number_id, rate, bulk=bulk), number_id, rate, bulk=bulk, lead_s=lead_s
+        )
 
-    async def keep(self, slot: float, number_id: UUID, rate: int, *, bulk: bool) -> None:
-        """Sleep until `slot`; if the process woke up late (a stall: GC, a slow commit, a busy
-        loop), take a fresh slot instead of going at once, since late sends that all go at once
-        reach Meta as a burst over its per-second limit."""
+    async def keep(
+        self, slot: float, number_id: UUID, rate: int, *, bulk: bool, lead_s: float = 0.0
+    ) -> float:
+        """Sleep until `lead_s` before `slot`; if the process woke up late (a stall: GC, a
+        slow commit, a busy loop), take a fresh slot instead of going at once, since late
+        sends that all go at once reach Meta as a burst over its per-second limit. Returns
+        the slot kept."""
         late_after = 1.0 / rate
         for _ in range(_MAX_RESLOTS):
-            await wait_until(slot)
-            if asyncio.get_running_loop().time() - slot <= late_after:
-                return
+            await wait_until(slot - lead_s)
+            if asyncio.get_running_loop().time() - (slot - lead_s) <= late_after:
+                return slot
             slot = await self.slot(number_id, rate, bulk=bulk)
-        await wait_until(slot)
+        await wait_until(slot - lead_s)
+        return slot
 
 
 _MAX_RESLOTS = 3
@@ -149,20 +197,28 @@ async def wait_until(moment: float) -> None:
         await asyncio.sleep(delay)
 
 
+# The window entry of the send this task is making: the request's trace stamps it with the
+# moment the request really left (after any new connection), see `departure_trace`.
+_departing: ContextVar[list[float] | None] = ContextVar("departing", default=None)
+
+
 class SendWindow:
     """The last guard before Meta's socket: never more than a number's rate of sends in any
     `span_s` on this process's clock, the rule Meta enforces with 130429 ("more than the
     rate in any second"). The Redis schedule spaces sends evenly across replicas; this catches
     what a stall does to that spacing (a send that woke some milliseconds late, followed by
-    ones on time, puts rate + 1 sends inside one second). `span_s` a little over a second
-    absorbs the jitter between our clock and Meta's arrivals."""
+    ones on time, puts rate + 1 sends inside one second). A send counts from the moment its
+    request left (stamped by `departure_trace`; a new connection can take tens of ms), else
+    from its admission. `span_s` a little over a second absorbs the jitter between our clock
+    and Meta's arrivals."""
 
-    def __init__(self, span_s: float = 1.005) -> None:
+    def __init__(self, span_s: float = WINDOW_SPAN_S) -> None:
         self._span = span_s
-        self._sent: dict[Any, deque[float]] = {}
+        self._sent: dict[Any, deque[list[float]]] = {}
 
     async def admit(self, key: Any, rate: int) -> None:
-        """Wait until one more send under `key` keeps it within `rate` per span; record it."""
+        """Wait until one more send under `key` keeps it within `rate` per span; record it
+        (for this task's next request to stamp with its departure)."""
         loop = asyncio.get_running_loop()
         moments = self._sent.get(key)
         if moments is None:
@@ -171,12 +227,33 @@ class SendWindow:
             moments = self._sent[key] = deque()
         while True:
             now = loop.time()
-            while moments and moments[0] <= now - self._span:
+            while moments and moments[0][0] <= now - self._span:
                 moments.popleft()
             if len(moments) < rate:
-                moments.append(now)
+                entry = [now]
+                moments.append(entry)
+                _departing.set(entry)
                 return
-            await asyncio.sleep(moments[0] + self._span - now)
+            await asyncio.sleep(moments[0][0] + self._span - now)
+
+
+def departure_trace() -> aiohttp.TraceConfig:
+    """Request tracing that stamps a send admitted by `SendWindow` with the moment its
+    request headers were written to the socket, the closest we see to Meta's arrival."""
+
+    async def on_headers_sent(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestHeadersSentParams,
+    ) -> None:
+        entry = _departing.get()
+        if entry is not None:
+            entry[0] = max(entry[0], asyncio.get_running_loop().time())
+            _departing.set(None)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(on_headers_sent)
+    return trace
 
 
 class RecipientPacer:
