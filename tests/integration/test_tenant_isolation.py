@@ -201,3 +201,80 @@ async def test_concurrent_transactions_see_only_their_tenant(
                 None,
                 "",
             )
+
+
+async def test_session_state_left_on_a_connection_never_reaches_a_tenant_transaction(
+    settings: Any, db_pool: Any, tenant_factory: Any
+) -> None:
+    # Should any code leave session state on a pooled connection (a session-level tenant,
+    # another search path, an advisory lock), the next tenant transaction starts clean.
+    from majlis.db import create_pool
+
+    a, b = await tenant_factory(), await tenant_factory()
+    mine = await _add_contact(db_pool, a)
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            default_path = await conn.fetchval("SELECT current_setting('search_path')")
+            await conn.execute("SELECT set_config('app.tenant_id', $1, false)", str(b))
+            await conn.execute("SET search_path = pg_catalog")
+            await conn.execute("SELECT pg_advisory_lock(4242)")
+        async with tenant_transaction(pool, a) as conn:
+            assert await conn.fetchval("SELECT current_setting('search_path')") == default_path
+            assert {r["id"] for r in await conn.fetch("SELECT id FROM contacts")} == {mine}
+            held = await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND pid = pg_backend_pid()"
+            )
+            assert held == 0
+        async with pool.acquire() as conn:  # and the tenant stayed inside its transaction
+            left = await conn.fetchval("SELECT current_setting('app.tenant_id', true)")
+            assert left in ("", None)
+    finally:
+        await pool.close()
+
+
+async def test_a_cancelled_transaction_keeps_nothing_and_frees_its_connection(
+    settings: Any, tenant_factory: Any
+) -> None:
+    from majlis.db import create_pool
+
+    a = await tenant_factory()
+    pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=1)
+    inserted = asyncio.Event()
+    contact_id = uuid.uuid4()
+
+    async def interrupted() -> None:
+        async with tenant_transaction(pool, a) as conn:
+            await conn.execute(
+                "INSERT INTO contacts (tenant_id, id, phone_bidx) VALUES ($1, $2, $3)",
+                a,
+                contact_id,
+                uuid.uuid4().bytes,
+            )
+            inserted.set()
+            await asyncio.sleep(60)
+
+    try:
+        task = asyncio.create_task(interrupted())
+        await asyncio.wait_for(inserted.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        failed_id = uuid.uuid4()
+        with pytest.raises(RuntimeError, match="failed"):
+            async with tenant_transaction(pool, a) as conn:  # the same, only connection
+                await conn.execute(
+                    "INSERT INTO contacts (tenant_id, id, phone_bidx) VALUES ($1, $2, $3)",
+                    a,
+                    failed_id,
+                    uuid.uuid4().bytes,
+                )
+                raise RuntimeError("failed")
+        async with tenant_transaction(pool, a) as conn:
+            found = await conn.fetchval(
+                "SELECT count(*) FROM contacts WHERE id = ANY($1::uuid[])", [contact_id, failed_id]
+            )
+        assert found == 0
+    finally:
+        await pool.close()

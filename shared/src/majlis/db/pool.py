@@ -13,6 +13,15 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _on_release(conn: asyncpg.Connection[Any]) -> None:
+    """Nothing more on release: the pool has already rolled back any open transaction, and
+    the session reset asyncpg would send here (its own round trip, a third of a short
+    transaction's cost) leads the next tenant transaction's opening statement instead
+    (`majlis.db.transactions`). No code of ours keeps session state (no session-level SET,
+    LISTEN, cursor or advisory lock); work outside tenant transactions calls only the
+    database's own definer functions."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -28,6 +37,7 @@ async def create_pool(
         max_size=max_size,
         command_timeout=command_timeout,
         init=_init_connection,
+        reset=_on_release,
         server_settings={
             "application_name": application_name,
             # Services run short indexed queries: starting parallel workers costs more
