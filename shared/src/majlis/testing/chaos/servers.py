@@ -187,7 +187,11 @@ class PrivateRabbit:
             (self.folder / "rabbitmq.conf").write_text(
                 f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
             )
-            (self.folder / "rabbitmq-env.conf").write_text("")
+            # Schedulers sleep instead of spinning when idle, as in deploy/compose.yaml: the
+            # node shares two cores with the platform it carries.
+            (self.folder / "rabbitmq-env.conf").write_text(
+                'SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"\n'
+            )
             (self.folder / "enabled_plugins").write_text("[].\n")
             _give(self.folder, "rabbitmq")
         log = (self.folder / "server.out").open("ab")
