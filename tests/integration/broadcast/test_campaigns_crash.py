@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sys
 import uuid
 from collections import Counter
@@ -34,23 +33,17 @@ from majlis.http.tokens import TokenSigner
 from majlis.messaging import Bus, Publisher
 from majlis.meta import GraphClient
 from majlis.settings import Settings
+from majlis.testing.benchmarks import free_port
 
 RECIPIENTS = 120
 BODY = "Hello {{1}}, our new collection is in store this week."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Service:
     """`python -m broadcast` in a process group of its own."""
 
     def __init__(self, sim: str, log_path: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = os.environ | {
             "MAJLIS_GRAPH_API_URL": sim,

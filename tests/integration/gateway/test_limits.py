@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +14,7 @@ import aiohttp
 import pytest
 
 from gateway.context import CONTEXT
+from majlis.testing.benchmarks import free_port
 from majlis.testing.browser import PASSWORD, GatewayUnderTest, fresh_email, fresh_ip
 
 
@@ -187,13 +187,7 @@ async def test_redis_down_fails_closed(
 
 
 def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    return [free_port() for _ in range(count)]
 
 
 async def _wait_ready(session: aiohttp.ClientSession, port: int) -> None:

@@ -4,17 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import uuid
 
 import aiohttp
 
+# Ports handed out by this process, and the range they come from: below Linux's ephemeral
+# range (32768-60999), so no outgoing connection (a pool to PostgreSQL, a client to the
+# broker) can take a port between our pick and the server's bind, as one did ("exited with 1").
+_HANDED_OUT: set[int] = set()
+_PORTS = range(20_000, 32_000)
+
 
 def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nothing listens on right now, never the same twice in this process."""
+    for _ in range(200):
+        port = random.choice(_PORTS)  # noqa: S311  # a port number, not a secret
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free TCP port in 20000-31999")
 
 
 async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+from majlis.testing.benchmarks import free_port
 
 PASSWORD = "calm harbour lantern 42"  # noqa: S105  (test accounts only)
 _ips = itertools.count(10)
@@ -24,14 +25,7 @@ def fresh_ip() -> str:
 
 
 def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+    return [free_port() for _ in range(count)]
 
 
 @dataclass

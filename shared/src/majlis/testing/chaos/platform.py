@@ -14,7 +14,8 @@ import aiohttp
 
 from majlis.db.setup import ensure_roles_and_database, migrate
 from majlis.settings import REPO_ROOT, ServiceName, Settings, load_settings
-from majlis.testing.chaos.servers import PrivateServers, free_port
+from majlis.testing.benchmarks import free_port
+from majlis.testing.chaos.servers import PrivateServers
 
 _READY_TIMEOUT = 90.0
 DATABASE = "majlis_chaos"

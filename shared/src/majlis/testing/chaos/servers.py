@@ -16,20 +16,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from majlis.testing.benchmarks import free_port
+
 PG_BIN = Path(os.environ.get("MAJLIS_CHAOS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 _START_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def port_open(port: int) -> bool:
