@@ -130,3 +130,14 @@ async def test_bulk_sends_beyond_the_horizon_queue_instead_of_polling(
     gaps = _gaps(slots)
     assert all(abs(gap - interval) < 0.002 for gap in gaps), gaps  # one timeline, no slot lost
     assert asks <= 2 * 15 + 3, asks
+
+
+async def test_a_wake_late_for_the_claim_lead_but_in_time_for_the_slot_keeps_it(
+    limiter: NumberRateLimiter,
+) -> None:
+    # The dispatcher wakes `lead_s` before its slot to commit its claim; a busy loop that
+    # wakes it late for the lead but still before the slot must not give the slot up.
+    loop = asyncio.get_running_loop()
+    slot = loop.time() + 0.02
+    kept = await limiter.keep(slot, uuid.uuid4(), RATE, bulk=True, lead_s=0.2)  # woke 180 ms late
+    assert kept == slot

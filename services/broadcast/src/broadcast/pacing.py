@@ -173,14 +173,15 @@ class NumberRateLimiter:
     async def keep(
         self, slot: float, number_id: UUID, rate: int, *, bulk: bool, lead_s: float = 0.0
     ) -> float:
-        """Sleep until `lead_s` before `slot`; if the process woke up late (a stall: GC, a
-        slow commit, a busy loop), take a fresh slot instead of going at once, since late
-        sends that all go at once reach Meta as a burst over its per-second limit. Returns
-        the slot kept."""
+        """Sleep until `lead_s` before `slot`; if the process woke up too late for the slot
+        itself (a stall: GC, a slow commit, a busy loop), take a fresh slot instead of going
+        at once, since late sends that all go at once reach Meta as a burst over its
+        per-second limit. A wake late for the lead but not for the slot keeps it (a slot
+        given up is a send lost to the rate). Returns the slot kept."""
         late_after = 1.0 / rate
         for _ in range(_MAX_RESLOTS):
             await wait_until(slot - lead_s)
-            if asyncio.get_running_loop().time() - (slot - lead_s) <= late_after:
+            if asyncio.get_running_loop().time() - slot <= late_after:
                 return slot
             slot = await self.slot(number_id, rate, bulk=bulk)
         await wait_until(slot - lead_s)
