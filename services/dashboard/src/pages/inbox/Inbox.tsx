@@ -1,16 +1,26 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useParams } from "react-router";
-import { onStreamEvent } from "../../api/stream";
+import { onStreamEvent, onStreamState } from "../../api/stream";
 import { useTranslation } from "react-i18next";
 import { ConversationList } from "./ConversationList";
 import { ConversationView } from "./ConversationView";
 import { keys } from "./queries";
 import type { ListFilter } from "./queries";
 
-/** Live updates: every event names what changed; the affected queries load again. */
+/** Live updates: every event names what changed; the affected queries load again. Each
+ * time the stream becomes ready (first connect, reconnect) the inbox loads again too: events
+ * sent while no stream was listening (between the first load and the stream's start, or
+ * during a dropped connection) would otherwise be missed until a reload. */
 function useLiveInbox() {
   const queryClient = useQueryClient();
+  useEffect(
+    () =>
+      onStreamState((connected) => {
+        if (connected) void queryClient.invalidateQueries({ queryKey: keys.conversations });
+      }),
+    [queryClient],
+  );
   useEffect(
     () =>
       onStreamEvent((frame) => {
