@@ -32,7 +32,13 @@ from uuid import UUID
 import asyncpg
 
 from broadcast import sends_repository as repo
-from broadcast.pacing import NumberRateLimiter, RecipientPacer, SendWindow, wait_until
+from broadcast.pacing import (
+    ClaimLead,
+    NumberRateLimiter,
+    RecipientPacer,
+    SendWindow,
+    wait_until,
+)
 from majlis.crypto import DecryptionError, FieldCipher
 from majlis.db import tenant_transaction
 from majlis.events import Event, make_envelope
@@ -48,9 +54,6 @@ PAYLOAD_FIELD = "outbound_sends.payload"
 TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  # a field name, not a secret
 WINDOW_CLOSED = 131047
 THROUGHPUT = 130429
-# A send's claim commits this long before its slot, so the commit's time (a few ms, more
-# under load) does not delay the call and blur the spacing Meta counts.
-CLAIM_LEAD_S = 0.02
 PAIR_RATE = 131056
 WINDOW_TITLE = "outside the 24-hour window, use a template"
 Owner = Literal["bus", "sweeper"]
@@ -188,6 +191,8 @@ class Dispatcher:
         self._settled: dict[UUID, None] = {}
         self._turns = Turns()
         self._window = SendWindow()
+        # A send's claim commits this long before its slot (ClaimLead says why it adapts).
+        self._claim_lead = ClaimLead()
 
     async def number(self, tenant_id: UUID, number_id: UUID) -> NumberInfo | None:
         """The tenant's number (None if it has none by that id), cached for NUMBER_TTL_S."""
@@ -260,15 +265,17 @@ class Dispatcher:
                     await self.attempt(tenant_id, send_id, "bus")
                 return True
             slot = await self._limiter.acquire(
-                number_id, number.rate, bulk=priority == "bulk", lead_s=CLAIM_LEAD_S
+                number_id, number.rate, bulk=priority == "bulk", lead_s=self._claim_lead.seconds
             )
             # Claimed only now, just before the slot: a crash can strand (never resend) only
             # the sends between this commit and Meta's socket, not every send waiting for its
             # slot; and the commit's duration, taken from the lead, does not move the send.
+            started = time.monotonic()
             async with tenant_transaction(self.pool, tenant_id) as conn:
                 claimed = await repo.insert_claimed(
                     conn, send_id, number_id, conversation_id, priority, sealed
                 )
+            self._claim_lead.observe(time.monotonic() - started)
             if not claimed:
                 await self.attempt(tenant_id, send_id, "bus")
                 return True
@@ -300,10 +307,15 @@ class Dispatcher:
             log.info("dispatch.paced", send_id=str(send_id), wait_ms=wait_ms)
             return
         slot = await self._limiter.acquire(
-            row["number_id"], row["rate"], bulk=row["priority"] == "bulk", lead_s=CLAIM_LEAD_S
+            row["number_id"],
+            row["rate"],
+            bulk=row["priority"] == "bulk",
+            lead_s=self._claim_lead.seconds,
         )
+        started = time.monotonic()
         async with tenant_transaction(self.pool, tenant_id) as conn:
             attempt = await repo.claim(conn, send_id)
+        self._claim_lead.observe(time.monotonic() - started)
         if attempt is None:
             return  # claimed by someone else (or its campaign is not running): not ours to send
         await wait_until(slot)
