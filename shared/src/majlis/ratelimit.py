@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from majlis.redis_batch import RedisBatcher
+
 __all__ = ["Decision", "RateLimiter", "RedisUnavailable", "check_key_part", "redis_errors"]
 
 
@@ -122,7 +124,8 @@ class RateLimiter:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._script = redis.register_script(_SLIDING_WINDOW)
+        # Hits made in one loop turn go to Redis in one pipeline (majlis.redis_batch).
+        self._script = RedisBatcher(redis).script(_SLIDING_WINDOW)
 
     def key_for(self, name: str, key: str) -> str:
         """The Redis key of one limited subject (for tests and operators)."""

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from gateway.client_ip import normalize_ip
 from majlis.ratelimit import RedisUnavailable, check_key_part, redis_errors
+from majlis.redis_batch import RedisBatcher
 
 __all__ = ["IpBlocker", "LockState", "LoginGuard", "RedisUnavailable"]
 
@@ -209,6 +210,8 @@ class IpBlocker:
         )
         self._block_seconds = block_seconds
         self._strike = redis.register_script(_STRIKE)
+        # Every request asks; the asks of one loop turn share a pipeline (majlis.redis_batch).
+        self._batcher = RedisBatcher(redis)
 
     def _keys(self, ip: str) -> list[str]:
         # Normalised, so "::ffff:192.0.2.1" and "192.0.2.1" share one block; hash tag as above.
@@ -219,7 +222,7 @@ class IpBlocker:
         """Seconds left on the IP's block (rounded up); 0 when it is not blocked."""
         keys = self._keys(ip)
         with redis_errors():
-            pttl = int(await self._redis.pttl(keys[1]))
+            pttl = int(await self._batcher.command("PTTL", keys[1]))
         if pttl == -1:  # no TTL: never written by us; treat it as a fresh block, not a pass
             return math.ceil(self._block_seconds)
         return max(0, math.ceil(pttl / 1000))

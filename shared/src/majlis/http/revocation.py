@@ -1,10 +1,11 @@
 """Revocation state for access tokens, in Redis (shared by every replica of every service).
 
-Three kinds of entry, checked together in one MGET on every authenticated request:
-a denylisted ``jti`` (logout), a revoked session (refresh reuse, logout of a family), and a
+Three kinds of entry, checked together in one MGET on every authenticated request: a
+denylisted ``jti`` (logout), a revoked session (refresh reuse, logout of a family), and a
 per-user epoch (password change, deactivation, role change): tokens issued at or before it are
 dead. Each entry lives only as long as a token it could affect. Redis failures raise
-RedisUnavailable so callers fail closed.
+RedisUnavailable so callers fail closed. The MGETs of one loop turn share a pipeline
+(majlis.redis_batch).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from redis.exceptions import RedisError
 
 from majlis.http.tokens import AccessClaims
 from majlis.ratelimit import RedisUnavailable
+from majlis.redis_batch import RedisBatcher
 
 
 class RevocationStore:
@@ -38,6 +40,8 @@ class RevocationStore:
         self._issuer = issuer
         self._leeway = leeway
         self._horizon = max_token_ttl + leeway
+        # Every authenticated request asks; one loop turn's asks share a pipeline.
+        self._batcher = RedisBatcher(redis)
 
     def _deny_key(self, jti: str) -> str:
         return f"{self._prefix}auth:deny:{self._issuer}:{jti}"
@@ -91,7 +95,7 @@ class RevocationStore:
         if claims.session_id is not None:
             keys.append(self._session_key(claims.session_id))
         try:
-            values = await self._redis.mget(keys)
+            values = await self._batcher.command("MGET", *keys)
         except (RedisError, OSError) as error:
             raise RedisUnavailable from error
         denied, epoch = values[0], values[1]
