@@ -68,6 +68,13 @@ async def test_list_filters_search_and_counts(inbox_world: Any) -> None:
     assert status == 200, body
     assert [i["id"] for i in body["items"]] == [c1]
     assert body["counts"] == {"open": 1, "pending": 1, "snoozed": 1, "resolved": 1}
+    # An empty page still carries the tenant's counts (they ride on the page's rows otherwise).
+    status, empty, _ = await team.viewer.request(
+        "GET", f"{CONVERSATIONS}?status=open&assignee=unassigned"
+    )
+    assert status == 200, empty
+    assert empty["items"] == []
+    assert empty["counts"] == body["counts"]
     item = body["items"][0]
     assert item["contact"] == {"id": item["contact"]["id"], "name": names[0], "phone": phones[0]}
     assert item["status"] == "open"

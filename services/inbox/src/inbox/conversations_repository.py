@@ -68,30 +68,50 @@ def state_of(row: Any) -> ConversationState:
 _state = state_of
 
 
+# The counters per status, computed once per statement (an InitPlan), on every page row: the
+# list and its counts cost one round trip, not two.
+_COUNTS = (
+    "(SELECT coalesce(json_object_agg(status, count), '{}') FROM conversation_counts)"
+    " AS counts_json"
+)
+_STATUSES = ("open", "pending", "snoozed", "resolved")
+
+
 def list_sql(where: list[str], param_count: int) -> str:
     """The list page's statement: whitelisted fragments numbered $1..$n, then the limit.
 
     The page is cut from conversations alone, in index order (the activity indexes of 0005
     serve the ORDER BY and stop after `limit` rows); only those rows are joined to contacts.
     Joining first lets the planner prefer filtering by status and sorting every match.
+    Each row also carries the tenant's counts per status (`counts_json`).
     """
     clause = " AND ".join([_NOT_DELETED, *where])
     return (
-        f"SELECT {ITEM_COLUMNS} FROM (SELECT * FROM conversations c WHERE {clause}"  # noqa: S608
-        f" {ORDER} LIMIT ${param_count + 1}) AS c JOIN contacts ct ON ct.id = c.contact_id {ORDER}"
+        f"SELECT {ITEM_COLUMNS}, {_COUNTS} FROM (SELECT * FROM conversations c"  # noqa: S608
+        f" WHERE {clause} {ORDER} LIMIT ${param_count + 1}) AS c"
+        f" JOIN contacts ct ON ct.id = c.contact_id {ORDER}"
     )
 
 
-async def list_page(conn: Conn, where: list[str], params: list[Any], limit: int) -> list[Any]:
-    """One page of list items (see list_sql)."""
-    return list(await conn.fetch(list_sql(where, len(params)), *params, limit))
+async def list_page(
+    conn: Conn, where: list[str], params: list[Any], limit: int
+) -> tuple[list[Any], dict[str, int]]:
+    """One page of list items (see list_sql) and the conversations per status."""
+    rows = list(await conn.fetch(list_sql(where, len(params)), *params, limit))
+    if not rows:  # no row to carry the counts
+        return rows, await status_counts(conn)
+    return rows, _counts(rows[0]["counts_json"])  # json: decoded by the pool's codec
 
 
 async def status_counts(conn: Conn) -> dict[str, int]:
     """Conversations per status, from the trigger-kept counters (never a count(*))."""
     rows = await conn.fetch("SELECT status, count FROM conversation_counts")
-    counts = {"open": 0, "pending": 0, "snoozed": 0, "resolved": 0}
-    counts.update({r["status"]: int(r["count"]) for r in rows})
+    return _counts({r["status"]: r["count"] for r in rows})
+
+
+def _counts(found: dict[str, Any]) -> dict[str, int]:
+    counts = dict.fromkeys(_STATUSES, 0)
+    counts.update({status: int(n) for status, n in found.items()})
     return counts
 
 

@@ -116,8 +116,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         region=deps.phone_region,
     )
     async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
-        rows = await repo.list_page(conn, flt.where, flt.params, limit + 1)
-        counts = await repo.status_counts(conn)
+        rows, counts = await repo.list_page(conn, flt.where, flt.params, limit + 1)
     page = rows[:limit]
     more = len(rows) > limit
     last = page[-1] if page else None
