@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from majlis.ratelimit import Decision, RateLimiter, RedisUnavailable
+from majlis.ratelimit import Decision, Limit, RateLimiter, RedisUnavailable
 
 
 @pytest.fixture
@@ -257,3 +257,24 @@ async def test_redis_unreachable_raises_redis_unavailable() -> None:
             await limiter.reset("login", "k")
     finally:
         await client.aclose()
+
+
+async def test_hit_all_counts_like_hits_in_turn_and_stops_at_the_first_denial(
+    limiter: RateLimiter,
+) -> None:
+    own, tenant = Limit("principal", "u1", 2, 60), Limit("tenant", "t1", 3, 60)
+    first = await limiter.hit_all([own, tenant])
+    assert [(d.allowed, d.remaining) for d in first] == [(True, 1), (True, 2)]
+    await limiter.hit_all([own, tenant])
+    # The person's limit refuses: one decision, and the tenant's hit asked with it is taken back.
+    refused = await limiter.hit_all([own, tenant])
+    assert [(d.allowed, d.remaining) for d in refused] == [(False, 0)]
+    assert refused[0].retry_after >= 1
+    tenant_now = await limiter.peek("tenant", "t1", limit=3, window_seconds=60)
+    assert tenant_now.remaining == 1
+    # The tenant's limit refuses another person's request: both decisions, the person's counted.
+    other = Limit("principal", "u2", 5, 60)
+    assert [d.allowed for d in await limiter.hit_all([other, tenant])] == [True, True]
+    last = await limiter.hit_all([other, tenant])
+    assert [(d.allowed, d.remaining) for d in last] == [(True, 3), (False, 0)]
+    assert (await limiter.peek("principal", "u2", limit=5, window_seconds=60)).remaining == 3

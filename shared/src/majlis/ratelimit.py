@@ -17,10 +17,11 @@ decide access fail closed (503) instead of letting the request through.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ import redis.exceptions
 
 from majlis.redis_batch import RedisBatcher
 
-__all__ = ["Decision", "RateLimiter", "RedisUnavailable", "check_key_part", "redis_errors"]
+__all__ = ["Decision", "Limit", "RateLimiter", "RedisUnavailable", "check_key_part", "redis_errors"]
 
 
 class RedisUnavailable(Exception):
@@ -77,10 +78,12 @@ local cutoff = string.format('%.0f', now - window_us)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cutoff)
 local count = redis.call('ZCARD', KEYS[1])
 local allowed = 0
+local member = ''
 if count < limit then
   allowed = 1
   if ARGV[3] == 'hit' then
-    redis.call('ZADD', KEYS[1], string.format('%.0f', now), t[1] .. '.' .. t[2] .. ':' .. ARGV[4])
+    member = t[1] .. '.' .. t[2] .. ':' .. ARGV[4]
+    redis.call('ZADD', KEYS[1], string.format('%.0f', now), member)
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     count = count + 1
   end
@@ -90,8 +93,18 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if oldest[2] then
   reset_us = tonumber(oldest[2]) + window_us - now
 end
-return {allowed, count, string.format('%.0f', reset_us)}
+return {allowed, count, string.format('%.0f', reset_us), member}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One limit a request counts against (see `RateLimiter.hit_all`)."""
+
+    name: str
+    key: str
+    limit: int
+    window_seconds: int
 
 
 @dataclass(frozen=True)
@@ -133,11 +146,33 @@ class RateLimiter:
 
     async def hit(self, name: str, key: str, *, limit: int, window_seconds: int) -> Decision:
         """Count one request against the limit if there is room; say whether it may proceed."""
-        return await self._run("hit", name, key, limit, window_seconds)
+        decision, _ = await self._run("hit", name, key, limit, window_seconds)
+        return decision
+
+    async def hit_all(self, limits: Sequence[Limit]) -> list[Decision]:
+        """Count one request against several limits, as `hit` one after another would: the
+        decisions up to the first denial (included); a later limit's hit does not count.
+
+        All are asked in one round trip; the hits counted after a denied one are taken back
+        (for that moment they counted, erring towards limiting)."""
+        answers = await asyncio.gather(
+            *(self._run("hit", lim.name, lim.key, lim.limit, lim.window_seconds) for lim in limits)
+        )
+        for index, (decision, _) in enumerate(answers):
+            if decision.allowed:
+                continue
+            later = zip(limits[index + 1 :], answers[index + 1 :], strict=True)
+            refunds = [(self.key_for(lim.name, lim.key), m) for lim, (_, m) in later if m]
+            if refunds:
+                with redis_errors():
+                    await asyncio.gather(*(self._redis.zrem(k, m) for k, m in refunds))
+            return [d for d, _ in answers[: index + 1]]
+        return [d for d, _ in answers]
 
     async def peek(self, name: str, key: str, *, limit: int, window_seconds: int) -> Decision:
         """What `hit` would decide now, without counting anything (remaining = free slots)."""
-        return await self._run("peek", name, key, limit, window_seconds)
+        decision, _ = await self._run("peek", name, key, limit, window_seconds)
+        return decision
 
     async def reset(self, name: str, key: str) -> None:
         """Forget every hit of one key (e.g. after an operator clears a false positive)."""
@@ -146,19 +181,20 @@ class RateLimiter:
 
     async def _run(
         self, mode: str, name: str, key: str, limit: int, window_seconds: int
-    ) -> Decision:
+    ) -> tuple[Decision, str]:
+        """The decision and the member a counted hit added ('' when none was added)."""
         if limit < 1 or window_seconds < 1:
             raise ValueError("limit and window_seconds must be at least 1")
         redis_key = self.key_for(name, key)
         # A random suffix keeps members unique when two hits land in the same microsecond.
         nonce = secrets.token_hex(8)
         with redis_errors():
-            allowed, count, reset_us = await self._script(
+            allowed, count, reset_us, member = await self._script(
                 keys=[redis_key], args=[limit, window_seconds * 1000, mode, nonce]
             )
         is_allowed = bool(int(allowed))
         reset_after = max(0.0, int(reset_us) / 1_000_000)
-        return Decision(
+        decision = Decision(
             allowed=is_allowed,
             limit=limit,
             remaining=max(0, limit - int(count)),
@@ -167,3 +203,4 @@ class RateLimiter:
             # A denied caller always waits at least a second: Retry-After has no fractions.
             retry_after=0 if is_allowed else max(1, math.ceil(reset_after)),
         )
+        return decision, member.decode() if isinstance(member, bytes) else str(member)

@@ -111,6 +111,12 @@ async def strict_gateway(gateway_factory: Any) -> AsyncIterator[GatewayUnderTest
 async def test_spoofed_forwarded_for_changes_nothing_and_repeat_offenders_are_blocked(
     strict_gateway: GatewayUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    member = strict_gateway.browser()
+    email, _ = await member.register()
+    status, _ = await member.login(email)
+    assert status == 200
+    assert (await member.request("GET", "/api/v1/me"))[0] == 200
+    await strict_gateway.app[CONTEXT].limiter.reset("login", "127.0.0.1")  # that sign-in's
     browser = strict_gateway.browser()
     statuses = []
     for n in range(8):
@@ -127,6 +133,11 @@ async def test_spoofed_forwarded_for_changes_nothing_and_repeat_offenders_are_bl
     status, body, _response = await browser.request("GET", "/api/v1/openapi.json")
     assert status == 429
     assert body["type"].endswith("/ip-blocked")
+    # A blocked address hears so whatever its token: a valid session's, a forged one, none.
+    for headers in ({}, {"Authorization": "Bearer forged.token.here"}):
+        status, body, _response = await member.request("GET", "/api/v1/me", headers=headers)
+        assert status == 429, body
+        assert body["type"].endswith("/ip-blocked")
     logged = capsys.readouterr().out
     assert "203.0.113." not in logged
     assert "127.0.0.1" in logged

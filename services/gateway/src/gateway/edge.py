@@ -8,6 +8,8 @@ Whenever Redis cannot answer, the request fails closed with 503.
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from gateway.apikeys import authenticate_api_key, grants, is_api_key
@@ -20,7 +22,7 @@ from majlis.http.auth import IDENTITY, Identity, bearer_token, unauthorized
 from majlis.http.middlewares import Handler
 from majlis.http.problems import ProblemError
 from majlis.logging import bind
-from majlis.ratelimit import Decision, RedisUnavailable
+from majlis.ratelimit import Decision, Limit, RedisUnavailable
 
 _OPERATIONAL = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -39,7 +41,42 @@ async def _limit(
     return decision
 
 
-async def _authenticate(ctx: GatewayContext, request: web.Request, spec: RouteSpec) -> Identity:
+async def _limit_all(ctx: GatewayContext, limits: list[Limit], ip: str) -> list[Decision]:
+    decisions = await ctx.limiter.hit_all(limits)
+    if not decisions[-1].allowed:
+        await ctx.ip_blocker.strike(ip)
+        raise _too_many(decisions[-1])
+    return decisions
+
+
+def _early_session(
+    ctx: GatewayContext, request: web.Request, spec: RouteSpec | None
+) -> asyncio.Task[Identity] | None:
+    """A session token's check, started now so that its revocation lookup shares the Redis
+    round trip of the IP block check (its answer is used only once the IP is known unblocked).
+    API keys wait: their lookup is a database query, not spent on a blocked address."""
+    if spec is None or spec.auth == "public":
+        return None
+    token = bearer_token(request)
+    if token is None or is_api_key(token):
+        return None
+    return asyncio.ensure_future(ctx.authenticator.authenticate(request))
+
+
+def _drop(task: asyncio.Task[Identity] | None) -> None:
+    """Give up an early check (the address is blocked, or Redis failed) without a warning
+    about an exception nobody retrieved."""
+    if task is not None:
+        task.cancel()
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+async def _authenticate(
+    ctx: GatewayContext,
+    request: web.Request,
+    spec: RouteSpec,
+    early: asyncio.Task[Identity] | None = None,
+) -> Identity:
     token = bearer_token(request)
     if token is None:
         raise unauthorized()
@@ -55,7 +92,8 @@ async def _authenticate(ctx: GatewayContext, request: web.Request, spec: RouteSp
                 required_scope=spec.scope,
             )
     else:
-        identity = await ctx.authenticator.authenticate(request)
+        # `early` is this very check, already started (see _early_session).
+        identity = await (early or ctx.authenticator.authenticate(request))
         if identity.role not in spec.roles:
             raise ProblemError(403, "Your role does not allow this", slug="forbidden")
     request[IDENTITY] = identity
@@ -74,9 +112,15 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     bind(client_ip=ip)  # the canonical request line logs the address we trust, never XFF
     spec = spec_for(request) or proxy_spec(request)
     decisions: list[Decision] = []
+    early = _early_session(ctx, request, spec)
     try:
-        blocked = await ctx.ip_blocker.blocked_for(ip)
+        try:
+            blocked = await ctx.ip_blocker.blocked_for(ip)
+        except BaseException:
+            _drop(early)
+            raise
         if blocked:
+            _drop(early)
             raise ProblemError(
                 429,
                 "This address is temporarily blocked",
@@ -91,35 +135,26 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             limit, window = PUBLIC_LIMITS[spec.rate if spec.rate != "principal" else "public"]
             decisions.append(await _limit(ctx, spec.rate, ip, limit, window, ip))
         else:
-            identity = await _authenticate(ctx, request, spec)
+            identity = await _authenticate(ctx, request, spec, early)
             if identity.kind == "session" and request.method in STATE_CHANGING and spec.csrf:
                 check_csrf(request, ctx.keys.csrf, identity.session_id)
             settings = ctx.settings
             # Each API key has a budget of its own (MAJLIS_API_KEY_RATE_LIMIT_PER_MINUTE);
-            # people have theirs; both also count against the tenant's.
+            # people have theirs; both also count against the tenant's (asked together, as
+            # if one after the other: a request the first refuses does not count on the next).
             is_key = identity.kind == "api_key"
-            decisions.append(
-                await _limit(
-                    ctx,
-                    "api_key" if is_key else "principal",
-                    str(identity.principal_id),
-                    settings.api_key_rate_limit_per_minute
-                    if is_key
-                    else settings.user_rate_limit_per_minute,
-                    60,
-                    ip,
-                )
+            own = Limit(
+                "api_key" if is_key else "principal",
+                str(identity.principal_id),
+                settings.api_key_rate_limit_per_minute
+                if is_key
+                else settings.user_rate_limit_per_minute,
+                60,
             )
-            decisions.append(
-                await _limit(
-                    ctx,
-                    "tenant",
-                    str(identity.tenant_id),
-                    settings.tenant_rate_limit_per_minute,
-                    60,
-                    ip,
-                )
+            tenant = Limit(
+                "tenant", str(identity.tenant_id), settings.tenant_rate_limit_per_minute, 60
             )
+            decisions += await _limit_all(ctx, [own, tenant], ip)
         response = await handler(request)
     except RedisUnavailable:
         # Fail closed: without Redis we can check neither limits nor revocations.
