@@ -132,6 +132,54 @@ async def test_redelivered_event_takes_effect_once(
     assert claims == 1
 
 
+async def test_an_event_claimed_in_the_opening_round_trip_runs_once_however_it_arrives(
+    db_pool: Any, tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory()
+    consumer = f"test-claim-{uuid.uuid4().hex[:8]}"
+    effects: list[str] = []
+    fail_next = True
+
+    async def work(conn: Any, event: Event, envelope: Envelope) -> None:
+        nonlocal fail_next
+        await conn.execute("SELECT pg_sleep(0.05)")  # hold the claim while a duplicate arrives
+        if fail_next:
+            fail_next = False
+            raise RuntimeError("the handler failed")
+        effects.append(str(envelope.id))
+
+    handle = idempotent(db_pool, consumer, work)
+    envelope = _envelope(tenant)
+    event = BusThingHappened(thing_id=uuid.uuid4(), label="x")
+    # A failed handler leaves no claim: its retry runs.
+    with pytest.raises(RuntimeError):
+        await handle(event, envelope)
+    # Two deliveries at once: the second waits on the first's claim, then sees it.
+    await asyncio.gather(handle(event, envelope), handle(event, envelope))
+    await handle(event, envelope)
+    assert effects == [str(envelope.id)]
+    async with tenant_transaction(db_pool, tenant) as conn:
+        claims = await conn.fetchval(
+            "SELECT count(*) FROM processed_messages WHERE consumer = $1", consumer
+        )
+    assert claims == 1
+
+
+async def test_a_consumer_name_that_could_break_the_opening_query_is_refused(
+    db_pool: Any, tenant_factory: Any
+) -> None:
+    tenant = await tenant_factory()
+
+    async def work(conn: Any, event: Event, envelope: Envelope) -> None:
+        raise AssertionError("must not run")
+
+    for name in ("it's", "a;b", "", "UPPER"):
+        with pytest.raises(ValueError, match="consumer name"):
+            await idempotent(db_pool, name, work)(
+                BusThingHappened(thing_id=uuid.uuid4(), label="x"), _envelope(tenant)
+            )
+
+
 async def test_failing_handler_is_retried_then_dead_lettered(
     bus: Bus, bus_queue: QueueSpec, start_consumer: ConsumerFactory, probe: BusProbe
 ) -> None:

@@ -8,13 +8,14 @@ from majlis.db.lookups import (
     user_for_login,
 )
 from majlis.db.pool import create_pool
-from majlis.db.transactions import DbRole, tenant_transaction
+from majlis.db.transactions import DbRole, opened_tenant_transaction, tenant_transaction
 
 __all__ = [
     "DbRole",
     "all_tenant_ids",
     "claim_login_email",
     "create_pool",
+    "opened_tenant_transaction",
     "tenant_for_phone_number_id",
     "tenant_for_waba_id",
     "tenant_transaction",
