@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from majlis.messaging import Bus, Consumer, Handler, QueueSpec, delete_topology
 
@@ -55,6 +56,26 @@ class BusProbe:
                 if await check():
                     return
                 await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def redis_client(settings: Any) -> AsyncIterator[aioredis.Redis]:
+    """A client on the test Redis, closed after the test."""
+    client = aioredis.Redis.from_url(
+        settings.redis_url.get_secret_value(), socket_timeout=5.0, socket_connect_timeout=5.0
+    )
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def prefix(settings: Any, redis_client: aioredis.Redis) -> AsyncIterator[str]:
+    """The run's Redis prefix plus one of this test's own; its keys are deleted afterwards."""
+    own = f"{settings.redis_prefix}{uuid.uuid4().hex[:10]}:"
+    yield own
+    keys = [key async for key in redis_client.scan_iter(match=f"{own}*")]
+    if keys:
+        await redis_client.delete(*keys)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,26 +14,6 @@ from redis.backoff import NoBackoff
 
 from gateway.abuse import IpBlocker, LockState, LoginGuard
 from majlis.ratelimit import RedisUnavailable
-
-
-@pytest.fixture
-async def redis_client(settings: Any) -> AsyncIterator[aioredis.Redis]:
-    """A client on the test Redis, closed after the test."""
-    client = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=5.0, socket_connect_timeout=5.0
-    )
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(settings: Any, redis_client: aioredis.Redis) -> AsyncIterator[str]:
-    """The run's prefix plus one of this test's own; its keys are deleted afterwards."""
-    own = f"{settings.redis_prefix}{uuid.uuid4().hex[:10]}:"
-    yield own
-    keys = [key async for key in redis_client.scan_iter(match=f"{own}*")]
-    if keys:
-        await redis_client.delete(*keys)
 
 
 async def fail_times(guard: LoginGuard, account: str, times: int) -> list[LockState]:

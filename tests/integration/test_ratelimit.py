@@ -7,8 +7,6 @@ import json
 import random
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -17,26 +15,6 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from majlis.ratelimit import Decision, Limit, RateLimiter, RedisUnavailable
-
-
-@pytest.fixture
-async def redis_client(settings: Any) -> AsyncIterator[aioredis.Redis]:
-    """A client on the test Redis, closed after the test."""
-    client = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=5.0, socket_connect_timeout=5.0
-    )
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(settings: Any, redis_client: aioredis.Redis) -> AsyncIterator[str]:
-    """The run's prefix plus one of this test's own; its keys are deleted afterwards."""
-    own = f"{settings.redis_prefix}{uuid.uuid4().hex[:10]}:"
-    yield own
-    keys = [key async for key in redis_client.scan_iter(match=f"{own}*")]
-    if keys:
-        await redis_client.delete(*keys)
 
 
 @pytest.fixture

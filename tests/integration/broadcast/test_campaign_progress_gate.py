@@ -4,31 +4,11 @@ per interval across replicas, none when the counts did not change, campaigns ind
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from broadcast.campaign_progress import ProgressGate
-
-
-@pytest.fixture
-async def redis_client(settings: Any) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_timeout=5.0, socket_connect_timeout=5.0
-    )
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(settings: Any, redis_client: aioredis.Redis) -> AsyncIterator[str]:
-    own = f"{settings.redis_prefix}{uuid.uuid4().hex[:10]}:"
-    yield own
-    keys = [key async for key in redis_client.scan_iter(match=f"{own}*")]
-    if keys:
-        await redis_client.delete(*keys)
 
 
 async def test_one_report_per_campaign_per_interval_across_replicas(

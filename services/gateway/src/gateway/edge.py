@@ -31,17 +31,9 @@ def _too_many(decision: Decision, title: str = "Too many requests") -> ProblemEr
     return ProblemError(429, title, slug="rate-limited", headers=decision.headers())
 
 
-async def _limit(
-    ctx: GatewayContext, name: str, key: str, limit: int, window: int, ip: str
-) -> Decision:
-    decision = await ctx.limiter.hit(name, key, limit=limit, window_seconds=window)
-    if not decision.allowed:
-        await ctx.ip_blocker.strike(ip)
-        raise _too_many(decision)
-    return decision
-
-
-async def _limit_all(ctx: GatewayContext, limits: list[Limit], ip: str) -> list[Decision]:
+async def _limit(ctx: GatewayContext, limits: list[Limit], ip: str) -> list[Decision]:
+    """Count the request against `limits` (in turn, see RateLimiter.hit_all); 429 and a
+    strike against the address when one refuses."""
     decisions = await ctx.limiter.hit_all(limits)
     if not decisions[-1].allowed:
         await ctx.ip_blocker.strike(ip)
@@ -129,11 +121,11 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             )
         if spec is None:
             # Unknown paths still cost the caller: probing is limited like any public call.
-            await _limit(ctx, "public", ip, *PUBLIC_LIMITS["public"], ip)
+            await _limit(ctx, [Limit("public", ip, *PUBLIC_LIMITS["public"])], ip)
             return await handler(request)
         if spec.auth == "public":
             limit, window = PUBLIC_LIMITS[spec.rate if spec.rate != "principal" else "public"]
-            decisions.append(await _limit(ctx, spec.rate, ip, limit, window, ip))
+            decisions += await _limit(ctx, [Limit(spec.rate, ip, limit, window)], ip)
         else:
             identity = await _authenticate(ctx, request, spec, early)
             if identity.kind == "session" and request.method in STATE_CHANGING and spec.csrf:
@@ -154,7 +146,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             tenant = Limit(
                 "tenant", str(identity.tenant_id), settings.tenant_rate_limit_per_minute, 60
             )
-            decisions += await _limit_all(ctx, [own, tenant], ip)
+            decisions += await _limit(ctx, [own, tenant], ip)
         response = await handler(request)
     except RedisUnavailable:
         # Fail closed: without Redis we can check neither limits nor revocations.
