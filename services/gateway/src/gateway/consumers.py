@@ -5,11 +5,11 @@ process declares a queue of its own: exclusive, auto-delete, non-durable and cla
 to ``LIVE_BINDINGS``, consumed without acks. Live updates are ephemeral:
 a dashboard reloads its state when it reconnects, so nothing here needs to survive a restart.
 
-The durable, shared `gateway.live` queue of the platform topology stays declared and bound
-(every event type must route somewhere: publishes are mandatory, and some inbox events have
-no other consumer). The gateway drains it without acks and drops what it holds, so it never
-fills up; changing its binding instead would leave those inbox events unroutable whenever no
-gateway is running, and their outbox relay would fail.
+The durable, shared `gateway.live` queue of the platform topology is bound only to the events
+that nothing but live streams wants (every event type must route somewhere: publishes are
+mandatory, and without it those events would be unroutable whenever no gateway is running, and
+their outbox relay would fail). The gateway drains it without acks and drops what it holds, so
+it never fills up.
 """
 
 from __future__ import annotations

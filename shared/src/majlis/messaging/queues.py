@@ -64,10 +64,16 @@ BROADCAST_ANALYTICS = QueueSpec(
 # for nothing and doubled the broker's work per webhook. Every event type must still be bound
 # by some queue: publishes are mandatory and an unroutable event fails loudly.
 AUDIT_EVENTS = QueueSpec("audit.events", ("*.audit.recorded",), retired_bindings=("#",))
-# Live updates for dashboards (new and updated leads too: ids only). One shared queue:
-# replicas share the work. Fan-out to every gateway replica would need a per-replica queue,
-# which the gateway declares for itself.
-GATEWAY_LIVE = QueueSpec("gateway.live", ("inbox.#", "chatflow.lead.#", "broadcast.webhook.#"))
+# Live updates reach dashboards through each gateway replica's own classic queue (declared
+# by the gateway). This shared durable queue is only the home of the events that nothing but
+# live streams wants, so that their mandatory publishes stay routable while no gateway runs;
+# the gateway drains it. It used to take every inbox, lead and webhook event, which cost a
+# quorum-queue write per event (about eight per bot reply) that was dropped on arrival.
+GATEWAY_LIVE = QueueSpec(
+    "gateway.live",
+    ("inbox.media.stored",),
+    retired_bindings=("inbox.#", "chatflow.lead.#", "broadcast.webhook.#"),
+)
 
 PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     INBOX_EVENTS,
