@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from broadcast.callback import callback_data
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
@@ -308,12 +309,12 @@ async def test_funnel_follows_statuses_and_replies_and_never_moves_backwards(
     [recipient] = await recipients(world, team, campaign["id"])
     number, now = await pnid(world, team), datetime.now(UTC)
 
-    async def status(kind: str) -> None:
+    async def status(kind: str, echoed: str = str(recipient["id"])) -> None:
         event = StatusReceived(
             phone_number_id=number, waba_id=team.waba_id, received_at=now,
             status={"id": "wamid.X", "status": kind, "recipient_id": phone.lstrip("+"),
                     "timestamp": str(int(now.timestamp())),
-                    "biz_opaque_callback_data": str(recipient["id"])},
+                    "biz_opaque_callback_data": echoed},
         )  # fmt: skip
         await world.publisher.publish(make_envelope(event, tenant_id=team.tenant_id))
 
@@ -322,6 +323,10 @@ async def test_funnel_follows_statuses_and_replies_and_never_moves_backwards(
             while (await recipients(world, team, campaign["id"]))[0]["state"] != expected:  # noqa: ASYNC110  # polls another process
                 await asyncio.sleep(0.05)
 
+    # A reply's echo is tagged: the same id behind the tag is never taken for a recipient.
+    await status("read", callback_data(recipient["id"], bulk=False))
+    await status("delivered")  # a marker: once it is processed, the tagged one was too
+    await recipient_state("delivered")
     await status("read")
     await recipient_state("read")
     for late in ("delivered", "sent", "failed"):

@@ -9,6 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+from broadcast.callback import callback_data
 from broadcast.dispatcher import WINDOW_TITLE
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
@@ -36,7 +39,8 @@ async def test_reply_is_sent_once_and_reported_with_the_wamid(
     assert sent["to"] == to
     assert sent["type"] == "text"
     assert sent["payload"]["text"] == {"body": "مرحبا / hello"}
-    assert sent["payload"]["biz_opaque_callback_data"] == str(message_id)
+    # A reply echoes its id behind the interactive tag (campaign progress passes it over).
+    assert sent["payload"]["biz_opaque_callback_data"] == "i:" + str(message_id)
     assert event["wamid"] == sent["id"]
     row = await world.row(number, message_id)
     assert (row["state"], row["wamid"], row["attempts"]) == ("sent", sent["id"], 1)
@@ -51,8 +55,9 @@ async def test_reply_is_sent_once_and_reported_with_the_wamid(
     assert world.observed.of(FAILED, message_id) == []
 
 
+@pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "bare-id-of-an-older-send"])
 async def test_a_send_left_in_sending_is_reconciled_by_its_status_echo_never_resent(
-    dispatch_world: DispatchWorld,
+    dispatch_world: DispatchWorld, tagged: bool
 ) -> None:
     world = dispatch_world
     number = await world.number()
@@ -74,7 +79,11 @@ async def test_a_send_left_in_sending_is_reconciled_by_its_status_echo_never_res
     status = StatusReceived(
         phone_number_id=number.phone_number_id,
         waba_id="1",
-        status={"id": wamid, "status": "sent", "biz_opaque_callback_data": str(lost)},
+        status={
+            "id": wamid,
+            "status": "sent",
+            "biz_opaque_callback_data": callback_data(lost, bulk=not tagged),
+        },
         received_at=datetime.now(UTC),
     )
     await world.publisher.publish(make_envelope(status, tenant_id=number.tenant_id))

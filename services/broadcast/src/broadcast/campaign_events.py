@@ -1,6 +1,7 @@
 """Campaign progress from webhooks: statuses, replies, and the numbers' messaging tiers.
 
-Status webhooks echo our send id (biz_opaque_callback_data), which is the recipient's id; a
+Status webhooks echo our send id (biz_opaque_callback_data), which is the recipient's id (a
+reply's or an API message's is tagged, broadcast.callback, and skipped without a query); a
 recipient only moves forward, so redelivered or late webhooks change nothing. A reply is an
 inbound message from a recipient on the campaign's number after their campaign message.
 """
@@ -11,9 +12,9 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
-from uuid import UUID
 
 from broadcast import campaigns_repository as repo
+from broadcast.callback import read_echo
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.campaign_runner import TIER_LIMITS
 from broadcast.campaigns import RECIPIENT_PHONE_FIELD
@@ -46,13 +47,10 @@ def on_campaign_status(get: Callable[[], CampaignDeps]) -> Handler:
     async def handle(event: Event, envelope: Envelope) -> None:
         received = cast(StatusReceived, event)
         status = received.status
-        echoed, kind = status.get("biz_opaque_callback_data"), status.get("status")
-        if not isinstance(echoed, str) or kind not in STATUSES:
-            return
-        try:
-            recipient_id = UUID(echoed)
-        except ValueError:
-            return
+        echo, kind = read_echo(status.get("biz_opaque_callback_data")), status.get("status")
+        if echo is None or echo.interactive or kind not in STATUSES:
+            return  # not a campaign's send: no recipient to move, no query
+        recipient_id = echo.send_id
         code, title = None, None
         errors = status.get("errors")
         if kind == "failed" and isinstance(errors, list) and errors and isinstance(errors[0], dict):

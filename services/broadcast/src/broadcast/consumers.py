@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
 
+from broadcast.callback import read_echo
 from broadcast.campaign_events import on_campaign_reply, on_campaign_status, on_phone_quality
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit, parse_content
@@ -98,14 +99,10 @@ def on_status_received(get: Callable[[], Dispatcher]) -> Handler:
 
     async def handle(event: Event, envelope: Envelope) -> None:
         status = cast(StatusReceived, event).status
-        echoed, wamid = status.get("biz_opaque_callback_data"), status.get("id")
-        if not isinstance(echoed, str) or not isinstance(wamid, str) or not wamid:
-            return
-        try:
-            send_id = UUID(echoed)
-        except ValueError:
-            return  # someone else's callback data (a campaign tag, another tool)
-        dispatcher = get()
+        echo, wamid = read_echo(status.get("biz_opaque_callback_data")), status.get("id")
+        if echo is None or not isinstance(wamid, str) or not wamid:
+            return  # no callback data, or someone else's (a campaign tag, another tool)
+        send_id, dispatcher = echo.send_id, get()
         if not dispatcher.is_settled(send_id):  # sent, delivered, read: one query at most
             await dispatcher.reconcile(envelope.tenant_id, send_id, wamid)
 

@@ -6,8 +6,8 @@ publish it through the outbox in that same transaction. Two transactions per sen
 comes from a short in-process cache. A send that must wait (paced recipient, paused number)
 is recorded 'queued' for the sweeper, which retries through the general path: load (queued?)
 → pace → claim queued → sending → call Meta → outcome. A send found in 'sending' is never sent
-again: only a status webhook echoing its id (biz_opaque_callback_data) or the outcome-unknown
-sweep settles it.
+again: only a status webhook echoing its id (biz_opaque_callback_data, broadcast.callback) or
+the outcome-unknown sweep settles it.
 
 One recipient's interactive sends (a flow step's text, image and question; an agent's quick
 replies) take turns in the order this process consumed them, each waiting for Meta's answer
@@ -32,6 +32,7 @@ from uuid import UUID
 import asyncpg
 
 from broadcast import sends_repository as repo
+from broadcast.callback import callback_data
 from broadcast.pacing import (
     ClaimLead,
     NumberRateLimiter,
@@ -114,6 +115,7 @@ class Target:
     number_id: UUID
     number: NumberInfo
     transient_failures: int
+    bulk: bool
 
 
 def parse_content(plain: bytes) -> tuple[str, dict[str, Any]] | None:
@@ -280,7 +282,8 @@ class Dispatcher:
                 await self.attempt(tenant_id, send_id, "bus")
                 return True
             await wait_until(slot)
-            await self._call(tenant_id, Target(send_id, number_id, number, 0), 1, body)
+            target = Target(send_id, number_id, number, 0, priority == "bulk")
+            await self._call(tenant_id, target, 1, body)
             return True
 
     async def attempt(self, tenant_id: UUID, send_id: UUID, owner: Owner) -> None:
@@ -320,7 +323,9 @@ class Dispatcher:
             return  # claimed by someone else (or its campaign is not running): not ours to send
         await wait_until(slot)
         number = NumberInfo(row["phone_number_id"], row["access_token_enc"], False, row["rate"])
-        target = Target(send_id, row["number_id"], number, row["transient_failures"])
+        target = Target(
+            send_id, row["number_id"], number, row["transient_failures"], row["priority"] == "bulk"
+        )
         await self._call(tenant_id, target, attempt, message)
 
     async def _call(
@@ -335,7 +340,7 @@ class Dispatcher:
         except DecryptionError:
             await self._pause_number(tenant_id, target)
             return
-        body = {**message, "biz_opaque_callback_data": str(send_id)}
+        body = {**message, "biz_opaque_callback_data": callback_data(send_id, bulk=target.bulk)}
         # Normally at once: the schedule spaced the sends; a stall may cost a few ms here.
         # Last before the call, so nothing of ours lies between it and Meta's socket.
         await self._window.admit(target.number_id, target.number.rate)
