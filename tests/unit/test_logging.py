@@ -11,6 +11,8 @@ import pytest
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import given
+from hypothesis import strategies as st
 
 from majlis.http import RequestModel, create_base_app, parse_json
 from majlis.logging import configure_logging, get_logger
@@ -115,3 +117,57 @@ def test_ids_and_times_are_kept() -> None:
     )
     assert redact_value("timestamp", "2026-11-28T01:09:44.123Z") == "2026-11-28T01:09:44.123Z"
     assert redact_value("phone_number_id", "106540352242922") == "106540352242922"
+
+
+def _mask_in_full(value: str) -> str:
+    from majlis.logging import _VALUE_PATTERNS, REDACTED
+
+    for pattern in _VALUE_PATTERNS:
+        value = pattern.sub(REDACTED, value)
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "bus.message.handled",
+        "broadcast.analytics",
+        BODY,
+        "رقمي ٠٥٠١٢٣٤٥٦٧",  # Arabic-Indic digits are digits to the patterns too
+        "Authorization: BEARER abcdefgh12345",
+        "bearer abcdefghijk",
+        TOKEN,
+        "EAAabcdefghijklmn",
+        JWT,
+        "call +971-50-123-4567 now",
+        "",
+    ],
+)
+def test_the_fast_path_masks_exactly_what_every_pattern_would(value: str) -> None:
+    from majlis.logging import _mask_text
+
+    assert _mask_text(value) == _mask_in_full(value)
+
+
+@given(st.text(alphabet=st.sampled_from("aBeEyJrR0159\u0660\u0665 +-.()_/=\u212a"), max_size=40))
+def test_the_fast_path_never_skips_a_match(value: str) -> None:
+    from majlis.logging import _mask_text
+
+    assert _mask_text(value) == _mask_in_full(value)
+
+
+@given(st.text(max_size=60))
+def test_the_fast_path_on_any_text(value: str) -> None:
+    from majlis.logging import _mask_text
+
+    assert _mask_text(value) == _mask_in_full(value)
+
+
+def test_key_verdicts_are_cached_but_bounded() -> None:
+    from majlis import logging as majlis_logging
+
+    for index in range(majlis_logging._KEY_CACHE_SIZE + 10):
+        majlis_logging.redact_value(f"field_{index}", "x")
+    assert len(majlis_logging._sensitive_keys) <= majlis_logging._KEY_CACHE_SIZE
+    assert majlis_logging.redact_value("x_token", "abc") == majlis_logging.REDACTED
+    assert majlis_logging.redact_value("x_token", "abc") == majlis_logging.REDACTED

@@ -59,12 +59,38 @@ _VALUE_PATTERNS = (
 
 
 _ID_VALUE = re.compile(r"[0-9a-fA-F-]{1,64}")
+_DIGIT = re.compile(r"\d")
+# What every value pattern needs: a digit (the phone forms), or the literal start of a JWT, a
+# bearer or a Meta token. A string with none of them (most: event names, consumer names,
+# outcomes) cannot match any pattern and skips the six substitutions.
+_TOKEN_MARKS = ("eyJ", "EAA")
 
 
 def _mask_text(value: str) -> str:
+    if (
+        _DIGIT.search(value) is None
+        and not any(mark in value for mark in _TOKEN_MARKS)
+        and "bearer" not in value.lower()
+    ):
+        return value
     for pattern in _VALUE_PATTERNS:
         value = pattern.sub(REDACTED, value)
     return value
+
+
+# Whether a key names something sensitive, per key: log lines reuse a small set of keys.
+_sensitive_keys: dict[str, bool] = {}
+_KEY_CACHE_SIZE = 4096
+
+
+def _is_sensitive_key(key: str) -> bool:
+    known = _sensitive_keys.get(key)
+    if known is None:
+        known = _SENSITIVE_KEY.search(key) is not None
+        if len(_sensitive_keys) >= _KEY_CACHE_SIZE:
+            _sensitive_keys.clear()  # keys built from data: never let the cache grow unbounded
+        _sensitive_keys[key] = known
+    return known
 
 
 def redact_value(key: str, value: Any) -> Any:
@@ -72,7 +98,7 @@ def redact_value(key: str, value: Any) -> Any:
     if key in _SAFE_KEYS:
         return value
     # The message itself is never dropped, but anything in it that looks sensitive is masked.
-    if key != "event" and _SENSITIVE_KEY.search(key):
+    if key != "event" and _is_sensitive_key(key):
         return REDACTED
     if key.endswith("_id") and isinstance(value, str) and _ID_VALUE.fullmatch(value):
         return value
