@@ -118,3 +118,15 @@ def test_only_owners_and_admins_see_a_disabled_endpoint() -> None:
     assert may_receive("broadcast.webhook.disabled", "admin")
     assert not may_receive("broadcast.webhook.disabled", "agent")
     assert not may_receive("broadcast.webhook.disabled", "viewer")
+
+
+def test_the_fan_outs_opening_statement_inlines_only_catalogue_names() -> None:
+    from broadcast.integrations.consumers import any_subscribed
+
+    for event_type in catalog.EVENT_TYPES:
+        statement = any_subscribed(event_type)
+        assert f"'{event_type}' = ANY (event_types)" in statement
+        assert ";" not in statement
+    for bad in ("message.received'; DROP TABLE outbox --", "webhook.test", "", "MESSAGE.SENT"):
+        with pytest.raises(ValueError, match="not a webhook event type"):
+            any_subscribed(bad)
