@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -171,3 +172,21 @@ def test_key_verdicts_are_cached_but_bounded() -> None:
     assert len(majlis_logging._sensitive_keys) <= majlis_logging._KEY_CACHE_SIZE
     assert majlis_logging.redact_value("x_token", "abc") == majlis_logging.REDACTED
     assert majlis_logging.redact_value("x_token", "abc") == majlis_logging.REDACTED
+
+
+def test_each_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processes sharing a stdout (the ingest's workers) must never interleave two lines."""
+    writes: list[str] = []
+
+    class Recorder(io.StringIO):
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+    monkeypatch.setattr("sys.stdout", Recorder())
+    configure_logging("info", "json", service="webhook-ingest")
+    get_logger("t").info("bus.message.handled", outcome="ok")
+    get_logger("t").warning("bus.message.handled", outcome="retried")
+    assert len(writes) == 2
+    assert all(w.endswith("}\n") and w.count("\n") == 1 for w in writes)
+    assert json.loads(writes[1])["outcome"] == "retried"

@@ -130,6 +130,28 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+class _LineLogger:
+    """Writes each rendered line to the current sys.stdout in one write call.
+
+    `print` writes the line and its newline separately, and an unbuffered stdout (as in the
+    container, PYTHONUNBUFFERED) passes each on at once: worker processes sharing one stdout
+    then interleaved two lines into one. One write per line keeps lines whole (a write to a
+    file opened for appending is atomic, as is one of up to PIPE_BUF bytes to a pipe).
+    """
+
+    def msg(self, message: str) -> None:
+        """Write one line."""
+        stream = sys.stdout
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+def _line_logger(*_args: Any) -> _LineLogger:
+    return _LineLogger()
+
+
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that writes to the current sys.stdout, like structlog's lines."""
 
@@ -150,10 +172,10 @@ def configure_logging(level: str = "info", fmt: str = "json", service: str | Non
     structlog.configure(
         processors=[*_shared_processors(), renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        # No file given: each line goes to whatever sys.stdout is when it is written, so a
-        # stream swapped out (a test's capture, a redirected stdout) is never written after
+        # Each line goes, in one write call, to whatever sys.stdout is when it is written, so
+        # a stream swapped out (a test's capture, a redirected stdout) is never written after
         # it was closed.
-        logger_factory=structlog.PrintLoggerFactory(),
+        logger_factory=_line_logger,
         cache_logger_on_first_use=False,
     )
     # Libraries that log through stdlib go through the same redaction and renderer.
