@@ -233,13 +233,16 @@ class _Generator:
         return count
 
 
-def _cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process, threads included (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0.0
-    return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK
+def _cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of processes, threads included (0 for any that is gone)."""
+    user = system = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / _CLK_TCK, system / _CLK_TCK
 
 
 def _machine_ticks() -> tuple[int, int, int]:
@@ -311,7 +314,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             generator.abandon_waiting()  # a server this slow shows it in the window anyway
         await asyncio.sleep(0.3)
 
-    watched = {name: int(pid) for name, pid in (w.split("=", 1) for w in args.watch)}
+    watched = {
+        name: [int(pid) for pid in pids.split(",")]
+        for name, pids in (w.split("=", 1) for w in args.watch)
+    }
     cpu_before = {name: _cpu_seconds(pid) for name, pid in watched.items()}
     own_before = _own_cpu()
     machine_before = _machine_ticks()
@@ -402,7 +408,10 @@ def main() -> None:
     parser.add_argument("--waba-id", required=True)
     parser.add_argument("--tag", default="bench", help="makes this run's wamids unique")
     parser.add_argument(
-        "--watch", action="append", default=[], help="name=pid: report its CPU in the window"
+        "--watch",
+        action="append",
+        default=[],
+        help="name=pid[,pid...]: report their CPU in the window",
     )
     args = parser.parse_args()
     print(json.dumps(uvloop.run(run(args))), flush=True)

@@ -100,7 +100,8 @@ def _ingest(lines: list[dict[str, Any]]) -> list[Row]:
         return rows
     rows.append(
         (
-            "webhook ingest S2, confirmed, 3,300/s offered",
+            f"webhook ingest S2 ({summary.get('ingest_workers', 1)} worker processes),"
+            " confirmed, 3,300/s offered",
             f"{at_target['confirmed_per_s']:.0f}/s, p50 {at_target['p50_ms']} ms,"
             f" p99 {at_target['p99_ms']} ms",
             ">= 3,300/s, p99 < 50 ms",

@@ -1,7 +1,9 @@
 """Benchmark S2: confirmed webhooks per second through webhook-ingest, beside a bare ceiling.
 
 Not a test. Starts a real `python -m webhook_ingest` against the test database and RabbitMQ
-(its own bus and Redis prefixes), with one tenant owning one active number, and next to it the
+(its own bus and Redis prefixes), as one worker process per core (`BENCH_INGEST_WORKERS`,
+MAJLIS_WEBHOOK_INGEST_WORKERS: how a host of its own runs it; its CPU is the workers' sum),
+with one tenant owning one active number, and next to it the
 bare aiohttp app of `bench/ceiling.py` (HMAC check only). A load generator in a process of
 its own (`bench/loadgen.py`) drives both with the same pre-signed ≈ 0.9 KB text-message webhooks,
 every one with its own wamid:
@@ -60,10 +62,19 @@ PEER = "peer: pywa behind uvicorn"
 # The peer's interpreter: bench/run.py makes this virtualenv (bench/peer-requirements.txt).
 PEER_PYTHON = Path(os.environ.get("BENCH_PEER_PYTHON", HERE / ".peer-venv" / "bin" / "python"))
 PEER_AVAILABLE = PEER_PYTHON.exists()
+WORKERS = int(os.environ.get("BENCH_INGEST_WORKERS") or os.cpu_count() or 1)
 
 
 def _meta_id() -> str:
     return str(10**14 + secrets.randbelow(9 * 10**14))
+
+
+def _children(pid: int) -> list[int]:
+    """A process's children (the ingest supervisor's workers)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def _broker_pid() -> int | None:
@@ -215,7 +226,7 @@ async def _load(
     duration: float,
     phone_number_id: str,
     waba_id: str,
-    watch: dict[str, int | None],
+    watch: dict[str, list[int] | int | None],
 ) -> dict[str, Any]:
     """Run the load generator in its own process and return its figures."""
     args = [
@@ -232,7 +243,10 @@ async def _load(
         f"--waba-id={waba_id}",
         f"--tag={uuid.uuid4().hex}",
     ]
-    args += [f"--watch={name}={pid}" for name, pid in watch.items() if pid is not None]
+    for name, pids in watch.items():
+        listed = [pids] if isinstance(pids, int) else pids or []
+        if listed:
+            args.append(f"--watch={name}={','.join(map(str, listed))}")
     process = await asyncio.create_subprocess_exec(
         *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -272,6 +286,7 @@ async def main() -> None:
     tag = uuid.uuid4().hex[:8]
     env = os.environ | {
         "MAJLIS_WEBHOOK_INGEST_PORT": str(ingest_port),
+        "MAJLIS_WEBHOOK_INGEST_WORKERS": str(WORKERS),
         "MAJLIS_LOG_LEVEL": "warning",
         "MAJLIS_REDIS_PREFIX": f"majlis-bench:{tag}:",
         "MAJLIS_BUS_PREFIX": f"bench.{tag}.",
@@ -325,9 +340,12 @@ async def main() -> None:
         if peer is not None:
             await _wait_port_open(peer_port, peer)
         broker = _broker_pid()
+        workers = _children(ingest.pid) if WORKERS > 1 else [ingest.pid]
+        if len(workers) != WORKERS:
+            raise RuntimeError(f"webhook-ingest runs {len(workers)} workers, not {WORKERS}")
         ingest_base = f"http://127.0.0.1:{ingest_port}"
-        targets = {
-            INGEST: (ingest_url, {"server": ingest.pid, "broker": broker}),
+        targets: dict[str, tuple[str, dict[str, list[int] | int | None]]] = {
+            INGEST: (ingest_url, {"server": workers, "broker": broker}),
             CEILING: (ceiling_url, {"server": ceiling.pid, "broker": broker}),
             PEER: (peer_url, {"server": peer.pid if peer else None}),
         }
@@ -348,6 +366,7 @@ async def main() -> None:
             )
             extra: dict[str, Any] = {"run": label}
             if name == INGEST:
+                extra["workers"] = WORKERS
                 # Proof that the 200s were publishes: the ingest's own item counters and the
                 # events that reached the bench's inbox.events queue. Both include the
                 # warm-up and any request still in flight when the load generator gave up.
@@ -365,7 +384,7 @@ async def main() -> None:
             else:
                 figures.pop("all_200")
             line = _line(name, figures, **extra)
-            await _settle([ingest.pid, ceiling.pid, peer.pid if peer else None, broker])
+            await _settle([*workers, ceiling.pid, peer.pid if peer else None, broker])
             return line
 
         # Gentle to harsh, so that a run the ingest cannot keep up with (its backlog, the
@@ -408,6 +427,7 @@ async def main() -> None:
         "scenario": "webhook-ingest S2 summary",
         "target": f">= {TARGET_RATE:.0f} confirmed/s with p99 < {TARGET_P99_MS:.0f} ms",
         "target_met": met,
+        "ingest_workers": WORKERS,
         "ingest_max_per_s": probe_ingest["confirmed_per_s"],
         "ceiling_max_per_s": probe_ceiling["confirmed_per_s"],
         "ingest_share_of_ceiling": round(

@@ -157,6 +157,9 @@ class Settings(BaseSettings):
     meta_verify_token: SecretStr = SecretStr("")
     meta_app_secrets: SecretStr = SecretStr("")
     webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    # Worker processes of webhook-ingest on its one port (majlis.http.run_workers): one per
+    # core on a host of its own; 1 where an orchestrator scales replicas instead.
+    webhook_ingest_workers: int = Field(default=1, ge=1, le=64)
     # Graph API base URL (e.g. https://graph.facebook.com); empty means the local simulator
     # (`make run` starts it on graph_simulator_port).
     graph_api_url: str = ""

@@ -1,6 +1,6 @@
 """HTTP pieces shared by every service: app factory, middlewares, problem details, health."""
 
-from majlis.http.app import create_base_app, run_service
+from majlis.http.app import create_base_app, run_service, run_workers
 from majlis.http.problems import ProblemError, problem_response
 from majlis.http.requests import RequestModel, parse_json
 from majlis.http.responses import Page, json_response, responds, responds_file
@@ -16,4 +16,5 @@ __all__ = [
     "responds",
     "responds_file",
     "run_service",
+    "run_workers",
 ]

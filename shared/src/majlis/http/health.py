@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from majlis.logging import get_logger
 
@@ -16,6 +18,9 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 READINESS_CHECKS: web.AppKey[dict[str, ReadinessCheck]] = web.AppKey("readiness_checks", dict)
 METRICS_REGISTRY: web.AppKey[CollectorRegistry] = web.AppKey("metrics_registry", CollectorRegistry)
 _CHECK_TIMEOUT = 2.0
+# Set (to a folder of per-process metric files) by majlis.http.run_workers in a service that
+# runs several worker processes.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -43,8 +48,15 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition of this process's registry."""
-    body = generate_latest(request.app[METRICS_REGISTRY])
+    """Prometheus text exposition of this process's registry, or of every worker's metrics
+    when the service runs several worker processes (counters and histograms summed)."""
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    if folder:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(request.app[METRICS_REGISTRY])
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
