@@ -78,22 +78,26 @@ def settle_heap() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
-async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool) -> None:
-    """Serve `app` until SIGINT/SIGTERM, then shut down cleanly (cleanup contexts unwind)."""
+async def serve_app(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False, name: str = "service"
+) -> None:
+    """Serve `app` until SIGINT/SIGTERM, then shut down cleanly (cleanup contexts unwind).
+
+    Logs `<name>.listening`, `.stopping` and `.stopped`."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=reuse_port or None)
     await site.start()
     settle_heap()
-    log.info("service.listening", address=f"http://{host}:{port}")
+    log.info(f"{name}.listening", address=f"http://{host}:{port}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("service.stopping")
+    log.info(f"{name}.stopping")
     await runner.cleanup()
-    log.info("service.stopped")
+    log.info(f"{name}.stopped")
 
 
 def run_service(service: ServiceName, settings: Settings, app: web.Application) -> None:
@@ -103,7 +107,7 @@ def run_service(service: ServiceName, settings: Settings, app: web.Application) 
     configure_logging(settings.log_level, settings.log_format, service=service.value)
     port = settings.port_for(service)
     log.info("service.starting", host=settings.host, port=port)
-    uvloop.run(_serve(app, settings.host, port, reuse_port=False))
+    uvloop.run(serve_app(app, settings.host, port))
 
 
 def run_workers(
@@ -138,7 +142,7 @@ def run_workers(
     supervisor = os.getpid()
 
     def serve() -> Coroutine[Any, Any, None]:
-        return _serve(make_app(), settings.host, port, reuse_port=True)
+        return serve_app(make_app(), settings.host, port, reuse_port=True)
 
     try:
         for index in range(workers):
