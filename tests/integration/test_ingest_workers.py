@@ -66,7 +66,9 @@ class Ingest:
 
 
 async def _start(port: int, workers: int, log: Path) -> Ingest:
-    env = {**os.environ, "MAJLIS_WEBHOOK_INGEST_PORT": str(port),
+    # Its temporary files (the workers' metrics) in the test's folder: a supervisor killed
+    # with SIGKILL cannot remove them itself.
+    env = {**os.environ, "MAJLIS_WEBHOOK_INGEST_PORT": str(port), "TMPDIR": str(log.parent),
            "MAJLIS_WEBHOOK_INGEST_WORKERS": str(workers), "MAJLIS_LOG_FORMAT": "json"}  # fmt: skip
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
@@ -212,6 +214,7 @@ async def test_a_dead_worker_takes_the_service_down(two_workers: Ingest) -> None
 
 
 async def test_workers_do_not_outlive_a_killed_supervisor(two_workers: Ingest) -> None:
+    assert len(list(two_workers.log.parent.glob("majlis-webhook_ingest-metrics-*"))) == 1
     workers = two_workers.workers()
     two_workers.process.kill()  # SIGKILL: nothing of ours runs in the supervisor
     await two_workers.process.wait()
