@@ -42,7 +42,7 @@ from typing import Any
 
 import aiohttp
 
-from majlis.testing.benchmarks import clean_up, cpu_seconds, free_port
+from majlis.testing.benchmarks import child_pids, clean_up, cpu_seconds, free_port
 
 HERE = Path(__file__).resolve().parent
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
@@ -67,14 +67,6 @@ WORKERS = int(os.environ.get("BENCH_INGEST_WORKERS") or os.cpu_count() or 1)
 
 def _meta_id() -> str:
     return str(10**14 + secrets.randbelow(9 * 10**14))
-
-
-def _children(pid: int) -> list[int]:
-    """A process's children (the ingest supervisor's workers)."""
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def _broker_pid() -> int | None:
@@ -340,7 +332,7 @@ async def main() -> None:
         if peer is not None:
             await _wait_port_open(peer_port, peer)
         broker = _broker_pid()
-        workers = _children(ingest.pid) if WORKERS > 1 else [ingest.pid]
+        workers = child_pids(ingest.pid) if WORKERS > 1 else [ingest.pid]
         if len(workers) != WORKERS:
             raise RuntimeError(f"webhook-ingest runs {len(workers)} workers, not {WORKERS}")
         ingest_base = f"http://127.0.0.1:{ingest_port}"

@@ -25,7 +25,7 @@ import aiohttp
 import orjson
 import pytest
 
-from majlis.testing.benchmarks import free_port
+from majlis.testing.benchmarks import child_pids, free_port
 
 REQUESTS = 40
 
@@ -51,9 +51,7 @@ class Ingest:
 
     def workers(self) -> list[int]:
         """The supervisor's children (its workers)."""
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children")
-        return [int(p) for p in children.read_text().split()] if children.exists() else []
+        return child_pids(self.process.pid)
 
     def lines(self) -> list[dict[str, Any]]:
         found = []

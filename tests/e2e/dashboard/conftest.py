@@ -23,6 +23,7 @@ import pytest
 from majlis.db import create_pool, tenant_transaction
 from majlis.messaging import PLATFORM_QUEUES, Bus, BusError, delete_topology
 from majlis.settings import ServiceName, Settings
+from majlis.testing.benchmarks import child_pids
 from majlis.testing.dashboard_e2e import (
     Business,
     Platform,
@@ -55,13 +56,6 @@ async def _delete_bus_names(settings: Settings) -> None:
         )
     finally:
         await bus.close()
-
-
-def _children(pid: int) -> list[int]:
-    """The processes the launcher started (the services and the Graph API simulator)."""
-    with contextlib.suppress(OSError):
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    return []
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +178,7 @@ async def _running_platform(
                     break
 
         drain = asyncio.create_task(stdout.drain())
-        services = _children(process.pid)
+        services = child_pids(process.pid)
         async with aiohttp.ClientSession() as session:
             platform = Platform(base, f"http://127.0.0.1:{free[-1]}", env, session)
             yield platform

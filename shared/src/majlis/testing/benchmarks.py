@@ -79,6 +79,15 @@ async def clean_up(env: dict[str, str] | None = None, tenant_id: uuid.UUID | Non
     await client.aclose()
 
 
+def child_pids(pid: int) -> list[int]:
+    """A process's children, from /proc (none if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+
+
 def cpu_seconds(pids: list[int | None]) -> float:
     """User + system CPU time the processes have used so far (0 for any that is gone)."""
     total = 0
