@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from majlis.testing.dashboard_e2e import (
     Business,
@@ -94,6 +95,49 @@ async def test_live_message_reply_ticks_csrf_and_token_in_memory_only(
         assert token not in html
     local_keys = await page.evaluate("() => Object.keys(localStorage)")
     assert set(local_keys) <= {"majlis.language", "majlis.arabicDigits"}
+
+
+async def test_a_message_arriving_during_the_first_load_of_the_list_shows(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    """The inbox's first load of the list reads the server before the customer writes, and its
+    answer is still on the way when the message's live event arrives: the list must load again
+    (an event during a first load was folded into that load, and the conversation stayed
+    hidden until some later event: the dashboard tests' occasional 15 s timeouts)."""
+    page = await (await new_context()).new_page()
+    frames: list[str] = []
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))),
+    )
+    loads: list[str] = []
+    read = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_the_first_load(route: Any) -> None:
+        loads.append(route.request.url)
+        if len(loads) > 1:
+            await route.continue_()
+            return
+        response = await route.fetch()  # the server's answer now: no conversation yet
+        read.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route(lambda url: urlsplit(url).path == "/api/v1/conversations", hold_the_first_load)
+    await sign_in(page, platform, business.email)
+    async with asyncio.timeout(10):
+        await read.wait()
+    await customer_writes(platform, business, "Is the shop open on Friday?")
+
+    async def event_arrived() -> bool:
+        return any("inbox.message.stored" in frame for frame in frames)
+
+    await eventually(event_arrived, 15)
+    release.set()
+    item = page.get_by_test_id("conversation-item").filter(has_text="Mariam Al Mansoori")
+    await item.wait_for(timeout=10_000)
+    assert len(loads) >= 2
 
 
 async def test_reload_keeps_the_session_through_the_refresh_cookie(

@@ -3,6 +3,7 @@
 // state or the end loads them again. The pages keep a slow poll as a fallback.
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
+import { reloadQueries } from "../../api/reload";
 import { isStreamConnected, onStreamEvent, onStreamState } from "../../api/stream";
 import type { Campaign, Progress } from "./model";
 
@@ -28,8 +29,8 @@ export function useLiveCampaigns(): boolean {
           queryClient.setQueryData<Campaign[]>(["campaigns"], (old) => old?.map(update));
           return;
         }
-        void queryClient.invalidateQueries({ queryKey: ["campaign", id] });
-        void queryClient.invalidateQueries({ queryKey: ["campaigns"] });
+        void reloadQueries(queryClient, ["campaign", id]);
+        void reloadQueries(queryClient, ["campaigns"]);
       }),
     [queryClient],
   );

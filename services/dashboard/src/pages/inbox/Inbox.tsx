@@ -1,6 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useParams } from "react-router";
+import { reloadQueries } from "../../api/reload";
 import { onStreamEvent, onStreamState } from "../../api/stream";
 import { useTranslation } from "react-i18next";
 import { ConversationList } from "./ConversationList";
@@ -17,7 +18,7 @@ function useLiveInbox() {
   useEffect(
     () =>
       onStreamState((connected) => {
-        if (connected) void queryClient.invalidateQueries({ queryKey: keys.conversations });
+        if (connected) void reloadQueries(queryClient, keys.conversations);
       }),
     [queryClient],
   );
@@ -27,16 +28,16 @@ function useLiveInbox() {
         const conversationId = frame.data.conversation_id as string | undefined;
         if (frame.event === "gateway.presence.changed") {
           if (conversationId) {
-            void queryClient.invalidateQueries({ queryKey: keys.presence(conversationId) });
+            void reloadQueries(queryClient, keys.presence(conversationId));
           }
           return;
         }
         if (!frame.event.startsWith("inbox.")) return;
-        void queryClient.invalidateQueries({ queryKey: keys.conversations });
+        void reloadQueries(queryClient, keys.conversations);
         if (conversationId) {
-          void queryClient.invalidateQueries({ queryKey: keys.conversation(conversationId) });
+          void reloadQueries(queryClient, keys.conversation(conversationId));
           if (frame.event.startsWith("inbox.message") || frame.event === "inbox.media.stored") {
-            void queryClient.invalidateQueries({ queryKey: keys.messages(conversationId) });
+            void reloadQueries(queryClient, keys.messages(conversationId));
           }
         }
       }),
