@@ -17,8 +17,9 @@ Two runs:
    dispatcher's status queue, and how long all queues took to drain after the last send
    (target ≤ 10 s).
 
-The inbox is not started: its queue receives every status too, and the bench empties it each
-second so that it does not pile up in RabbitMQ (the inbox's own cost is in its benchmarks).
+The inbox is not started: its `inbox.statuses` queue receives every status and send result
+too, and the bench empties it each second so that it does not pile up in RabbitMQ (the inbox's
+own cost is in its benchmarks).
 Prints one JSON line per run. Exits 0 whether or not targets are met; removes the tenant,
 the bench prefix's queues and Redis keys at the end.
 """
@@ -246,8 +247,8 @@ async def _campaign(
             backlog, done_at = 0, None
             while time.monotonic() - wall_before < limit:
                 await asyncio.sleep(1.0)
-                depths = await queue_depths(settings, [*QUEUES, "inbox.events"])
-                await _purge(settings, "inbox.events")
+                depths = await queue_depths(settings, [*QUEUES, "inbox.statuses"])
+                await _purge(settings, "inbox.statuses")
                 backlog = max(backlog, depths["broadcast.events"])
                 sent, failed = await _progress(pool, tenant_id)
                 if done_at is None and sent + failed >= count:

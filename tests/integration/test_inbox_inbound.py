@@ -100,7 +100,7 @@ async def platform_bus(bus: Bus) -> AsyncIterator[Bus]:
     """The platform topology under the run's prefix; deleted after the test."""
     await bus.declare_topology(PLATFORM_QUEUES)
     channel = await bus.channel(publisher_confirms=False)
-    for name in ("inbox.events", "chatflow.events"):
+    for name in ("inbox.events", "inbox.statuses", "chatflow.events"):
         await (await channel.declare_queue(queue_name(bus.prefix, name), passive=True)).purge()
     await channel.close()
     yield bus
@@ -366,6 +366,43 @@ async def test_status_before_its_message_is_kept_and_applied(
     assert await _status_of(db_pool, tenant, OUT_WAMID) == ("read", None)
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM pending_statuses") == 0
+
+
+async def test_a_customer_message_does_not_wait_behind_a_flood_of_statuses(
+    settings: Settings,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+) -> None:
+    """A campaign brings three statuses per recipient, thousands a second: the customers'
+    messages have a queue of their own, so one that arrives behind a flood of statuses is
+    stored long before the flood is worked off (with one queue it came after all of them).
+    Both wait in the broker before the inbox starts, as after a pause or a restart."""
+    tenant = await make_tenant()
+    flood = 2000
+    template = (FIXTURES / "status__delivered.json").read_text(encoding="utf-8")
+    template = template.replace(FIXTURE_NUMBER, tenant.pnid).replace(FIXTURE_WABA, tenant.waba)
+    statuses = [
+        envelope_for(item, tenant.id, datetime.now(UTC))
+        for n in range(flood)
+        for item in parse_webhook(json.loads(template.replace(OUT_WAMID, f"wamid.flood{n}"))).items
+    ]
+    assert len({e.id for e in statuses}) == flood
+    await publish(platform_bus, statuses)
+    await publish(platform_bus, tenant.envelopes("message__text"))
+    handled = None
+    async with TestClient(TestServer(create_inbox(settings))), asyncio.timeout(30):
+        while handled is None:
+            async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+                row = await conn.fetchrow(
+                    "SELECT (SELECT count(*) FROM messages WHERE direction = 'inbound') AS stored,"
+                    " (SELECT count(*) FROM processed_messages) AS handled"
+                )
+            assert row is not None
+            if row["stored"]:
+                handled = row["handled"]
+            await asyncio.sleep(0.02)
+    assert handled < flood / 2, f"the message waited for {handled} of {flood} statuses"
 
 
 async def test_contact_is_found_by_blind_index_in_another_format(

@@ -1,6 +1,7 @@
 """webhook-ingest in-process against the real PostgreSQL and RabbitMQ: what Meta's POSTs publish.
 
-Publishes are observed on the run's own `inbox.events` queue (it binds `webhook_ingest.#`).
+Publishes are observed on a queue of the test's own, bound to `webhook_ingest.#` under the run's
+prefix (the platform's queues each take only the kinds their service handles).
 Each test gets fresh numbers (random Meta ids), so the routing lookup never sees another's.
 """
 
@@ -77,12 +78,24 @@ async def add_number(
         )  # fmt: skip
 
 
+OBSERVED = "test.ingest_observed"
+
+
 class Observed:
-    """Reads what reached the run's `inbox.events` queue."""
+    """Reads every webhook_ingest event published under the run's prefix."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.name = queue_name(bus.prefix, "inbox.events")
+        self.name = queue_name(bus.prefix, OBSERVED)
+
+    async def attach(self) -> None:
+        """Declare the observing queue and bind it (again, after the exchange was re-made)."""
+        channel = await self.bus.channel(publisher_confirms=False)
+        queue = await channel.declare_queue(
+            self.name, durable=False, arguments={"x-queue-type": "classic"}
+        )
+        await queue.bind(exchange_name(self.bus.prefix), routing_key="webhook_ingest.#")
+        await channel.close()
 
     async def take(self, count: int, *, within: float = 5.0, settle: float = 0.3) -> list[Envelope]:
         """Exactly `count` envelopes (fails on fewer in time, or on any extra within `settle`)."""
@@ -109,13 +122,14 @@ class Observed:
 async def platform_bus(bus: Bus) -> AsyncIterator[Observed]:
     """The platform topology under the run's prefix, emptied first and deleted afterwards."""
     await bus.declare_topology(PLATFORM_QUEUES)
+    observed = Observed(bus)
+    await observed.attach()
     channel = await bus.channel(publisher_confirms=False)
-    await (
-        await channel.declare_queue(queue_name(bus.prefix, "inbox.events"), passive=True)
-    ).purge()
+    await (await channel.declare_queue(observed.name, passive=True)).purge()
     await channel.close()
-    yield Observed(bus)
+    yield observed
     channel = await bus.channel(publisher_confirms=False)
+    await channel.queue_delete(queue_name(bus.prefix, OBSERVED))
     await delete_topology(channel, bus.prefix, PLATFORM_QUEUES, bus.retry_delays_ms)
     await channel.close()
 
@@ -386,6 +400,7 @@ async def test_broker_refusing_is_503_and_the_retry_publishes(
     body = fixture_body("batch__multi_entry", number["ids"])
     assert (await post(body)).status == 503
     await bus.declare_topology(PLATFORM_QUEUES)  # the broker is back
+    await platform_bus.attach()
     # Meta retries with backoff; the refused channel may have cost the connection, which
     # reconnects by itself within seconds.
     for _ in range(40):

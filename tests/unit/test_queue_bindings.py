@@ -13,7 +13,8 @@ import majlis.events.gateway
 import majlis.events.inbox
 import majlis.events.webhook_ingest
 from gateway.consumers import LIVE_BINDINGS
-from majlis.messaging.queues import GATEWAY_LIVE, PLATFORM_QUEUES
+from inbox.consumers import HANDLERS
+from majlis.messaging.queues import GATEWAY_LIVE, INBOX_EVENTS, INBOX_STATUSES, PLATFORM_QUEUES
 
 CATALOGUE = (
     majlis.events.broadcast,
@@ -78,9 +79,29 @@ def test_every_event_type_has_a_durable_queue() -> None:
 
 def test_the_shared_live_queue_takes_only_what_nothing_else_consumes() -> None:
     taken = {key for key in _routing_keys() if GATEWAY_LIVE.name in _queues_for(key)}
-    assert taken == {"inbox.media.stored"}
+    assert taken == {
+        "inbox.media.stored",
+        "broadcast.campaign.progress",
+        "broadcast.campaign.updated",
+        "broadcast.webhook.disabled",
+    }
     assert all(_queues_for(key) == {GATEWAY_LIVE.name} for key in taken)
+    assert all(any(_matches(pattern, key) for pattern in LIVE_BINDINGS) for key in taken)
     # Every live event still reaches the streams through the replicas' own queues.
     for key in _routing_keys():
         if key.startswith("inbox.") and key != "inbox.audit.recorded":
             assert any(_matches(pattern, key) for pattern in LIVE_BINDINGS), key
+
+
+def test_the_inbox_queues_take_what_the_inbox_handles_and_nothing_else() -> None:
+    """Customers' messages and the bot's commands in one queue, what happened to outbound
+    messages in the other (a campaign's statuses never hold a customer's message back)."""
+    events = {key for key in _routing_keys() if INBOX_EVENTS.name in _queues_for(key)}
+    statuses = {key for key in _routing_keys() if INBOX_STATUSES.name in _queues_for(key)}
+    assert events == {"webhook_ingest.message.received", "command.inbox.run_bot_actions"}
+    assert statuses == {
+        "webhook_ingest.status.received",
+        "broadcast.message.sent",
+        "broadcast.message.failed",
+    }
+    assert events | statuses == set(HANDLERS)

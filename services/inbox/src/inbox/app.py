@@ -24,6 +24,7 @@ from majlis.http.resources import (
     redis_ctx,
 )
 from majlis.http.tokens import TokenVerifier
+from majlis.messaging.queues import INBOX_EVENTS, INBOX_STATUSES
 from majlis.meta import GraphClient
 from majlis.net.egress import egress_session
 from majlis.presence import Presence
@@ -66,9 +67,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(graph_ctx)
     app.cleanup_ctx.append(deps_ctx)
     # Consumption starts only after every dependency above is in place.
-    app.cleanup_ctx.append(
-        consumer_ctx("inbox.events", "inbox", bind_handlers(lambda: app[INBOX_DEPS]))
-    )
+    # Two queues, each with its own prefetch: customers' messages never wait behind statuses.
+    for queue in (INBOX_EVENTS, INBOX_STATUSES):
+        handlers = bind_handlers(lambda: app[INBOX_DEPS])
+        app.cleanup_ctx.append(consumer_ctx(queue.name, "inbox", handlers))
     app.cleanup_ctx.append(outbox_relay_ctx)
     app.cleanup_ctx.append(views_contacts.purge_ctx)  # the contacts' retention purge
     app.cleanup_ctx.append(views_conversations.snooze_waker_ctx)

@@ -1,10 +1,10 @@
-"""Handlers of the `inbox.events` queue, one table: event type -> handler.
+"""Handlers of the inbox's two queues: event type -> handler.
 
-`inbox.events` also receives `webhook_ingest.template_status/phone_quality/account.received`
-and the rest of `broadcast.*`. The inbox leaves those to their owners (broadcast manages
-templates and numbers; audit records every event): with no handler here the consumer acks and
-ignores them. Of the dispatcher's events it takes the send results (sent, failed); of the
-chatflow's commands, the bot's actions (`command.inbox.run_bot_actions`).
+`inbox.events` brings the customers' messages and the bot's actions
+(`command.inbox.run_bot_actions`); `inbox.statuses` what happened to outbound messages: Meta's
+statuses and the dispatcher's send results (sent, failed). Two queues, each consumed with its
+own prefetch, so a campaign's flood of statuses never holds a customer's message back.
+Templates, quality and account updates belong to the broadcast service and never come here.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from majlis.messaging import Handler
 
 DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
 
+# Both queues are consumed with the whole table: what a queue held when its bindings changed
+# (statuses in `inbox.events` before the split) is still handled, not dropped.
 HANDLERS: dict[str, DepsHandler] = {
     MessageReceived.routing_key: on_message_received,
+    RunBotActions.routing_key: on_run_bot_actions,
     StatusReceived.routing_key: on_status_received,
     MessageSent.routing_key: on_message_sent,
     MessageFailed.routing_key: on_message_failed,
-    RunBotActions.routing_key: on_run_bot_actions,
 }
 
 

@@ -98,7 +98,9 @@ async def record_sent(conn: Conn, event: MessageSent, envelope: Envelope) -> Non
     await repository.lock_wamid(conn, event.wamid)
     outcome = await replies_repository.mark_sent(conn, event.message_id, event.wamid)
     if outcome is None:
-        log.warning("inbox.sent_unknown_message", message_id=str(event.message_id))
+        # Not an inbox message: a campaign's send (campaigns keep their recipients themselves),
+        # one per recipient, so no warning.
+        log.info("inbox.message_sent", message_id=str(event.message_id), known=False)
         return
     state, moved = outcome
     if moved:

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from majlis.messaging.topology import QueueSpec
 
-# The inbox stores what arrives from Meta and what broadcasts sent, and applies what the bot
-# decided (`command.inbox.*`: messages, tags, contact updates, hand-offs).
-INBOX_EVENTS = QueueSpec("inbox.events", ("webhook_ingest.#", "broadcast.#", "command.inbox.*"))
+# The inbox stores the customers' messages and applies what the bot decided
+# (`command.inbox.*`: messages, tags, contact updates, hand-offs). Statuses and send results
+# have a queue of their own (below): a campaign brings three statuses and a send result per
+# recipient, thousands a second, and a customer's message must never wait behind them. It
+# used to take every webhook_ingest and broadcast event, most of them only to drop them.
+INBOX_EVENTS = QueueSpec(
+    "inbox.events",
+    ("webhook_ingest.message.received", "command.inbox.*"),
+    retired_bindings=("webhook_ingest.#", "broadcast.#"),
+)
+# What happened to outbound messages: Meta's statuses and the dispatcher's results.
+INBOX_STATUSES = QueueSpec(
+    "inbox.statuses",
+    ("webhook_ingest.status.received", "broadcast.message.sent", "broadcast.message.failed"),
+)
 # Chatflows and bots react to stored inbound messages; the owner's companion answers the
 # messages the inbox routes to it (`command.chatflow.*`).
 CHATFLOW_EVENTS = QueueSpec("chatflow.events", ("inbox.message.stored", "command.chatflow.*"))
@@ -29,6 +41,9 @@ BROADCAST_EVENTS = QueueSpec(
         # Campaigns: replies from recipients, and the numbers' messaging tiers.
         "webhook_ingest.message.received",
         "webhook_ingest.phone_quality.received",
+        # The WhatsApp Business Account's own updates (bans, restrictions): the numbers are
+        # this service's. Not acted on yet: acknowledged, and recorded by the consumer's logs.
+        "webhook_ingest.account.received",
     ),
 )
 # Outbound webhooks: the events a tenant's endpoints may subscribe to, turned into one
@@ -71,12 +86,18 @@ AUDIT_EVENTS = QueueSpec("audit.events", ("*.audit.recorded",), retired_bindings
 # quorum-queue write per event (about eight per bot reply) that was dropped on arrival.
 GATEWAY_LIVE = QueueSpec(
     "gateway.live",
-    ("inbox.media.stored",),
+    (
+        "inbox.media.stored",
+        "broadcast.campaign.progress",
+        "broadcast.campaign.updated",
+        "broadcast.webhook.disabled",
+    ),
     retired_bindings=("inbox.#", "chatflow.lead.#", "broadcast.webhook.#"),
 )
 
 PLATFORM_QUEUES: tuple[QueueSpec, ...] = (
     INBOX_EVENTS,
+    INBOX_STATUSES,
     CHATFLOW_EVENTS,
     BROADCAST_COMMANDS,
     BROADCAST_BULK,
