@@ -368,6 +368,46 @@ async def test_status_before_its_message_is_kept_and_applied(
         assert await conn.fetchval("SELECT count(*) FROM pending_statuses") == 0
 
 
+def _echoing(tenant: Tenant, name: str, wamid: str, echo: str) -> list[Envelope]:
+    """A status fixture for `wamid` whose send asked Meta to echo `echo`."""
+    text = (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
+    text = text.replace(FIXTURE_NUMBER, tenant.pnid).replace(FIXTURE_WABA, tenant.waba)
+    document = json.loads(text.replace(OUT_WAMID, wamid))
+    for entry in document["entry"]:
+        for change in entry["changes"]:
+            for status in change["value"]["statuses"]:
+                status["biz_opaque_callback_data"] = echo
+    items = parse_webhook(document).items
+    return [envelope_for(item, tenant.id, datetime.now(UTC)) for item in items]
+
+
+async def test_a_campaign_sends_statuses_are_not_kept_but_a_known_message_still_moves(
+    inbox: Client,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+) -> None:
+    """A campaign's send echoes its recipient's id bare and is never an inbox message: its
+    statuses are not kept for later (three a recipient, for days). A reply's send (tagged
+    echo) whose status overtook its send result is kept; a message the inbox has moves
+    whatever it echoed (sends made before the tag existed echo a bare id too)."""
+    tenant = await make_tenant()
+    campaign, reply, known = "wamid.campaign1", "wamid.reply1", "wamid.known1"
+    await _outbound(db_pool, tenant, known)
+    before = await _claims(db_pool, tenant)
+    await publish(
+        platform_bus,
+        _echoing(tenant, "status__delivered", campaign, str(uuid.uuid4()))
+        + _echoing(tenant, "status__delivered", reply, f"i:{uuid.uuid4()}")
+        + _echoing(tenant, "status__read", known, str(uuid.uuid4())),
+    )
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", before + 3)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        kept = await conn.fetch("SELECT wamid FROM pending_statuses")
+    assert [r["wamid"] for r in kept] == [reply]
+    assert await _status_of(db_pool, tenant, known) == ("read", None)
+
+
 async def test_a_customer_message_does_not_wait_behind_a_flood_of_statuses(
     settings: Settings,
     platform_bus: Bus,

@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from broadcast.callback import Echo, callback_data, read_echo
+from majlis.meta.callback import Echo, callback_data, read_echo
 
 
 def test_a_campaign_send_echoes_its_bare_id_and_any_other_send_is_tagged() -> None:

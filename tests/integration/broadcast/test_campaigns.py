@@ -12,10 +12,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from broadcast.callback import callback_data
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
+from majlis.meta.callback import callback_data
 from majlis.plans import set_plan
 
 # The world's classes live in this folder's conftest.py (not importable under mypy's paths).

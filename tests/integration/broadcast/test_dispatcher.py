@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from broadcast.callback import callback_data
 from broadcast.dispatcher import WINDOW_TITLE
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
 from majlis.events.webhook_ingest import StatusReceived
+from majlis.meta.callback import callback_data
 
 # The world's class lives in this folder's conftest.py (not importable under mypy's paths).
 DispatchWorld = Any

@@ -1,7 +1,7 @@
 """Campaign progress from webhooks: statuses, replies, and the numbers' messaging tiers.
 
 Status webhooks echo our send id (biz_opaque_callback_data), which is the recipient's id (a
-reply's or an API message's is tagged, broadcast.callback, and skipped without a query); a
+reply's or an API message's is tagged, majlis.meta.callback, and skipped without a query); a
 recipient only moves forward, so redelivered or late webhooks change nothing. A reply is an
 inbound message from a recipient on the campaign's number after their campaign message.
 """
@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from broadcast import campaigns_repository as repo
-from broadcast.callback import read_echo
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.campaign_runner import TIER_LIMITS
 from broadcast.campaigns import RECIPIENT_PHONE_FIELD
@@ -25,6 +24,7 @@ from majlis.events import Envelope, Event
 from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
 from majlis.logging import get_logger
 from majlis.messaging import Handler
+from majlis.meta.callback import read_echo
 
 log = get_logger(__name__)
 STATUSES = frozenset({"sent", "delivered", "read", "failed"})

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
 
-from broadcast.callback import read_echo
 from broadcast.campaign_events import on_campaign_reply, on_campaign_status, on_phone_quality
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit, parse_content
@@ -34,6 +33,7 @@ from majlis.events.webhook_ingest import (
 )
 from majlis.logging import get_logger
 from majlis.messaging import Handler, claim_event
+from majlis.meta.callback import read_echo
 
 log = get_logger(__name__)
 CONSUMER = "broadcast.dispatcher"

@@ -6,7 +6,7 @@ publish it through the outbox in that same transaction. Two transactions per sen
 comes from a short in-process cache. A send that must wait (paced recipient, paused number)
 is recorded 'queued' for the sweeper, which retries through the general path: load (queued?)
 → pace → claim queued → sending → call Meta → outcome. A send found in 'sending' is never sent
-again: only a status webhook echoing its id (biz_opaque_callback_data, broadcast.callback) or
+again: only a status webhook echoing its id (biz_opaque_callback_data, majlis.meta.callback) or
 the outcome-unknown sweep settles it.
 
 One recipient's interactive sends (a flow step's text, image and question; an agent's quick
@@ -32,7 +32,6 @@ from uuid import UUID
 import asyncpg
 
 from broadcast import sends_repository as repo
-from broadcast.callback import callback_data
 from broadcast.pacing import (
     ClaimLead,
     NumberRateLimiter,
@@ -47,6 +46,7 @@ from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
 from majlis.meta import GraphApiError, GraphClient
+from majlis.meta.callback import callback_data
 from majlis.meta.errors import GraphUnavailable
 
 log = get_logger(__name__)

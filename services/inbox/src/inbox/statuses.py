@@ -10,6 +10,8 @@ Rules (statuses arrive out of order and repeatedly; a `read` may come without `d
   * A status for a wamid no message has yet (the webhook overtook the send result) is kept in
     `pending_statuses` and applied by apply_pending_statuses() when the message gets its
     wamid; kept rows older than PENDING_TTL are purged (messages sent outside the platform).
+    Not kept: a status echoing a campaign's send (majlis.meta.callback), which is never an
+    inbox message.
   * The dispatcher's results: `broadcast.message.sent` links the wamid and moves a queued or
     sending message to `sent` (then applies the kept statuses); `broadcast.message.failed`
     fails a message that is queued, sending or sent.
@@ -32,6 +34,7 @@ from majlis.events.inbox import MessageStatusChanged
 from majlis.events.webhook_ingest import StatusReceived
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
+from majlis.meta.callback import read_echo
 
 log = get_logger(__name__)
 
@@ -86,6 +89,14 @@ async def record_status(conn: Conn, event: StatusReceived, envelope: Envelope) -
             await _publish_state(
                 conn, envelope, await replies_repository.state_by_wamid(conn, wamid)
             )
+        return
+    echo = read_echo(event.status.get("biz_opaque_callback_data"))
+    if echo is not None and not echo.interactive:
+        # A campaign's send (it echoes its recipient's id bare): never an inbox message, so
+        # nothing to keep for later (three statuses a recipient, kept for days, for nothing).
+        # Campaigns count their statuses themselves. A send from before the tag existed that
+        # is known here was found above.
+        log.info("inbox.status_not_kept", status=status.status)
         return
     await repository.purge_stale_pending_statuses(conn, PENDING_TTL)
     await repository.add_pending_status(conn, envelope.tenant_id, uuid4(), wamid, status)

@@ -1,11 +1,12 @@
 """What our sends ask Meta to echo in their status webhooks (`biz_opaque_callback_data`).
 
-A campaign's send echoes its bare id, which is also its recipient's id (campaign progress
-moves that recipient). Every other send (bot and agent replies, API messages) echoes its id
-after `INTERACTIVE_TAG`, so that campaign progress passes over their statuses without a
-query: three statuses per reply used to cost three transactions that could find nothing.
-Sends made before the tag existed echo a bare id; they are still settled, and campaign
-progress looks them up as before.
+The broadcast service's dispatcher writes it; the broadcast service (settling, campaign
+progress) and the inbox read it back. A campaign's send echoes its bare id, which is also its
+recipient's id (campaign progress moves that recipient). Every other send (bot and agent
+replies, API messages) echoes its id after `INTERACTIVE_TAG`, so that campaign progress passes
+over their statuses without a query: three statuses per reply used to cost three transactions
+that could find nothing. Sends made before the tag existed echo a bare id; they are still
+settled, and campaign progress looks them up as before.
 """
 
 from __future__ import annotations
