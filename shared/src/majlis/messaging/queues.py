@@ -42,7 +42,8 @@ BROADCAST_EVENTS = QueueSpec(
         "webhook_ingest.message.received",
         "webhook_ingest.phone_quality.received",
         # The WhatsApp Business Account's own updates (bans, restrictions): the numbers are
-        # this service's. Not acted on yet: acknowledged, and recorded by the consumer's logs.
+        # this service's. Not acted on yet: acknowledged and ignored (the inbox's queue took
+        # them before, and ignored them too).
         "webhook_ingest.account.received",
     ),
 )
