@@ -72,7 +72,12 @@ async def declare_topology(
     queues: Sequence[QueueSpec],
     retry_delays_ms: Sequence[int],
 ) -> None:
-    """Declare the exchanges and every queue of `queues`, with DLQs and retry queues."""
+    """Declare the exchanges and every queue of `queues`, with DLQs and retry queues.
+
+    Retired bindings are removed last, once every queue's bindings exist: an event type that
+    moves from one queue to another (statuses from inbox.events to inbox.statuses) always has a
+    home while a newer release changes the topology.
+    """
     if any(delay <= 0 for delay in retry_delays_ms):
         raise ValueError("retry delays must be positive")
     events = await channel.declare_exchange(
@@ -81,6 +86,7 @@ async def declare_topology(
     dlx = await channel.declare_exchange(
         dead_letter_exchange_name(prefix), aio_pika.ExchangeType.DIRECT, durable=True
     )
+    retiring = []
     for spec in queues:
         main = await channel.declare_queue(
             queue_name(prefix, spec.name),
@@ -89,8 +95,7 @@ async def declare_topology(
         )
         for pattern in spec.bindings:
             await main.bind(events, routing_key=pattern)
-        for pattern in spec.retired_bindings:
-            await main.unbind(events, routing_key=pattern)
+        retiring.append((main, spec.retired_bindings))
         dlq = await channel.declare_queue(
             dlq_name(prefix, spec.name), durable=True, arguments={"x-queue-type": "quorum"}
         )
@@ -101,6 +106,9 @@ async def declare_topology(
                 durable=True,
                 arguments=_retry_queue_arguments(prefix, spec, delay_ms),
             )
+    for main, patterns in retiring:
+        for pattern in patterns:
+            await main.unbind(events, routing_key=pattern)
 
 
 async def delete_topology(
