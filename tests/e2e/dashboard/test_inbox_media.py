@@ -1,5 +1,6 @@
-"""Rich messages in the inbox, business hours and number quality in Settings, and the typing
-indicator between two agents — through the real platform and the Graph API simulator.
+"""Rich messages in the inbox, business hours, number quality and account updates in Settings,
+and the typing indicator between two agents — through the real platform and the Graph API
+simulator.
 
 An image attached in the composer is uploaded (POST /api/v1/media → the simulator's
 /{phone-number-id}/media), sent by its media id (the simulator records the send) and shown from
@@ -296,6 +297,38 @@ async def test_number_quality_and_a_quality_webhook_show_in_settings(
     row = page.get_by_role("row").filter(has_text="+971 4 555 0100")
     assert "Flagged for low quality" in await row.get_by_test_id("quality-event").inner_text()
     assert await row.get_by_test_id("messaging-tier").inner_text() == "250 customers / 24 h"
+
+    # Meta restricts the WhatsApp Business Account: a signed account_update.
+    limit = {
+        "restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION",
+        "expiration": int(time.time()) + 86400,
+    }
+    restriction = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba_id, "time": int(time.time()), "changes": [{
+            "field": "account_update",
+            "value": {"phone_number": "97145550100", "event": "ACCOUNT_RESTRICTION",
+                      "restriction_info": [limit]},
+        }]}],
+    }  # fmt: skip
+    payload = json.dumps(restriction).encode()
+    async with platform.session.post(
+        ingest, data=payload, headers=_signed(secret, payload)
+    ) as response:
+        assert response.status == 200
+
+    async def restricted() -> bool:
+        await page.reload()
+        shown = page.get_by_role("row").filter(has_text="+971 4 555 0100")
+        await shown.get_by_test_id("quality").wait_for()
+        count: int = await shown.get_by_test_id("account-event").count()
+        return count == 1
+
+    await eventually(restricted, 20)
+    row = page.get_by_role("row").filter(has_text="+971 4 555 0100")
+    event = row.get_by_test_id("account-event")
+    assert "Account restricted by Meta" in await event.inner_text()
+    assert await event.get_attribute("data-event") == "ACCOUNT_RESTRICTION"
 
 
 async def test_typing_shows_to_a_teammate_and_expires(

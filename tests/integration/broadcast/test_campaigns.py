@@ -14,7 +14,12 @@ from typing import Any
 
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
-from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
+from majlis.events.webhook_ingest import (
+    AccountReceived,
+    MessageReceived,
+    PhoneQualityReceived,
+    StatusReceived,
+)
 from majlis.meta.callback import callback_data
 from majlis.plans import set_plan
 
@@ -477,6 +482,40 @@ async def test_another_tenants_campaign_is_not_found_on_every_endpoint(
     assert status == 200
     assert still["name"] == "Spring offers"
     assert still["state"] == "draft"
+
+
+async def test_account_update_webhook_is_kept_on_the_accounts_numbers(
+    campaign_world: CampaignWorld,
+) -> None:
+    """Meta restricts a WhatsApp Business Account: every number of that account (of the
+    tenant the webhook was routed to) keeps the event and its time, for Settings; another
+    tenant's numbers are untouched, and an event that is not one of Meta's names is ignored."""
+    world = campaign_world
+    team, other = await world.team(), await world.team()
+
+    async def account(of: Team) -> tuple[str | None, datetime | None]:
+        async with tenant_transaction(world.pool, of.tenant_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT account_event, account_updated_at FROM whatsapp_numbers WHERE id = $1",
+                of.number_id,
+            )
+        assert row is not None
+        return row["account_event"], row["account_updated_at"]
+
+    for value in ({"event": "not an event; DROP TABLE"}, {"event": "ACCOUNT_RESTRICTION"}):
+        event = AccountReceived(
+            waba_id=team.waba_id,
+            value={"phone_number": "97143000000", **value},
+            received_at=datetime.now(UTC),
+        )
+        await world.publisher.publish(make_envelope(event, tenant_id=team.tenant_id))
+    async with asyncio.timeout(10):
+        while (await account(team))[0] is None:  # noqa: ASYNC110  # polls the database
+            await asyncio.sleep(0.05)
+    kind, at = await account(team)
+    assert kind == "ACCOUNT_RESTRICTION"
+    assert at is not None
+    assert await account(other) == (None, None)
 
 
 async def test_phone_quality_webhook_sets_the_numbers_messaging_tier(

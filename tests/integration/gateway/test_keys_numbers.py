@@ -203,11 +203,13 @@ async def test_numbers_show_their_quality_rating_tier_and_last_quality_event(
     assert created["quality_rating"] == "GREEN"
     assert created["messaging_tier"] == "TIER_1K"
     assert (created["quality_event"], created["quality_updated_at"]) == (None, None)
+    assert (created["account_event"], created["account_updated_at"]) == (None, None)
     # What the broadcast service records from a phone_number_quality_update webhook.
     async with tenant_transaction(db_pool, tenant_id) as conn:
         await conn.execute(
             "UPDATE whatsapp_numbers SET messaging_tier = 'TIER_10K', quality_event = 'FLAGGED',"
-            " quality_updated_at = now() WHERE id = $1",
+            " quality_updated_at = now(), account_event = 'DISABLED_UPDATE',"
+            " account_updated_at = now() WHERE id = $1",
             uuid.UUID(created["id"]),
         )
     status, listing, _ = await agent.request("GET", "/api/v1/numbers")
@@ -215,4 +217,6 @@ async def test_numbers_show_their_quality_rating_tier_and_last_quality_event(
     (shown,) = listing["numbers"]
     assert (shown["messaging_tier"], shown["quality_event"]) == ("TIER_10K", "FLAGGED")
     assert shown["quality_updated_at"] is not None
+    assert shown["account_event"] == "DISABLED_UPDATE"
+    assert shown["account_updated_at"] is not None
     assert TOKEN not in str(listing)

@@ -21,7 +21,12 @@ from majlis.crypto import normalise_phone
 from majlis.crypto.blind_index import InvalidPhoneNumber
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, Event
-from majlis.events.webhook_ingest import MessageReceived, PhoneQualityReceived, StatusReceived
+from majlis.events.webhook_ingest import (
+    AccountReceived,
+    MessageReceived,
+    PhoneQualityReceived,
+    StatusReceived,
+)
 from majlis.logging import get_logger
 from majlis.messaging import Handler
 from majlis.meta.callback import read_echo
@@ -32,6 +37,19 @@ STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 REPLY_WINDOW_S = 3 * 86_400.0
 # A phone_number_quality_update event name (ONBOARDING, THROUGHPUT_UPGRADE, FLAGGED...).
 _EVENT = re.compile(r"^[A-Z_]{1,32}$")
+_ACCOUNT_EVENT = re.compile(r"^[A-Z_]{1,64}$")
+# Account updates that mean the business can no longer send as it did: worth a warning line.
+_ACCOUNT_ALARMS = frozenset(
+    {
+        "ACCOUNT_RESTRICTION",
+        "ACCOUNT_VIOLATION",
+        "DISABLED_UPDATE",
+        "ACCOUNT_DELETED",
+        "ACCOUNT_OFFBOARDED",
+        "PARTNER_APP_UNINSTALLED",
+        "PARTNER_REMOVED",
+    }
+)
 
 
 def _timestamp(status: dict[str, Any], fallback: datetime) -> datetime:
@@ -104,5 +122,25 @@ def on_phone_quality(get: Callable[[], CampaignDeps]) -> Handler:
         async with tenant_transaction(get().pool, envelope.tenant_id) as conn:
             updated = await repo.set_tier(conn, received.waba_id, digits, known_tier, kind)
         log.info("campaign.tier_updated", tier=known_tier, quality_event=kind, numbers=updated)
+
+    return handle
+
+
+def on_account_update(get: Callable[[], CampaignDeps]) -> Handler:
+    """An account_update (restriction, ban, partner removed, ...) is kept on the account's
+    numbers with its time, for Settings; the alarming kinds are logged as warnings."""
+
+    async def handle(event: Event, envelope: Envelope) -> None:
+        received = cast(AccountReceived, event)
+        raw_event = received.value.get("event")
+        if not isinstance(raw_event, str) or not _ACCOUNT_EVENT.fullmatch(raw_event):
+            log.info("number.account_update_ignored")
+            return
+        async with tenant_transaction(get().pool, envelope.tenant_id) as conn:
+            updated = await repo.set_account_event(conn, received.waba_id, raw_event)
+        if raw_event in _ACCOUNT_ALARMS:
+            log.warning("number.account_update", account_event=raw_event, numbers=updated)
+        else:
+            log.info("number.account_update", account_event=raw_event, numbers=updated)
 
     return handle

@@ -413,6 +413,17 @@ async def set_tier(
     return count
 
 
+async def set_account_event(conn: Conn, waba_id: str, event: str) -> int:
+    """An account_update: every number of the WhatsApp Business Account keeps the event and
+    its time, for Settings. Returns how many numbers of the tenant it reached."""
+    count: int = await conn.fetchval(
+        "WITH hit AS (UPDATE whatsapp_numbers SET account_event = $2, account_updated_at = now()"
+        " WHERE waba_id = $1 RETURNING 1) SELECT count(*) FROM hit",
+        waba_id, event,
+    )  # fmt: skip
+    return count
+
+
 async def due_campaigns(pool: asyncpg.Pool[Any], limit: int) -> list[tuple[UUID, UUID]]:
     """(tenant_id, campaign_id) of scheduled campaigns due and running ones to feed."""
     rows = await pool.fetch("SELECT tenant_id, campaign_id FROM app.due_campaigns($1)", limit)

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
 
-from broadcast.campaign_events import on_campaign_reply, on_campaign_status, on_phone_quality
+from broadcast.campaign_events import (
+    on_account_update,
+    on_campaign_reply,
+    on_campaign_status,
+    on_phone_quality,
+)
 from broadcast.campaign_lifecycle import CampaignDeps
 from broadcast.dispatcher import PAYLOAD_FIELD, Dispatcher, emit, parse_content
 from broadcast.template_status import on_template_status
@@ -26,6 +31,7 @@ from majlis.events.broadcast import (
     SendMessage,
 )
 from majlis.events.webhook_ingest import (
+    AccountReceived,
     MessageReceived,
     PhoneQualityReceived,
     StatusReceived,
@@ -118,7 +124,8 @@ def command_handlers(get: Callable[[], Dispatcher]) -> dict[str, Handler]:
 def event_handlers(
     get: Callable[[], Dispatcher], campaigns: Callable[[], CampaignDeps]
 ) -> dict[str, Handler]:
-    """`broadcast.events`: status, template status, inbound message and quality webhooks."""
+    """`broadcast.events`: status, template status, inbound message, quality and account
+    webhooks."""
     settle, progress = on_status_received(get), on_campaign_status(campaigns)
 
     async def on_status(event: Event, envelope: Envelope) -> None:
@@ -131,4 +138,5 @@ def event_handlers(
         TemplateStatusReceived.routing_key: on_template_status(lambda: get().pool),
         MessageReceived.routing_key: on_campaign_reply(campaigns),
         PhoneQualityReceived.routing_key: on_phone_quality(campaigns),
+        AccountReceived.routing_key: on_account_update(campaigns),
     }

@@ -153,6 +153,8 @@ export interface WhatsAppNumber {
   messaging_tier?: string | null;
   quality_event?: string | null;
   quality_updated_at?: string | null;
+  account_event?: string | null;
+  account_updated_at?: string | null;
 }
 
 export interface ApiKey {

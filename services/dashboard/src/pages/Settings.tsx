@@ -40,6 +40,12 @@ function Quality({ number }: { number: WhatsAppNumber }) {
           {number.quality_updated_at ? ` · ${formatDateTime(number.quality_updated_at)}` : ""}
         </span>
       )}
+      {number.account_event && (
+        <span className="muted small" data-testid="account-event" data-event={number.account_event}>
+          {t(`quality.accountEvents.${number.account_event}`, { defaultValue: number.account_event })}
+          {number.account_updated_at ? ` · ${formatDateTime(number.account_updated_at)}` : ""}
+        </span>
+      )}
     </div>
   );
 }

@@ -94,6 +94,8 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "messaging_tier": "TIER_1K",
             "quality_event": None,
             "quality_updated_at": None,
+            "account_event": None,
+            "account_updated_at": None,
         },
     },
     ("POST", "/api/v1/team/invites"): {

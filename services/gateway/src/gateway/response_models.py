@@ -91,7 +91,8 @@ class CreatedApiKeyOut(BaseModel):
 
 class NumberOut(BaseModel):
     """A WhatsApp number (never its token), with Meta's quality rating and messaging limit
-    as last read or reported (quality_event: the last quality update event)."""
+    as last read or reported (quality_event: the last quality update event; account_event:
+    the last account update of its WhatsApp Business Account, e.g. ACCOUNT_RESTRICTION)."""
 
     id: UUID
     phone_number_id: str
@@ -104,6 +105,8 @@ class NumberOut(BaseModel):
     messaging_tier: str
     quality_event: str | None
     quality_updated_at: datetime | None
+    account_event: str | None
+    account_updated_at: datetime | None
 
 
 class NumbersOut(BaseModel):

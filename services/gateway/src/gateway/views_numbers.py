@@ -30,13 +30,14 @@ _NOT_FOUND = ProblemError(404, "Not found")
 
 _COLUMNS = (
     "id, phone_number_id, waba_id, display_number, status, created_at, updated_at,"
-    " messaging_tier, quality_rating, quality_event, quality_updated_at"
+    " messaging_tier, quality_rating, quality_event, quality_updated_at, account_event,"
+    " account_updated_at"
 )
 _QUALITY = re.compile(r"^[A-Z_]{1,32}$")
 
 
 def _number_json(row: asyncpg.Record) -> dict[str, Any]:
-    updated = row["quality_updated_at"]
+    updated, account = row["quality_updated_at"], row["account_updated_at"]
     return {
         "id": str(row["id"]),
         "phone_number_id": row["phone_number_id"],
@@ -51,6 +52,10 @@ def _number_json(row: asyncpg.Record) -> dict[str, Any]:
         "messaging_tier": row["messaging_tier"],
         "quality_event": row["quality_event"],
         "quality_updated_at": updated.isoformat() if updated is not None else None,
+        # The last account_update of the number's WhatsApp Business Account (a restriction,
+        # a ban, the partner removed, ...) and its time.
+        "account_event": row["account_event"],
+        "account_updated_at": account.isoformat() if account is not None else None,
     }
 
 

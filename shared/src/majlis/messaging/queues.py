@@ -41,9 +41,8 @@ BROADCAST_EVENTS = QueueSpec(
         # Campaigns: replies from recipients, and the numbers' messaging tiers.
         "webhook_ingest.message.received",
         "webhook_ingest.phone_quality.received",
-        # The WhatsApp Business Account's own updates (bans, restrictions): the numbers are
-        # this service's. Not acted on yet: acknowledged and ignored (the inbox's queue took
-        # them before, and ignored them too).
+        # The WhatsApp Business Account's own updates (bans, restrictions): kept on the
+        # account's numbers for Settings.
         "webhook_ingest.account.received",
     ),
 )
