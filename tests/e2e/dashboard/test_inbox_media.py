@@ -253,7 +253,7 @@ def _signed(secret: str, payload: bytes) -> dict[str, str]:
     return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
 
 
-async def test_number_quality_and_a_quality_webhook_show_in_settings(
+async def test_number_quality_and_quality_and_account_webhooks_show_in_settings(
     platform: Platform, business: Business, new_context: Any
 ) -> None:
     page = await (await new_context()).new_page()
@@ -265,67 +265,53 @@ async def test_number_quality_and_a_quality_webhook_show_in_settings(
     await quality.locator("[data-rating=GREEN]").filter(has_text="High").wait_for()
     assert await row.get_by_test_id("messaging-tier").inner_text() == "1,000 customers / 24 h"
 
-    # Meta flags the number: a signed phone_number_quality_update reaches the ingest.
+    # The number's WhatsApp Business Account, which Meta's webhooks name.
     async with platform.session.get(
         f"{platform.base}/api/v1/numbers", headers=business.headers
     ) as response:
         waba_id = (await json_of(response, 200))["numbers"][0]["waba_id"]
-    update = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": waba_id, "time": int(time.time()), "changes": [{
-            "field": "phone_number_quality_update",
-            "value": {"display_phone_number": "97145550100", "event": "FLAGGED",
-                      "current_limit": "TIER_250"},
-        }]}],
-    }  # fmt: skip
-    payload = json.dumps(update).encode()
     ingest = f"http://127.0.0.1:{platform.env['MAJLIS_WEBHOOK_INGEST_PORT']}/webhooks/whatsapp"
     secret = platform.env["MAJLIS_META_APP_SECRET"]
-    async with platform.session.post(
-        ingest, data=payload, headers=_signed(secret, payload)
-    ) as response:
-        assert response.status == 200
 
-    async def flagged() -> bool:
-        await page.reload()
-        shown = page.get_by_role("row").filter(has_text="+971 4 555 0100")
-        await shown.get_by_test_id("quality").wait_for()
-        count: int = await shown.get_by_test_id("quality-event").count()
-        return count == 1
+    async def webhook_shows(field: str, value: dict[str, Any], test_id: str) -> Any:
+        """A signed webhook of `field` for the number's account reaches the ingest; Settings
+        (reloaded until it does) shows the element `test_id` in the number's row."""
+        update = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": waba_id, "time": int(time.time()),
+                       "changes": [{"field": field, "value": value}]}],
+        }  # fmt: skip
+        payload = json.dumps(update).encode()
+        async with platform.session.post(
+            ingest, data=payload, headers=_signed(secret, payload)
+        ) as response:
+            assert response.status == 200
 
-    await eventually(flagged, 20)
-    row = page.get_by_role("row").filter(has_text="+971 4 555 0100")
+        async def shown() -> bool:
+            await page.reload()
+            row = page.get_by_role("row").filter(has_text="+971 4 555 0100")
+            await row.get_by_test_id("quality").wait_for()
+            count: int = await row.get_by_test_id(test_id).count()
+            return count == 1
+
+        await eventually(shown, 20)
+        return page.get_by_role("row").filter(has_text="+971 4 555 0100")
+
+    # Meta flags the number: a phone_number_quality_update.
+    flagged = {"display_phone_number": "97145550100", "event": "FLAGGED",
+               "current_limit": "TIER_250"}  # fmt: skip
+    row = await webhook_shows("phone_number_quality_update", flagged, "quality-event")
     assert "Flagged for low quality" in await row.get_by_test_id("quality-event").inner_text()
     assert await row.get_by_test_id("messaging-tier").inner_text() == "250 customers / 24 h"
 
-    # Meta restricts the WhatsApp Business Account: a signed account_update.
+    # Meta restricts the WhatsApp Business Account: an account_update.
     limit = {
         "restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION",
         "expiration": int(time.time()) + 86400,
     }
-    restriction = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": waba_id, "time": int(time.time()), "changes": [{
-            "field": "account_update",
-            "value": {"phone_number": "97145550100", "event": "ACCOUNT_RESTRICTION",
-                      "restriction_info": [limit]},
-        }]}],
-    }  # fmt: skip
-    payload = json.dumps(restriction).encode()
-    async with platform.session.post(
-        ingest, data=payload, headers=_signed(secret, payload)
-    ) as response:
-        assert response.status == 200
-
-    async def restricted() -> bool:
-        await page.reload()
-        shown = page.get_by_role("row").filter(has_text="+971 4 555 0100")
-        await shown.get_by_test_id("quality").wait_for()
-        count: int = await shown.get_by_test_id("account-event").count()
-        return count == 1
-
-    await eventually(restricted, 20)
-    row = page.get_by_role("row").filter(has_text="+971 4 555 0100")
+    restriction = {"phone_number": "97145550100", "event": "ACCOUNT_RESTRICTION",
+                   "restriction_info": [limit]}  # fmt: skip
+    row = await webhook_shows("account_update", restriction, "account-event")
     event = row.get_by_test_id("account-event")
     assert "Account restricted by Meta" in await event.inner_text()
     assert await event.get_attribute("data-event") == "ACCOUNT_RESTRICTION"
