@@ -368,15 +368,16 @@ async def test_status_before_its_message_is_kept_and_applied(
         assert await conn.fetchval("SELECT count(*) FROM pending_statuses") == 0
 
 
-def _echoing(tenant: Tenant, name: str, wamid: str, echo: str) -> list[Envelope]:
-    """A status fixture for `wamid` whose send asked Meta to echo `echo`."""
+def _status_for(tenant: Tenant, name: str, wamid: str, echo: str | None = None) -> list[Envelope]:
+    """A status fixture for `wamid`; with `echo`, as if its send asked Meta to echo that."""
     text = (FIXTURES / f"{name}.json").read_text(encoding="utf-8")
     text = text.replace(FIXTURE_NUMBER, tenant.pnid).replace(FIXTURE_WABA, tenant.waba)
     document = json.loads(text.replace(OUT_WAMID, wamid))
-    for entry in document["entry"]:
-        for change in entry["changes"]:
-            for status in change["value"]["statuses"]:
-                status["biz_opaque_callback_data"] = echo
+    if echo is not None:
+        for entry in document["entry"]:
+            for change in entry["changes"]:
+                for status in change["value"]["statuses"]:
+                    status["biz_opaque_callback_data"] = echo
     items = parse_webhook(document).items
     return [envelope_for(item, tenant.id, datetime.now(UTC)) for item in items]
 
@@ -397,9 +398,9 @@ async def test_a_campaign_sends_statuses_are_not_kept_but_a_known_message_still_
     before = await _claims(db_pool, tenant)
     await publish(
         platform_bus,
-        _echoing(tenant, "status__delivered", campaign, str(uuid.uuid4()))
-        + _echoing(tenant, "status__delivered", reply, f"i:{uuid.uuid4()}")
-        + _echoing(tenant, "status__read", known, str(uuid.uuid4())),
+        _status_for(tenant, "status__delivered", campaign, str(uuid.uuid4()))
+        + _status_for(tenant, "status__delivered", reply, f"i:{uuid.uuid4()}")
+        + _status_for(tenant, "status__read", known, str(uuid.uuid4())),
     )
     await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", before + 3)
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
@@ -420,12 +421,10 @@ async def test_a_customer_message_does_not_wait_behind_a_flood_of_statuses(
     Both wait in the broker before the inbox starts, as after a pause or a restart."""
     tenant = await make_tenant()
     flood = 2000
-    template = (FIXTURES / "status__delivered.json").read_text(encoding="utf-8")
-    template = template.replace(FIXTURE_NUMBER, tenant.pnid).replace(FIXTURE_WABA, tenant.waba)
     statuses = [
-        envelope_for(item, tenant.id, datetime.now(UTC))
+        envelope
         for n in range(flood)
-        for item in parse_webhook(json.loads(template.replace(OUT_WAMID, f"wamid.flood{n}"))).items
+        for envelope in _status_for(tenant, "status__delivered", f"wamid.flood{n}")
     ]
     assert len({e.id for e in statuses}) == flood
     await publish(platform_bus, statuses)

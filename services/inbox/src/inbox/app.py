@@ -68,8 +68,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(deps_ctx)
     # Consumption starts only after every dependency above is in place.
     # Two queues, each with its own prefetch: customers' messages never wait behind statuses.
+    handlers = bind_handlers(lambda: app[INBOX_DEPS])
     for queue in (INBOX_EVENTS, INBOX_STATUSES):
-        handlers = bind_handlers(lambda: app[INBOX_DEPS])
         app.cleanup_ctx.append(consumer_ctx(queue.name, "inbox", handlers))
     app.cleanup_ctx.append(outbox_relay_ctx)
     app.cleanup_ctx.append(views_contacts.purge_ctx)  # the contacts' retention purge
