@@ -316,6 +316,21 @@ async def test_number_quality_and_quality_and_account_webhooks_show_in_settings(
     assert "Account restricted by Meta" in await event.inner_text()
     assert await event.get_attribute("data-event") == "ACCOUNT_RESTRICTION"
 
+    # Meta disables the account: its sends are held, and Settings says so. Once Meta lifted
+    # the block, an owner resumes sending from the row.
+    ban = {"event": "DISABLED_UPDATE",
+           "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "2026-12-07"}}  # fmt: skip
+    row = await webhook_shows("account_update", ban, "sending-paused")
+    paused = row.get_by_test_id("sending-paused")
+    assert await paused.get_attribute("data-reason") == "account-disabled"
+    assert "Meta disabled the account" in await paused.inner_text()
+    await row.get_by_role("button", name="Resume sending").click()
+    await paused.wait_for(state="detached")
+    async with platform.session.get(
+        f"{platform.base}/api/v1/numbers", headers=business.headers
+    ) as response:
+        assert (await json_of(response, 200))["numbers"][0]["sending_paused"] is None
+
 
 async def test_typing_shows_to_a_teammate_and_expires(
     platform: Platform, business: Business, new_context: Any

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -516,6 +517,64 @@ async def test_account_update_webhook_is_kept_on_the_accounts_numbers(
     assert kind == "ACCOUNT_RESTRICTION"
     assert at is not None
     assert await account(other) == (None, None)
+
+
+async def test_a_disabled_account_stops_its_numbers_sends_until_reinstated(
+    campaign_world: CampaignWorld,
+) -> None:
+    """DISABLED_UPDATE with ban state DISABLE blocks the account's numbers (the dispatcher
+    holds their sends), REINSTATE lifts it; SCHEDULE_FOR_DISABLE only warns. Webhooks arrive
+    out of order: an update older (by Meta's time) than the one applied changes neither the
+    block nor the event shown. Another tenant's numbers are untouched."""
+    world = campaign_world
+    team, other = await world.team(), await world.team()
+    t0 = int(time.time()) - 100
+
+    async def shown(of: Team) -> tuple[str | None, str | None]:
+        async with tenant_transaction(world.pool, of.tenant_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT sending_blocked_reason, account_event FROM whatsapp_numbers WHERE id = $1",
+                of.number_id,
+            )
+        assert row is not None
+        return row["sending_blocked_reason"], row["account_event"]
+
+    async def update(at: int, ban_state: str | None = None) -> None:
+        value: dict[str, Any] = {"event": "ACCOUNT_VIOLATION"}
+        if ban_state is not None:
+            value = {"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": ban_state}}
+        event = AccountReceived(
+            waba_id=team.waba_id, value=value, entry_time=t0 + at, received_at=datetime.now(UTC)
+        )
+        await world.publisher.publish(make_envelope(event, tenant_id=team.tenant_id))
+
+    async def becomes(want: tuple[str | None, str | None], *, stays: bool = False) -> None:
+        async with asyncio.timeout(10):
+            while await shown(team) != want:  # noqa: ASYNC110  # polls the database
+                await asyncio.sleep(0.05)
+        if stays:  # a late update published before must not change it once handled
+            await asyncio.sleep(0.5)
+            assert await shown(team) == want
+
+    await update(0, "SCHEDULE_FOR_DISABLE")
+    await becomes((None, "DISABLED_UPDATE"))
+    await update(10, "DISABLE")
+    await becomes(("account-disabled", "DISABLED_UPDATE"))
+    assert await shown(other) == (None, None)
+
+    await update(5, "REINSTATE")  # late: older than the ban
+    await update(20)
+    await becomes(("account-disabled", "ACCOUNT_VIOLATION"), stays=True)
+    await update(30, "REINSTATE")
+    await becomes((None, "DISABLED_UPDATE"))
+    await update(25, "DISABLE")  # late: older than the reinstatement
+    await update(40)
+    await becomes((None, "ACCOUNT_VIOLATION"), stays=True)
+    # Bans are ordered among themselves: one newer than the reinstatement applies, though an
+    # event newer than it stays the one shown.
+    await update(35, "DISABLE")
+    await becomes(("account-disabled", "ACCOUNT_VIOLATION"))
+    assert await shown(other) == (None, None)
 
 
 async def test_phone_quality_webhook_sets_the_numbers_messaging_tier(

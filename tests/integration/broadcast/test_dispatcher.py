@@ -215,6 +215,55 @@ async def test_invalid_token_pauses_the_number_until_the_token_is_replaced(
     assert sorted(s["payload"]["text"]["body"] for s in await world.sent(number)) == ["one", "two"]
 
 
+@pytest.mark.parametrize(("code", "reason"), [(131031, "account-locked"), (368, "policy-block")])
+async def test_a_blocked_account_holds_the_numbers_sends_until_the_block_ends(
+    dispatch_world: DispatchWorld, code: int, reason: str
+) -> None:
+    """Meta blocked the account: the refused send and every later one wait (queued, never
+    failed, never offered to Meta again) until the block is lifted, then all are sent once."""
+    world = dispatch_world
+    number = await world.number()
+    to = world.fresh_phone()
+    await world.open_window(number, to)
+    await world.fail_next(number, code)
+    first = await world.send(number, to, "one")
+
+    async def block() -> Any:
+        async with tenant_transaction(world.pool, number.tenant_id) as conn:
+            return await conn.fetchrow(
+                "SELECT sending_blocked_at, sending_blocked_reason FROM whatsapp_numbers"
+                " WHERE id = $1",
+                number.number_id,
+            )
+
+    async with asyncio.timeout(10):
+        while (await block())["sending_blocked_at"] is None:  # noqa: ASYNC110  # polls the db
+            await asyncio.sleep(0.02)
+    assert (await block())["sending_blocked_reason"] == reason
+    second = await world.send(number, to, "two")
+    await asyncio.sleep(0.5)
+    for message_id in (first, second):
+        assert (await world.row(number, message_id))["state"] == "queued"
+        assert world.observed.of(FAILED, message_id) == []
+    assert (await world.row(number, first))["attempts"] == 1
+    assert (await world.row(number, second))["attempts"] == 0
+    assert await world.sent(number) == []
+
+    # Lifted (Meta reinstated the account, or a manager resumed sending).
+    async with tenant_transaction(world.pool, number.tenant_id, "admin") as conn:
+        await conn.execute(
+            "UPDATE whatsapp_numbers SET sending_blocked_at = NULL, sending_blocked_reason = NULL"
+            " WHERE id = $1",
+            number.number_id,
+        )
+    await world.state_becomes(number, first, "sent")
+    await world.state_becomes(number, second, "sent")
+    assert sorted(s["payload"]["text"]["body"] for s in await world.sent(number)) == ["one", "two"]
+    for message_id in (first, second):
+        await world.observed.wait(SENT, message_id)
+        assert len(world.observed.of(SENT, message_id)) == 1
+
+
 async def test_a_numbers_rate_is_respected_over_a_burst(dispatch_world: DispatchWorld) -> None:
     world = dispatch_world
     number = await world.number(rate=20)

@@ -220,3 +220,71 @@ async def test_numbers_show_their_quality_rating_tier_and_last_quality_event(
     assert shown["account_event"] == "DISABLED_UPDATE"
     assert shown["account_updated_at"] is not None
     assert TOKEN not in str(listing)
+
+
+async def test_a_number_whose_sends_are_held_says_why_and_a_manager_resumes_it(
+    gateway: GatewayUnderTest, db_pool: Any
+) -> None:
+    """Sends held by Meta's block on the account (migration 0026) or a refused token show on
+    the number; an owner or admin resumes a block (not a refused token: only a new token ends
+    that); agents cannot, and another tenant sees nothing."""
+    owner, _, tenant_id = await gateway.owner()
+    admin, _ = await gateway.member(owner, "admin")
+    agent, _ = await gateway.member(owner, "agent")
+    stranger, _, _ = await gateway.owner()
+    status, created, _ = await owner.request(
+        "POST",
+        "/api/v1/numbers",
+        json={
+            "phone_number_id": str(uuid.uuid4().int)[:15],
+            "waba_id": "102290129340398",
+            "display_number": "+971 4 300 0001",
+            "access_token": TOKEN,
+        },
+    )
+    assert status == 201, created
+    assert (created["sending_paused"], created["sending_paused_at"]) == (None, None)
+    number_id, path = uuid.UUID(created["id"]), f"/api/v1/numbers/{created['id']}"
+
+    async def held(how: str) -> None:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute(
+                f"UPDATE whatsapp_numbers SET {how} WHERE id = $1",  # noqa: S608  # the test's own
+                number_id,
+            )
+
+    # What the dispatcher records when Meta answers 131031 (account locked).
+    await held("sending_blocked_at = now(), sending_blocked_reason = 'account-locked'")
+    (shown,) = (await agent.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    assert shown["sending_paused"] == "account-locked"
+    assert shown["sending_paused_at"] is not None
+
+    # Only a manager resumes; only `true` means anything; another tenant finds no number.
+    assert (await agent.request("PATCH", path, json={"resume_sending": True}))[0] == 403
+    assert (await stranger.request("PATCH", path, json={"resume_sending": True}))[0] == 404
+    for wrong in (False, "yes", None):
+        status, problem, _ = await admin.request("PATCH", path, json={"resume_sending": wrong})
+        assert status == (200 if wrong is None else 422), problem
+    (shown,) = (await owner.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    assert shown["sending_paused"] == "account-locked"
+
+    status, resumed, _ = await admin.request("PATCH", path, json={"resume_sending": True})
+    assert status == 200, resumed
+    assert (resumed["sending_paused"], resumed["sending_paused_at"]) == (None, None)
+    async with tenant_transaction(db_pool, tenant_id) as conn:
+        row = await conn.fetchrow(
+            "SELECT sending_blocked_at, sending_blocked_reason FROM whatsapp_numbers WHERE id = $1",
+            number_id,
+        )
+    assert row is not None
+    assert tuple(row) == (None, None)
+
+    # A refused token is shown first and is not lifted by resuming.
+    await held(
+        "token_invalid_at = now(), sending_blocked_at = now(),"
+        " sending_blocked_reason = 'policy-block'"
+    )
+    status, still, _ = await owner.request("PATCH", path, json={"resume_sending": True})
+    assert (status, still["sending_paused"]) == (200, "token-invalid")
+    status, renewed, _ = await owner.request("PATCH", path, json={"access_token": TOKEN + "x"})
+    assert (status, renewed["sending_paused"]) == (200, None)

@@ -126,9 +126,24 @@ def on_phone_quality(get: Callable[[], CampaignDeps]) -> Handler:
     return handle
 
 
+def ban_state(value: dict[str, Any]) -> str | None:
+    """DISABLE, REINSTATE or SCHEDULE_FOR_DISABLE from a DISABLED_UPDATE's ban_info (Meta's
+    examples give a string; a list is read as its last entry); None if absent or unknown."""
+    info = value.get("ban_info")
+    state = info.get("waba_ban_state") if isinstance(info, dict) else None
+    if isinstance(state, list) and state:
+        state = state[-1]
+    if isinstance(state, str) and state in {"DISABLE", "REINSTATE", "SCHEDULE_FOR_DISABLE"}:
+        return state
+    return None
+
+
 def on_account_update(get: Callable[[], CampaignDeps]) -> Handler:
     """An account_update (restriction, ban, partner removed, ...) is kept on the account's
-    numbers with its time, for Settings; the alarming kinds are logged as warnings."""
+    numbers with its time, for Settings; the alarming kinds are logged as warnings. A
+    DISABLED_UPDATE whose ban state is DISABLE stops the numbers' sends (the dispatcher holds
+    them, migration 0026); REINSTATE lets them go again. SCHEDULE_FOR_DISABLE is a warning:
+    the account still sends until Meta disables it."""
 
     async def handle(event: Event, envelope: Envelope) -> None:
         received = cast(AccountReceived, event)
@@ -136,8 +151,14 @@ def on_account_update(get: Callable[[], CampaignDeps]) -> Handler:
         if not isinstance(raw_event, str) or not _ACCOUNT_EVENT.fullmatch(raw_event):
             log.info("number.account_update_ignored")
             return
+        state = ban_state(received.value) if raw_event == "DISABLED_UPDATE" else None
+        # Meta's time of the update orders them (webhooks arrive out of order).
+        at = _timestamp({"timestamp": received.entry_time}, received.received_at)
         async with tenant_transaction(get().pool, envelope.tenant_id) as conn:
-            updated = await repo.set_account_event(conn, received.waba_id, raw_event)
+            updated = await repo.set_account_event(conn, received.waba_id, raw_event, at)
+            if state in ("DISABLE", "REINSTATE"):
+                reached = await repo.set_ban_state(conn, received.waba_id, state == "DISABLE", at)
+                log.warning("number.ban_state", ban_state=state, numbers=reached)
         if raw_event in _ACCOUNT_ALARMS:
             log.warning("number.account_update", account_event=raw_event, numbers=updated)
         else:

@@ -413,13 +413,32 @@ async def set_tier(
     return count
 
 
-async def set_account_event(conn: Conn, waba_id: str, event: str) -> int:
-    """An account_update: every number of the WhatsApp Business Account keeps the event and
-    its time, for Settings. Returns how many numbers of the tenant it reached."""
+async def set_account_event(conn: Conn, waba_id: str, event: str, at: datetime) -> int:
+    """An account_update of Meta's time `at`: every number of the WhatsApp Business Account
+    keeps the event and its time, for Settings, unless it shows a later one (webhooks arrive
+    out of order). Returns how many numbers of the tenant it reached."""
     count: int = await conn.fetchval(
-        "WITH hit AS (UPDATE whatsapp_numbers SET account_event = $2, account_updated_at = now()"
-        " WHERE waba_id = $1 RETURNING 1) SELECT count(*) FROM hit",
-        waba_id, event,
+        "WITH hit AS (UPDATE whatsapp_numbers SET account_event = $2, account_updated_at = $3"
+        " WHERE waba_id = $1 AND (account_updated_at IS NULL OR account_updated_at <= $3)"
+        " RETURNING 1) SELECT count(*) FROM hit",
+        waba_id, event, at,
+    )  # fmt: skip
+    return count
+
+
+async def set_ban_state(conn: Conn, waba_id: str, disabled: bool, at: datetime) -> int:
+    """Meta disabled (or reinstated) the account at `at`: every number of it stops (or
+    resumes) sending (migration 0026). A reinstatement lifts any block (a lock or a policy
+    block is the account's too); a number blocked earlier keeps its time and reason; a state
+    older than one already applied changes nothing. Returns how many numbers it reached."""
+    count: int = await conn.fetchval(
+        "WITH hit AS (UPDATE whatsapp_numbers SET ban_state_at = $3,"
+        " sending_blocked_at = CASE WHEN $2 THEN coalesce(sending_blocked_at, now()) END,"
+        " sending_blocked_reason = CASE WHEN $2"
+        " THEN coalesce(sending_blocked_reason, 'account-disabled') END"
+        " WHERE waba_id = $1 AND (ban_state_at IS NULL OR ban_state_at <= $3)"
+        " RETURNING 1) SELECT count(*) FROM hit",
+        waba_id, disabled, at,
     )  # fmt: skip
     return count
 

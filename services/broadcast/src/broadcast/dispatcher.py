@@ -56,6 +56,9 @@ TOKEN_FIELD = "whatsapp_numbers.access_token"  # noqa: S105  # a field name, not
 WINDOW_CLOSED = 131047
 THROUGHPUT = 130429
 PAIR_RATE = 131056
+# Meta blocked the account from sending (reference §4.1: "stop sends; alert tenant"): the
+# number's sends pause until the block ends (migration 0026), instead of each failing in turn.
+ACCOUNT_BLOCKS = {131031: "account-locked", 368: "policy-block"}
 WINDOW_TITLE = "outside the 24-hour window, use a template"
 Owner = Literal["bus", "sweeper"]
 # How long a number's row (rate, token, pause) is trusted from memory. A token refused by Meta
@@ -209,7 +212,7 @@ class Dispatcher:
             info = NumberInfo(
                 row["phone_number_id"],
                 row["access_token_enc"],
-                row["token_invalid_at"] is not None,
+                row["token_invalid_at"] is not None or row["sending_blocked_at"] is not None,
                 row["rate"],
             )
         if len(self._numbers) > 10_000:
@@ -258,7 +261,8 @@ class Dispatcher:
                 else await self._pacer.try_take(tenant_id, number_id, recipient)
             )
             if number.is_paused or wait_ms > 0:
-                # The sweeper sends it when due (a paused number: once its token is replaced).
+                # The sweeper sends it when due (a paused number: once its token is replaced
+                # or the account's block ends).
                 async with tenant_transaction(self.pool, tenant_id) as conn:
                     inserted = await repo.insert_send(
                         conn, send_id, number_id, conversation_id, priority, sealed, wait_ms / 1000
@@ -294,8 +298,9 @@ class Dispatcher:
                 return
             if (row["next_attempt_at"] is None) != (owner == "bus"):
                 return  # the other owner has it
-            if row["token_invalid_at"] is not None:
-                # Paused until the token is replaced; the sweeper resumes it then.
+            if row["token_invalid_at"] is not None or row["sending_blocked_at"] is not None:
+                # Paused until the token is replaced or the block ends; the sweeper resumes
+                # it then.
                 await repo.defer(conn, send_id, 0)
                 return
         content = self._content(tenant_id, row)
@@ -392,6 +397,8 @@ class Dispatcher:
             await self._finish_failed(tenant_id, send_id, code, WINDOW_TITLE, ("sending",))
         elif error.is_auth_error:
             await self._pause_number(tenant_id, target)
+        elif code in ACCOUNT_BLOCKS:
+            await self._block_number(tenant_id, target, ACCOUNT_BLOCKS[code])
         elif attempt >= cfg.max_attempts:
             await self._finish_failed(tenant_id, send_id, code, title, ("sending",), True)
         elif code == THROUGHPUT:
@@ -420,6 +427,16 @@ class Dispatcher:
             await repo.mark_token_invalid(conn, target.number_id, target.number.access_token_enc)
             await repo.requeue(conn, target.id, 0, transient=False)
         log.warning("dispatch.number_paused", number_id=str(target.number_id))
+
+    async def _block_number(self, tenant_id: UUID, target: Target, reason: str) -> None:
+        """Meta blocked the account: the number's sends wait until the block ends, this one
+        included (queued again, not failed)."""
+        self._numbers.pop((tenant_id, target.number_id), None)
+        async with tenant_transaction(self.pool, tenant_id) as conn:
+            blocked = await repo.block_sending(conn, target.number_id, reason)
+            await repo.requeue(conn, target.id, 0, transient=False)
+        if blocked:
+            log.warning("dispatch.number_blocked", number_id=str(target.number_id), reason=reason)
 
     async def _finish_failed(
         self,

@@ -22,7 +22,7 @@ PENDING = ("queued", "sending")
 async def load_number(conn: Conn, number_id: UUID) -> Row | None:
     """What sending needs from one of the tenant's numbers."""
     row: Row | None = await conn.fetchrow(
-        "SELECT phone_number_id, access_token_enc, token_invalid_at,"
+        "SELECT phone_number_id, access_token_enc, token_invalid_at, sending_blocked_at,"
         " coalesce(send_rate_per_second, 80) AS rate FROM whatsapp_numbers WHERE id = $1",
         number_id,
     )
@@ -73,7 +73,7 @@ async def load(conn: Conn, send_id: UUID) -> Row | None:
     row: Row | None = await conn.fetchrow(
         "SELECT s.id, s.number_id, s.priority, s.state, s.attempts, s.transient_failures,"
         " s.payload_enc, s.next_attempt_at, n.phone_number_id, n.access_token_enc,"
-        " n.token_invalid_at, coalesce(n.send_rate_per_second, 80) AS rate"
+        " n.token_invalid_at, n.sending_blocked_at, coalesce(n.send_rate_per_second, 80) AS rate"
         " FROM outbound_sends s"
         " JOIN whatsapp_numbers n ON n.tenant_id = s.tenant_id AND n.id = s.number_id"
         " WHERE s.id = $1",
@@ -171,6 +171,17 @@ async def mark_token_invalid(conn: Conn, number_id: UUID, token_enc: bytes) -> b
         "UPDATE whatsapp_numbers SET token_invalid_at = coalesce(token_invalid_at, now())"
         " WHERE id = $1 AND access_token_enc = $2 RETURNING 1",
         number_id, token_enc,
+    )  # fmt: skip
+    return done is not None
+
+
+async def block_sending(conn: Conn, number_id: UUID, reason: str) -> bool:
+    """Pause a number's sends: Meta blocked its account (reason: migration 0026). An earlier
+    block keeps its time and reason. True if this call blocked it."""
+    done = await conn.fetchval(
+        "UPDATE whatsapp_numbers SET sending_blocked_at = now(), sending_blocked_reason = $2"
+        " WHERE id = $1 AND sending_blocked_at IS NULL RETURNING 1",
+        number_id, reason,
     )  # fmt: skip
     return done is not None
 

@@ -155,6 +155,9 @@ export interface WhatsAppNumber {
   quality_updated_at?: string | null;
   account_event?: string | null;
   account_updated_at?: string | null;
+  /** Why sends are held (token-invalid, account-disabled, account-locked, policy-block). */
+  sending_paused?: string | null;
+  sending_paused_at?: string | null;
 }
 
 export interface ApiKey {

@@ -83,7 +83,18 @@ function Numbers({ manager }: { manager: boolean }) {
             <tr key={n.id}>
               <td dir="ltr" className="start">{n.display_number}</td>
               <td dir="ltr" className="start">{n.phone_number_id}</td>
-              <td><span className={`status-chip status-${n.status}`}>{t(`quality.status.${n.status}`, { defaultValue: n.status })}</span></td>
+              <td>
+                <span className={`status-chip status-${n.status}`}>{t(`quality.status.${n.status}`, { defaultValue: n.status })}</span>
+                {n.sending_paused && (
+                  <div className="paused" data-testid="sending-paused" data-reason={n.sending_paused}>
+                    <span className="status-chip status-paused">{t("quality.paused.title")}</span>
+                    <span className="muted small">
+                      {t(`quality.paused.${n.sending_paused}`, { defaultValue: n.sending_paused })}
+                      {n.sending_paused_at ? ` · ${formatDateTime(n.sending_paused_at)}` : ""}
+                    </span>
+                  </div>
+                )}
+              </td>
               <td><Quality number={n} /></td>
               <td data-testid="messaging-tier">{tierText(n.messaging_tier, t)}</td>
               <td>
@@ -93,6 +104,9 @@ function Numbers({ manager }: { manager: boolean }) {
                       {n.status === "active" ? t("settings.disable") : t("settings.enable")}
                     </button>
                     <button type="button" className="button small" onClick={() => setTokenFor(tokenFor === n.id ? null : n.id)}>{t("settings.replaceToken")}</button>
+                    {n.sending_paused && n.sending_paused !== "token-invalid" && (
+                      <button type="button" className="button small" onClick={() => patch.mutate({ id: n.id, json: { resume_sending: true } })}>{t("quality.paused.resume")}</button>
+                    )}
                   </div>
                 )}
                 {tokenFor === n.id && (

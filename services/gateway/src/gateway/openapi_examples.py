@@ -96,6 +96,8 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "quality_updated_at": None,
             "account_event": None,
             "account_updated_at": None,
+            "sending_paused": None,
+            "sending_paused_at": None,
         },
     },
     ("POST", "/api/v1/team/invites"): {

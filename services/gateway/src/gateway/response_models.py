@@ -107,6 +107,13 @@ class NumberOut(BaseModel):
     quality_updated_at: datetime | None
     account_event: str | None
     account_updated_at: datetime | None
+    sending_paused: (
+        Literal["token-invalid", "account-disabled", "account-locked", "policy-block"] | None
+    ) = Field(
+        description="Why sends to this number are held rather than sent: Meta refused its"
+        " token (replace it) or blocked its account (resume once Meta lifted the block)."
+    )
+    sending_paused_at: datetime | None
 
 
 class NumbersOut(BaseModel):

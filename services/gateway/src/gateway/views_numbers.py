@@ -31,13 +31,24 @@ _NOT_FOUND = ProblemError(404, "Not found")
 _COLUMNS = (
     "id, phone_number_id, waba_id, display_number, status, created_at, updated_at,"
     " messaging_tier, quality_rating, quality_event, quality_updated_at, account_event,"
-    " account_updated_at"
+    " account_updated_at, token_invalid_at, sending_blocked_at, sending_blocked_reason"
 )
 _QUALITY = re.compile(r"^[A-Z_]{1,32}$")
 
 
+def _paused(row: asyncpg.Record) -> tuple[str | None, str | None]:
+    """Why and since when the number's sends are held (migrations 0009 and 0026), if they are:
+    a token Meta refused comes first (only a new token ends it)."""
+    if row["token_invalid_at"] is not None:
+        return "token-invalid", row["token_invalid_at"].isoformat()
+    if row["sending_blocked_at"] is not None:
+        return row["sending_blocked_reason"], row["sending_blocked_at"].isoformat()
+    return None, None
+
+
 def _number_json(row: asyncpg.Record) -> dict[str, Any]:
     updated, account = row["quality_updated_at"], row["account_updated_at"]
+    paused, paused_at = _paused(row)
     return {
         "id": str(row["id"]),
         "phone_number_id": row["phone_number_id"],
@@ -56,6 +67,10 @@ def _number_json(row: asyncpg.Record) -> dict[str, Any]:
         # a ban, the partner removed, ...) and its time.
         "account_event": row["account_event"],
         "account_updated_at": account.isoformat() if account is not None else None,
+        # Sends to this number are held, not failed: Meta refused its token (token-invalid)
+        # or blocked its account (account-disabled, account-locked, policy-block).
+        "sending_paused": paused,
+        "sending_paused_at": paused_at,
     }
 
 
@@ -176,7 +191,7 @@ async def list_numbers(request: web.Request) -> web.Response:
 @route(
     "PATCH",
     "/api/v1/numbers/{number_id}",
-    "Update a number (name, status or token)",
+    "Update a number (name, status, token; resume sending after Meta's block)",
     roles=MANAGERS,
     body=NumberPatchBody,
     response=NumberOut,
@@ -189,7 +204,9 @@ async def list_numbers(request: web.Request) -> web.Response:
     },
 )
 async def update_number(request: web.Request) -> web.Response:
-    """Change the display number, enable/disable it, or replace its token (checked first)."""
+    """Change the display number, enable/disable it, replace its token (checked first), or
+    resume sending after Meta lifted a block (if Meta still refuses, the next send blocks the
+    number again)."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
     number_id = _number_id(request)
@@ -219,12 +236,15 @@ async def update_number(request: web.Request) -> web.Response:
             "UPDATE whatsapp_numbers SET display_number = coalesce($2, display_number),"  # noqa: S608
             " status = coalesce($3, status), access_token_enc = coalesce($4, access_token_enc),"
             " quality_rating = coalesce($5, quality_rating),"
+            " sending_blocked_at = CASE WHEN $6 THEN NULL ELSE sending_blocked_at END,"
+            " sending_blocked_reason = CASE WHEN $6 THEN NULL ELSE sending_blocked_reason END,"
             f" updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
             number_id,
             body.display_number,
             body.status,
             token_enc,
             rating,
+            body.resume_sending is True,
         )
         if row is None:
             raise _NOT_FOUND
