@@ -308,3 +308,6 @@ async def test_interactive_overtakes_a_backlog_of_bulk(dispatch_world: DispatchW
     order = [s["payload"]["text"]["body"] for s in await world.sent(number)]
     assert order.index("agent reply") <= 8, order
     assert (max(r["updated_at"] for r in last) - replied["updated_at"]).total_seconds() > 1.0
+    # Results say which sends were bulk (the inbox skips those: never its messages).
+    assert (await world.observed.wait(SENT, reply))["bulk"] is False
+    assert [(await world.observed.wait(SENT, m))["bulk"] for m in bulk] == [True] * len(bulk)

@@ -211,3 +211,23 @@ async def test_a_result_under_another_tenant_changes_nothing(inbox_world: Any) -
     await publish(inbox_world, other, MessageFailed(message_id=message_id, error_code=1))
     await handled(inbox_world, other, before + 1)
     assert await state(inbox_world, team, message_id) == ("queued", None, None, None)
+
+
+async def test_a_campaigns_send_results_cost_the_inbox_nothing(inbox_world: Any) -> None:
+    """Results of bulk sends (a campaign's, one per recipient) are never inbox messages: the
+    inbox skips them without a transaction or a claim, while an interactive result is read."""
+    team = await inbox_world.team()
+    before = await claims(inbox_world, team)
+    results: list[Event] = [
+        MessageSent(message_id=uuid.uuid4(), wamid=wamid(), bulk=True),
+        MessageFailed(message_id=uuid.uuid4(), error_code=131026, bulk=True),
+    ]
+    bulk = [await publish(inbox_world, team, result) for result in results]
+    reply = await publish(inbox_world, team, MessageSent(message_id=uuid.uuid4(), wamid=wamid()))
+    await handled(inbox_world, team, before)
+    await asyncio.sleep(0.5)  # what was published before the reply had time to be handled too
+    async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
+        rows = await conn.fetch("SELECT event_id FROM processed_messages")
+    claimed = {row["event_id"] for row in rows}
+    assert reply.id in claimed
+    assert claimed.isdisjoint(e.id for e in bulk)

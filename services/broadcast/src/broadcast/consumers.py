@@ -68,7 +68,11 @@ async def _refuse(
     """A command we can never send (unknown number, unreadable payload): failed, once."""
     async with tenant_transaction(dispatcher.pool, envelope.tenant_id) as conn:
         if await claim_event(conn, CONSUMER, envelope):
-            failed = MessageFailed(message_id=command.message_id, error_title=why)
+            failed = MessageFailed(
+                message_id=command.message_id,
+                error_title=why,
+                bulk=isinstance(command, SendBulkMessage) or command.priority == "bulk",
+            )
             await emit(conn, envelope.tenant_id, failed)
     log.warning("dispatch.refused", send_id=str(command.message_id), reason=why)
 

@@ -357,8 +357,9 @@ class Dispatcher:
         finally:
             del token
         async with tenant_transaction(self.pool, tenant_id) as conn:
-            if await repo.mark_sent(conn, send_id, wamid, ("sending",)):
-                await emit(conn, tenant_id, MessageSent(message_id=send_id, wamid=wamid))
+            if await repo.mark_sent(conn, send_id, wamid, ("sending",)) is not None:
+                sent = MessageSent(message_id=send_id, wamid=wamid, bulk=target.bulk)
+                await emit(conn, tenant_id, sent)
         self._remember_settled(send_id)
         log.info("dispatch.sent", send_id=str(send_id), attempt=attempt)
 
@@ -451,15 +452,17 @@ class Dispatcher:
     ) -> None:
         """→ failed, and MessageFailed through the outbox in the same transaction."""
         async with tenant_transaction(self.pool, tenant_id) as conn:
-            done = await repo.mark_failed(
+            priority = await repo.mark_failed(
                 conn, send_id, code, title, from_states, older_than_s=older_than_s
             )
+            done = priority is not None
             if done:
                 event = MessageFailed(
                     message_id=send_id,
                     error_code=code,
                     error_title=title[:200],
                     retryable=retryable,
+                    bulk=priority == "bulk",
                 )
                 await emit(conn, tenant_id, event)
         if done:
@@ -480,9 +483,11 @@ class Dispatcher:
     async def reconcile(self, tenant_id: UUID, send_id: UUID, wamid: str) -> bool:
         """A status webhook echoed our id: Meta has the message, so it is sent (once)."""
         async with tenant_transaction(self.pool, tenant_id) as conn:
-            done = await repo.mark_sent(conn, send_id, wamid, repo.PENDING, attempted=True)
+            priority = await repo.mark_sent(conn, send_id, wamid, repo.PENDING, attempted=True)
+            done = priority is not None
             if done:
-                await emit(conn, tenant_id, MessageSent(message_id=send_id, wamid=wamid))
+                sent = MessageSent(message_id=send_id, wamid=wamid, bulk=priority == "bulk")
+                await emit(conn, tenant_id, sent)
         self._remember_settled(send_id)
         if done:
             log.info("dispatch.reconciled", send_id=str(send_id))

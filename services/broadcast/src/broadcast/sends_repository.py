@@ -134,15 +134,17 @@ async def requeue(conn: Conn, send_id: UUID, seconds: float, *, transient: bool)
 
 async def mark_sent(
     conn: Conn, send_id: UUID, wamid: str, from_states: Sequence[str], *, attempted: bool = False
-) -> bool:
-    """→ sent with Meta's wamid, from one of `from_states`; False if the send was not there."""
-    done = await conn.fetchval(
+) -> str | None:
+    """→ sent with Meta's wamid, from one of `from_states`: the send's priority, or None if
+    the send was not there."""
+    priority: str | None = await conn.fetchval(
         "UPDATE outbound_sends SET state = 'sent', wamid = $2, payload_enc = NULL,"
         " next_attempt_at = NULL, error_code = NULL, error_title = NULL, updated_at = now()"
-        " WHERE id = $1 AND state = ANY($3::text[]) AND (NOT $4 OR attempts > 0) RETURNING 1",
+        " WHERE id = $1 AND state = ANY($3::text[]) AND (NOT $4 OR attempts > 0)"
+        " RETURNING priority",
         send_id, wamid, list(from_states), attempted,
     )  # fmt: skip
-    return done is not None
+    return priority
 
 
 async def mark_failed(
@@ -153,16 +155,17 @@ async def mark_failed(
     from_states: Sequence[str],
     *,
     older_than_s: float = 0.0,
-) -> bool:
-    """→ failed with a code and title; `older_than_s` guards the outcome-unknown sweep."""
-    done = await conn.fetchval(
+) -> str | None:
+    """→ failed with a code and title: the send's priority, or None if it was not in one of
+    `from_states`; `older_than_s` guards the outcome-unknown sweep."""
+    priority: str | None = await conn.fetchval(
         "UPDATE outbound_sends SET state = 'failed', error_code = $2, error_title = $3,"
         " payload_enc = NULL, next_attempt_at = NULL, updated_at = now()"
         " WHERE id = $1 AND state = ANY($4::text[])"
-        " AND updated_at <= now() - make_interval(secs => $5) RETURNING 1",
+        " AND updated_at <= now() - make_interval(secs => $5) RETURNING priority",
         send_id, code, title[:200], list(from_states), older_than_s,
     )  # fmt: skip
-    return done is not None
+    return priority
 
 
 async def mark_token_invalid(conn: Conn, number_id: UUID, token_enc: bytes) -> bool:

@@ -51,6 +51,9 @@ async def on_message_sent(event: Event, envelope: Envelope, deps: InboxDeps) -> 
     """Link the wamid of a message the dispatcher sent and apply statuses kept for it."""
     if not isinstance(event, MessageSent):
         raise TypeError("on_message_sent needs a MessageSent event")
+    if event.bulk:
+        # A campaign's send, one per recipient: no inbox message to link, so no transaction.
+        return
 
     async def record(conn: Conn, _event: Event, claimed: Envelope) -> None:
         await record_sent(conn, event, claimed)
@@ -62,6 +65,8 @@ async def on_message_failed(event: Event, envelope: Envelope, deps: InboxDeps) -
     """Mark a message the dispatcher could not send as failed."""
     if not isinstance(event, MessageFailed):
         raise TypeError("on_message_failed needs a MessageFailed event")
+    if event.bulk:
+        return  # a campaign's send, as above
 
     async def record(conn: Conn, _event: Event, claimed: Envelope) -> None:
         await record_failed(conn, event, claimed)

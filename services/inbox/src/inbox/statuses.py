@@ -14,7 +14,8 @@ Rules (statuses arrive out of order and repeatedly; a `read` may come without `d
     inbox message.
   * The dispatcher's results: `broadcast.message.sent` links the wamid and moves a queued or
     sending message to `sent` (then applies the kept statuses); `broadcast.message.failed`
-    fails a message that is queued, sending or sent.
+    fails a message that is queued, sending or sent. Results of bulk sends (a campaign's) are
+    skipped before this module (inbox.handlers), without a transaction.
 Every move forward publishes `inbox.message.status_changed` (ids, status, error code only).
 """
 
@@ -109,8 +110,9 @@ async def record_sent(conn: Conn, event: MessageSent, envelope: Envelope) -> Non
     await repository.lock_wamid(conn, event.wamid)
     outcome = await replies_repository.mark_sent(conn, event.message_id, event.wamid)
     if outcome is None:
-        # Not an inbox message: a campaign's send (campaigns keep their recipients themselves),
-        # one per recipient, so no warning.
+        # Not an inbox message: a campaign's send (campaigns keep their recipients themselves)
+        # whose result came without the bulk flag (published before it existed), so no
+        # warning.
         log.info("inbox.message_sent", message_id=str(event.message_id), known=False)
         return
     state, moved = outcome

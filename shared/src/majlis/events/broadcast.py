@@ -56,6 +56,8 @@ class MessageSent(Event):
 
     message_id: UUID
     wamid: str = Field(min_length=1, max_length=255)
+    # A bulk send (a campaign's): never an inbox message, which the inbox skips unread.
+    bulk: bool = False
 
 
 @register_event
@@ -68,6 +70,8 @@ class MessageFailed(Event):
     error_code: int | None = None
     error_title: str | None = Field(default=None, max_length=200)
     retryable: bool = False
+    # A bulk send (a campaign's): never an inbox message, which the inbox skips unread.
+    bulk: bool = False
 
 
 @register_event
