@@ -305,16 +305,22 @@ async def test_number_quality_and_quality_and_account_webhooks_show_in_settings(
     assert await row.get_by_test_id("messaging-tier").inner_text() == "250 customers / 24 h"
 
     # Meta restricts the WhatsApp Business Account: an account_update.
-    limit = {
-        "restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION",
-        "expiration": int(time.time()) + 86400,
-    }
+    limits = [
+        {"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION",
+         "expiration": int(time.time()) + 86400},
+        {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING",
+         "expiration": int(time.time()) + 86400},
+    ]  # fmt: skip
     restriction = {"phone_number": "97145550100", "event": "ACCOUNT_RESTRICTION",
-                   "restriction_info": [limit]}  # fmt: skip
+                   "restriction_info": limits}  # fmt: skip
     row = await webhook_shows("account_update", restriction, "account-event")
     event = row.get_by_test_id("account-event")
     assert "Account restricted by Meta" in await event.inner_text()
     assert await event.get_attribute("data-event") == "ACCOUNT_RESTRICTION"
+    # Starting conversations is restricted: campaigns are held until Meta's expiration.
+    held = row.get_by_test_id("restriction")
+    assert await held.get_attribute("data-kind") == "campaigns"
+    assert "Campaigns held" in await held.inner_text()
 
     # Meta disables the account: its sends are held, and Settings says so. Once Meta lifted
     # the block, an owner resumes sending from the row.
@@ -326,10 +332,12 @@ async def test_number_quality_and_quality_and_account_webhooks_show_in_settings(
     assert "Meta disabled the account" in await paused.inner_text()
     await row.get_by_role("button", name="Resume sending").click()
     await paused.wait_for(state="detached")
+    await row.get_by_test_id("restriction").wait_for(state="detached")
     async with platform.session.get(
         f"{platform.base}/api/v1/numbers", headers=business.headers
     ) as response:
-        assert (await json_of(response, 200))["numbers"][0]["sending_paused"] is None
+        (number,) = (await json_of(response, 200))["numbers"]
+    assert (number["sending_paused"], number["restrictions"]) == (None, [])
 
 
 async def test_typing_shows_to_a_teammate_and_expires(

@@ -577,6 +577,64 @@ async def test_a_disabled_account_stops_its_numbers_sends_until_reinstated(
     assert await shown(other) == (None, None)
 
 
+async def test_an_account_restriction_holds_campaigns_or_replies_until_it_expires(
+    campaign_world: CampaignWorld,
+) -> None:
+    """ACCOUNT_RESTRICTION states the account's restrictions: starting conversations
+    restricted holds bulk sends, answering customers holds replies, each until Meta's
+    expiration (seconds or ISO text; none readable: until lifted); adding numbers holds
+    nothing. A late update changes nothing; a newer one replaces the holds."""
+    world = campaign_world
+    team, other = await world.team(), await world.team()
+    t0 = int(time.time()) - 100
+    soon, later = t0 + 3700, t0 + 7300
+
+    async def holds(of: Team) -> tuple[Any, Any]:
+        async with tenant_transaction(world.pool, of.tenant_id) as conn:
+            row = await conn.fetchrow(
+                "SELECT extract(epoch FROM restricted_bulk_until) AS bulk,"
+                " extract(epoch FROM restricted_replies_until) AS replies"
+                " FROM whatsapp_numbers WHERE id = $1",
+                of.number_id,
+            )
+        assert row is not None
+        return (
+            None if row["bulk"] is None else float(row["bulk"]),
+            None if row["replies"] is None else float(row["replies"]),
+        )
+
+    async def restrict(at: int, *entries: tuple[str, Any]) -> None:
+        info = [{"restriction_type": f"RESTRICTED_{kind}", "expiration": ends}
+                for kind, ends in entries]  # fmt: skip
+        value = {"event": "ACCOUNT_RESTRICTION", "restriction_info": info}
+        event = AccountReceived(
+            waba_id=team.waba_id, value=value, entry_time=t0 + at, received_at=datetime.now(UTC)
+        )
+        await world.publisher.publish(make_envelope(event, tenant_id=team.tenant_id))
+
+    async def becomes(want: tuple[Any, Any]) -> None:
+        async with asyncio.timeout(10):
+            while await holds(team) != want:  # noqa: ASYNC110  # polls the database
+                await asyncio.sleep(0.05)
+
+    iso_later = datetime.fromtimestamp(later, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    await restrict(
+        10,
+        ("BIZ_INITIATED_MESSAGING", soon),
+        ("BIZ_INITIATED_MESSAGING", iso_later),
+        ("ADD_PHONE_NUMBER_ACTION", later),
+    )
+    await becomes((float(later), None))
+    assert await holds(other) == (None, None)
+    await restrict(5, ("CUSTOMER_INITIATED_MESSAGING", soon))  # late: older than the one shown
+    await restrict(20, ("CUSTOMER_INITIATED_MESSAGING", "not a time"))
+    await becomes((None, float("inf")))
+    await asyncio.sleep(0.5)  # the late one, handled by now, changed nothing
+    assert await holds(team) == (None, float("inf"))
+    await restrict(30)  # Meta's word that no restriction remains
+    await becomes((None, None))
+
+
 async def test_phone_quality_webhook_sets_the_numbers_messaging_tier(
     campaign_world: CampaignWorld,
 ) -> None:

@@ -264,6 +264,48 @@ async def test_a_blocked_account_holds_the_numbers_sends_until_the_block_ends(
         assert len(world.observed.of(SENT, message_id)) == 1
 
 
+@pytest.mark.parametrize("restricted", ["bulk", "replies"])
+async def test_a_restriction_holds_its_kind_of_send_until_it_expires(
+    dispatch_world: DispatchWorld, restricted: str
+) -> None:
+    """Meta restricts starting conversations (campaign sends held) or answering customers
+    (replies held) until a time: the other kind still goes; the held sends go once the
+    restriction has expired, each once."""
+    world = dispatch_world
+    number = await world.number()
+    to_bulk, to_reply = world.fresh_phone(), world.fresh_phone()
+    for to in (to_bulk, to_reply):
+        await world.open_window(number, to)
+    column = f"restricted_{restricted}_until"
+    async with tenant_transaction(world.pool, number.tenant_id) as conn:
+        await conn.execute(
+            f"UPDATE whatsapp_numbers SET {column} = now() + interval '1 hour'"  # noqa: S608
+            " WHERE id = $1",
+            number.number_id,
+        )
+    campaign = await world.send(number, to_bulk, "promo", bulk=True)
+    reply = await world.send(number, to_reply, "reply")
+    held, free = (campaign, reply) if restricted == "bulk" else (reply, campaign)
+    await world.state_becomes(number, free, "sent")
+    await asyncio.sleep(0.5)
+    row = await world.row(number, held)
+    assert (row["state"], row["attempts"]) == ("queued", 0)
+    assert world.observed.of(FAILED, held) == []
+    assert len(await world.sent(number)) == 1
+
+    async with tenant_transaction(world.pool, number.tenant_id) as conn:
+        await conn.execute(
+            f"UPDATE whatsapp_numbers SET {column} = now() - interval '1 second'"  # noqa: S608
+            " WHERE id = $1",
+            number.number_id,
+        )
+    await world.state_becomes(number, held, "sent")
+    assert sorted(s["payload"]["text"]["body"] for s in await world.sent(number)) == [
+        "promo",
+        "reply",
+    ]
+
+
 async def test_a_numbers_rate_is_respected_over_a_burst(dispatch_world: DispatchWorld) -> None:
     world = dispatch_world
     number = await world.number(rate=20)

@@ -279,6 +279,22 @@ async def test_a_number_whose_sends_are_held_says_why_and_a_manager_resumes_it(
     assert row is not None
     assert tuple(row) == (None, None)
 
+    # Meta's restrictions in force (one with an end, one without), and one already expired.
+    assert resumed["restrictions"] == []
+    await held(
+        "restricted_bulk_until = now() + interval '1 hour', restricted_replies_until = 'infinity'"
+    )
+    (shown,) = (await agent.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    assert [r["kind"] for r in shown["restrictions"]] == ["campaigns", "replies"]
+    assert shown["restrictions"][0]["until"] is not None
+    assert shown["restrictions"][1]["until"] is None
+    assert shown["sending_paused"] is None
+    await held("restricted_replies_until = now() - interval '1 minute'")
+    (shown,) = (await agent.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    assert [r["kind"] for r in shown["restrictions"]] == ["campaigns"]
+    status, resumed, _ = await owner.request("PATCH", path, json={"resume_sending": True})
+    assert (status, resumed["restrictions"]) == (200, [])
+
     # A refused token is shown first and is not lifted by resuming.
     await held(
         "token_invalid_at = now(), sending_blocked_at = now(),"

@@ -138,12 +138,60 @@ def ban_state(value: dict[str, Any]) -> str | None:
     return None
 
 
+# Restriction types that hold sends (migration 0027): starting conversations (campaigns) and
+# answering customers (agents' and the bot's replies). Others (adding numbers) hold nothing.
+_HOLDS = {
+    "RESTRICTED_BIZ_INITIATED_MESSAGING": "bulk",
+    "RESTRICTED_CUSTOMER_INITIATED_MESSAGING": "replies",
+}
+_FOREVER = "infinity"
+
+
+def _expiration(value: object) -> datetime | None:
+    """Meta's expiration: seconds since 1970 (a number or digits) or an ISO 8601 text."""
+    try:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+            return datetime.fromtimestamp(int(value), UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def restriction_holds(value: dict[str, Any]) -> dict[str, str | None]:
+    """Until when an ACCOUNT_RESTRICTION holds bulk sends and replies: the latest expiration
+    of each kind's restrictions (ISO text), 'infinity' for one without a readable expiration
+    (until a newer update or a manager resumes), None for no hold."""
+    ends: dict[str, list[datetime | None]] = {"bulk": [], "replies": []}
+    entries = value.get("restriction_info")
+    for entry in entries if isinstance(entries, list) else []:
+        name = entry.get("restriction_type") if isinstance(entry, dict) else None
+        kind = _HOLDS.get(name) if isinstance(name, str) else None
+        if kind is not None:
+            ends[kind].append(_expiration(entry.get("expiration")))
+    holds: dict[str, str | None] = {}
+    for kind, found in ends.items():
+        known = [end for end in found if end is not None]
+        if not found:
+            holds[kind] = None
+        elif len(known) < len(found):
+            holds[kind] = _FOREVER
+        else:
+            holds[kind] = max(known).astimezone(UTC).isoformat()
+    return holds
+
+
 def on_account_update(get: Callable[[], CampaignDeps]) -> Handler:
     """An account_update (restriction, ban, partner removed, ...) is kept on the account's
     numbers with its time, for Settings; the alarming kinds are logged as warnings. A
     DISABLED_UPDATE whose ban state is DISABLE stops the numbers' sends (the dispatcher holds
     them, migration 0026); REINSTATE lets them go again. SCHEDULE_FOR_DISABLE is a warning:
-    the account still sends until Meta disables it."""
+    the account still sends until Meta disables it. An ACCOUNT_RESTRICTION holds campaign
+    sends and/or replies until Meta's expiration (restriction_holds)."""
 
     async def handle(event: Event, envelope: Envelope) -> None:
         received = cast(AccountReceived, event)
@@ -159,6 +207,17 @@ def on_account_update(get: Callable[[], CampaignDeps]) -> Handler:
             if state in ("DISABLE", "REINSTATE"):
                 reached = await repo.set_ban_state(conn, received.waba_id, state == "DISABLE", at)
                 log.warning("number.ban_state", ban_state=state, numbers=reached)
+            elif raw_event == "ACCOUNT_RESTRICTION":
+                holds = restriction_holds(received.value)
+                reached = await repo.set_restrictions(
+                    conn, received.waba_id, holds["bulk"], holds["replies"], at
+                )
+                log.warning(
+                    "number.restricted",
+                    bulk_held=holds["bulk"] is not None,
+                    replies_held=holds["replies"] is not None,
+                    numbers=reached,
+                )
         if raw_event in _ACCOUNT_ALARMS:
             log.warning("number.account_update", account_event=raw_event, numbers=updated)
         else:

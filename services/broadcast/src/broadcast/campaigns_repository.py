@@ -443,6 +443,23 @@ async def set_ban_state(conn: Conn, waba_id: str, disabled: bool, at: datetime) 
     return count
 
 
+async def set_restrictions(
+    conn: Conn, waba_id: str, bulk_until: str | None, replies_until: str | None, at: datetime
+) -> int:
+    """An ACCOUNT_RESTRICTION of Meta's time `at` states the account's current restrictions:
+    until when its numbers' bulk sends and replies are held (a timestamp, 'infinity', or None
+    for no hold; migration 0027). An update older than the one applied changes nothing.
+    Returns how many numbers of the tenant it reached."""
+    count: int = await conn.fetchval(
+        "WITH hit AS (UPDATE whatsapp_numbers SET restricted_bulk_until = $2::text::timestamptz,"
+        " restricted_replies_until = $3::text::timestamptz, restriction_at = $4"
+        " WHERE waba_id = $1 AND (restriction_at IS NULL OR restriction_at <= $4)"
+        " RETURNING 1) SELECT count(*) FROM hit",
+        waba_id, bulk_until, replies_until, at,
+    )  # fmt: skip
+    return count
+
+
 async def due_campaigns(pool: asyncpg.Pool[Any], limit: int) -> list[tuple[UUID, UUID]]:
     """(tenant_id, campaign_id) of scheduled campaigns due and running ones to feed."""
     rows = await pool.fetch("SELECT tenant_id, campaign_id FROM app.due_campaigns($1)", limit)

@@ -108,6 +108,13 @@ class NumberInfo:
     access_token_enc: bytes
     is_paused: bool
     rate: int
+    # Meta restricts the account from starting conversations / answering customers (0027).
+    bulk_held: bool = False
+    replies_held: bool = False
+
+    def holds(self, bulk: bool) -> bool:
+        """Whether a send of this kind must wait (refused token, blocked or restricted)."""
+        return self.is_paused or (self.bulk_held if bulk else self.replies_held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +221,8 @@ class Dispatcher:
                 row["access_token_enc"],
                 row["token_invalid_at"] is not None or row["sending_blocked_at"] is not None,
                 row["rate"],
+                row["bulk_held"],
+                row["replies_held"],
             )
         if len(self._numbers) > 10_000:
             self._numbers.clear()
@@ -255,14 +264,11 @@ class Dispatcher:
             if number is None:
                 return False
             recipient, body = content
-            wait_ms = (
-                0
-                if number.is_paused
-                else await self._pacer.try_take(tenant_id, number_id, recipient)
-            )
-            if number.is_paused or wait_ms > 0:
-                # The sweeper sends it when due (a paused number: once its token is replaced
-                # or the account's block ends).
+            held = number.holds(priority == "bulk")
+            wait_ms = 0 if held else await self._pacer.try_take(tenant_id, number_id, recipient)
+            if held or wait_ms > 0:
+                # The sweeper sends it when due (a held one: once its number's token is
+                # replaced, or Meta's block or restriction of the account ends).
                 async with tenant_transaction(self.pool, tenant_id) as conn:
                     inserted = await repo.insert_send(
                         conn, send_id, number_id, conversation_id, priority, sealed, wait_ms / 1000
@@ -298,9 +304,14 @@ class Dispatcher:
                 return
             if (row["next_attempt_at"] is None) != (owner == "bus"):
                 return  # the other owner has it
-            if row["token_invalid_at"] is not None or row["sending_blocked_at"] is not None:
-                # Paused until the token is replaced or the block ends; the sweeper resumes
-                # it then.
+            restricted = row["bulk_held"] if row["priority"] == "bulk" else row["replies_held"]
+            if (
+                row["token_invalid_at"] is not None
+                or row["sending_blocked_at"] is not None
+                or restricted
+            ):
+                # Held until the token is replaced or Meta's block or restriction ends; the
+                # sweeper resumes it then.
                 await repo.defer(conn, send_id, 0)
                 return
         content = self._content(tenant_id, row)

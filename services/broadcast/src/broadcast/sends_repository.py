@@ -20,9 +20,12 @@ PENDING = ("queued", "sending")
 
 
 async def load_number(conn: Conn, number_id: UUID) -> Row | None:
-    """What sending needs from one of the tenant's numbers."""
+    """What sending needs from one of the tenant's numbers; bulk_held / replies_held: Meta's
+    restriction of the account holds that kind of send now (migration 0027)."""
     row: Row | None = await conn.fetchrow(
         "SELECT phone_number_id, access_token_enc, token_invalid_at, sending_blocked_at,"
+        " coalesce(restricted_bulk_until > now(), false) AS bulk_held,"
+        " coalesce(restricted_replies_until > now(), false) AS replies_held,"
         " coalesce(send_rate_per_second, 80) AS rate FROM whatsapp_numbers WHERE id = $1",
         number_id,
     )
@@ -69,11 +72,13 @@ async def insert_claimed(
 
 
 async def load(conn: Conn, send_id: UUID) -> Row | None:
-    """A send with what sending it needs from its number."""
+    """A send with what sending it needs from its number (as load_number says)."""
     row: Row | None = await conn.fetchrow(
         "SELECT s.id, s.number_id, s.priority, s.state, s.attempts, s.transient_failures,"
         " s.payload_enc, s.next_attempt_at, n.phone_number_id, n.access_token_enc,"
-        " n.token_invalid_at, n.sending_blocked_at, coalesce(n.send_rate_per_second, 80) AS rate"
+        " n.token_invalid_at, n.sending_blocked_at, coalesce(n.send_rate_per_second, 80) AS rate,"
+        " coalesce(n.restricted_bulk_until > now(), false) AS bulk_held,"
+        " coalesce(n.restricted_replies_until > now(), false) AS replies_held"
         " FROM outbound_sends s"
         " JOIN whatsapp_numbers n ON n.tenant_id = s.tenant_id AND n.id = s.number_id"
         " WHERE s.id = $1",

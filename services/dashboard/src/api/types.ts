@@ -158,6 +158,8 @@ export interface WhatsAppNumber {
   /** Why sends are held (token-invalid, account-disabled, account-locked, policy-block). */
   sending_paused?: string | null;
   sending_paused_at?: string | null;
+  /** Meta's restrictions in force: campaigns and/or replies held until `until` (null: no end given). */
+  restrictions?: { kind: "campaigns" | "replies"; until: string | null }[];
 }
 
 export interface ApiKey {

@@ -722,6 +722,12 @@ export const ar: Dictionary = {
       "policy-block": "حظرت Meta الحساب لمخالفة السياسات: الرسائل محتجزة حتى ينتهي الحظر",
       resume: "استئناف الإرسال",
     },
+    restricted: {
+      campaigns: "الحملات محتجزة: تقيّد Meta بدء المحادثات",
+      replies: "الردود محتجزة: تقيّد Meta الرد على العملاء",
+      until: "حتى {{when}}",
+      noEnd: "حتى ترفع Meta القيد",
+    },
     accountEvents: {
       ACCOUNT_RESTRICTION: "قيّدت Meta الحساب",
       ACCOUNT_VIOLATION: "أبلغت Meta عن مخالفة للسياسات",

@@ -721,6 +721,12 @@ export const en = {
       "policy-block": "Meta blocked the account for a policy violation: messages are held until the block ends",
       resume: "Resume sending",
     },
+    restricted: {
+      campaigns: "Campaigns held: Meta restricts starting conversations",
+      replies: "Replies held: Meta restricts answering customers",
+      until: "until {{when}}",
+      noEnd: "until Meta lifts it",
+    },
     accountEvents: {
       ACCOUNT_RESTRICTION: "Account restricted by Meta",
       ACCOUNT_VIOLATION: "Policy violation reported by Meta",

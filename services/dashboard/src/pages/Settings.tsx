@@ -94,6 +94,14 @@ function Numbers({ manager }: { manager: boolean }) {
                     </span>
                   </div>
                 )}
+                {n.restrictions?.map((r) => (
+                  <div key={r.kind} className="paused" data-testid="restriction" data-kind={r.kind}>
+                    <span className="status-chip status-paused">{t(`quality.restricted.${r.kind}`)}</span>
+                    <span className="muted small">
+                      {r.until ? t("quality.restricted.until", { when: formatDateTime(r.until) }) : t("quality.restricted.noEnd")}
+                    </span>
+                  </div>
+                ))}
               </td>
               <td><Quality number={n} /></td>
               <td data-testid="messaging-tier">{tierText(n.messaging_tier, t)}</td>
@@ -104,7 +112,7 @@ function Numbers({ manager }: { manager: boolean }) {
                       {n.status === "active" ? t("settings.disable") : t("settings.enable")}
                     </button>
                     <button type="button" className="button small" onClick={() => setTokenFor(tokenFor === n.id ? null : n.id)}>{t("settings.replaceToken")}</button>
-                    {n.sending_paused && n.sending_paused !== "token-invalid" && (
+                    {((n.sending_paused && n.sending_paused !== "token-invalid") || (n.restrictions?.length ?? 0) > 0) && (
                       <button type="button" className="button small" onClick={() => patch.mutate({ id: n.id, json: { resume_sending: true } })}>{t("quality.paused.resume")}</button>
                     )}
                   </div>

@@ -78,6 +78,6 @@ class NumberPatchBody(RequestModel):
     access_token: str | None = Field(
         default=None, min_length=10, max_length=1024, pattern=ACCESS_TOKEN_PATTERN
     )
-    # Meta lifted its block on the account (sending_paused account-disabled, account-locked
-    # or policy-block): send the held messages again.
+    # Meta lifted its block or restrictions on the account (sending_paused account-disabled,
+    # account-locked or policy-block; restrictions): send the held messages again.
     resume_sending: Literal[True] | None = None

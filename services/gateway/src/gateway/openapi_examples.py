@@ -98,6 +98,7 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "account_updated_at": None,
             "sending_paused": None,
             "sending_paused_at": None,
+            "restrictions": [],
         },
     },
     ("POST", "/api/v1/team/invites"): {

@@ -89,6 +89,14 @@ class CreatedApiKeyOut(BaseModel):
     created_at: datetime
 
 
+class NumberRestriction(BaseModel):
+    """A restriction Meta put on the number's account: which sends it holds, until when
+    (null: Meta gave no end; resume sending once Meta lifted it)."""
+
+    kind: Literal["campaigns", "replies"]
+    until: datetime | None
+
+
 class NumberOut(BaseModel):
     """A WhatsApp number (never its token), with Meta's quality rating and messaging limit
     as last read or reported (quality_event: the last quality update event; account_event:
@@ -114,6 +122,7 @@ class NumberOut(BaseModel):
         " token (replace it) or blocked its account (resume once Meta lifted the block)."
     )
     sending_paused_at: datetime | None
+    restrictions: list[NumberRestriction]
 
 
 class NumbersOut(BaseModel):

@@ -31,7 +31,14 @@ _NOT_FOUND = ProblemError(404, "Not found")
 _COLUMNS = (
     "id, phone_number_id, waba_id, display_number, status, created_at, updated_at,"
     " messaging_tier, quality_rating, quality_event, quality_updated_at, account_event,"
-    " account_updated_at, token_invalid_at, sending_blocked_at, sending_blocked_reason"
+    " account_updated_at, token_invalid_at, sending_blocked_at, sending_blocked_reason,"
+    # Meta's restrictions in force now, and their end ('infinity': none given; migration 0027).
+    " coalesce(restricted_bulk_until > now(), false) AS campaigns_held,"
+    " CASE WHEN restricted_bulk_until < 'infinity' THEN restricted_bulk_until END"
+    " AS campaigns_held_until,"
+    " coalesce(restricted_replies_until > now(), false) AS replies_held,"
+    " CASE WHEN restricted_replies_until < 'infinity' THEN restricted_replies_until END"
+    " AS replies_held_until"
 )
 _QUALITY = re.compile(r"^[A-Z_]{1,32}$")
 
@@ -44,6 +51,17 @@ def _paused(row: asyncpg.Record) -> tuple[str | None, str | None]:
     if row["sending_blocked_at"] is not None:
         return row["sending_blocked_reason"], row["sending_blocked_at"].isoformat()
     return None, None
+
+
+def _restrictions(row: asyncpg.Record) -> list[dict[str, Any]]:
+    """Meta's restrictions of the account in force now: which sends they hold, and until when
+    (None: Meta gave no end)."""
+    held = []
+    for kind in ("campaigns", "replies"):
+        if row[f"{kind}_held"]:
+            until = row[f"{kind}_held_until"]
+            held.append({"kind": kind, "until": until.isoformat() if until else None})
+    return held
 
 
 def _number_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -71,6 +89,9 @@ def _number_json(row: asyncpg.Record) -> dict[str, Any]:
         # or blocked its account (account-disabled, account-locked, policy-block).
         "sending_paused": paused,
         "sending_paused_at": paused_at,
+        # Meta restricts the account for a time: campaigns (starting conversations) and/or
+        # replies (answering customers) are held until then.
+        "restrictions": _restrictions(row),
     }
 
 
@@ -238,6 +259,9 @@ async def update_number(request: web.Request) -> web.Response:
             " quality_rating = coalesce($5, quality_rating),"
             " sending_blocked_at = CASE WHEN $6 THEN NULL ELSE sending_blocked_at END,"
             " sending_blocked_reason = CASE WHEN $6 THEN NULL ELSE sending_blocked_reason END,"
+            " restricted_bulk_until = CASE WHEN $6 THEN NULL ELSE restricted_bulk_until END,"
+            " restricted_replies_until = CASE WHEN $6 THEN NULL"
+            " ELSE restricted_replies_until END,"
             f" updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}",
             number_id,
             body.display_number,
