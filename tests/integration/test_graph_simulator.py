@@ -267,6 +267,30 @@ async def test_strict_mode_accepts_only_registered_number_and_token(start_sim: S
     assert (status, body["error"]["code"]) == (400, 100)
 
 
+async def test_a_wabas_numbers_are_listed_for_a_token_that_manages_it(
+    start_sim: StartSim,
+) -> None:
+    """``GET /{waba_id}/phone_numbers``: strict mode lists the registered numbers of the
+    account for its token only; lax mode lets a made-up number join the first account asked
+    about, and keeps it there."""
+    sim = await start_sim(strict=True)
+    for number, token, waba in ((PHONE, "EAAone", "501"), ("200", "EAAtwo", "502")):
+        body = {"phone_number_id": number, "token": token, "waba_id": waba}
+        assert (await sim.call("POST", "/_sim/numbers", None, json=body))[0] == 201
+    status, body = await sim.call("GET", "/v21.0/501/phone_numbers?fields=id", "EAAone")
+    assert status == 200, body
+    assert [n["id"] for n in body["data"]] == [PHONE]
+    status, body = await sim.call("GET", "/v21.0/501/phone_numbers", "EAAtwo")
+    assert (status, body["error"]["code"]) == (400, 100)
+
+    lax = await start_sim()
+    assert (await lax.call("GET", "/v21.0/300"))[0] == 200  # made up on first use
+    status, body = await lax.call("GET", "/v21.0/777/phone_numbers?fields=id")
+    assert (status, [n["id"] for n in body["data"]]) == (200, ["300"])
+    status, body = await lax.call("GET", "/v21.0/778/phone_numbers?fields=id")
+    assert (status, body["data"]) == (200, [])
+
+
 async def test_phone_number_fields(start_sim: StartSim) -> None:
     sim = await start_sim()
     fields = "display_phone_number,verified_name,quality_rating"

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import aiohttp
 import pytest
 
 from majlis.crypto import FieldCipher, KeyRing
-from majlis.db import tenant_transaction
+from majlis.db import tenant_for_waba_id, tenant_transaction
 from majlis.testing.browser import GatewayUnderTest
 
 TOKEN = "EAAGm0PX4ZCpsBAKZAZBsimulatortoken0123456789"
@@ -304,3 +305,46 @@ async def test_a_number_whose_sends_are_held_says_why_and_a_manager_resumes_it(
     assert (status, still["sending_paused"]) == (200, "token-invalid")
     status, renewed, _ = await owner.request("PATCH", path, json={"access_token": TOKEN + "x"})
     assert (status, renewed["sending_paused"]) == (200, None)
+
+
+async def test_a_number_is_connected_only_under_the_account_meta_lists_it_in(
+    gateway: GatewayUnderTest, graph_simulator: str, db_pool: Any
+) -> None:
+    """Webhooks about templates and the account carry only the WhatsApp Business Account's
+    id and route to the one tenant with numbers in it: a tenant naming another business's
+    account for its own number (to make that business's webhooks ambiguous, or its own) is
+    refused, because Meta does not list the number there."""
+    victim, _, victim_tenant = await gateway.owner()
+    attacker, _, attacker_tenant = await gateway.owner()
+
+    def meta_id() -> str:
+        return str(uuid.uuid4().int)[:15]
+
+    numbers = {
+        "victim": (meta_id(), meta_id(), "EAAvictim" + uuid.uuid4().hex),
+        "attacker": (meta_id(), meta_id(), "EAAattacker" + uuid.uuid4().hex),
+    }
+    async with aiohttp.ClientSession() as http:
+        for pnid, waba_id, token in numbers.values():
+            body = {"phone_number_id": pnid, "waba_id": waba_id, "token": token}
+            async with http.post(f"{graph_simulator}/_sim/numbers", json=body) as answer:
+                assert answer.status == 201, await answer.text()
+
+    async def connect(owner: Any, pnid: str, waba_id: str, token: str) -> tuple[int, Any]:
+        body = {"phone_number_id": pnid, "waba_id": waba_id, "display_number": "+971 4 300 0002",
+                "access_token": token}  # fmt: skip
+        status, answer, _ = await owner.request("POST", "/api/v1/numbers", json=body)
+        return status, answer
+
+    victim_pnid, victim_waba, victim_token = numbers["victim"]
+    assert (await connect(victim, victim_pnid, victim_waba, victim_token))[0] == 201
+    attacker_pnid, attacker_waba, attacker_token = numbers["attacker"]
+    status, problem = await connect(attacker, attacker_pnid, victim_waba, attacker_token)
+    assert status == 422, problem
+    assert problem["type"].endswith("/waba-mismatch")
+    assert (await attacker.request("GET", "/api/v1/numbers"))[1]["numbers"] == []
+    assert await tenant_for_waba_id(db_pool, victim_waba) == victim_tenant
+
+    assert (await connect(attacker, attacker_pnid, attacker_waba, attacker_token))[0] == 201
+    assert await tenant_for_waba_id(db_pool, attacker_waba) == attacker_tenant
+    assert await tenant_for_waba_id(db_pool, victim_waba) == victim_tenant

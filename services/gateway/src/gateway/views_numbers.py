@@ -100,10 +100,18 @@ def _rating(answer: dict[str, Any]) -> str | None:
     return value if isinstance(value, str) and _QUALITY.fullmatch(value) else None
 
 
-async def _check_token(ctx: GatewayContext, phone_number_id: str, token: str) -> str | None:
-    """Meta must accept the token for this number before we store it; returns its rating."""
+async def _check_token(
+    ctx: GatewayContext, phone_number_id: str, waba_id: str, token: str
+) -> str | None:
+    """Meta must accept the token for this number, and list the number under this WhatsApp
+    Business Account, before we store it; returns the number's rating.
+
+    The account matters: webhooks about templates and the account carry only its id, and
+    route to the one tenant that has numbers in it. A tenant naming another business's
+    account would otherwise make those webhooks ambiguous (dropped) or its own."""
     try:
         answer = await ctx.graph.get_phone_number(phone_number_id, token)
+        numbers = await ctx.graph.waba_phone_number_ids(waba_id, token)
     except GraphUnavailable:
         raise ProblemError(
             503,
@@ -119,6 +127,13 @@ async def _check_token(ctx: GatewayContext, phone_number_id: str, token: str) ->
             slug="token-rejected",
             meta_code=error.code,
         ) from None
+    if phone_number_id not in numbers:
+        log.info("numbers.waba_mismatch")
+        raise ProblemError(
+            422,
+            "Meta does not list this number under this WhatsApp Business Account",
+            slug="waba-mismatch",
+        )
     return _rating(answer)
 
 
@@ -141,7 +156,7 @@ def _number_id(request: web.Request) -> UUID:
         201: "Connected",
         403: "The plan's number limit is reached (plan-limit-reached)",
         409: "Already connected",
-        422: "Token rejected by Meta",
+        422: "Token rejected by Meta, or the number is not in that WhatsApp Business Account",
     },
 )
 async def create_number(request: web.Request) -> web.Response:
@@ -149,7 +164,7 @@ async def create_number(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
     body = await parse_json(request, NumberBody)
-    rating = await _check_token(ctx, body.phone_number_id, body.access_token)
+    rating = await _check_token(ctx, body.phone_number_id, body.waba_id, body.access_token)
     owner = await tenant_for_phone_number_id(ctx.pool, body.phone_number_id)
     if owner is not None and owner != identity.tenant_id:
         # Only reachable with a token Meta accepted for this number: no enumeration.
@@ -221,7 +236,7 @@ async def list_numbers(request: web.Request) -> web.Response:
         200: "Updated",
         403: "Re-enabling would pass the plan's number limit (plan-limit-reached)",
         404: "No such number",
-        422: "Token rejected by Meta",
+        422: "Token rejected by Meta, or the number is not in that WhatsApp Business Account",
     },
 )
 async def update_number(request: web.Request) -> web.Response:
@@ -234,14 +249,16 @@ async def update_number(request: web.Request) -> web.Response:
     body = await parse_json(request, NumberPatchBody)
     async with as_caller(ctx, identity, readonly=True) as conn:
         current = await conn.fetchrow(
-            "SELECT phone_number_id FROM whatsapp_numbers WHERE id = $1", number_id
+            "SELECT phone_number_id, waba_id FROM whatsapp_numbers WHERE id = $1", number_id
         )
     if current is None:
         raise _NOT_FOUND
     token_enc = None
     rating = None
     if body.access_token is not None:
-        rating = await _check_token(ctx, current["phone_number_id"], body.access_token)
+        rating = await _check_token(
+            ctx, current["phone_number_id"], current["waba_id"], body.access_token
+        )
         token_enc = ctx.cipher.encrypt(
             body.access_token, tenant_id=identity.tenant_id, field=TOKEN_FIELD
         )

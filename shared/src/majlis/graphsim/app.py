@@ -72,6 +72,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post(templates, template_views.create_template)
     router.add_get(templates, template_views.list_templates)
     router.add_delete(templates, template_views.delete_template)
+    router.add_get(f"/{_VERSION}/{{node}}/phone_numbers", nodes.waba_phone_numbers)
     router.add_get(f"/{_VERSION}/{{node}}", nodes.get_node)
     router.add_delete(f"/{_VERSION}/{{node}}", nodes.delete_node)
 

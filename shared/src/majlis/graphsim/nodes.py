@@ -1,4 +1,5 @@
-"""``GET``/``DELETE /{version}/{node_id}``: a media object, a template, or a phone number."""
+"""``GET``/``DELETE /{version}/{node_id}``: a media object, a template, or a phone number;
+``GET /{version}/{waba_id}/phone_numbers``: a WhatsApp Business Account's numbers."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from majlis.graphsim.context import authorize_number, bearer_token, simulator
+from majlis.graphsim.context import authorize_number, authorize_waba, bearer_token, simulator
 from majlis.graphsim.errors import invalid, no_such_object
 from majlis.graphsim.media_views import delete_media, media_info
 
@@ -36,6 +37,29 @@ async def get_node(request: web.Request) -> web.Response:
         "id": number.phone_number_id,
     }
     return web.json_response(_select(request, fields, "WhatsAppBusinessPhoneNumber"))
+
+
+async def waba_phone_numbers(request: web.Request) -> web.Response:
+    """The WABA's phone numbers, for a token that may manage it (one page: a WABA has few)."""
+    sim = simulator(request)
+    waba_id = request.match_info["node"]
+    authorize_waba(request, waba_id, "get")
+    data = [
+        _select(
+            request,
+            {
+                "verified_name": number.verified_name,
+                "code_verification_status": "VERIFIED",
+                "display_phone_number": number.display_phone_number,
+                "quality_rating": number.quality_rating,
+                "platform_type": "CLOUD_API",
+                "id": number.phone_number_id,
+            },
+            "WhatsAppBusinessPhoneNumber",
+        )
+        for number in sim.state.numbers_of_waba(waba_id)
+    ]
+    return web.json_response({"data": data, "paging": {"cursors": {"before": "", "after": ""}}})
 
 
 async def delete_node(request: web.Request) -> web.Response:

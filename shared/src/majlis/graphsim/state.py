@@ -25,6 +25,10 @@ class Number:
     verified_name: str
     token: str | None = field(default=None, repr=False)
     quality_rating: str = "GREEN"
+    # A lax-mode number made up on first use belongs to no WABA yet: the first WABA whose
+    # numbers are listed takes it (so a client's ownership check agrees with what it was
+    # told). Registered numbers are bound from the start.
+    bound: bool = True
 
     def metadata(self) -> dict[str, str]:
         """The ``value.metadata`` of webhooks about this number."""
@@ -102,6 +106,7 @@ class SimState:
                 self.config.default_waba_id,
                 derived_display_number(phone_number_id),
                 "Majlis Simulator",
+                bound=False,
             )
             self.numbers[phone_number_id] = found
         return found
@@ -124,6 +129,17 @@ class SimState:
             n.waba_id == waba_id and secrets.compare_digest(n.token or "", token)
             for n in self.numbers.values()
         )
+
+    def numbers_of_waba(self, waba_id: str) -> list[Number]:
+        """The WABA's numbers (``GET /{waba_id}/phone_numbers``), oldest first; in lax mode
+        the unbound made-up numbers join the WABA asked about."""
+        found = []
+        for number in self.numbers.values():
+            if not number.bound and not self.config.strict:
+                number.waba_id, number.bound = waba_id, True
+            if number.waba_id == waba_id:
+                found.append(number)
+        return found
 
     def open_window(self, phone_number_id: str, wa_id: str) -> None:
         """A customer wrote: the 24-hour customer-service window (re)starts."""

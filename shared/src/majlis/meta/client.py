@@ -20,7 +20,7 @@ from majlis.settings import Settings
 log = get_logger(__name__)
 _CHUNK = 64 * 1024
 # Safety net for list_templates: a WABA holds at most 6,000 templates (reference §5).
-_MAX_TEMPLATE_PAGES = 100
+_MAX_PAGES = 100
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,23 @@ class GraphClient:
         params = {"fields": "display_phone_number,verified_name,quality_rating"}
         return await self._call("GET", _node(phone_number_id), token, "phone_number", params=params)
 
+    async def waba_phone_number_ids(self, waba_id: str, token: str) -> set[str]:
+        """The ids of a WhatsApp Business Account's numbers (all pages): Meta's word on which
+        numbers belong to the account, for a token that may manage it."""
+        path = f"{_node(waba_id)}/phone_numbers"
+        ids: set[str] = set()
+        params: dict[str, str] = {"fields": "id", "limit": "100"}
+        for _ in range(_MAX_PAGES):
+            page = await self._call("GET", path, token, "waba_phone_numbers", params=params)
+            data = page.get("data")
+            if isinstance(data, list):
+                ids.update(str(n["id"]) for n in data if isinstance(n, dict) and "id" in n)
+            after = _after_cursor(page)  # the cursor, never `paging.next` (it holds the token)
+            if after is None:
+                break
+            params = {"fields": "id", "limit": "100", "after": after}
+        return ids
+
     async def send_message(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
         """Send one message; returns its wamid (accepted, not yet delivered)."""
         body = {"messaging_product": "whatsapp", **payload}
@@ -83,7 +100,7 @@ class GraphClient:
         path = f"{_node(waba_id)}/message_templates"
         templates: list[dict[str, Any]] = []
         params: dict[str, str] = {"limit": "100"}
-        for _ in range(_MAX_TEMPLATE_PAGES):
+        for _ in range(_MAX_PAGES):
             page = await self._call("GET", path, token, "list_templates", params=params)
             data = page.get("data")
             if isinstance(data, list):
