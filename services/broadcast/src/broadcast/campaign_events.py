@@ -156,7 +156,8 @@ def _expiration(value: object) -> datetime | None:
             return datetime.fromtimestamp(int(value), UTC)
         if isinstance(value, str):
             parsed = datetime.fromisoformat(value)
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+            aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+            return aware.astimezone(UTC)
     except (ValueError, OverflowError, OSError):
         return None
     return None
@@ -181,7 +182,7 @@ def restriction_holds(value: dict[str, Any]) -> dict[str, str | None]:
         elif len(known) < len(found):
             holds[kind] = _FOREVER
         else:
-            holds[kind] = max(known).astimezone(UTC).isoformat()
+            holds[kind] = max(known).isoformat()
     return holds
 
 
