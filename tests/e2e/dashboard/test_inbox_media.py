@@ -330,6 +330,15 @@ async def test_number_quality_and_quality_and_account_webhooks_show_in_settings(
     paused = row.get_by_test_id("sending-paused")
     assert await paused.get_attribute("data-reason") == "account-disabled"
     assert "Meta disabled the account" in await paused.inner_text()
+    # An agent answering a customer on that number learns that replies wait.
+    await customer_writes(platform, business, "Are you open today?")
+    inbox = await (await new_context()).new_page()
+    await sign_in(inbox, platform, business.email)
+    await open_conversation(inbox)
+    waiting = inbox.get_by_test_id("replies-held")
+    await waiting.wait_for(timeout=15_000)
+    assert "queued, not sent" in await waiting.inner_text()
+    assert "Meta disabled the account" in await waiting.inner_text()
     await row.get_by_role("button", name="Resume sending").click()
     await paused.wait_for(state="detached")
     await row.get_by_test_id("restriction").wait_for(state="detached")

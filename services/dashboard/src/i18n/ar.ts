@@ -60,6 +60,7 @@ export const ar: Dictionary = {
     minutes: "{{count}} د",
   },
   inbox: {
+    repliesHeld: "الردود من هذا الرقم في الانتظار ولا تُرسل:",
     title: "المحادثات",
     mine: "محادثاتي",
     unassigned: "غير مسندة",

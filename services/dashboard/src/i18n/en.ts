@@ -59,6 +59,7 @@ export const en = {
     minutes: "{{count}} min",
   },
   inbox: {
+    repliesHeld: "Replies from this number are queued, not sent:",
     title: "Conversations",
     mine: "Mine",
     unassigned: "Unassigned",

@@ -1,15 +1,17 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import type { TFunction } from "i18next";
 import { AlertTriangle, Paperclip, Send, StickyNote, X } from "lucide-react";
 import { useRef, useState } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../../api/client";
 import { sendPresence } from "../../api/stream";
-import type { Canned, ConversationItem, Message, UploadedMedia, User } from "../../api/types";
+import type { Canned, ConversationItem, Message, UploadedMedia, User, WhatsAppNumber } from "../../api/types";
 import { ErrorNote } from "../../components/ErrorNote";
 import { MessageBubble } from "./MessageBubble";
 import { formatBytes } from "./MessageContent";
-import { keys, userName } from "./queries";
+import { formatDateTime } from "../../format";
+import { keys, useNumbers, userName } from "./queries";
 import { TemplatePicker } from "./TemplatePicker";
 
 type Mode = "reply" | "note";
@@ -52,6 +54,18 @@ function useCanned(prefix: string | null) {
     }
   }
   return prefix === null ? [] : items;
+}
+
+/** Why replies from this number wait instead of going (Meta's block or restriction, or a
+ * refused token), in words; null when they go. They are queued, not lost. */
+function heldReplies(number: WhatsAppNumber | undefined, t: TFunction): string | null {
+  if (number?.sending_paused) {
+    return `${t("inbox.repliesHeld")} ${t(`quality.paused.${number.sending_paused}`, { defaultValue: number.sending_paused })}`;
+  }
+  const restriction = number?.restrictions?.find((r) => r.kind === "replies");
+  if (!restriction) return null;
+  const until = restriction.until ? t("quality.restricted.until", { when: formatDateTime(restriction.until) }) : t("quality.restricted.noEnd");
+  return `${t("inbox.repliesHeld")} ${t("quality.restricted.replies")} ${until}`;
 }
 
 export function Composer({
@@ -186,6 +200,8 @@ export function Composer({
     }
   }
 
+  const numbers = useNumbers();
+  const held = heldReplies(numbers.data?.find((n) => n.id === conversation.number_id), t);
   const windowClosed = mode === "reply" && !conversation.window_open;
   const resolved = conversation.status === "resolved";
   const needsTakeOver = mode === "reply" && !mine;
@@ -217,6 +233,12 @@ export function Composer({
             </button>
             <button type="button" className="button" onClick={() => setCollision(null)}>{t("common.close")}</button>
           </div>
+        </div>
+      )}
+      {held && mode === "reply" && (
+        <div className="banner banner-warn" role="status" data-testid="replies-held">
+          <AlertTriangle size={16} aria-hidden="true" />
+          <span>{held}</span>
         </div>
       )}
       {resolved && mode === "reply" ? (
