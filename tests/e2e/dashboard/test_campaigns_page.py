@@ -361,6 +361,29 @@ async def test_the_daily_tier_holds_the_rest_pause_resume_and_cancel(
     await limit.wait_for(timeout=20_000)
     assert await _count(page, "funnel-queued") == 50
     await page.get_by_test_id("campaign-state").filter(has_text="Sending").wait_for()
+    assert await page.get_by_test_id("campaign-held").count() == 0
+
+    async def restricted(until: str | None) -> None:
+        pool = await create_pool(platform.env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+        try:  # what an ACCOUNT_RESTRICTION of starting conversations records
+            async with tenant_transaction(pool, business.tenant_id) as conn:
+                await conn.execute(
+                    "UPDATE whatsapp_numbers SET restricted_bulk_until = $2::text::timestamptz"
+                    " WHERE id = $1",
+                    uuid.UUID(business.number_id),
+                    until,
+                )
+        finally:
+            await pool.close()
+
+    # Meta restricts starting conversations: the page says the sends wait, and until when.
+    await restricted("infinity")
+    await page.reload()
+    held = page.get_by_test_id("campaign-held")
+    await held.filter(has_text="queued, not sent").wait_for()
+    assert "Campaigns held" in await held.inner_text()
+    assert "until Meta lifts it" in await held.inner_text()
+    await restricted(None)
     await page.get_by_test_id("campaign-pause").click()
     await page.get_by_test_id("campaign-state").filter(has_text="Paused").wait_for()
     await page.get_by_test_id("campaign-resume").click()

@@ -319,6 +319,7 @@ export const ar: Dictionary = {
     authExpiry: "تنتهي صلاحية هذا الرمز خلال {{n}} دقيقة.",
   },
   campaigns: {
+    held: "رسائل هذه الحملة في الانتظار ولا تُرسل:",
     nav: "الحملات",
     title: "الحملات",
     new: "حملة جديدة",

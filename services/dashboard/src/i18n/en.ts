@@ -318,6 +318,7 @@ export const en = {
     authExpiry: "This code expires in {{n}} minutes.",
   },
   campaigns: {
+    held: "This campaign's messages are queued, not sent:",
     nav: "Campaigns",
     title: "Campaigns",
     new: "New campaign",

@@ -3,6 +3,7 @@
 // a CSV, schedule in the business's time zone) with who it reaches and who is skipped and why;
 // once started, its live progress, funnel, skip and failure reasons, actions and CSV report.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { TFunction } from "i18next";
 import { Download, Upload } from "lucide-react";
 import { useState } from "react";
 import type { FormEvent } from "react";
@@ -11,7 +12,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { api } from "../../api/client";
 import type { Contact, WhatsAppNumber } from "../../api/types";
 import { ErrorNote } from "../../components/ErrorNote";
-import { formatNumber } from "../../format";
+import { formatDateTime, formatNumber } from "../../format";
 import { isManager, useMe } from "../../session";
 import { StateChip } from "./Campaigns";
 import { STREAMED_POLL_MS, useLiveCampaigns } from "./live";
@@ -575,6 +576,19 @@ function pollEvery(campaign: Campaign | undefined, streamed: boolean): number | 
   return false;
 }
 
+
+/** Why the campaign's number holds its sends (Meta's block or restriction of starting
+ * conversations, or a refused token), in words; null when they go. */
+function heldSends(number: WhatsAppNumber | undefined, t: TFunction): string | null {
+  if (number?.sending_paused) {
+    return `${t("campaigns.held")} ${t(`quality.paused.${number.sending_paused}`, { defaultValue: number.sending_paused })}`;
+  }
+  const restriction = number?.restrictions?.find((r) => r.kind === "campaigns");
+  if (!restriction) return null;
+  const until = restriction.until ? t("quality.restricted.until", { when: formatDateTime(restriction.until) }) : t("quality.restricted.noEnd");
+  return `${t("campaigns.held")} ${t("quality.restricted.campaigns")} ${until}`;
+}
+
 export function CampaignPage() {
   const { t } = useTranslation();
   const { campaignId = "new" } = useParams();
@@ -595,6 +609,9 @@ export function CampaignPage() {
     queryFn: () => api<AudiencePreview>(`/api/v1/campaigns/${campaignId}/audience-preview`, { method: "POST" }),
   });
   const data = campaign.data;
+  const held = data && (data.state === "running" || data.state === "scheduled")
+    ? heldSends(numbers.data?.find((n) => n.id === data.number_id), t)
+    : null;
   return (
     <div className="page stack campaign-page">
       <div className="page-head">
@@ -604,6 +621,7 @@ export function CampaignPage() {
         {data && manager && <div className="head-actions"><Actions campaign={data} reachable={preview.data?.reachable ?? null} /></div>}
       </div>
       <ErrorNote error={campaign.error ?? numbers.error} />
+      {held && <p className="alert" role="status" data-testid="campaign-held">{held}</p>}
       {numbers.data && numbers.data.length === 0 && <p className="alert">{t("campaigns.noNumber")}</p>}
       {numbers.data && numbers.data.length > 0 && (isNew || data?.state === "draft") && (isNew ? manager : Boolean(data)) && (
         <div className="campaign-layout">
