@@ -16,6 +16,24 @@ from majlis.testing.browser import GatewayUnderTest
 TOKEN = "EAAGm0PX4ZCpsBAKZAZBsimulatortoken0123456789"
 
 
+async def _connect(
+    owner: Any,
+    display: str,
+    phone_number_id: str | None = None,
+    waba_id: str = "102290129340398",
+    token: str = TOKEN,
+) -> tuple[int, Any]:
+    """POST /api/v1/numbers as `owner`: (status, answer)."""
+    body = {
+        "phone_number_id": phone_number_id or str(uuid.uuid4().int)[:15],
+        "waba_id": waba_id,
+        "display_number": display,
+        "access_token": token,
+    }
+    status, answer, _ = await owner.request("POST", "/api/v1/numbers", json=body)
+    return status, answer
+
+
 async def test_api_key_is_shown_once_and_stored_as_a_hash(
     gateway: GatewayUnderTest, admin_pool: Any
 ) -> None:
@@ -189,16 +207,7 @@ async def test_numbers_show_their_quality_rating_tier_and_last_quality_event(
 ) -> None:
     owner, _, tenant_id = await gateway.owner()
     agent, _ = await gateway.member(owner, "agent")
-    status, created, _ = await owner.request(
-        "POST",
-        "/api/v1/numbers",
-        json={
-            "phone_number_id": str(uuid.uuid4().int)[:15],
-            "waba_id": "102290129340398",
-            "display_number": "+971 4 300 0000",
-            "access_token": TOKEN,
-        },
-    )
+    status, created = await _connect(owner, "+971 4 300 0000")
     assert status == 201, created
     # Read from Meta (the simulator's numbers are GREEN) when the token was checked.
     assert created["quality_rating"] == "GREEN"
@@ -233,16 +242,7 @@ async def test_a_number_whose_sends_are_held_says_why_and_a_manager_resumes_it(
     admin, _ = await gateway.member(owner, "admin")
     agent, _ = await gateway.member(owner, "agent")
     stranger, _, _ = await gateway.owner()
-    status, created, _ = await owner.request(
-        "POST",
-        "/api/v1/numbers",
-        json={
-            "phone_number_id": str(uuid.uuid4().int)[:15],
-            "waba_id": "102290129340398",
-            "display_number": "+971 4 300 0001",
-            "access_token": TOKEN,
-        },
-    )
+    status, created = await _connect(owner, "+971 4 300 0001")
     assert status == 201, created
     assert (created["sending_paused"], created["sending_paused_at"]) == (None, None)
     number_id, path = uuid.UUID(created["id"]), f"/api/v1/numbers/{created['id']}"
@@ -330,21 +330,20 @@ async def test_a_number_is_connected_only_under_the_account_meta_lists_it_in(
             async with http.post(f"{graph_simulator}/_sim/numbers", json=body) as answer:
                 assert answer.status == 201, await answer.text()
 
-    async def connect(owner: Any, pnid: str, waba_id: str, token: str) -> tuple[int, Any]:
-        body = {"phone_number_id": pnid, "waba_id": waba_id, "display_number": "+971 4 300 0002",
-                "access_token": token}  # fmt: skip
-        status, answer, _ = await owner.request("POST", "/api/v1/numbers", json=body)
-        return status, answer
-
     victim_pnid, victim_waba, victim_token = numbers["victim"]
-    assert (await connect(victim, victim_pnid, victim_waba, victim_token))[0] == 201
+    status, _ = await _connect(victim, "+971 4 300 0002", victim_pnid, victim_waba, victim_token)
+    assert status == 201
     attacker_pnid, attacker_waba, attacker_token = numbers["attacker"]
-    status, problem = await connect(attacker, attacker_pnid, victim_waba, attacker_token)
+    status, problem = await _connect(
+        attacker, "+971 4 300 0003", attacker_pnid, victim_waba, attacker_token
+    )
     assert status == 422, problem
     assert problem["type"].endswith("/waba-mismatch")
     assert (await attacker.request("GET", "/api/v1/numbers"))[1]["numbers"] == []
     assert await tenant_for_waba_id(db_pool, victim_waba) == victim_tenant
 
-    assert (await connect(attacker, attacker_pnid, attacker_waba, attacker_token))[0] == 201
+    assert (
+        await _connect(attacker, "+971 4 300 0003", attacker_pnid, attacker_waba, attacker_token)
+    )[0] == 201
     assert await tenant_for_waba_id(db_pool, attacker_waba) == attacker_tenant
     assert await tenant_for_waba_id(db_pool, victim_waba) == victim_tenant

@@ -3,16 +3,16 @@
 // a CSV, schedule in the business's time zone) with who it reaches and who is skipped and why;
 // once started, its live progress, funnel, skip and failure reasons, actions and CSV report.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { TFunction } from "i18next";
 import { Download, Upload } from "lucide-react";
 import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
 import { api } from "../../api/client";
+import { heldBecause } from "../../api/held";
 import type { Contact, WhatsAppNumber } from "../../api/types";
 import { ErrorNote } from "../../components/ErrorNote";
-import { formatDateTime, formatNumber } from "../../format";
+import { formatNumber } from "../../format";
 import { isManager, useMe } from "../../session";
 import { StateChip } from "./Campaigns";
 import { STREAMED_POLL_MS, useLiveCampaigns } from "./live";
@@ -576,19 +576,6 @@ function pollEvery(campaign: Campaign | undefined, streamed: boolean): number | 
   return false;
 }
 
-
-/** Why the campaign's number holds its sends (Meta's block or restriction of starting
- * conversations, or a refused token), in words; null when they go. */
-function heldSends(number: WhatsAppNumber | undefined, t: TFunction): string | null {
-  if (number?.sending_paused) {
-    return `${t("campaigns.held")} ${t(`quality.paused.${number.sending_paused}`, { defaultValue: number.sending_paused })}`;
-  }
-  const restriction = number?.restrictions?.find((r) => r.kind === "campaigns");
-  if (!restriction) return null;
-  const until = restriction.until ? t("quality.restricted.until", { when: formatDateTime(restriction.until) }) : t("quality.restricted.noEnd");
-  return `${t("campaigns.held")} ${t("quality.restricted.campaigns")} ${until}`;
-}
-
 export function CampaignPage() {
   const { t } = useTranslation();
   const { campaignId = "new" } = useParams();
@@ -610,7 +597,7 @@ export function CampaignPage() {
   });
   const data = campaign.data;
   const held = data && (data.state === "running" || data.state === "scheduled")
-    ? heldSends(numbers.data?.find((n) => n.id === data.number_id), t)
+    ? heldBecause(numbers.data?.find((n) => n.id === data.number_id), "campaigns", t("campaigns.held"), t)
     : null;
   return (
     <div className="page stack campaign-page">

@@ -1,16 +1,15 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import type { TFunction } from "i18next";
 import { AlertTriangle, Paperclip, Send, StickyNote, X } from "lucide-react";
 import { useRef, useState } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../../api/client";
 import { sendPresence } from "../../api/stream";
-import type { Canned, ConversationItem, Message, UploadedMedia, User, WhatsAppNumber } from "../../api/types";
+import type { Canned, ConversationItem, Message, UploadedMedia, User } from "../../api/types";
 import { ErrorNote } from "../../components/ErrorNote";
 import { MessageBubble } from "./MessageBubble";
 import { formatBytes } from "./MessageContent";
-import { formatDateTime } from "../../format";
+import { heldBecause } from "../../api/held";
 import { keys, useNumbers, userName } from "./queries";
 import { TemplatePicker } from "./TemplatePicker";
 
@@ -54,18 +53,6 @@ function useCanned(prefix: string | null) {
     }
   }
   return prefix === null ? [] : items;
-}
-
-/** Why replies from this number wait instead of going (Meta's block or restriction, or a
- * refused token), in words; null when they go. They are queued, not lost. */
-function heldReplies(number: WhatsAppNumber | undefined, t: TFunction): string | null {
-  if (number?.sending_paused) {
-    return `${t("inbox.repliesHeld")} ${t(`quality.paused.${number.sending_paused}`, { defaultValue: number.sending_paused })}`;
-  }
-  const restriction = number?.restrictions?.find((r) => r.kind === "replies");
-  if (!restriction) return null;
-  const until = restriction.until ? t("quality.restricted.until", { when: formatDateTime(restriction.until) }) : t("quality.restricted.noEnd");
-  return `${t("inbox.repliesHeld")} ${t("quality.restricted.replies")} ${until}`;
 }
 
 export function Composer({
@@ -201,7 +188,7 @@ export function Composer({
   }
 
   const numbers = useNumbers();
-  const held = heldReplies(numbers.data?.find((n) => n.id === conversation.number_id), t);
+  const held = heldBecause(numbers.data?.find((n) => n.id === conversation.number_id), "replies", t("inbox.repliesHeld"), t);
   const windowClosed = mode === "reply" && !conversation.window_open;
   const resolved = conversation.status === "resolved";
   const needsTakeOver = mode === "reply" && !mine;
