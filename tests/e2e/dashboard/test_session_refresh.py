@@ -38,6 +38,9 @@ def platform_env() -> dict[str, str]:
     return {"MAJLIS_ACCESS_TOKEN_TTL_SECONDS": str(TTL_SECONDS), "MAJLIS_JWT_LEEWAY_SECONDS": "0"}
 
 
+_ISSUERS = ("/api/v1/auth/login", "/api/v1/auth/refresh")  # answer with an access token
+
+
 @dataclass
 class Call:
     at: float  # time.monotonic() when the answer arrived
@@ -46,6 +49,10 @@ class Call:
     status: int
     token: str | None = None  # the access token a sign-in or refresh answered with
     expires_in: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
 @dataclass
@@ -60,10 +67,12 @@ class NetworkLog:
                 return
             path = "/api/v1/" + response.url.split("/api/v1/", 1)[1].split("?")[0]
             call = Call(time.monotonic(), response.request.method, path, response.status)
-            if path in ("/api/v1/auth/login", "/api/v1/auth/refresh") and response.ok:
+            # Logged before the body is read: Playwright runs each handler as a task of its
+            # own, so a call logged after an await could land behind the calls that followed.
+            self.calls.append(call)
+            if path in _ISSUERS and response.ok:
                 body = await response.json()
                 call.token, call.expires_in = body["access_token"], body["expires_in"]
-            self.calls.append(call)
 
         page.on("response", on_response)
 
@@ -75,6 +84,25 @@ class NetworkLog:
 
     def tokens(self) -> list[Call]:
         return [c for c in self.calls if c.token is not None]
+
+    async def tokens_read(self) -> None:
+        """Wait until every sign-in and refresh answered 200 has its body read."""
+
+        async def read() -> bool:
+            return all(c.token is not None for c in self.calls if c.path in _ISSUERS and c.ok)
+
+        await eventually(read, 10)
+
+    async def refresh_statuses(self, count: int) -> list[int]:
+        """The statuses of the page's refreshes once `count` of them are logged: the handler
+        runs as a task of its own, so the page may show its answer before the log holds it."""
+
+        async def logged() -> bool:
+            return len(self.refreshes()) >= count
+
+        await eventually(logged, 10)
+        await asyncio.sleep(0.5)  # a refresh more than expected would be logged by now
+        return [c.status for c in self.refreshes()]
 
 
 async def _signed_in_page(
@@ -102,6 +130,8 @@ async def _open_contacts(page: Any) -> None:
 
 async def _deny_current_token(platform: Platform, settings: Settings, log: NetworkLog) -> None:
     """Deny-list the page's latest access token, as the gateway's sign-out of it does."""
+
+    await log.tokens_read()
     token = log.tokens()[-1].token
     assert token is not None
     claims = TokenVerifier.from_settings(settings).decode(token)
@@ -130,6 +160,7 @@ async def test_the_token_is_renewed_before_it_expires_and_the_page_keeps_working
     context = await new_context()
     sockets: list[Any] = []
     page, log = await _signed_in_page(context, platform, business.email, sockets)
+    await log.tokens_read()
     login = log.tokens()[0]
     assert login.path == "/api/v1/auth/login"
     assert login.expires_in == TTL_SECONDS
@@ -157,6 +188,7 @@ async def test_the_token_is_renewed_before_it_expires_and_the_page_keeps_working
     assert len(sockets) == 1
     assert not sockets[0].is_closed()
     # Every token was renewed before it expired; every renewal was the timer's.
+    await log.tokens_read()
     issued = log.tokens()
     for earlier, later in itertools.pairwise(issued):
         assert earlier.expires_in is not None
@@ -278,7 +310,7 @@ async def test_a_replayed_refresh_cookie_signs_out_every_tab_and_both_browsers(
     thief_log.attach(thief)
     await thief.goto(f"{platform.base}/app/inbox")
     await thief.get_by_role("heading", name="Conversations").wait_for()
-    assert [c.status for c in thief_log.refreshes()] == [200]  # the copy works, once
+    assert await thief_log.refresh_statuses(1) == [200]  # the copy works, once
 
     await asyncio.sleep(1.5)  # past the platform's one-second grace for parallel tabs
     # The first browser refreshes with the cookie the thief already used: reuse.
@@ -286,13 +318,13 @@ async def test_a_replayed_refresh_cookie_signs_out_every_tab_and_both_browsers(
     reload_log.attach(tab)
     await tab.reload()
     await tab.wait_for_url("**/app/signin")
-    assert [c.status for c in reload_log.refreshes()] == [401]
+    assert await reload_log.refresh_statuses(1) == [401]
     # Its other tab is told at once (it still held a token, now revoked server-side).
     await _shows_session_ended(other_tab)
     # The thief's token belonged to the revoked sign-in: its next call ends its session too.
     await thief.get_by_role("link", name="Team", exact=True).click()
     await _shows_session_ended(thief)
-    assert [c.status for c in thief_log.refreshes()] == [200, 401]
+    assert await thief_log.refresh_statuses(2) == [200, 401]
     # And nobody gets back in with the cookies they hold.
     for page in (tab, other_tab, thief):
         await page.goto(f"{platform.base}/app/inbox")
