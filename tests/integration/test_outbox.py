@@ -46,6 +46,21 @@ class PublishThenCrash(Publisher):
         raise PublishError("simulated crash after publishing")
 
 
+class StalledPublisher(Publisher):
+    """Holds its batch (rows claimed, nothing confirmed yet) until released: a relay whose
+    broker is slow to confirm."""
+
+    def __init__(self, bus: Bus) -> None:
+        super().__init__(bus)
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish_many(self, envelopes: Iterable[Envelope]) -> None:
+        self.holding.set()
+        await self.release.wait()
+        await super().publish_many(envelopes)
+
+
 @pytest.fixture(scope="session")
 async def relay_pool(settings: Any) -> AsyncIterator[asyncpg.Pool[Any]]:
     """The relay's narrow role, exactly as the relay process opens it."""
@@ -142,6 +157,52 @@ async def test_relay_role_cannot_write_events(
             uuid.uuid4(),
             "test.outbox_thing.happened",
         )
+
+
+async def test_the_relay_role_locks_rows_but_cannot_change_them(
+    db_pool: Any, relay_pool: asyncpg.Pool[Any], tenant_factory: Any
+) -> None:
+    """Its one-column UPDATE grant serves FOR UPDATE only: the policy refuses every write."""
+    tenant = await tenant_factory()
+    await _add(db_pool, tenant)
+    for statement in (
+        "UPDATE outbox SET created_at = now() WHERE tenant_id = $1",
+        "UPDATE outbox SET routing_key = 'test.other' WHERE tenant_id = $1",
+        "UPDATE outbox SET envelope = '{}' WHERE tenant_id = $1",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await relay_pool.execute(statement, tenant)
+    assert await _outbox_rows(relay_pool, tenant) == 1
+
+
+async def test_a_relay_takes_the_rows_another_relay_does_not_hold(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    """Relays of many processes share one outbox: while one waits for its broker's confirms,
+    another publishes the rows after that batch instead of waiting on its locks."""
+    tenant = await tenant_factory()
+    envelopes = [await _add(db_pool, tenant, n) for n in range(4)]
+    stalled = StalledPublisher(bus)
+    slow = OutboxRelay(relay_pool, stalled, batch_size=2, poll_interval=0.05, tenant_ids=[tenant])
+    slow_round = asyncio.create_task(slow.run_once())
+    await asyncio.wait_for(stalled.holding.wait(), 10)
+
+    other = _relay(relay_pool, Publisher(bus), tenant)
+    try:
+        assert await asyncio.wait_for(other.run_once(), 10) == 2  # not behind the held batch
+    finally:
+        stalled.release.set()
+    assert await slow_round == 2
+    assert await _outbox_rows(relay_pool, tenant) == 0
+    main = queue_name(bus.prefix, bus_queue.name)
+    got = [await probe.get_message_id(main) for _ in envelopes]
+    assert got == [str(e.id) for e in envelopes[2:] + envelopes[:2]]  # each once
+    assert await probe.depth(main) == 0
 
 
 async def test_failed_publish_keeps_rows_for_a_later_run(

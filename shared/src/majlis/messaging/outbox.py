@@ -1,10 +1,13 @@
 """Transactional outbox: events commit with the change they describe; a relay publishes them.
 
 The relay runs as role majlis_outbox_relay (SELECT and DELETE on `outbox` only, every
-tenant). Each round reads a batch in `seq` order, claims it by deleting it inside a
-transaction, publishes it with confirms and commits. A failed publish rolls the delete back;
-a crash after the publish but before the commit publishes the batch again: delivery is at
-least once, and consumers dedupe by event id (majlis.messaging.idempotency).
+tenant; an UPDATE grant on one column only for row locks, which its policy never lets write).
+Each round locks a batch in `seq` order, skipping rows another relay holds, deletes it inside
+a transaction, publishes it with confirms and commits: relays of many processes share the
+work instead of waiting on each other's batch. A failed publish rolls the delete back (the
+rows unlock for the next round); a crash after the publish but before the commit publishes
+the batch again: delivery is at least once, and consumers dedupe by event id
+(majlis.messaging.idempotency).
 
 Latency: a commit through tenant_transaction that queued events wakes this process's relay at
 once (majlis.db.transactions); `poll_interval` is the fallback for rows committed elsewhere
@@ -38,16 +41,17 @@ MAX_BACKOFF_S = 30.0
 _INSERT = """
 INSERT INTO outbox (tenant_id, id, routing_key, envelope) VALUES ($1, $2, $3, $4::text::jsonb)
 """
-# Reading takes no lock: SELECT ... FOR UPDATE would need UPDATE privilege, which this role
-# rightly lacks. The DELETE below is the claim instead: it locks the rows, a concurrent relay
-# that read the same rows waits on them and then finds them gone, and a rollback (publish
-# failed) brings them back. Relays therefore take turns on a batch rather than skip ahead.
+# The batch is locked as it is read, skipping rows another relay's round holds, so concurrent
+# relays take the next free rows instead of queueing behind one batch (migration 0028 grants
+# the UPDATE privilege FOR UPDATE asks for; the relay's policy refuses any real UPDATE).
 _SELECT_BATCH = """
 SELECT seq, id, envelope::text AS envelope FROM outbox ORDER BY seq LIMIT $1
+FOR UPDATE SKIP LOCKED
 """
 _SELECT_TENANTS_BATCH = """
 SELECT seq, id, envelope::text AS envelope FROM outbox
 WHERE tenant_id = ANY($2::uuid[]) ORDER BY seq LIMIT $1
+FOR UPDATE SKIP LOCKED
 """
 _CLAIM_BATCH = "DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq"
 
