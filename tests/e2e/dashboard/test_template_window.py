@@ -93,3 +93,47 @@ async def test_a_closed_window_offers_templates_with_their_parameters(
         return await ticks.get_attribute("data-status") in ("sent", "delivered", "read")
 
     await eventually(delivered, 20)
+
+
+async def test_an_open_window_counts_down_and_closes_on_the_open_page(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    """The composer says how long free-form replies remain; when the window closes while the
+    page is open, the composer turns into the template picker without a reload."""
+    await customer_writes(platform, business, "Can I still change my order?")
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    item = page.get_by_test_id("conversation-item").first
+    await item.click()
+    await page.get_by_test_id("take-over").click()
+    left = page.get_by_test_id("window-left")
+    await left.wait_for()
+    # Just written: 23 h 59 min (or 23 h 58 min, should a minute have turned meanwhile).
+    said = await left.inner_text()
+    assert said.startswith("Free-form replies for 23 h 5"), said
+    assert "soon" not in (await left.get_attribute("class") or "")
+    assert await page.get_by_placeholder("Type a reply").count() == 1
+
+    # The customer's message is now 23 h 59 min 52 s old: eight seconds of window remain.
+    pool = await create_pool(platform.env["MAJLIS_DATABASE_URL"], min_size=1, max_size=1)
+    try:
+        async with tenant_transaction(pool, business.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE conversations SET last_customer_message_at ="
+                " now() - interval '23 hours 59 minutes 52 seconds'"
+            )
+    finally:
+        await pool.close()
+    await page.reload()
+    await item.click()
+    await left.wait_for()
+    assert await left.inner_text() == (
+        "Free-form replies for less than a minute more; after that, templates only."
+    )
+    assert "soon" in (await left.get_attribute("class") or "")
+    banner = page.get_by_test_id("window-closed")
+    await banner.wait_for(timeout=20_000)  # closed on the open page: no reload
+    assert await page.get_by_placeholder("Type a reply").count() == 0
+    assert await left.count() == 0
+    # This business has no approved template yet: the composer says so instead of a picker.
+    await page.get_by_text("No approved templates").wait_for()

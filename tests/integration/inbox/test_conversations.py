@@ -184,6 +184,50 @@ async def test_messages_are_decrypted_newest_first(inbox_world: Any) -> None:
     assert status == 404, body
 
 
+async def test_the_reply_window_says_when_it_closes(inbox_world: Any) -> None:
+    """Open: it closes 24 hours after the customer's last message, which moves it on. Closed:
+    no time (only templates go). The list and the detail say the same."""
+    team = await inbox_world.team()
+    phone = inbox_world.fresh_phone()
+    conversation_id, _ = await inbox_world.inbound(team, phone=phone, text="first")
+    url = f"{CONVERSATIONS}/{conversation_id}"
+
+    async def answers() -> tuple[dict[str, Any], dict[str, Any]]:
+        status, detail, _ = await team.agent.request("GET", url)
+        assert status == 200, detail
+        status, page, _ = await team.agent.request("GET", f"{CONVERSATIONS}?status=all")
+        assert status == 200, page
+        [item] = [i for i in page["items"] if i["id"] == str(conversation_id)]
+        return detail, item
+
+    for answer in await answers():
+        last = datetime.fromisoformat(answer["last_customer_message_at"])
+        assert answer["window_open"] is True
+        assert datetime.fromisoformat(answer["window_closes_at"]) == last + timedelta(hours=24)
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        await conn.execute(
+            "UPDATE conversations SET last_customer_message_at = now() - interval '23 hours 59"
+            " minutes 30 seconds' WHERE id = $1",
+            conversation_id,
+        )
+    for answer in await answers():
+        closes = datetime.fromisoformat(answer["window_closes_at"])
+        assert timedelta(0) < closes - datetime.now(UTC) <= timedelta(seconds=30)
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        await conn.execute(
+            "UPDATE conversations SET last_customer_message_at = now() - interval '24 hours'"
+            " WHERE id = $1",
+            conversation_id,
+        )
+    for answer in await answers():
+        assert (answer["window_open"], answer["window_closes_at"]) == (False, None)
+
+    await inbox_world.inbound(team, phone=phone, text="back again")  # opens it for 24 hours
+    detail, _ = await answers()
+    closes = datetime.fromisoformat(detail["window_closes_at"])
+    assert closes - datetime.now(UTC) > timedelta(hours=23, minutes=59)
+
+
 async def test_a_new_message_reopens_resolved_and_wakes_snoozed_or_pending(
     inbox_world: Any, events: Any
 ) -> None:

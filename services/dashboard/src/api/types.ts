@@ -47,6 +47,8 @@ export interface ConversationItem {
   labels: string[];
   snoozed_until: string | null;
   window_open: boolean;
+  /** While the 24-hour customer service window is open: when it closes; else null. */
+  window_closes_at: string | null;
   created_at: string;
   team_id?: string | null;
 }

@@ -39,6 +39,10 @@ class ConversationOut(BaseModel):
     labels: list[UUID]
     snoozed_until: datetime | None
     window_open: bool
+    window_closes_at: datetime | None = Field(
+        description="While the customer service window is open: when it closes (24 hours after"
+        " the customer's last message), after which only templates may be sent; else null."
+    )
     created_at: datetime
 
 

@@ -229,6 +229,7 @@ def item_json(row: Any, cipher: FieldCipher, tenant_id: UUID) -> dict[str, Any]:
         "labels": [str(label_id) for label_id in row["label_ids"]],
         "snoozed_until": row["snoozed_until"],
         "window_open": row["window_open"],
+        "window_closes_at": row["window_closes_at"],
         "created_at": row["created_at"],
     }
 

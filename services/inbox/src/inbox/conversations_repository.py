@@ -20,6 +20,8 @@ ITEM_COLUMNS = """
   ct.name_enc, ct.phone_enc, c.last_message_at, c.last_customer_message_at, c.unread_count,
   c.snoozed_until, c.created_at, c.team_id,
   coalesce(c.last_customer_message_at > now() - interval '24 hours', false) AS window_open,
+  CASE WHEN c.last_customer_message_at > now() - interval '24 hours'
+       THEN c.last_customer_message_at + interval '24 hours' END AS window_closes_at,
   ARRAY(SELECT cl.label_id FROM conversation_labels cl WHERE cl.conversation_id = c.id
         ORDER BY cl.created_at, cl.label_id) AS label_ids
 """

@@ -1,7 +1,8 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { AlertTriangle, Paperclip, Send, StickyNote, X } from "lucide-react";
-import { useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { FormEvent, KeyboardEvent } from "react";
+import type { TFunction } from "i18next";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../../api/client";
 import { sendPresence } from "../../api/stream";
@@ -9,6 +10,7 @@ import type { Canned, ConversationItem, Message, UploadedMedia, User } from "../
 import { ErrorNote } from "../../components/ErrorNote";
 import { MessageBubble } from "./MessageBubble";
 import { formatBytes } from "./MessageContent";
+import { formatDateTime, formatNumber } from "../../format";
 import { heldBecause } from "../../api/held";
 import { keys, useNumbers, userName } from "./queries";
 import { TemplatePicker } from "./TemplatePicker";
@@ -35,6 +37,30 @@ function mediaReply(attachment: Attachment, text: string, lastSeen: string | nul
   return body;
 }
 const TYPING_EVERY_MS = 3_000;
+// Under an hour left, the reply window's countdown turns to a warning.
+const WINDOW_SOON_MS = 3_600_000;
+
+/** Milliseconds until `iso` (null: none), kept current: it re-renders at least every 30 s
+ * and at the moment itself, so a window that closes while the page is open closes on it. */
+function useMsUntil(iso: string | null): number | null {
+  const [now, setNow] = useState(() => Date.now());
+  const at = iso ? Date.parse(iso) : null;
+  const left = at === null ? null : at - now;
+  useEffect(() => {
+    if (left === null || left <= 0) return undefined;
+    const timer = window.setTimeout(() => setNow(Date.now()), Math.min(left + 50, 30_000));
+    return () => window.clearTimeout(timer);
+  }, [left]);
+  return left;
+}
+
+/** Time left as "22 h 29 min", "12 min" or "less than a minute", digits in the user's locale. */
+function formatLeft(ms: number, t: TFunction): string {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 1) return t("inbox.windowUnderAMinute");
+  if (minutes < 60) return t("common.minutes", { count: formatNumber(minutes) });
+  return t("inbox.windowHours", { h: formatNumber(Math.floor(minutes / 60)), m: formatNumber(minutes % 60) });
+}
 
 interface Collision {
   newer: Message[];
@@ -189,7 +215,8 @@ export function Composer({
 
   const numbers = useNumbers();
   const held = heldBecause(numbers.data?.find((n) => n.id === conversation.number_id), "replies", t("inbox.repliesHeld"), t);
-  const windowClosed = mode === "reply" && !conversation.window_open;
+  const windowLeft = useMsUntil(conversation.window_open ? conversation.window_closes_at : null);
+  const windowClosed = mode === "reply" && (!conversation.window_open || (windowLeft !== null && windowLeft <= 0));
   const resolved = conversation.status === "resolved";
   const needsTakeOver = mode === "reply" && !mine;
   const author = collision?.newer.find((m) => m.sender_user_id)?.sender_user_id ?? null;
@@ -308,6 +335,15 @@ export function Composer({
             {t("inbox.send")}
           </button>
         </form>
+      )}
+      {mode === "reply" && !resolved && !needsTakeOver && !windowClosed && windowLeft !== null && (
+        <p
+          className={windowLeft < WINDOW_SOON_MS ? "window-left soon" : "window-left"}
+          data-testid="window-left"
+          title={t("inbox.windowOpenUntil", { time: formatDateTime(conversation.window_closes_at) })}
+        >
+          {t("inbox.windowLeft", { time: formatLeft(windowLeft, t) })}
+        </p>
       )}
       {send.error instanceof ApiError && send.error.slug !== "conversation-changed" && <ErrorNote error={send.error} />}
       {upload.error instanceof ApiError && upload.error.slug === "media-too-large" ? (
