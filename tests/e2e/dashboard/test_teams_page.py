@@ -1,7 +1,8 @@
 """Teams on the Team page: an owner creates a team and adds a member, hands a conversation to
 the team from the conversation's header, and filters the inbox by the team; the page in
 Arabic mirrors. Screenshots teams-en/teams-ar (to docs/screenshots/ with
-MAJLIS_UPDATE_SCREENSHOTS=1)."""
+MAJLIS_UPDATE_SCREENSHOTS=1). And an owner assigns and resolves several conversations at once,
+picked in the list."""
 
 from __future__ import annotations
 
@@ -104,3 +105,46 @@ async def test_create_a_team_add_a_member_and_filter_the_inbox_by_it(
     assert await page.evaluate("document.documentElement.dir") == "rtl"
     await section.get_by_role("button", name="إنشاء فريق").wait_for()
     await page.screenshot(path=str(shots / "teams-ar.png"))
+
+
+async def test_pick_conversations_in_the_list_then_assign_and_resolve_them_at_once(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    _, agent = await team_member(platform, business, "agent")
+    phones = ["+971501112201", "+971501112202", "+971501112203"]
+    for n, phone in enumerate(phones):
+        await customer_writes(platform, business, f"Question {n}", phone=phone)
+
+    async def all_three() -> bool:
+        return len(await _conversations(platform, business, "status=all")) == 3
+
+    await eventually(all_three)
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    items = page.get_by_test_id("conversation-item")
+    await items.nth(2).wait_for()
+    picks = page.get_by_test_id("pick")
+    await picks.nth(0).check()
+    await picks.nth(1).check()
+    bar = page.get_by_test_id("bulk-bar")
+    await bar.get_by_text("Conversations selected: 2").wait_for()
+
+    await bar.get_by_label("Assign to…").select_option(label=agent)
+    await bar.wait_for(state="detached")  # done: the pick is cleared
+    await items.filter(has_text=agent).nth(1).wait_for()
+    assert await items.filter(has_text=agent).count() == 2
+
+    await picks.nth(0).check()
+    await picks.nth(1).check()
+    await bar.get_by_role("button", name="Resolve").click()
+    await bar.wait_for(state="detached")
+
+    async def only_the_open_one_listed() -> bool:  # the list shows open ones unless filtered
+        return bool(await items.count() == 1)
+
+    await eventually(only_the_open_one_listed)
+    listed = await _conversations(platform, business, "status=all")
+    resolved = [c for c in listed if c["status"] == "resolved"]
+    assert len(resolved) == 2
+    assert {c["assigned_user_id"] for c in resolved} != {None}
+    assert [c["status"] for c in listed if c not in resolved] == ["open"]  # the third: untouched

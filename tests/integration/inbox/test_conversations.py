@@ -467,3 +467,124 @@ def plan_nodes(node: dict[str, Any]) -> Any:
     for child in node.get("Plans", []):
         if child.get("Parent Relationship") != "SubPlan":
             yield from plan_nodes(child)
+
+
+BULK = f"{CONVERSATIONS}/bulk"
+
+
+async def test_bulk_changes_status_assignment_and_labels_of_many_at_once(
+    inbox_world: Any, events: Any
+) -> None:
+    team = await inbox_world.team()
+    c1, c2, c3 = [
+        (await inbox_world.inbound(team, phone=inbox_world.fresh_phone()))[0] for _ in range(3)
+    ]
+    status, vip, _ = await team.owner.request("POST", "/api/v1/labels", json={"name": "VIP"})
+    assert status == 201, vip
+    status, late, _ = await team.owner.request("POST", "/api/v1/labels", json={"name": "Late"})
+    assert status == 201, late
+    status, body, _ = await team.agent.request(
+        "PUT", f"{CONVERSATIONS}/{c1}/labels", json={"label_ids": [late["id"]]}
+    )
+    assert status == 200, body
+
+    agent = str(team.user_ids["agent"])
+    status, body, _ = await team.owner.request(
+        "POST",
+        BULK,
+        json={
+            "conversation_ids": [str(c2), str(c1)],
+            "assign": {"user_id": agent},
+            "status": {"status": "pending"},
+            "add_label_ids": [vip["id"], late["id"]],
+        },
+    )
+    assert status == 200, body
+    assert [i["id"] for i in body["items"]] == [str(c2), str(c1)]  # the order given
+    for item in body["items"]:
+        assert (item["status"], item["assigned_user_id"]) == ("pending", agent)
+    labels = {i["id"]: i["labels"] for i in body["items"]}
+    # c1 kept its label first; c2's two came in one change (same time: ordered by id).
+    assert labels[str(c1)] == [late["id"], vip["id"]]
+    assert sorted(labels[str(c2)]) == sorted([vip["id"], late["id"]])
+    assert (await row(inbox_world, team, c3))["status"] == "open"  # not asked: unchanged
+    # Each conversation's change is published and audited as if made on its own.
+    for cid in (c1, c2):
+        await events.wait(
+            team.tenant_id, "inbox.conversation.updated", conversation_id=cid, change="status",
+            status="pending", actor_id=team.user_ids["owner"],
+        )  # fmt: skip
+        audit = await events.wait(
+            team.tenant_id, "inbox.audit.recorded", action="conversation.status_changed",
+            target_id=cid,
+        )  # fmt: skip
+        assert audit["details"]["to"] == "pending"
+    # An agent resolves many of its own at once; a second time changes nothing more.
+    for _ in range(2):
+        status, body, _ = await team.agent.request(
+            "POST",
+            BULK,
+            json={"conversation_ids": [str(c1), str(c2)], "status": {"status": "resolved"}},
+        )
+        assert status == 200, body
+        assert {i["status"] for i in body["items"]} == {"resolved"}
+
+
+async def test_a_bulk_change_refused_for_one_conversation_changes_none(
+    inbox_world: Any,
+) -> None:
+    team, other = await inbox_world.team(), await inbox_world.team()
+    mine = [(await inbox_world.inbound(team, phone=inbox_world.fresh_phone()))[0] for _ in range(2)]
+    theirs, _ = await inbox_world.inbound(other, phone=inbox_world.fresh_phone())
+    status, body, _ = await team.owner.request(
+        "POST", f"{CONVERSATIONS}/{mine[1]}/assign", json={"user_id": str(team.user_ids["agent2"])}
+    )
+    assert status == 200, body
+    before = [await row(inbox_world, team, cid) for cid in mine]
+    their_before = await row(inbox_world, other, theirs)
+    ids_ = [str(mine[0]), str(mine[1])]
+
+    # Another tenant's id is not found, whoever asks: nothing changes on either side.
+    status, body, _ = await team.owner.request(
+        "POST",
+        BULK,
+        json={"conversation_ids": [*ids_, str(theirs)], "status": {"status": "resolved"}},
+    )
+    assert (status, body["title"], body["conversation_id"]) == (
+        404, "Conversation not found", str(theirs),
+    ), body  # fmt: skip
+    # An agent may not take a teammate's conversation: refused, nothing changed.
+    status, body, _ = await team.agent.request(
+        "POST",
+        BULK,
+        json={"conversation_ids": ids_, "assign": {"user_id": str(team.user_ids["agent"])},
+              "status": {"status": "resolved"}},
+    )  # fmt: skip
+    assert (status, body["type"].rsplit("/", 1)[-1], body["conversation_id"]) == (
+        409, "assigned-to-someone-else", str(mine[1]),
+    ), body  # fmt: skip
+    status, body, _ = await team.agent.request(
+        "POST", BULK, json={"conversation_ids": ids_, "add_label_ids": [str(uuid.uuid4())]}
+    )
+    assert (status, body["type"].rsplit("/", 1)[-1]) == (422, "unknown-label"), body
+    # Viewers change nothing; malformed bodies are refused before anything is read.
+    status, body, _ = await team.viewer.request(
+        "POST", BULK, json={"conversation_ids": ids_, "status": {"status": "resolved"}}
+    )
+    assert status == 403, body
+    for bad in (
+        {"conversation_ids": ids_},  # no change asked
+        {"conversation_ids": [], "status": {"status": "open"}},
+        {"conversation_ids": [ids_[0], ids_[0]], "status": {"status": "open"}},
+        {"conversation_ids": [str(uuid.uuid4()) for _ in range(101)], "status": {"status": "open"}},
+        {"conversation_ids": ids_, "status": {"status": "open"}, "delete": True},
+        {
+            "conversation_ids": ids_,
+            "status": {"status": "open", "snoozed_until": "2030-01-01T00:00:00Z"},
+        },
+        {"conversation_ids": ids_, "add_label_ids": []},
+    ):
+        status, body, _ = await team.owner.request("POST", BULK, json=bad)
+        assert status == 422, (bad, body)
+    assert [await row(inbox_world, team, cid) for cid in mine] == before
+    assert await row(inbox_world, other, theirs) == their_before

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from inbox import conversations, views_labels, views_teams
 from inbox import conversations_repository as repo
@@ -91,6 +91,38 @@ class LabelsBody(RequestModel):
     """`PUT .../labels`: the conversation's labels, all of them."""
 
     label_ids: list[UUID] = Field(max_length=MAX_LABELS_PER_CONVERSATION)
+
+
+MAX_BULK = 100
+
+
+class BulkBody(RequestModel):
+    """`POST /api/v1/conversations/bulk`: one or more changes to up to 100 conversations.
+
+    All or nothing: the changes are made in one transaction, and an unknown id (or another
+    tenant's), a refused assignment or an unknown label changes none of them.
+    """
+
+    conversation_ids: list[UUID] = Field(min_length=1, max_length=MAX_BULK)
+    status: StatusBody | None = None
+    assign: AssignBody | None = None
+    add_label_ids: list[UUID] | None = Field(
+        default=None, min_length=1, max_length=MAX_LABELS_PER_CONVERSATION
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> BulkBody:
+        if self.status is None and self.assign is None and self.add_label_ids is None:
+            raise ValueError("give status, assign, add_label_ids or several")
+        if len(set(self.conversation_ids)) != len(self.conversation_ids):
+            raise ValueError("conversation_ids must not repeat")
+        return self
+
+
+class BulkPageOut(BaseModel):
+    """The conversations a bulk change was made to, as they are now, in the order given."""
+
+    items: list[ConversationOut]
 
 
 _json = json_response
@@ -251,10 +283,54 @@ async def put_labels(request: web.Request) -> web.Response:
         return _json(await _item(request, conn, identity, cid))
 
 
+@responds(BulkPageOut)
+async def post_bulk(request: web.Request) -> web.Response:
+    """`POST /api/v1/conversations/bulk`: status, assignment and labels of many at once."""
+    identity = await caller(request, AGENT_ROLES)
+    body = await parse_json(request, BulkBody)
+    if body.status is not None:
+        _check_snooze(body.status)
+    async with caller_transaction(request.app[DB_POOL], identity) as conn:
+        # Rows are locked in one order (by id), so two bulk changes cannot deadlock.
+        for cid in sorted(body.conversation_ids):
+            try:
+                await _bulk_change(request, conn, identity, cid, body)
+            except ProblemError as problem:  # which one refused: nothing changed in any
+                problem.extensions["conversation_id"] = str(cid)
+                raise
+        items = [await _item(request, conn, identity, cid) for cid in body.conversation_ids]
+    return _json({"items": items})
+
+
+async def _bulk_change(
+    request: web.Request, conn: Conn, identity: Identity, cid: UUID, body: BulkBody
+) -> None:
+    if body.assign is not None:
+        presence = request.app[INBOX_DEPS].presence
+        await conversations.assign(conn, request, identity, cid, body.assign.change(), presence)
+    if body.status is not None:
+        status = body.status
+        await conversations.change_status(
+            conn, request, identity, cid, status.status, status.snoozed_until
+        )
+    if body.add_label_ids is not None:
+        await conversations.locked(conn, cid)  # before reading: a concurrent change waits
+        current = await repo.label_ids_of(conn, cid)
+        added = [i for i in dict.fromkeys(body.add_label_ids) if i not in current]
+        if len(current) + len(added) > MAX_LABELS_PER_CONVERSATION:
+            raise ProblemError(
+                422, "Too many labels on a conversation", slug="too-many-labels",
+                detail=f"A conversation carries at most {MAX_LABELS_PER_CONVERSATION} labels.",
+            )  # fmt: skip
+        # Labels it has stay first, in the order they were added; the new ones follow.
+        await conversations.set_labels(conn, request, identity, cid, [*current, *added])
+
+
 def add_routes(app: web.Application) -> None:
     """Mount these routes (and those of labels and assignment policies)."""
     base = "/api/v1/conversations/{conversation_id}"
     app.router.add_get("/api/v1/conversations", list_conversations)
+    app.router.add_post("/api/v1/conversations/bulk", post_bulk)
     app.router.add_get(base, get_conversation)
     app.router.add_get(base + "/messages", list_messages)
     app.router.add_post(base + "/status", post_status)

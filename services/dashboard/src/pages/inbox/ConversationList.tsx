@@ -3,6 +3,8 @@ import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink } from "react-router";
 import { formatNumber, formatWhen } from "../../format";
+import { canWork, useMe } from "../../session";
+import { BulkBar } from "./BulkBar";
 import type { ListFilter } from "./queries";
 import { useConversations, useLabels, useNumbers, userName, useTeams, useUsers } from "./queries";
 
@@ -31,6 +33,12 @@ export function ConversationList({
     return () => window.clearTimeout(timer);
   }, [search, filter, onFilter]);
   const counts = conversations.data?.counts ?? {};
+  // Conversations picked for a bulk action; a new filter starts a new pick.
+  const worker = canWork(useMe().user.role);
+  const [picked, setPicked] = useState<string[]>([]);
+  useEffect(() => setPicked([]), [filter]);
+  const toggle = (id: string) =>
+    setPicked((now) => (now.includes(id) ? now.filter((p) => p !== id) : [...now, id].slice(0, 100)));
 
   return (
     <section className="conversation-list" aria-labelledby="list-title">
@@ -116,13 +124,24 @@ export function ConversationList({
           )}
         </div>
       </div>
+      {worker && picked.length > 0 && <BulkBar picked={picked} onDone={() => setPicked([])} />}
       <ul className="items" data-testid="conversation-list">
         {conversations.data?.items.length === 0 && <li className="muted pad">{t("inbox.empty")}</li>}
         {conversations.data?.items.map((item) => {
           const name = item.contact.name || item.contact.phone || t("inbox.noName");
           const assignee = userName(users.data, item.assigned_user_id);
           return (
-            <li key={item.id}>
+            <li key={item.id} className={worker ? "pickable" : undefined}>
+              {worker && (
+                <input
+                  type="checkbox"
+                  className="pick"
+                  data-testid="pick"
+                  aria-label={t("inbox.bulk.pick", { name })}
+                  checked={picked.includes(item.id)}
+                  onChange={() => toggle(item.id)}
+                />
+              )}
               <NavLink
                 to={`/inbox/${item.id}`}
                 className={item.id === selected ? "item active" : "item"}
