@@ -78,6 +78,10 @@ async def test_every_documented_answer_matches_the_real_one(flow_world: Any) -> 
     await check.call(owner, "PUT", base + "/labels", conv, json={"label_ids": []})
     await check.call(owner, "POST", base + "/status", conv, json={"status": "resolved"})
     await check.call(owner, "POST", base + "/handback", conv)
+    await check.call(
+        owner, "POST", "/api/v1/conversations/bulk",
+        json={"conversation_ids": [conv], "status": {"status": "open"}, "add_label_ids": None},
+    )  # fmt: skip
 
     # Templates and campaigns (Meta's review is the simulator's; its approval is set in SQL).
     await _templates_and_campaigns(world, team, check)
