@@ -200,25 +200,24 @@ async def test_the_reply_window_says_when_it_closes(inbox_world: Any) -> None:
         [item] = [i for i in page["items"] if i["id"] == str(conversation_id)]
         return detail, item
 
+    async def customer_wrote(ago: timedelta) -> None:
+        async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+            await conn.execute(
+                "UPDATE conversations SET last_customer_message_at = now() - $2::interval"
+                " WHERE id = $1",
+                conversation_id,
+                ago,
+            )
+
     for answer in await answers():
         last = datetime.fromisoformat(answer["last_customer_message_at"])
         assert answer["window_open"] is True
         assert datetime.fromisoformat(answer["window_closes_at"]) == last + timedelta(hours=24)
-    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
-        await conn.execute(
-            "UPDATE conversations SET last_customer_message_at = now() - interval '23 hours 59"
-            " minutes 30 seconds' WHERE id = $1",
-            conversation_id,
-        )
+    await customer_wrote(timedelta(hours=23, minutes=59, seconds=30))
     for answer in await answers():
         closes = datetime.fromisoformat(answer["window_closes_at"])
         assert timedelta(0) < closes - datetime.now(UTC) <= timedelta(seconds=30)
-    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
-        await conn.execute(
-            "UPDATE conversations SET last_customer_message_at = now() - interval '24 hours'"
-            " WHERE id = $1",
-            conversation_id,
-        )
+    await customer_wrote(timedelta(hours=24))
     for answer in await answers():
         assert (answer["window_open"], answer["window_closes_at"]) == (False, None)
 
