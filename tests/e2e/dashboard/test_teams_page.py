@@ -124,9 +124,16 @@ async def test_pick_conversations_in_the_list_then_assign_and_resolve_them_at_on
     items = page.get_by_test_id("conversation-item")
     await items.nth(2).wait_for()
     picks = page.get_by_test_id("pick")
+    bar = page.get_by_test_id("bulk-bar")
+    await picks.nth(2).check()
+    await bar.get_by_role("button", name="Select all 3 shown").click()
+    await bar.get_by_text("Conversations selected: 3").wait_for()
+    await bar.get_by_role("button", name="Clear the selection").click()
+    await bar.wait_for(state="detached")
+    assert [await pick.is_checked() for pick in await picks.all()] == [False] * 3
+
     await picks.nth(0).check()
     await picks.nth(1).check()
-    bar = page.get_by_test_id("bulk-bar")
     await bar.get_by_text("Conversations selected: 2").wait_for()
 
     await bar.get_by_label("Assign to…").select_option(label=agent)

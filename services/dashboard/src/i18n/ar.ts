@@ -98,6 +98,7 @@ export const ar: Dictionary = {
       title: "إجراءات جماعية",
       picked: "المحادثات المحددة: {{n}}",
       pick: "تحديد {{name}}",
+      pickShown: "تحديد كل المعروضة ({{n}})",
       clear: "إلغاء التحديد",
       resolve: "إغلاق",
       reopen: "إعادة فتح",

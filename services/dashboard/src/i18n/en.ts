@@ -97,6 +97,7 @@ export const en = {
       title: "Bulk actions",
       picked: "Conversations selected: {{n}}",
       pick: "Select {{name}}",
+      pickShown: "Select all {{n}} shown",
       clear: "Clear the selection",
       resolve: "Resolve",
       reopen: "Reopen",

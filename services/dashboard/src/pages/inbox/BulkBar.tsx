@@ -8,7 +8,20 @@ import { ErrorNote } from "../../components/ErrorNote";
 import { formatNumber } from "../../format";
 import { keys, useLabels, useUsers } from "./queries";
 
-export function BulkBar({ picked, onDone }: { picked: string[]; onDone: () => void }) {
+/** The most a bulk change takes at once (the API's limit). */
+export const MAX_PICK = 100;
+
+export function BulkBar({
+  picked,
+  shown,
+  onPick,
+  onDone,
+}: {
+  picked: string[];
+  shown: string[];
+  onPick: (ids: string[]) => void;
+  onDone: () => void;
+}) {
   const { t } = useTranslation();
   const queryClient = useQueryClient();
   const users = useUsers();
@@ -26,6 +39,11 @@ export function BulkBar({ picked, onDone }: { picked: string[]; onDone: () => vo
     <div className="bulk-bar" role="region" aria-label={t("inbox.bulk.title")} data-testid="bulk-bar">
       <div className="bulk-row">
         <strong>{t("inbox.bulk.picked", { n: formatNumber(picked.length) })}</strong>
+        {shown.some((id) => !picked.includes(id)) && (
+          <button type="button" className="button ghost small" onClick={() => onPick(shown.slice(0, MAX_PICK))}>
+            {t("inbox.bulk.pickShown", { n: formatNumber(Math.min(shown.length, MAX_PICK)) })}
+          </button>
+        )}
         <button type="button" className="button ghost small" onClick={onDone} aria-label={t("inbox.bulk.clear")} title={t("inbox.bulk.clear")}>
           <X size={14} aria-hidden="true" />
         </button>

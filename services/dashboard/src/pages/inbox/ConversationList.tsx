@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { NavLink } from "react-router";
 import { formatNumber, formatWhen } from "../../format";
 import { canWork, useMe } from "../../session";
-import { BulkBar } from "./BulkBar";
+import { BulkBar, MAX_PICK } from "./BulkBar";
 import type { ListFilter } from "./queries";
 import { useConversations, useLabels, useNumbers, userName, useTeams, useUsers } from "./queries";
 
@@ -38,7 +38,7 @@ export function ConversationList({
   const [picked, setPicked] = useState<string[]>([]);
   useEffect(() => setPicked([]), [filter]);
   const toggle = (id: string) =>
-    setPicked((now) => (now.includes(id) ? now.filter((p) => p !== id) : [...now, id].slice(0, 100)));
+    setPicked((now) => (now.includes(id) ? now.filter((p) => p !== id) : [...now, id].slice(0, MAX_PICK)));
 
   return (
     <section className="conversation-list" aria-labelledby="list-title">
@@ -124,7 +124,14 @@ export function ConversationList({
           )}
         </div>
       </div>
-      {worker && picked.length > 0 && <BulkBar picked={picked} onDone={() => setPicked([])} />}
+      {worker && picked.length > 0 && (
+        <BulkBar
+          picked={picked}
+          shown={conversations.data?.items.map((item) => item.id) ?? []}
+          onPick={setPicked}
+          onDone={() => setPicked([])}
+        />
+      )}
       <ul className="items" data-testid="conversation-list">
         {conversations.data?.items.length === 0 && <li className="muted pad">{t("inbox.empty")}</li>}
         {conversations.data?.items.map((item) => {
