@@ -100,7 +100,7 @@ export const ar: Dictionary = {
       pick: "تحديد {{name}}",
       pickShown: "تحديد كل المعروضة ({{n}})",
       clear: "إلغاء التحديد",
-      resolve: "إغلاق",
+      resolve: "حلّ",
       reopen: "إعادة فتح",
       assign: "إسناد إلى…",
       label: "إضافة تصنيف…",
