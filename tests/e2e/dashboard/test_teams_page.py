@@ -6,6 +6,9 @@ picked in the list."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -155,3 +158,16 @@ async def test_pick_conversations_in_the_list_then_assign_and_resolve_them_at_on
     assert len(resolved) == 2
     assert {c["assigned_user_id"] for c in resolved} != {None}
     assert [c["status"] for c in listed if c not in resolved] == ["open"]  # the third: untouched
+
+    # The owner exports what the filters select: the two resolved ones, one row each.
+    await page.get_by_label("Status", exact=True).select_option(value="resolved")
+    await items.nth(1).wait_for()
+    async with page.expect_download() as download_info:
+        await page.get_by_test_id("conversations-export").click()
+    download = await download_info.value
+    assert download.suggested_filename == "conversations.csv"
+    saved = Path(await download.path())
+    text = await asyncio.to_thread(saved.read_text, encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert sorted(r["id"] for r in rows) == sorted(c["id"] for c in resolved)
+    assert {(r["status"], r["assignee"]) for r in rows} == {("resolved", agent)}

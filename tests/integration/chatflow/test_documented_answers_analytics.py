@@ -37,6 +37,7 @@ CSV_EXPORTS = (
     "/api/v1/leads/export.csv",
     "/api/v1/campaigns/{campaign_id}/report.csv",
     "/api/v1/audit/export.csv",
+    "/api/v1/conversations/export.csv",
 )
 MEDIA = "/api/v1/media/{media_id}"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -265,6 +266,7 @@ async def _files(team: Team, document: dict[str, Any], door: Browser, campaign_i
         (owner, CSV_EXPORTS[1], CSV_EXPORTS[1], "\ufeffid,contact_id,stage"),
         (owner, CSV_EXPORTS[2], f"/api/v1/campaigns/{campaign_id}/report.csv", ""),
         (door, CSV_EXPORTS[3], CSV_EXPORTS[3], ""),
+        (owner, CSV_EXPORTS[4], CSV_EXPORTS[4] + "?status=all", "\ufeffid,status,contact_name"),
     ):
         documented = _documented_type(document, template)
         assert documented == "text/csv", template

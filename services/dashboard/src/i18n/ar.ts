@@ -94,6 +94,8 @@ export const ar: Dictionary = {
     windowLeft: "يمكن الرد برسائل حرة لمدة {{time}} أخرى، وبعدها بالقوالب فقط.",
     windowHours: "{{h}} س {{m}} د",
     windowUnderAMinute: "أقل من دقيقة",
+    export: "تصدير CSV",
+    exportHint: "المحادثات التي تختارها هذه المرشحات، صف لكل محادثة",
     bulk: {
       title: "إجراءات جماعية",
       picked: "المحادثات المحددة: {{n}}",

@@ -93,6 +93,8 @@ export const en = {
     windowLeft: "Free-form replies for {{time}} more; after that, templates only.",
     windowHours: "{{h}} h {{m}} min",
     windowUnderAMinute: "less than a minute",
+    export: "Export CSV",
+    exportHint: "The conversations these filters select, one row each",
     bulk: {
       title: "Bulk actions",
       picked: "Conversations selected: {{n}}",

@@ -5,6 +5,7 @@ import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
+import { downloadCsv } from "../api/download";
 import { ErrorNote } from "../components/ErrorNote";
 import { formatDateTime, formatNumber } from "../format";
 import { isManager, useMe } from "../session";
@@ -100,17 +101,7 @@ function Log() {
   });
   const verify = useMutation({ mutationFn: () => api<Verdict>("/api/v1/audit/verify", { method: "POST" }) });
   const exportCsv = useMutation({
-    mutationFn: async () => {
-      const response = await api<Response>("/api/v1/audit/export.csv", { query: query(filters), raw: true });
-      const url = URL.createObjectURL(await response.blob());
-      const link = document.createElement("a");
-      link.href = url;
-      link.download = "audit-log.csv";
-      document.body.append(link);
-      link.click();
-      link.remove();
-      window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
-    },
+    mutationFn: () => downloadCsv("/api/v1/audit/export.csv", "audit-log.csv", query(filters)),
   });
   if (entries.error instanceof ApiError && entries.error.problem.type?.endsWith("business-plan-required")) return <BusinessOnly />;
   const items = entries.data?.pages.flatMap((p) => p.items) ?? [];

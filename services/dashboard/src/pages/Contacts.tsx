@@ -5,6 +5,7 @@ import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
 import { api } from "../api/client";
+import { downloadCsv, saveBlob } from "../api/download";
 import type { Contact, ConversationPage, ImportReport } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
 import { formatDateTime, formatNumber, formatWhen } from "../format";
@@ -94,23 +95,12 @@ function ImportPanel() {
 }
 
 async function downloadExport() {
-  const response = await api<Response>("/api/v1/contacts/export.csv", { raw: true, headers: { Accept: "text/csv" } });
-  const url = URL.createObjectURL(await response.blob());
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = "contacts.csv";
-  link.click();
-  URL.revokeObjectURL(url);
+  await downloadCsv("/api/v1/contacts/export.csv", "contacts.csv");
 }
 
 async function downloadJson(path: string, filename: string) {
   const body = await api<unknown>(path);
-  const url = URL.createObjectURL(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = filename;
-  link.click();
-  URL.revokeObjectURL(url);
+  saveBlob(new Blob([JSON.stringify(body, null, 2)], { type: "application/json" }), filename);
 }
 
 function ContactDetail({ id }: { id: string }) {

@@ -10,7 +10,7 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from inbox import conversations, views_labels, views_teams
+from inbox import conversations, conversations_csv, views_labels, views_teams
 from inbox import conversations_repository as repo
 from inbox.conversation_answers import (
     ConversationDetailOut,
@@ -331,6 +331,7 @@ def add_routes(app: web.Application) -> None:
     base = "/api/v1/conversations/{conversation_id}"
     app.router.add_get("/api/v1/conversations", list_conversations)
     app.router.add_post("/api/v1/conversations/bulk", post_bulk)
+    conversations_csv.add_routes(app)
     app.router.add_get(base, get_conversation)
     app.router.add_get(base + "/messages", list_messages)
     app.router.add_post(base + "/status", post_status)

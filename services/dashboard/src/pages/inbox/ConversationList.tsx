@@ -1,12 +1,15 @@
-import { Bot, Search } from "lucide-react";
+import { useMutation } from "@tanstack/react-query";
+import { Bot, Download, Search } from "lucide-react";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { NavLink } from "react-router";
 import { formatNumber, formatWhen } from "../../format";
-import { canWork, useMe } from "../../session";
+import { downloadCsv } from "../../api/download";
+import { ErrorNote } from "../../components/ErrorNote";
+import { canWork, isManager, useMe } from "../../session";
 import { BulkBar, MAX_PICK } from "./BulkBar";
 import type { ListFilter } from "./queries";
-import { useConversations, useLabels, useNumbers, userName, useTeams, useUsers } from "./queries";
+import { listQuery, useConversations, useLabels, useNumbers, userName, useTeams, useUsers } from "./queries";
 
 const STATUSES = ["open", "pending", "snoozed", "resolved"] as const;
 
@@ -34,7 +37,12 @@ export function ConversationList({
   }, [search, filter, onFilter]);
   const counts = conversations.data?.counts ?? {};
   // Conversations picked for a bulk action; a new filter starts a new pick.
-  const worker = canWork(useMe().user.role);
+  const { role } = useMe().user;
+  const worker = canWork(role);
+  // Owners and admins export what the filters select, one row per conversation.
+  const exportCsv = useMutation({
+    mutationFn: () => downloadCsv("/api/v1/conversations/export.csv", "conversations.csv", listQuery(filter)),
+  });
   const [picked, setPicked] = useState<string[]>([]);
   useEffect(() => setPicked([]), [filter]);
   const toggle = (id: string) =>
@@ -108,6 +116,18 @@ export function ConversationList({
               ))}
             </select>
           )}
+          {isManager(role) && (
+            <button
+              type="button"
+              className="button ghost small"
+              data-testid="conversations-export"
+              title={t("inbox.exportHint")}
+              disabled={exportCsv.isPending}
+              onClick={() => exportCsv.mutate()}
+            >
+              <Download size={14} aria-hidden="true" /> {t("inbox.export")}
+            </button>
+          )}
           {(numbers.data?.length ?? 0) > 1 && (
             <select
               aria-label={t("settings.numbers")}
@@ -124,6 +144,7 @@ export function ConversationList({
           )}
         </div>
       </div>
+      <ErrorNote error={exportCsv.error} />
       {worker && picked.length > 0 && (
         <BulkBar
           picked={picked}

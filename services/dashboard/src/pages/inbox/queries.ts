@@ -27,21 +27,22 @@ export const keys = {
   presence: (id: string) => ["presence", id] as const,
 };
 
+/** The list's filter as the API's query parameters (the list and its CSV export share them). */
+export function listQuery(filter: ListFilter): Record<string, string | undefined> {
+  return {
+    assignee: { mine: "me", unassigned: "unassigned", all: undefined }[filter.assignee],
+    status: filter.status,
+    label: filter.label,
+    number: filter.number,
+    team: filter.team || undefined,
+    q: filter.q.trim(),
+  };
+}
+
 export function useConversations(filter: ListFilter) {
   return useQuery({
     queryKey: [...keys.conversations, filter],
-    queryFn: () =>
-      api<ConversationPage>("/api/v1/conversations", {
-        query: {
-          assignee: { mine: "me", unassigned: "unassigned", all: undefined }[filter.assignee],
-          status: filter.status,
-          label: filter.label,
-          number: filter.number,
-          team: filter.team || undefined,
-          q: filter.q.trim(),
-          limit: 50,
-        },
-      }),
+    queryFn: () => api<ConversationPage>("/api/v1/conversations", { query: { ...listQuery(filter), limit: 50 } }),
   });
 }
 
