@@ -28,10 +28,14 @@ async def test_a_reply_written_on_a_stale_view_shows_who_replied_meanwhile(
 
     await agent.get_by_test_id("conversation-item").first.click()
     await agent.get_by_test_id("take-over").click()
+    composer = agent.get_by_placeholder("Type a reply")
+    # The take-over is done before the owner loads the conversation: the owner's view (which
+    # no live update reaches) must show the agent as assignee, or the owner's take-over would
+    # go without `force` and be refused.
+    await composer.wait_for()
     await owner.get_by_test_id("conversation-item").first.click()
     await owner.get_by_text("Can I change my delivery address?").wait_for()
 
-    composer = agent.get_by_placeholder("Type a reply")
     await composer.fill("Of course, send me the new address.")
     await composer.press("Enter")
     await agent.get_by_test_id("ticks").first.wait_for()
