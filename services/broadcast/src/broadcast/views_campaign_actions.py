@@ -24,17 +24,12 @@ from majlis.crypto import DecryptionError
 from majlis.events.broadcast import CampaignUpdated
 from majlis.http import ProblemError, responds, responds_file
 from majlis.http.auth import caller_transaction
+from majlis.http.csv_files import csv_download, neutralise
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 REPORT_COLUMNS = (
     "seq", "phone", "contact_id", "state", "reason_code", "reason_title", "error_code",
     "queued_at", "sent_at", "delivered_at", "read_at", "replied_at", "failed_at",
 )  # fmt: skip
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (as the contacts export)."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 def _action(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -106,14 +101,7 @@ async def report_csv(request: web.Request) -> web.StreamResponse:
         if await repo.get(conn, wanted) is None:
             raise not_found()
         await audit(conn, request, "campaigns.report_exported", wanted, {}, target_type="campaign")
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="campaign-{wanted}.csv"',
-            "Cache-Control": "no-store",
-        }
-    )
-    await response.prepare(request)
+    response = await csv_download(request, f"campaign-{wanted}.csv")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(REPORT_COLUMNS)

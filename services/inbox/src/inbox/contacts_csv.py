@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +53,7 @@ from majlis.events import make_envelope
 from majlis.events.inbox import ContactChanged
 from majlis.http import ProblemError, responds, responds_file
 from majlis.http.auth import Identity, caller_transaction
+from majlis.http.csv_files import BOM, csv_bytes, csv_download
 from majlis.messaging import add_all_to_outbox
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -61,13 +61,7 @@ IMPORT_MAX_ROWS = 50_000
 BATCH_ROWS = 500
 RECORD_MAX_CHARS = 64 * 1024
 _CHUNK = 64 * 1024
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _COLUMNS = frozenset({"phone", "name", "email", "tags"})
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 async def _records(request: web.Request) -> AsyncIterator[tuple[int, list[str]]]:
@@ -318,32 +312,19 @@ async def export_contacts(request: web.Request) -> web.StreamResponse:
     async with caller_transaction(deps.pool, identity, readonly=True) as conn:
         schema = await contact_attributes.load_schema(conn)
     keys = sorted(schema)
-    response = web.StreamResponse(
-        headers={
-            "Content-Disposition": 'attachment; filename="contacts.csv"',
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        }
-    )
-    response.content_type, response.charset = "text/csv", "utf-8"
-    await response.prepare(request)
+    response = await csv_download(request, "contacts.csv")
     header = ["id", "phone", "name", "email", "tags", "marketing", "processing_restricted",
               "created_at", *(f"attr:{k}" for k in keys)]  # fmt: skip
     exported, complete = 0, False
     try:
-        # A BOM so that spreadsheets read Arabic names as UTF-8.
-        await response.write(("\ufeff" + _csv_line(header)).encode())
+        await response.write(BOM + csv_bytes([header]))
         f = repo.ContactFilter(limit=BATCH_ROWS)
         while True:
             # A short transaction per page: a slow client never holds a connection.
             async with caller_transaction(deps.pool, identity, readonly=True) as conn:
                 page = await repo.list_contacts(conn, f)
-            out = io.StringIO()
-            writer = csv.writer(out)
-            for r in page:
-                cells = _export_cells(deps, tenant_id, r, schema, keys)
-                writer.writerow([neutralise(c) for c in cells])
-            await response.write(out.getvalue().encode())
+            rows = [_export_cells(deps, tenant_id, r, schema, keys) for r in page]
+            await response.write(csv_bytes(rows))
             exported += len(page)
             if len(page) < BATCH_ROWS:
                 break
@@ -379,12 +360,6 @@ def _export_cells(
         row.created_at.isoformat(),
         *(_cell(values.get(k)) for k in keys),
     ]
-
-
-def _csv_line(cells: list[str]) -> str:
-    out = io.StringIO()
-    csv.writer(out).writerow([neutralise(c) for c in cells])
-    return out.getvalue()
 
 
 def add_routes(app: web.Application) -> None:

@@ -6,13 +6,11 @@ activity first, with the contact decrypted, and the number, assignee, team and l
 for a spreadsheet. It reads in keyset pages, each in a short read-only transaction (a slow
 client never holds a connection), so a large inbox streams in constant memory. The export is
 audited (conversations.exported, with the row count and whether it completed); cells a
-spreadsheet would run as a formula are neutralised, as in the contacts export.
+spreadsheet would run as a formula are neutralised (majlis.http.csv_files).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 from uuid import UUID
 
@@ -20,12 +18,12 @@ from aiohttp import web
 from multidict import MultiDict
 
 from inbox import conversations_repository as repo
-from inbox.contacts_csv import neutralise
 from inbox.conversation_list import LIST_PARAMS, encode_cursor, item_json, list_filter, only_params
 from inbox.deps import INBOX_DEPS
 from inbox.web import MANAGER_ROLES, audit, caller
 from majlis.http import responds_file
 from majlis.http.auth import Identity, caller_transaction
+from majlis.http.csv_files import BOM, csv_bytes, csv_download
 
 PAGE_ROWS = 500
 # The list's filters; the export pages by itself.
@@ -75,14 +73,6 @@ def _row(item: dict[str, Any], names: dict[str, dict[UUID, str]]) -> list[str]:
     ]
 
 
-def _csv(rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for cells in rows:
-        writer.writerow([neutralise(cell) for cell in cells])
-    return out.getvalue().encode()
-
-
 @responds_file("text/csv")
 async def export_conversations(request: web.Request) -> web.StreamResponse:
     """`GET /api/v1/conversations/export.csv` (owner/admin): the filtered conversations."""
@@ -101,24 +91,16 @@ async def export_conversations(request: web.Request) -> web.StreamResponse:
     page_filter()  # a bad filter is a 422 before any byte is sent
     async with caller_transaction(deps.pool, identity, readonly=True) as conn:
         names = await _names(conn)
-    response = web.StreamResponse(
-        headers={
-            "Content-Disposition": 'attachment; filename="conversations.csv"',
-            "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
-        }
-    )
-    response.content_type, response.charset = "text/csv", "utf-8"
-    await response.prepare(request)
+    response = await csv_download(request, "conversations.csv")
     exported, complete = 0, False
     try:
-        await response.write("\ufeff".encode() + _csv([HEADER]))  # a BOM: Arabic reads right
+        await response.write(BOM + csv_bytes([HEADER]))
         while True:
             where, params = page_filter()
             async with caller_transaction(deps.pool, identity, readonly=True) as conn:
                 rows, _ = await repo.list_page(conn, where, params, PAGE_ROWS)
             items = [item_json(r, deps.cipher, identity.tenant_id) for r in rows]
-            await response.write(_csv([_row(item, names) for item in items]))
+            await response.write(csv_bytes([_row(item, names) for item in items]))
             exported += len(items)
             if len(rows) < PAGE_ROWS:
                 break

@@ -8,8 +8,6 @@ names and counts, never values.
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 from typing import Any
 
@@ -36,10 +34,10 @@ from chatflow.response_models import LeadOut
 from majlis.crypto import InvalidPhoneNumber, normalise_phone
 from majlis.http import Page, ProblemError, parse_json, responds, responds_file
 from majlis.http.auth import caller_transaction
+from majlis.http.csv_files import BOM, csv_bytes, csv_download
 
 STAGES = frozenset(TRANSITIONS)
 SOURCES = frozenset({"flow", "ai", "manual", "api"})
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 EXPORT_BATCH = 500
 
 
@@ -73,11 +71,6 @@ class LeadUpdate(BaseModel):
         if "stage" in self.model_fields_set and self.stage is None:
             raise ValueError("stage cannot be null")
         return self
-
-
-def neutralise(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
 @responds(Page[LeadOut])
@@ -166,14 +159,6 @@ _HEADER = ["id", "contact_id", "stage", "source", "name", "email", "phone", "com
            "updated_at"]  # fmt: skip
 
 
-def _csv_rows(rows: list[list[str]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for cells in rows:
-        writer.writerow([neutralise(c) for c in cells])
-    return out.getvalue().encode()
-
-
 @responds_file("text/csv")
 async def export_leads(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/leads/export.csv?stage=&source= (owner, admin): streamed, formula-safe."""
@@ -184,15 +169,10 @@ async def export_leads(request: web.Request) -> web.StreamResponse:
     if source is not None and source not in SOURCES:
         raise bad_query("source", "One of flow, ai, manual, api")
     ai = request.app[AI_SERVICE]
-    response = web.StreamResponse(headers={
-        "Content-Disposition": 'attachment; filename="leads.csv"',
-        "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
-    })  # fmt: skip
-    response.content_type, response.charset = "text/csv", "utf-8"
-    await response.prepare(request)
+    response = await csv_download(request, "leads.csv")
     exported, complete, after = 0, False, None
     try:
-        await response.write(b"\xef\xbb\xbf" + _csv_rows([_HEADER]))  # BOM: Arabic in Excel
+        await response.write(BOM + csv_bytes([_HEADER]))
         while True:
             # A short transaction per page: a slow client never holds a connection.
             async with caller_transaction(ai.pool, identity, readonly=True) as conn:
@@ -207,7 +187,7 @@ async def export_leads(request: web.Request) -> web.StreamResponse:
                           d.budget_currency, d.timeline, lead.created_at.isoformat(),
                           lead.updated_at.isoformat()]  # fmt: skip
                 cells.append(["" if v is None else str(v) for v in values])
-            await response.write(_csv_rows(cells))
+            await response.write(csv_bytes(cells))
             exported += len(rows)
             if len(rows) < EXPORT_BATCH:
                 break
