@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 
 from majlis.http import json_response, responds_file
+from majlis.http.csv_files import csv_download
 from majlis.openapi_backends import build_fragment
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,6 +41,12 @@ async def export_attribute(request: web.Request) -> web.StreamResponse:
     return response
 
 
+@responds_file("text/csv")
+async def export_shared(request: web.Request) -> web.StreamResponse:
+    """A CSV export prepared by the shared helper."""
+    return await csv_download(request, "things.csv")
+
+
 @responds_file("*/*")
 async def stored_file(request: web.Request) -> web.Response:
     """A stored file, served with its own type."""
@@ -48,7 +55,7 @@ async def stored_file(request: web.Request) -> web.Response:
 
 
 def test_a_declared_file_is_documented_as_a_string_or_as_bytes() -> None:
-    for handler in (export_headers, export_attribute):
+    for handler in (export_headers, export_attribute, export_shared):
         assert _answer(handler)["content"] == {"text/csv": {"schema": {"type": "string"}}}
     assert _answer(stored_file, "/api/v1/things/{thing_id}")["content"] == {
         "*/*": {"schema": {"type": "string", "format": "binary"}}
@@ -78,8 +85,13 @@ def test_a_file_answer_the_code_and_the_declaration_disagree_on_is_refused() -> 
     async def computed(request: web.Request) -> web.Response:
         return web.Response(body=b"", content_type=request.query["type"])
 
+    async def undeclared_shared(request: web.Request) -> web.StreamResponse:
+        return await csv_download(request, "things.csv")
+
     with pytest.raises(ValueError, match=r"undeclared answers \['text/csv'\]"):
         _answer(undeclared)
+    with pytest.raises(ValueError, match=r"undeclared_shared answers \['text/csv'\]"):
+        _answer(undeclared_shared)
     with pytest.raises(ValueError, match="declares a text/csv file, but its code sets"):
         _answer(wrong_type)
     with pytest.raises(ValueError, match=r"\*/\*"):

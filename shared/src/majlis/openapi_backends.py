@@ -153,6 +153,11 @@ def _mentions_query(node: ast.AST) -> bool:
     )
 
 
+# Shared helpers that prepare a file answer, by name: the media type a call to one sets
+# (majlis.http.csv_files.csv_download). Code of majlis itself is not read for Content-Types.
+_ANSWER_BUILDERS = {"csv_download": "text/csv"}
+
+
 def _content_type_values(node: ast.AST) -> Iterator[ast.expr]:
     """The values `node` sets an answer's Content-Type to: ``response.content_type = ...``
     (also in a tuple assignment), a ``"Content-Type"`` header, a ``content_type=`` argument."""
@@ -287,6 +292,8 @@ class HandlerFacts:
             and node.args
         ):
             self.headers.update(_strings(node.args[0]))
+        if (is_handler or fn_in_service) and name in _ANSWER_BUILDERS:
+            self.answer_types.add(_ANSWER_BUILDERS[name])  # a shared helper sets the type
         if is_handler or fn_in_service:
             for keyword in node.keywords:
                 if keyword.arg != "status":
