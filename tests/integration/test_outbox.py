@@ -159,23 +159,36 @@ async def test_relay_role_cannot_write_events(
         )
 
 
-async def test_the_relay_role_locks_rows_but_cannot_change_them(
+async def test_the_relay_role_reads_and_deletes_but_cannot_change_or_lock_rows(
     db_pool: Any, relay_pool: asyncpg.Pool[Any], tenant_factory: Any
 ) -> None:
-    """Its one-column UPDATE grant serves FOR UPDATE only: the policy refuses every write."""
+    """Least privilege: relays take turns by advisory locks, so the role needs no UPDATE
+    grant, not even the one-column one that FOR UPDATE asks for (migration 0029)."""
     tenant = await tenant_factory()
     await _add(db_pool, tenant)
     for statement in (
         "UPDATE outbox SET created_at = now() WHERE tenant_id = $1",
         "UPDATE outbox SET routing_key = 'test.other' WHERE tenant_id = $1",
         "UPDATE outbox SET envelope = '{}' WHERE tenant_id = $1",
+        "SELECT seq FROM outbox WHERE tenant_id = $1 FOR UPDATE",
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await relay_pool.execute(statement, tenant)
     assert await _outbox_rows(relay_pool, tenant) == 1
 
 
-async def test_a_relay_takes_the_rows_another_relay_does_not_hold(
+async def _hold_first_batch(
+    bus: Bus, relay_pool: asyncpg.Pool[Any], tenant: uuid.UUID
+) -> tuple[StalledPublisher, asyncio.Task[int]]:
+    """A relay that took the tenant's first two rows and waits for its broker's confirms."""
+    stalled = StalledPublisher(bus)
+    slow = OutboxRelay(relay_pool, stalled, batch_size=2, poll_interval=0.05, tenant_ids=[tenant])
+    slow_round = asyncio.create_task(slow.run_once())
+    await asyncio.wait_for(stalled.holding.wait(), 10)
+    return stalled, slow_round
+
+
+async def test_a_relay_takes_other_tenants_while_another_relay_holds_one(
     bus: Bus,
     bus_queue: QueueSpec,
     probe: BusProbe,
@@ -184,25 +197,66 @@ async def test_a_relay_takes_the_rows_another_relay_does_not_hold(
     tenant_factory: Any,
 ) -> None:
     """Relays of many processes share one outbox: while one waits for its broker's confirms,
-    another publishes the rows after that batch instead of waiting on its locks."""
-    tenant = await tenant_factory()
-    envelopes = [await _add(db_pool, tenant, n) for n in range(4)]
-    stalled = StalledPublisher(bus)
-    slow = OutboxRelay(relay_pool, stalled, batch_size=2, poll_interval=0.05, tenant_ids=[tenant])
-    slow_round = asyncio.create_task(slow.run_once())
-    await asyncio.wait_for(stalled.holding.wait(), 10)
+    another publishes the other tenants' events instead of waiting for it."""
+    held, free = await tenant_factory(), await tenant_factory()
+    held_envelopes = [await _add(db_pool, held, n) for n in range(3)]
+    free_envelopes = [await _add(db_pool, free, n) for n in range(2)]
+    stalled, slow_round = await _hold_first_batch(bus, relay_pool, held)
 
-    other = _relay(relay_pool, Publisher(bus), tenant)
+    other = OutboxRelay(
+        relay_pool, Publisher(bus), batch_size=50, poll_interval=0.05, tenant_ids=[held, free]
+    )
     try:
-        assert await asyncio.wait_for(other.run_once(), 10) == 2  # not behind the held batch
+        assert await asyncio.wait_for(other.run_once(), 10) == 2  # the free tenant's, at once
+        assert await _outbox_rows(relay_pool, held) == 3  # nothing of the held tenant taken
     finally:
         stalled.release.set()
     assert await slow_round == 2
-    assert await _outbox_rows(relay_pool, tenant) == 0
+    assert await other.run_once() == 1  # the held tenant's third, now that its turn is free
     main = queue_name(bus.prefix, bus_queue.name)
-    got = [await probe.get_message_id(main) for _ in envelopes]
-    assert got == [str(e.id) for e in envelopes[2:] + envelopes[:2]]  # each once
+    got = [await probe.get_message_id(main) for _ in range(5)]
+    expected = free_envelopes + held_envelopes
+    assert got == [str(e.id) for e in expected]  # each once
     assert await probe.depth(main) == 0
+
+
+async def test_a_tenants_events_leave_in_order_however_many_relays_run(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    """A flow's text, image and question must reach the customer in that order: a relay never
+    publishes a tenant's later events while another still holds its earlier ones, and takes
+    them within moments of that relay's commit, not at its next poll."""
+    tenant = await tenant_factory()
+    envelopes = [await _add(db_pool, tenant, n) for n in range(4)]
+    stalled, slow_round = await _hold_first_batch(bus, relay_pool, tenant)
+    main = queue_name(bus.prefix, bus_queue.name)
+
+    other = OutboxRelay(
+        relay_pool, Publisher(bus), batch_size=50, poll_interval=30.0, tenant_ids=[tenant]
+    )
+    running = asyncio.create_task(other.run())
+    try:
+        await asyncio.sleep(0.3)  # several of the other relay's rounds
+        assert await probe.depth(main) == 0  # the later two did not overtake the held two
+        stalled.release.set()
+        assert await slow_round == 2
+
+        async def all_published() -> bool:
+            return await probe.depth(main) == 4
+
+        await probe.wait_until(all_published, within=5)  # not after the 30 s poll
+    finally:
+        stalled.release.set()
+        await other.stop()
+        await running
+    got = [await probe.get_message_id(main) for _ in envelopes]
+    assert got == [str(e.id) for e in envelopes]
+    assert await _outbox_rows(relay_pool, tenant) == 0
 
 
 async def test_failed_publish_keeps_rows_for_a_later_run(

@@ -1,21 +1,26 @@
 """Transactional outbox: events commit with the change they describe; a relay publishes them.
 
 The relay runs as role majlis_outbox_relay (SELECT and DELETE on `outbox` only, every
-tenant; an UPDATE grant on one column only for row locks, which its policy never lets write).
-Each round locks a batch in `seq` order, skipping rows another relay holds, deletes it inside
-a transaction, publishes it with confirms and commits: relays of many processes share the
-work instead of waiting on each other's batch. A failed publish rolls the delete back (the
-rows unlock for the next round); a crash after the publish but before the commit publishes
-the batch again: delivery is at least once, and consumers dedupe by event id
+tenant). Relays of many processes share the outbox by tenant: a round takes a
+transaction-scoped advisory lock on each tenant at the head of the outbox that no other relay
+holds, then reads, in a new snapshot, those tenants' oldest rows in `seq` order, deletes them,
+publishes them with confirms and commits (which releases the locks). So a relay slow to get
+its confirms holds up only the tenants of its batch, never everyone's events, and one
+tenant's events leave in the order they were committed however many relays run: the next
+relay to lock the tenant sees the previous one's deletes. A failed publish rolls the delete
+back (the rows stay first in line); a crash after the publish but before the commit
+publishes the batch again: delivery is at least once, and consumers dedupe by event id
 (majlis.messaging.idempotency).
 
 Latency: a commit through tenant_transaction that queued events wakes this process's relay at
 once (majlis.db.transactions); `poll_interval` is the fallback for rows committed elsewhere
-(another process, a raw transaction) and the pace while idle.
+(another process, a raw transaction) and the pace while idle. A relay that found a tenant
+held by another relay looks again within milliseconds, not at the next poll.
 
-Ordering is best-effort: `seq` follows insertion, not commit order, a batch's publishes are
-in flight together, and a failed batch is retried after newer ones may have gone out, so no
-consumer may rely on order across (or within) tenants.
+Ordering: per tenant, in `seq` order, which follows insertion, not commit order: two
+transactions of one tenant committing concurrently may go out in either order (one
+conversation's work is serialised upstream by its advisory lock). Across tenants there is
+no order.
 """
 
 from __future__ import annotations
@@ -36,23 +41,37 @@ from majlis.messaging.publisher import Publisher, PublishError
 log = get_logger(__name__)
 
 MAX_BACKOFF_S = 30.0
+CONTENDED_WAIT_S = 0.005  # first look again at a tenant another relay holds
 
 # ::text on both sides keeps this independent of any jsonb codec registered on the pool.
 _INSERT = """
 INSERT INTO outbox (tenant_id, id, routing_key, envelope) VALUES ($1, $2, $3, $4::text::jsonb)
 """
-# The batch is locked as it is read, skipping rows another relay's round holds, so concurrent
-# relays take the next free rows instead of queueing behind one batch (migration 0028 grants
-# the UPDATE privilege FOR UPDATE asks for; the relay's policy refuses any real UPDATE).
-_SELECT_BATCH = """
-SELECT seq, id, envelope::text AS envelope FROM outbox ORDER BY seq LIMIT $1
-FOR UPDATE SKIP LOCKED
+# The tenants at the head of the outbox, oldest first, each locked for this transaction if no
+# other relay holds it. The lock is tried once per tenant (on the materialised CTE's one row
+# per tenant, never per outbox row), so a tenant is either this round's from the start or not
+# at all. The window looks past the head batch so that one tenant's
+# backlog, held by another relay, does not hide the tenants behind it.
+_LOCK_HEAD_TENANTS = """
+WITH head AS MATERIALIZED (
+    SELECT tenant_id, min(seq) AS first
+    FROM (SELECT tenant_id, seq FROM outbox ORDER BY seq LIMIT $1) AS window_rows
+    GROUP BY tenant_id
+)
+SELECT tenant_id,
+    pg_try_advisory_xact_lock(hashtextextended('outbox.tenant|' || tenant_id::text, 0)) AS locked
+FROM head ORDER BY first
 """
-_SELECT_TENANTS_BATCH = """
+_LOCK_HEAD_TENANTS_OF = _LOCK_HEAD_TENANTS.replace(
+    "FROM outbox ORDER BY", "FROM outbox WHERE tenant_id = ANY($2::uuid[]) ORDER BY"
+)
+# A new statement, so a new snapshot taken after the locks: it sees every delete committed
+# by the relays that held these tenants before.
+_SELECT_BATCH = """
 SELECT seq, id, envelope::text AS envelope FROM outbox
 WHERE tenant_id = ANY($2::uuid[]) ORDER BY seq LIMIT $1
-FOR UPDATE SKIP LOCKED
 """
+HEAD_WINDOW = 4  # head rows looked at per round, in batches
 _CLAIM_BATCH = "DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq"
 
 
@@ -99,6 +118,7 @@ class OutboxRelay:
         self._tenant_ids = None if tenant_ids is None else list(tenant_ids)
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
+        self._contended = False  # the last round found a tenant held by another relay
 
     def wake(self) -> None:
         """Events were committed in this process: relay them now rather than at the next poll."""
@@ -107,10 +127,16 @@ class OutboxRelay:
     async def run_once(self) -> int:
         """Publish and delete one batch; returns rows relayed. PublishError leaves rows in place."""
         async with self._pool.acquire() as conn, conn.transaction():
+            window = self._batch_size * HEAD_WINDOW
             if self._tenant_ids is None:
-                rows = await conn.fetch(_SELECT_BATCH, self._batch_size)
+                heads = await conn.fetch(_LOCK_HEAD_TENANTS, window)
             else:
-                rows = await conn.fetch(_SELECT_TENANTS_BATCH, self._batch_size, self._tenant_ids)
+                heads = await conn.fetch(_LOCK_HEAD_TENANTS_OF, window, self._tenant_ids)
+            mine = [h["tenant_id"] for h in heads if h["locked"]]
+            self._contended = len(mine) < len(heads)
+            if not mine:
+                return 0
+            rows = await conn.fetch(_SELECT_BATCH, self._batch_size, mine)
             parsed: dict[int, Envelope] = {}
             for row in rows:
                 try:
@@ -138,6 +164,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = self._poll_interval
+        contended_wait = CONTENDED_WAIT_S
         while not self._stopping.is_set():
             self._woken.clear()  # what commits from here on is for the next round
             try:
@@ -157,7 +184,15 @@ class OutboxRelay:
                 continue
             backoff = self._poll_interval
             # A full batch suggests more is waiting: go again at once instead of sleeping.
-            if relayed < self._batch_size:
+            if relayed >= self._batch_size:
+                contended_wait = CONTENDED_WAIT_S
+            elif self._contended:
+                # Another relay is publishing a tenant's earlier events; its later ones are
+                # ours to take as soon as it commits, which is usually milliseconds away.
+                await self._sleep(min(contended_wait, self._poll_interval), wakeable=True)
+                contended_wait = min(contended_wait * 2, self._poll_interval)
+            else:
+                contended_wait = CONTENDED_WAIT_S
                 await self._sleep(self._poll_interval, wakeable=True)
 
     async def stop(self) -> None:
