@@ -21,6 +21,17 @@ from majlis.http.tokens import AccessClaims
 from majlis.ratelimit import RedisUnavailable
 from majlis.redis_batch import RedisBatcher
 
+# A user's epoch moves to max(now, previous epoch + 1): past every token issued since the
+# previous revocation (earliest_iat dates them previous epoch + 1). KEYS[1] the epoch; ARGV now
+# (whole seconds) and the entry's lifetime.
+_BUMP_EPOCH = """
+local epoch = tonumber(ARGV[1])
+local previous = redis.call('GET', KEYS[1])
+if previous and tonumber(previous) + 1 > epoch then epoch = tonumber(previous) + 1 end
+redis.call('SET', KEYS[1], tostring(epoch), 'EX', tonumber(ARGV[2]))
+return epoch
+"""
+
 
 class RevocationStore:
     """Denylist, revoked sessions and user epochs."""
@@ -42,6 +53,7 @@ class RevocationStore:
         self._horizon = max_token_ttl + leeway
         # Every authenticated request asks; one loop turn's asks share a pipeline.
         self._batcher = RedisBatcher(redis)
+        self._bump = redis.register_script(_BUMP_EPOCH)
 
     def _deny_key(self, jti: str) -> str:
         return f"{self._prefix}auth:deny:{self._issuer}:{jti}"
@@ -71,11 +83,17 @@ class RevocationStore:
         """Kill every access token of a user issued up to now; returns the epoch second.
 
         Tokens carry whole-second ``iat``; any token with ``iat <= epoch`` is dead, so tokens
-        issued afterwards must use ``iat >= epoch + 1`` (see ``earliest_iat``).
+        issued afterwards must use ``iat >= epoch + 1`` (see ``earliest_iat``). Such a token
+        may be dated a second ahead of the clock; a second revocation within that second moves
+        the epoch past it (never back), so it dies too.
         """
-        epoch = int(now or time.time())
         try:
-            await self._redis.set(self._epoch_key(user_id), str(epoch), ex=self._horizon)
+            epoch = int(
+                await self._bump(
+                    keys=[self._epoch_key(user_id)],
+                    args=[int(now or time.time()), self._horizon],
+                )
+            )
         except (RedisError, OSError) as error:
             raise RedisUnavailable from error
         return epoch
