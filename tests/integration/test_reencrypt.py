@@ -57,6 +57,7 @@ PER_TENANT = {
     "webhook_endpoints.previous_secret_enc": 0,
     "webhook_deliveries.payload_enc": 0,
     "webhook_endpoints.url_enc": 0,
+    "user_two_factor.secret_enc": 0,  # nor authenticator secrets
 }
 
 

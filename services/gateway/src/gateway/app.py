@@ -13,6 +13,7 @@ from gateway import (  # noqa: F401  (importing a views module declares its rout
     views_presence,
     views_settings,
     views_team,
+    views_two_factor,
 )
 from gateway.consumers import live_events_ctx
 from gateway.context import context_ctx, validate_settings

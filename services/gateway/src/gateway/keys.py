@@ -28,6 +28,7 @@ class GatewayKeys:
     api_key: bytes
     invite: bytes
     account: bytes
+    recovery_codes: bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayKeys:
@@ -40,7 +41,10 @@ class GatewayKeys:
         if len(master) != 32:
             raise ValueError("MAJLIS_GATEWAY_SECRET must decode to 32 bytes")
         return cls(
-            *(_derive(master, p) for p in ("csrf", "refresh", "api-key", "invite", "account"))
+            *(
+                _derive(master, p)
+                for p in ("csrf", "refresh", "api-key", "invite", "account", "recovery-codes")
+            )
         )
 
     def __repr__(self) -> str:

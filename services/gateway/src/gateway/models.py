@@ -25,9 +25,19 @@ class RegisterBody(RequestModel):
     _email = field_validator("email", mode="after")(_normalise_email)
 
 
+# What someone types: the authenticator app's six digits ("123 456" too) or a recovery code.
+TwoFactorCode = Field(min_length=1, max_length=32)
+
+
 class LoginBody(RequestModel):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="With two-factor sign-in on: the authenticator app's code or a recovery code",
+    )
 
     _email = field_validator("email", mode="after")(_normalise_email)
 
@@ -35,6 +45,19 @@ class LoginBody(RequestModel):
 class PasswordChangeBody(RequestModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
+
+
+class TwoFactorSetupBody(RequestModel):
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TwoFactorEnableBody(RequestModel):
+    code: str = TwoFactorCode
+
+
+class TwoFactorConfirmBody(RequestModel):
+    password: str = Field(min_length=1, max_length=1024)
+    code: str = TwoFactorCode
 
 
 class InviteBody(RequestModel):

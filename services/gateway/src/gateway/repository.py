@@ -27,6 +27,7 @@ class UserRow:
     is_active: bool
     password_hash: str | None
     created_at: datetime
+    two_factor_enabled_at: datetime | None
 
 
 def _user(row: asyncpg.Record) -> UserRow:
@@ -39,6 +40,7 @@ def _user(row: asyncpg.Record) -> UserRow:
         row["is_active"],
         row["password_hash"],
         row["created_at"],
+        row["two_factor_enabled_at"],
     )
 
 
@@ -82,7 +84,8 @@ async def insert_user(
 async def get_user(conn: Conn, user_id: UUID) -> UserRow | None:
     """One user of the tenant, or None (also for another tenant's id)."""
     row = await conn.fetchrow(
-        "SELECT id, tenant_id, email, name, role, is_active, password_hash, created_at"
+        "SELECT id, tenant_id, email, name, role, is_active, password_hash, created_at,"
+        " two_factor_enabled_at"
         " FROM users WHERE id = $1",
         user_id,
     )
@@ -92,7 +95,8 @@ async def get_user(conn: Conn, user_id: UUID) -> UserRow | None:
 async def get_user_for_update(conn: Conn, user_id: UUID) -> UserRow | None:
     """One user, locked for the rest of the transaction."""
     row = await conn.fetchrow(
-        "SELECT id, tenant_id, email, name, role, is_active, password_hash, created_at"
+        "SELECT id, tenant_id, email, name, role, is_active, password_hash, created_at,"
+        " two_factor_enabled_at"
         " FROM users WHERE id = $1 FOR UPDATE",
         user_id,
     )
@@ -102,7 +106,8 @@ async def get_user_for_update(conn: Conn, user_id: UUID) -> UserRow | None:
 async def list_users(conn: Conn) -> list[UserRow]:
     """Every user of the tenant, oldest first."""
     rows = await conn.fetch(
-        "SELECT id, tenant_id, email, name, role, is_active, password_hash, created_at"
+        "SELECT id, tenant_id, email, name, role, is_active, password_hash, created_at,"
+        " two_factor_enabled_at"
         " FROM users ORDER BY created_at, id"
     )
     return [_user(r) for r in rows]

@@ -27,6 +27,10 @@ class MeUserOut(BaseModel):
     email: str
     name: str
     role: Role
+    two_factor: bool = Field(description="Two-factor sign-in is on")
+    recovery_codes_left: int | None = Field(
+        description="Unused recovery codes (null while two-factor sign-in is off)"
+    )
 
 
 class MeTenantOut(BaseModel):
@@ -45,6 +49,7 @@ class UserOut(BaseModel):
     name: str
     role: Role
     is_active: bool
+    two_factor: bool = Field(description="Two-factor sign-in is on")
     created_at: datetime
 
 
@@ -155,6 +160,29 @@ class TokenOut(BaseModel):
     access_token: str = Field(examples=[_TOKEN_EXAMPLE])
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="Seconds until the access token expires", examples=[900])
+
+
+class TwoFactorSetupOut(BaseModel):
+    """A new authenticator secret, not active until confirmed with a code from the app
+    (POST /api/v1/auth/two-factor/enable) within 15 minutes. Shown this once."""
+
+    secret: str = Field(description="Base32, for typing into the app by hand")
+    otpauth_uri: str = Field(description="The Key Uri the app reads")
+    qr_code: str = Field(description="The URI as a QR code: an SVG data URI")
+    expires_in: int = Field(description="Seconds left to confirm it", examples=[900])
+
+
+class RecoveryCodesOut(BaseModel):
+    """New single-use recovery codes, shown this once: the old ones no longer work."""
+
+    recovery_codes: list[str] = Field(examples=[["abcde-fghjk", "mnpqr-stuvw"]])
+
+
+class TwoFactorEnabledOut(TokenOut):
+    """Two-factor sign-in is on; every other session was signed out, this one has new tokens
+    (and cookies). The recovery codes are shown this once."""
+
+    recovery_codes: list[str] = Field(examples=[["abcde-fghjk", "mnpqr-stuvw"]])
 
 
 class RegisteredOut(BaseModel):

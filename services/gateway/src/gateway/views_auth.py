@@ -1,4 +1,5 @@
-"""Accounts and sessions: register, login, refresh, logout, password change, me, JWKS."""
+"""Accounts and sessions: register, login (with the second factor where it is on), refresh,
+logout, password change, me, JWKS."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from gateway import audit, repository
+from gateway import two_factor_repository as factors
 from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.cookies import REFRESH_COOKIE, clear_session_cookies, set_session_cookies
 from gateway.csrf import CSRF_COOKIE, check_csrf, make_csrf_token
@@ -24,6 +26,7 @@ from gateway.sessions import (
     rotate,
 )
 from gateway.sessions import start_session as new_session
+from gateway.two_factor import verify_code
 from majlis.db import claim_login_email, tenant_transaction, user_for_login
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
@@ -83,7 +86,7 @@ def _session_cookies(
     )
 
 
-async def _open_session(
+async def open_session(
     ctx: GatewayContext, conn: repository.Conn, user: repository.UserRow
 ) -> tuple[uuid.UUID, RefreshCookie]:
     """A new sign-in (refresh family) for a user whose credentials were just checked."""
@@ -97,12 +100,23 @@ async def _open_session(
     )
 
 
-async def _signed_in(
-    ctx: GatewayContext, user: repository.UserRow, session_id: uuid.UUID, cookie: RefreshCookie
+async def signed_in(
+    ctx: GatewayContext,
+    user: repository.UserRow,
+    session_id: uuid.UUID,
+    cookie: RefreshCookie,
+    *,
+    body: dict[str, object] | None = None,
 ) -> web.Response:
-    """The access token in the body, the refresh and CSRF cookies beside it."""
+    """The access token in the body (with `body`'s fields), the refresh and CSRF cookies beside
+    it."""
     response = await _token_response(
-        ctx, tenant_id=user.tenant_id, user_id=user.id, role=user.role, session_id=session_id
+        ctx,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        role=user.role,
+        session_id=session_id,
+        body=body,
     )
     _session_cookies(ctx, response, cookie, session_id)
     return response
@@ -223,13 +237,16 @@ async def login(request: web.Request) -> web.Response:
                         details={"lock_seconds": state.retry_after},
                     )
         raise _BAD_CREDENTIALS
+    second: str | None = None
+    if user.two_factor_enabled_at is not None:
+        second = await _second_factor(ctx, request, user, account_key, body.code)
     await ctx.login_guard.record_success(account_key)
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
         if stored is not None and needs_rehash(stored):
             await repository.upgrade_password_hash(
                 conn, user.id, stored, await hash_password(body.password)
             )
-        session_id, cookie = await _open_session(ctx, conn, user)
+        session_id, cookie = await open_session(ctx, conn, user)
         await audit.record(
             conn,
             user.tenant_id,
@@ -239,8 +256,57 @@ async def login(request: web.Request) -> web.Response:
             target_type="session",
             target_id=session_id,
             ip=ip,
+            details=None if second is None else {"second_factor": second},
         )
-    return await _signed_in(ctx, user, session_id, cookie)
+    return await signed_in(ctx, user, session_id, cookie)
+
+
+async def _second_factor(
+    ctx: GatewayContext,
+    request: web.Request,
+    user: repository.UserRow,
+    account_key: str,
+    code: str | None,
+) -> str:
+    """After the right password of a user with two-factor sign-in on: spend the code, or refuse.
+
+    No code: 401 two-factor-required (not a failure: the dashboard asks for the code next). A
+    wrong or used code counts towards the account's lockout like a wrong password.
+    """
+    if code is None:
+        raise ProblemError(
+            401,
+            "Enter the code from your authenticator app, or a recovery code",
+            slug="two-factor-required",
+        )
+    async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
+        method = await verify_code(conn, ctx.cipher, ctx.keys.recovery_codes, user, code)
+    if method is not None:
+        return method
+    state = await ctx.login_guard.record_failure(account_key)
+    async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
+        await audit.record(
+            conn,
+            user.tenant_id,
+            "auth.two_factor.failed",
+            outcome="failure",
+            actor_type="anonymous",
+            target_type="user",
+            target_id=user.id,
+            ip=request[CLIENT_IP],
+        )
+        if state.just_locked:
+            await audit.record(
+                conn,
+                user.tenant_id,
+                "auth.account.locked",
+                actor_type="system",
+                target_type="user",
+                target_id=user.id,
+                ip=request[CLIENT_IP],
+                details={"lock_seconds": state.retry_after},
+            )
+    raise ProblemError(401, "The code is not correct", slug="invalid-two-factor-code")
 
 
 @route(
@@ -370,7 +436,7 @@ async def change_password(request: web.Request) -> web.Response:
         revoked = await revoke_user_sessions(conn, user.id, "password_changed")
         # Redis first: if it cannot record the epoch, nothing commits and nothing changes.
         await ctx.revocations.revoke_user_tokens(user.id)
-        session_id, cookie = await _open_session(ctx, conn, user)
+        session_id, cookie = await open_session(ctx, conn, user)
         await audit.record(
             conn,
             user.tenant_id,
@@ -382,7 +448,7 @@ async def change_password(request: web.Request) -> web.Response:
             ip=request[CLIENT_IP],
             details={"sessions_revoked": len(revoked)},
         )
-    return await _signed_in(ctx, user, session_id, cookie)
+    return await signed_in(ctx, user, session_id, cookie)
 
 
 @route(
@@ -402,9 +468,21 @@ async def me(request: web.Request) -> web.Response:
         tenant = await repository.get_tenant(conn, identity.tenant_id)
     if user is None or tenant is None:
         raise ProblemError(404, "Not found")
+    codes_left = None
+    if user.two_factor_enabled_at is not None:
+        # Recovery codes are readable in the auth flows' role only (migration 0030).
+        async with tenant_transaction(ctx.pool, user.tenant_id, "system", readonly=True) as conn:
+            codes_left = await factors.recovery_codes_left(conn, user.id)
     return web.json_response(
         {
-            "user": {"id": str(user.id), "email": user.email, "name": user.name, "role": user.role},
+            "user": {
+                "id": str(user.id),
+                "email": user.email,
+                "name": user.name,
+                "role": user.role,
+                "two_factor": user.two_factor_enabled_at is not None,
+                "recovery_codes_left": codes_left,
+            },
             "tenant": {"id": str(tenant["id"]), "name": tenant["name"], "plan": tenant["plan"]},
         }
     )

@@ -34,13 +34,15 @@ _INVITE = re.compile(r"^([0-9a-f]{32})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
 _NOT_FOUND = ProblemError(404, "Not found")
 
 
-def _user_json(user: repository.UserRow) -> dict[str, object]:
+def user_json(user: repository.UserRow) -> dict[str, object]:
+    """A member as the team routes answer (UserOut)."""
     return {
         "id": str(user.id),
         "email": user.email,
         "name": user.name,
         "role": user.role,
         "is_active": user.is_active,
+        "two_factor": user.two_factor_enabled_at is not None,
         "created_at": user.created_at.isoformat(),
     }
 
@@ -259,7 +261,7 @@ async def list_users(request: web.Request) -> web.Response:
     identity: Identity = request[IDENTITY]
     async with as_caller(ctx, identity, readonly=True) as conn:
         users = await repository.list_users(conn)
-    return web.json_response({"users": [_user_json(u) for u in users]})
+    return web.json_response({"users": [user_json(u) for u in users]})
 
 
 async def _target(
@@ -319,7 +321,7 @@ async def change_role(request: web.Request) -> web.Response:
             await ctx.revocations.revoke_user_tokens(target.id)
         updated = await repository.get_user(conn, target.id)
     assert updated is not None
-    return web.json_response(_user_json(updated))
+    return web.json_response(user_json(updated))
 
 
 @route(
@@ -358,4 +360,4 @@ async def deactivate(request: web.Request) -> web.Response:
             )
         updated = await repository.get_user(conn, target.id)
     assert updated is not None
-    return web.json_response(_user_json(updated))
+    return web.json_response(user_json(updated))

@@ -70,6 +70,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     ),
     EncryptedColumn("webhook_deliveries", "payload_enc", "webhook_deliveries.payload"),
     EncryptedColumn("webhook_endpoints", "url_enc", "webhook_endpoints.url"),
+    EncryptedColumn("user_two_factor", "secret_enc", "user_two_factor.secret"),
 )
 
 
