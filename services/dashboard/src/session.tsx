@@ -2,7 +2,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import type { ReactNode } from "react";
-import { api, onSignedOut, refreshSession, signIn, signOut } from "./api/client";
+import { api, onSignedOut, refreshSession, signIn, signInWithCode, signOut } from "./api/client";
 import type { SignedOutReason } from "./api/client";
 import { startStream, stopStream } from "./api/stream";
 import type { Me, Role } from "./api/types";
@@ -12,6 +12,7 @@ interface SessionValue {
   ready: boolean;
   endedReason: SignedOutReason | null;
   signIn: (email: string, password: string) => Promise<void>;
+  signInWithCode: (twoFactorToken: string, code: string) => Promise<void>;
   signOut: () => Promise<void>;
   reload: () => Promise<void>;
 }
@@ -61,6 +62,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       endedReason,
       signIn: async (email, password) => {
         await signIn(email, password);
+        await load();
+      },
+      signInWithCode: async (twoFactorToken, code) => {
+        await signInWithCode(twoFactorToken, code);
         await load();
       },
       signOut: async () => {

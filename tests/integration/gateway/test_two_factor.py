@@ -285,3 +285,73 @@ async def test_the_secret_is_encrypted_and_only_the_auth_flows_read_it(
     for path in ("/api/v1/me", "/api/v1/users"):
         _status, body, _ = await browser.request("GET", path)
         assert secret not in str(body)
+
+
+async def test_the_code_step_finishes_the_sign_in_without_the_password(
+    gateway: GatewayUnderTest,
+) -> None:
+    """The dashboard's way: the right password opens a 5-minute sign-in, finished with its
+    token and a code; the code step spends none of the IP's five login attempts."""
+    browser, email, _ = await gateway.owner()
+    secret, codes = await _turn_on(browser)
+    person = gateway.browser()  # one address for every step below
+    used: set[str] = set()
+    for attempt in range(3):  # 6 requests in all: more than 5 would be refused as logins
+        status, body = await person.login(email)
+        assert (status, body["type"].rsplit("/", 1)[-1]) == (401, "two-factor-required")
+        assert "access_token" not in body
+        token = body["two_factor_token"]
+        code = codes[attempt] if attempt else _next_code(secret)
+        status, body, _ = await person.request(
+            "POST", "/api/v1/auth/login/two-factor", json={"two_factor_token": token, "code": code}
+        )
+        assert status == 200, body
+        assert "__Host-majlis_refresh" in person.cookies
+        assert (await person.request("GET", "/api/v1/me"))[0] == 200
+        # The sign-in is finished: its token does not open another.
+        status, body, _ = await person.request(
+            "POST",
+            "/api/v1/auth/login/two-factor",
+            json={"two_factor_token": token, "code": codes[5 + attempt]},
+        )
+        assert (status, body["type"].rsplit("/", 1)[-1]) == (401, "two-factor-expired")
+        used.add(token)
+    assert len(used) == 3
+    status, body, _ = await person.request(
+        "POST",
+        "/api/v1/auth/login/two-factor",
+        json={"two_factor_token": "made-up", "code": _next_code(secret)},
+    )
+    assert (status, body["type"].rsplit("/", 1)[-1]) == (401, "two-factor-expired")
+    status, body, _ = await person.request(
+        "POST", "/api/v1/auth/login/two-factor", json={"two_factor_token": "x", "code": "1", "y": 2}
+    )
+    assert status == 422
+
+
+async def test_wrong_codes_at_the_code_step_lock_the_account(gateway: GatewayUnderTest) -> None:
+    browser, email, _ = await gateway.owner()
+    secret, _codes = await _turn_on(browser)
+    status, body = await gateway.browser().login(email)
+    token = body["two_factor_token"]
+    for _ in range(4):
+        status, body, _ = await gateway.browser().request(
+            "POST",
+            "/api/v1/auth/login/two-factor",
+            json={"two_factor_token": token, "code": _wrong_code(secret)},
+        )
+        assert (status, body["type"].rsplit("/", 1)[-1]) == (401, "invalid-two-factor-code")
+    status, body, _ = await gateway.browser().request(
+        "POST",
+        "/api/v1/auth/login/two-factor",
+        json={"two_factor_token": token, "code": _wrong_code(secret)},
+    )
+    assert status == 401  # the fifth: the account locks, the sign-in ends
+    status, body, _ = await gateway.browser().request(
+        "POST",
+        "/api/v1/auth/login/two-factor",
+        json={"two_factor_token": token, "code": _next_code(secret)},
+    )
+    assert (status, body["type"].rsplit("/", 1)[-1]) == (401, "two-factor-expired")
+    status, body = await gateway.browser().login(email)
+    assert (status, body["type"].rsplit("/", 1)[-1]) == (429, "account-locked")

@@ -230,12 +230,60 @@ interface TokenAnswer {
   expires_in: number;
 }
 
+/** Sign in. With two-factor sign-in on, a right password is answered with the problem
+ * "two-factor-required" and its `two_factor_token`: finish with signInWithCode. */
 export async function signIn(email: string, password: string): Promise<void> {
   const answer = await api<TokenAnswer>("/api/v1/auth/login", {
     method: "POST",
     json: { email, password },
   });
   acceptToken(answer.access_token, answer.expires_in);
+}
+
+/** The second step: a code from the authenticator app, or a recovery code. */
+export async function signInWithCode(twoFactorToken: string, code: string): Promise<void> {
+  const answer = await api<TokenAnswer>("/api/v1/auth/login/two-factor", {
+    method: "POST",
+    json: { two_factor_token: twoFactorToken, code },
+  });
+  acceptToken(answer.access_token, answer.expires_in);
+}
+
+export interface TwoFactorSetup {
+  secret: string;
+  otpauth_uri: string;
+  qr_code: string;
+  expires_in: number;
+}
+
+export function startTwoFactorSetup(password: string): Promise<TwoFactorSetup> {
+  return api<TwoFactorSetup>("/api/v1/auth/two-factor/setup", { method: "POST", json: { password } });
+}
+
+/** Turns two-factor sign-in on: other sessions end, this one gets new tokens. */
+export async function enableTwoFactor(code: string): Promise<string[]> {
+  const answer = await api<TokenAnswer & { recovery_codes: string[] }>("/api/v1/auth/two-factor/enable", {
+    method: "POST",
+    json: { code },
+  });
+  acceptToken(answer.access_token, answer.expires_in);
+  return answer.recovery_codes;
+}
+
+export async function disableTwoFactor(password: string, code: string): Promise<void> {
+  const answer = await api<TokenAnswer>("/api/v1/auth/two-factor/disable", {
+    method: "POST",
+    json: { password, code },
+  });
+  acceptToken(answer.access_token, answer.expires_in);
+}
+
+export async function replaceRecoveryCodes(password: string, code: string): Promise<string[]> {
+  const answer = await api<{ recovery_codes: string[] }>("/api/v1/auth/two-factor/recovery-codes", {
+    method: "POST",
+    json: { password, code },
+  });
+  return answer.recovery_codes;
 }
 
 export async function changePassword(current: string, next: string): Promise<void> {

@@ -12,7 +12,14 @@ export type MessageStatus =
   | "failed";
 
 export interface Me {
-  user: { id: string; email: string; name: string; role: Role };
+  user: {
+    id: string;
+    email: string;
+    name: string;
+    role: Role;
+    two_factor: boolean;
+    recovery_codes_left: number | null;
+  };
   tenant: { id: string; name: string; plan: string };
 }
 
@@ -22,6 +29,7 @@ export interface User {
   name: string;
   role: Role;
   is_active: boolean;
+  two_factor: boolean;
   created_at: string;
 }
 

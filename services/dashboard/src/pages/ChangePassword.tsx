@@ -2,7 +2,9 @@ import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { ApiError, changePassword } from "../api/client";
+import { TwoFactorSection } from "./TwoFactorSection";
 
+/** The account's security: its password and two-factor sign-in. */
 export function ChangePassword() {
   const { t } = useTranslation();
   const [current, setCurrent] = useState("");
@@ -28,8 +30,9 @@ export function ChangePassword() {
 
   return (
     <section className="page narrow">
-      <h1>{t("auth.passwordTitle")}</h1>
+      <h1>{t("auth.securityTitle")}</h1>
       <form onSubmit={(event) => void submit(event)} className="stack card">
+        <h2>{t("auth.passwordTitle")}</h2>
         <label className="field">
           <span>{t("auth.currentPassword")}</span>
           <input
@@ -59,6 +62,7 @@ export function ChangePassword() {
           {t("auth.save")}
         </button>
       </form>
+      <TwoFactorSection />
     </section>
   );
 }

@@ -21,6 +21,10 @@ export function signInProblem(error: unknown, t: TFunction): string {
       return t("auth.blocked", { time });
     case "invalid-credentials":
       return t("auth.invalid");
+    case "invalid-two-factor-code":
+      return t("twoFactor.wrongCode");
+    case "two-factor-expired":
+      return t("twoFactor.expired");
     default:
       return t("common.error", { message: error.problem.title ?? error.message });
   }
@@ -28,12 +32,17 @@ export function signInProblem(error: unknown, t: TFunction): string {
 
 export function SignIn() {
   const { t } = useTranslation();
-  const { me, signIn, endedReason } = useSession();
+  const { me, signIn, signInWithCode, endedReason } = useSession();
   const navigate = useNavigate();
   const location = useLocation();
   const notice = (location.state as { notice?: string } | null)?.notice;
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
+  // Once the password was right and the account has two-factor sign-in on: the sign-in's
+  // token, and the code asked for next.
+  const [challenge, setChallenge] = useState<string | null>(null);
+  const [code, setCode] = useState("");
+  const [recovery, setRecovery] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   if (me !== null) return <Navigate to="/inbox" replace />;
@@ -43,10 +52,22 @@ export function SignIn() {
     setBusy(true);
     setError(null);
     try {
-      await signIn(email, password);
+      if (challenge === null) await signIn(email, password);
+      else await signInWithCode(challenge, code.trim());
       const from = (location.state as { from?: string } | null)?.from;
       navigate(from && from !== "/signin" ? from : "/inbox", { replace: true });
     } catch (caught) {
+      const slug = caught instanceof ApiError ? caught.slug : null;
+      if (caught instanceof ApiError && slug === "two-factor-required") {
+        setChallenge(String(caught.problem.two_factor_token ?? ""));
+        setCode("");
+        return;
+      }
+      setCode("");
+      if (slug === "two-factor-expired" || slug === "account-locked") {
+        setChallenge(null);
+        setRecovery(false);
+      }
       setError(signInProblem(caught, t));
     } finally {
       setBusy(false);
@@ -63,28 +84,59 @@ export function SignIn() {
       )}
       {endedReason === "logout" && !error && <p className="alert">{t("auth.signedOut")}</p>}
       <form onSubmit={(event) => void submit(event)} className="stack">
-        <label className="field">
-          <span>{t("auth.email")}</span>
-          <input
-            type="email"
-            name="email"
-            autoComplete="username"
-            required
-            value={email}
-            onChange={(event) => setEmail(event.target.value)}
-          />
-        </label>
-        <label className="field">
-          <span>{t("auth.password")}</span>
-          <input
-            type="password"
-            name="password"
-            autoComplete="current-password"
-            required
-            value={password}
-            onChange={(event) => setPassword(event.target.value)}
-          />
-        </label>
+        {challenge === null && (
+          <>
+            <label className="field">
+              <span>{t("auth.email")}</span>
+              <input
+                type="email"
+                name="email"
+                autoComplete="username"
+                required
+                value={email}
+                onChange={(event) => setEmail(event.target.value)}
+              />
+            </label>
+            <label className="field">
+              <span>{t("auth.password")}</span>
+              <input
+                type="password"
+                name="password"
+                autoComplete="current-password"
+                required
+                value={password}
+                onChange={(event) => setPassword(event.target.value)}
+              />
+            </label>
+          </>
+        )}
+        {challenge !== null && (
+          <div className="stack" data-testid="two-factor-step">
+            <label className="field">
+              <span>{recovery ? t("twoFactor.recoveryCode") : t("twoFactor.appCode")}</span>
+              <input
+                name="code"
+                data-testid="two-factor-code"
+                autoComplete="one-time-code"
+                inputMode={recovery ? "text" : "numeric"}
+                dir="ltr"
+                required
+                autoFocus
+                maxLength={recovery ? 32 : 7}
+                value={code}
+                onChange={(event) => setCode(event.target.value)}
+              />
+            </label>
+            <div className="row">
+              <button type="button" className="button ghost small" onClick={() => { setRecovery(!recovery); setCode(""); }}>
+                {recovery ? t("twoFactor.useApp") : t("twoFactor.useRecovery")}
+              </button>
+              <button type="button" className="button ghost small" onClick={() => { setChallenge(null); setRecovery(false); setPassword(""); setError(null); }}>
+                {t("twoFactor.startOver")}
+              </button>
+            </div>
+          </div>
+        )}
         {error && (
           <p className="alert alert-error" role="alert" data-testid="signin-error">
             {error}

@@ -48,7 +48,7 @@ export function Team() {
       <h1>{t("team.title")}</h1>
       <ErrorNote error={users.error ?? change.error} />
       <table className="table" data-testid="team-table">
-        <thead><tr><th>{t("team.name")}</th><th>{t("team.email")}</th><th>{t("team.role")}</th><th>{t("team.presence")}</th><th>{t("team.status")}</th><th /></tr></thead>
+        <thead><tr><th>{t("team.name")}</th><th>{t("team.email")}</th><th>{t("team.role")}</th><th>{t("team.presence")}</th><th>{t("team.status")}</th><th>{t("twoFactor.column")}</th><th /></tr></thead>
         <tbody>
           {users.data?.map((user) => (
             <tr key={user.id}>
@@ -64,10 +64,16 @@ export function Team() {
               </td>
               <td><span className={`dot dot-${statusOf(user.id)}`} aria-hidden="true" /> {t(`presence.${statusOf(user.id)}`)}</td>
               <td>{user.is_active ? t("team.active") : t("team.inactive")}</td>
+              <td data-testid="member-two-factor">{user.two_factor ? t("twoFactor.stateOn") : t("twoFactor.stateOff")}</td>
               <td>
-                {manager && user.is_active && user.id !== me.user.id && (
-                  <button type="button" className="button danger small" onClick={() => { if (window.confirm(t("common.confirm"))) change.mutate({ path: `/api/v1/users/${user.id}/deactivate`, method: "POST" }); }}>{t("team.deactivate")}</button>
-                )}
+                <div className="row">
+                  {manager && user.two_factor && user.id !== me.user.id && (user.role !== "owner" || me.user.role === "owner") && (
+                    <button type="button" className="button small" onClick={() => { if (window.confirm(t("twoFactor.resetConfirm", { name: user.name }))) change.mutate({ path: `/api/v1/users/${user.id}/two-factor`, method: "DELETE" }); }}>{t("twoFactor.reset")}</button>
+                  )}
+                  {manager && user.is_active && user.id !== me.user.id && (
+                    <button type="button" className="button danger small" onClick={() => { if (window.confirm(t("common.confirm"))) change.mutate({ path: `/api/v1/users/${user.id}/deactivate`, method: "POST" }); }}>{t("team.deactivate")}</button>
+                  )}
+                </div>
               </td>
             </tr>
           ))}

@@ -16,6 +16,7 @@ from aiohttp import web
 from gateway.abuse import IpBlocker, LoginGuard
 from gateway.client_ip import Network, parse_trusted
 from gateway.keys import GatewayKeys
+from gateway.two_factor_challenges import SignInChallenges
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.http.auth import Authenticator, Identity, caller_transaction
 from majlis.http.keys import SETTINGS
@@ -40,6 +41,7 @@ class GatewayContext:
     authenticator: Authenticator
     limiter: RateLimiter
     login_guard: LoginGuard
+    challenges: SignInChallenges
     ip_blocker: IpBlocker
     trusted_proxies: tuple[Network, ...]
     cipher: FieldCipher
@@ -102,11 +104,12 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     egress = egress_policy(app)
     graph_http = egress_session(egress)
+    keys = GatewayKeys.from_settings(settings)
     app[CONTEXT] = GatewayContext(
         settings=settings,
         pool=app[DB_POOL],
         redis=redis,
-        keys=GatewayKeys.from_settings(settings),
+        keys=keys,
         signer=signer,
         verifier=verifier,
         revocations=revocations,
@@ -118,6 +121,7 @@ async def context_ctx(app: web.Application) -> AsyncIterator[None]:
             base_lock_seconds=settings.lockout_base_seconds,
             max_lock_seconds=settings.lockout_max_seconds,
         ),
+        challenges=SignInChallenges(redis, prefix, keys.sign_in_challenge),
         ip_blocker=IpBlocker(
             redis,
             prefix,

@@ -29,6 +29,7 @@ class GatewayKeys:
     invite: bytes
     account: bytes
     recovery_codes: bytes
+    sign_in_challenge: bytes
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GatewayKeys:
@@ -43,7 +44,15 @@ class GatewayKeys:
         return cls(
             *(
                 _derive(master, p)
-                for p in ("csrf", "refresh", "api-key", "invite", "account", "recovery-codes")
+                for p in (
+                    "csrf",
+                    "refresh",
+                    "api-key",
+                    "invite",
+                    "account",
+                    "recovery-codes",
+                    "sign-in-challenge",
+                )
             )
         )
 

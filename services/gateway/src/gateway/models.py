@@ -42,6 +42,15 @@ class LoginBody(RequestModel):
     _email = field_validator("email", mode="after")(_normalise_email)
 
 
+class TwoFactorLoginBody(RequestModel):
+    two_factor_token: str = Field(
+        min_length=1,
+        max_length=100,
+        description="From the two-factor-required answer of POST /api/v1/auth/login",
+    )
+    code: str = TwoFactorCode
+
+
 class PasswordChangeBody(RequestModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)

@@ -12,7 +12,9 @@ from pydantic import BaseModel
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["public", "user", "any"]
-RateClass = Literal["login", "register", "refresh", "accept", "public", "stream", "principal"]
+RateClass = Literal[
+    "login", "register", "refresh", "accept", "two_factor", "public", "stream", "principal"
+]
 ALL_ROLES = frozenset({"owner", "admin", "agent", "viewer"})
 MANAGERS = frozenset({"owner", "admin"})
 
@@ -22,6 +24,8 @@ PUBLIC_LIMITS: dict[RateClass, tuple[int, int]] = {
     "register": (3, 3600),
     "refresh": (60, 60),
     "accept": (10, 3600),
+    # The code step of a sign-in whose password was right; wrong codes also lock the account.
+    "two_factor": (10, 900),
     "public": (120, 60),
     # WebSocket upgrades: a dashboard reconnects now and then, never dozens of times a minute.
     "stream": (30, 60),

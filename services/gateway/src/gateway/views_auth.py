@@ -14,7 +14,7 @@ from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.cookies import REFRESH_COOKIE, clear_session_cookies, set_session_cookies
 from gateway.csrf import CSRF_COOKIE, check_csrf, make_csrf_token
 from gateway.keys import keyed_hash
-from gateway.models import LoginBody, PasswordChangeBody, RegisterBody
+from gateway.models import LoginBody, PasswordChangeBody, RegisterBody, TwoFactorLoginBody
 from gateway.passwords import hash_password, needs_rehash, password_problems, verify_password
 from gateway.response_models import JwksOut, MeOut, RegisteredOut, TokenOut
 from gateway.routes import CLIENT_IP, route
@@ -199,12 +199,7 @@ async def login(request: web.Request) -> web.Response:
     account_key = keyed_hash(ctx.keys.account, body.email).hex()
     lock = await ctx.login_guard.check(account_key)
     if lock.locked:
-        raise ProblemError(
-            429,
-            "Too many failed sign-ins; try again later",
-            slug="account-locked",
-            headers={"Retry-After": str(lock.retry_after)},
-        )
+        raise _locked(lock.retry_after)
     found = await user_for_login(ctx.pool, body.email)
     user = None
     if found is not None:
@@ -239,13 +234,36 @@ async def login(request: web.Request) -> web.Response:
         raise _BAD_CREDENTIALS
     second: str | None = None
     if user.two_factor_enabled_at is not None:
+        if body.code is None:
+            # Not a failure: the client asks for the code next and sends it with the token,
+            # without the password and without spending another of the IP's login attempts.
+            token = await ctx.challenges.open(user.tenant_id, user.id)
+            raise ProblemError(
+                401,
+                "Enter the code from your authenticator app, or a recovery code",
+                slug="two-factor-required",
+                two_factor_token=token,
+            )
         second = await _second_factor(ctx, request, user, account_key, body.code)
+    rehash = stored is not None and needs_rehash(stored)
+    new_hash = await hash_password(body.password) if rehash else None
+    return await _finish_sign_in(ctx, request, user, account_key, second, (stored, new_hash))
+
+
+async def _finish_sign_in(
+    ctx: GatewayContext,
+    request: web.Request,
+    user: repository.UserRow,
+    account_key: str,
+    second: str | None,
+    rehash: tuple[str | None, str | None] = (None, None),
+) -> web.Response:
+    """Every check passed: clear the failure count, open the session, audit, answer."""
     await ctx.login_guard.record_success(account_key)
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
-        if stored is not None and needs_rehash(stored):
-            await repository.upgrade_password_hash(
-                conn, user.id, stored, await hash_password(body.password)
-            )
+        old_hash, new_hash = rehash
+        if old_hash is not None and new_hash is not None:
+            await repository.upgrade_password_hash(conn, user.id, old_hash, new_hash)
         session_id, cookie = await open_session(ctx, conn, user)
         await audit.record(
             conn,
@@ -255,7 +273,7 @@ async def login(request: web.Request) -> web.Response:
             actor_id=user.id,
             target_type="session",
             target_id=session_id,
-            ip=ip,
+            ip=request[CLIENT_IP],
             details=None if second is None else {"second_factor": second},
         )
     return await signed_in(ctx, user, session_id, cookie)
@@ -266,23 +284,17 @@ async def _second_factor(
     request: web.Request,
     user: repository.UserRow,
     account_key: str,
-    code: str | None,
+    code: str,
+    challenge: str | None = None,
 ) -> str:
-    """After the right password of a user with two-factor sign-in on: spend the code, or refuse.
-
-    No code: 401 two-factor-required (not a failure: the dashboard asks for the code next). A
-    wrong or used code counts towards the account's lockout like a wrong password.
-    """
-    if code is None:
-        raise ProblemError(
-            401,
-            "Enter the code from your authenticator app, or a recovery code",
-            slug="two-factor-required",
-        )
+    """Spend the code of a user with two-factor sign-in on, or refuse: a wrong or used code
+    counts towards the account's lockout like a wrong password (and against the challenge)."""
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
         method = await verify_code(conn, ctx.cipher, ctx.keys.recovery_codes, user, code)
     if method is not None:
         return method
+    if challenge is not None:
+        await ctx.challenges.fail(challenge)
     state = await ctx.login_guard.record_failure(account_key)
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
         await audit.record(
@@ -307,6 +319,55 @@ async def _second_factor(
                 details={"lock_seconds": state.retry_after},
             )
     raise ProblemError(401, "The code is not correct", slug="invalid-two-factor-code")
+
+
+def _locked(retry_after: int) -> ProblemError:
+    return ProblemError(
+        429,
+        "Too many failed sign-ins; try again later",
+        slug="account-locked",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+@route(
+    "POST",
+    "/api/v1/auth/login/two-factor",
+    "Finish signing in with the second factor",
+    auth="public",
+    rate="two_factor",
+    body=TwoFactorLoginBody,
+    response=TokenOut,
+    tag="auth",
+    responses={
+        200: "Access token; refresh and CSRF cookies set",
+        401: "Wrong code (invalid-two-factor-code), or the sign-in expired (two-factor-expired)",
+        429: "Too many attempts or account locked",
+    },
+)
+async def login_two_factor(request: web.Request) -> web.Response:
+    """The token of a sign-in whose password was right (the two-factor-required answer of
+    /api/v1/auth/login) and a code from the app or a recovery code; lasts 5 minutes, 5 tries."""
+    ctx = request.app[CONTEXT]
+    body = await parse_json(request, TwoFactorLoginBody)
+    expired = ProblemError(401, "This sign-in expired; sign in again", slug="two-factor-expired")
+    challenge = await ctx.challenges.get(body.two_factor_token)
+    if challenge is None:
+        raise expired
+    async with tenant_transaction(ctx.pool, challenge.tenant_id, "system") as conn:
+        user = await repository.get_user(conn, challenge.user_id)
+    if user is None or not user.is_active or user.two_factor_enabled_at is None:
+        await ctx.challenges.close(body.two_factor_token)
+        raise expired
+    account_key = keyed_hash(ctx.keys.account, user.email).hex()
+    lock = await ctx.login_guard.check(account_key)
+    if lock.locked:
+        raise _locked(lock.retry_after)
+    second = await _second_factor(
+        ctx, request, user, account_key, body.code, challenge=body.two_factor_token
+    )
+    await ctx.challenges.close(body.two_factor_token)
+    return await _finish_sign_in(ctx, request, user, account_key, second)
 
 
 @route(

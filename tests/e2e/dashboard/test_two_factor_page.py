@@ -1,0 +1,121 @@
+"""Two-factor sign-in in the dashboard: an owner sets up an authenticator app on the Security
+page (QR code, key, confirming code, recovery codes shown once), then signs in with a code from
+the app, with a recovery code, and is told when a code is wrong. And an owner resets the
+two-factor sign-in of an agent who lost their phone, from the Team page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.two_factor import code_at, current_step
+from majlis.testing.dashboard_e2e import (
+    PASSWORD,
+    Business,
+    Platform,
+    api_login,
+    json_of,
+    sign_in,
+    team_member,
+)
+
+
+async def _password_step(page: Any, email: str) -> None:
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_test_id("two-factor-code").wait_for()
+
+
+async def _sign_out(page: Any) -> None:
+    await page.get_by_role("button", name="Sign out").click()
+    await page.get_by_role("button", name="Sign in").wait_for()
+
+
+async def test_set_up_an_authenticator_then_sign_in_with_a_code_or_a_recovery_code(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await page.get_by_role("link", name="Security", exact=True).click()
+    section = page.get_by_test_id("two-factor")
+    assert await section.get_by_test_id("two-factor-state").inner_text() == "Off"
+    await section.get_by_role("button", name="Set up").click()
+    await section.get_by_label("Your password, to confirm it is you").fill(PASSWORD)
+    await section.get_by_role("button", name="Continue").click()
+    qr = section.get_by_test_id("two-factor-qr")
+    await qr.wait_for()
+    assert (await qr.get_attribute("src") or "").startswith("data:image/svg+xml")
+    secret = (await section.get_by_test_id("two-factor-secret").inner_text()).strip()
+
+    await section.get_by_test_id("two-factor-confirm").fill("000000" if code_at(
+        secret, current_step()) != "000000" else "111111")  # fmt: skip
+    await section.get_by_role("button", name="Turn on").click()
+    await section.get_by_test_id("two-factor-error").wait_for()
+    await section.get_by_test_id("two-factor-confirm").fill(code_at(secret, current_step()))
+    await section.get_by_role("button", name="Turn on").click()
+    codes_box = section.get_by_test_id("recovery-codes")
+    await codes_box.wait_for()
+    codes = await codes_box.locator("li").all_inner_texts()
+    assert len(set(codes)) == 10
+    await section.get_by_role("button", name="I have saved them").click()
+    state = section.get_by_test_id("two-factor-state")
+    await state.get_by_text("Recovery codes left: 10").wait_for()
+    assert (await state.inner_text()).startswith("On")
+
+    # Signing in now takes a code from the app; a wrong one is refused with a clear message.
+    await _sign_out(page)
+    await _password_step(page, business.email)
+    valid = {code_at(secret, current_step() + d) for d in (-1, 0, 1, 2)}
+    wrong = next(c for c in ("123456", "654321", "111111") if c not in valid)
+    await page.get_by_test_id("two-factor-code").fill(wrong)
+    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_test_id("signin-error").get_by_text("That code is not correct").wait_for()
+    await page.get_by_test_id("two-factor-code").fill(code_at(secret, current_step() + 1))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/app/inbox")
+
+    # Without the phone: a recovery code, once.
+    await _sign_out(page)
+    await _password_step(page, business.email)
+    await page.get_by_role("button", name="Use a recovery code instead").click()
+    await page.get_by_label("Recovery code").fill(codes[0])
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/app/inbox")
+    await page.get_by_role("link", name="Security", exact=True).click()
+    await page.get_by_test_id("two-factor-state").get_by_text("Recovery codes left: 9").wait_for()
+
+
+async def test_an_owner_resets_an_agents_two_factor_from_the_team_page(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    agent_email, agent_name = await team_member(platform, business, "agent")
+    agent = await api_login(platform, agent_email)
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/two-factor/setup", json={"password": PASSWORD}, headers=agent
+    ) as response:
+        secret = (await json_of(response, 200))["secret"]
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/two-factor/enable",
+        json={"code": code_at(secret, current_step())},
+        headers=agent,
+    ) as response:
+        await json_of(response, 200)
+
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await page.get_by_role("link", name="Team", exact=True).click()
+    row = page.get_by_test_id("team-table").locator("tr").filter(has_text=agent_name)
+    assert await row.get_by_test_id("member-two-factor").inner_text() == "On"
+    asked: list[str] = []
+
+    async def confirm(dialog: Any) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.once("dialog", confirm)
+    await row.get_by_role("button", name="Reset two-factor").click()
+    await row.get_by_test_id("member-two-factor").get_by_text("Off").wait_for()
+    assert await row.get_by_role("button", name="Reset two-factor").count() == 0
+    assert agent_name in asked[0]
+    # The agent signs in with the password alone again.
+    await api_login(platform, agent_email)
