@@ -19,6 +19,7 @@ import pytest
 from yarl import URL
 
 from gateway.context import CONTEXT
+from gateway.two_factor import code_at, current_step
 from majlis.net.egress import EgressRefused
 from majlis.settings import Settings
 from majlis.testing.browser import PASSWORD, Browser, GatewayUnderTest, fresh_email
@@ -88,6 +89,7 @@ async def test_every_documented_gateway_answer_matches_the_real_one(
     await _presence(gateway, check, owner, agent, joined["user_id"])
     await _business_hours(check, owner, agent)
     await _residency(gateway, check, owner)
+    await _two_factor(gateway, check, owner, agent, invite["email"], joined["user_id"])
 
     # Last: a new password signs out every other session and answers this one's new token.
     changed = await check.call(
@@ -98,6 +100,47 @@ async def test_every_documented_gateway_answer_matches_the_real_one(
     assert (await owner.request("GET", "/api/v1/me"))[0] == 200
 
     assert not check.unchecked(PREFIXES), sorted(check.unchecked(PREFIXES))
+
+
+async def _two_factor(
+    gateway: GatewayUnderTest,
+    check: Checker,
+    owner: Browser,
+    agent: Browser,
+    agent_email: str,
+    agent_id: str,
+) -> None:
+    """The agent sets up, turns on, replaces codes, signs in with a code, turns off; then turns
+    it on again and the owner resets it."""
+
+    async def turn_on() -> tuple[str, list[str]]:
+        setup = await check.call(
+            agent, "POST", "/api/v1/auth/two-factor/setup", json={"password": PASSWORD}
+        )
+        code = code_at(setup["secret"], current_step())
+        on = await check.call(agent, "POST", "/api/v1/auth/two-factor/enable", json={"code": code})
+        return setup["secret"], on["recovery_codes"]
+
+    secret, codes = await turn_on()
+    replaced = await check.call(
+        agent, "POST", "/api/v1/auth/two-factor/recovery-codes",
+        json={"password": PASSWORD, "code": code_at(secret, current_step() + 1)},
+    )  # fmt: skip
+    codes = replaced["recovery_codes"]
+    elsewhere = gateway.browser()
+    status, challenge = await elsewhere.login(agent_email)
+    assert status == 401, challenge
+    await check.call(
+        elsewhere, "POST", "/api/v1/auth/login/two-factor",
+        json={"two_factor_token": challenge["two_factor_token"], "code": codes[0]},
+    )  # fmt: skip
+    await check.call(
+        agent, "POST", "/api/v1/auth/two-factor/disable",
+        json={"password": PASSWORD, "code": codes[1]},
+    )  # fmt: skip
+    await turn_on()
+    reset = await check.call(owner, "DELETE", "/api/v1/users/{user_id}/two-factor", agent_id)
+    assert reset["two_factor"] is False
 
 
 async def _presence(
