@@ -232,6 +232,11 @@ async def login(request: web.Request) -> web.Response:
                         details={"lock_seconds": state.retry_after},
                     )
         raise _BAD_CREDENTIALS
+    if stored is not None and needs_rehash(stored):
+        # The password is right: its hash is brought up to date before any second factor.
+        new_hash = await hash_password(body.password)
+        async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
+            await repository.upgrade_password_hash(conn, user.id, stored, new_hash)
     second: str | None = None
     if user.two_factor_enabled_at is not None:
         if body.code is None:
@@ -245,9 +250,7 @@ async def login(request: web.Request) -> web.Response:
                 two_factor_token=token,
             )
         second = await _second_factor(ctx, request, user, account_key, body.code)
-    rehash = stored is not None and needs_rehash(stored)
-    new_hash = await hash_password(body.password) if rehash else None
-    return await _finish_sign_in(ctx, request, user, account_key, second, (stored, new_hash))
+    return await _finish_sign_in(ctx, request, user, account_key, second)
 
 
 async def _finish_sign_in(
@@ -256,14 +259,10 @@ async def _finish_sign_in(
     user: repository.UserRow,
     account_key: str,
     second: str | None,
-    rehash: tuple[str | None, str | None] = (None, None),
 ) -> web.Response:
     """Every check passed: clear the failure count, open the session, audit, answer."""
     await ctx.login_guard.record_success(account_key)
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
-        old_hash, new_hash = rehash
-        if old_hash is not None and new_hash is not None:
-            await repository.upgrade_password_hash(conn, user.id, old_hash, new_hash)
         session_id, cookie = await open_session(ctx, conn, user)
         await audit.record(
             conn,
