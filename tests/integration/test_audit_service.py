@@ -388,3 +388,23 @@ async def test_list_filters_pages_and_stays_in_tenant(
     assert [item["action"] for item in body["items"]] == ["api_keys.created"]
     status, text = await audit_service.call("GET", "/api/v1/audit/export.csv", other)
     assert len(list(csv.DictReader(io.StringIO(text)))) == 1
+
+
+async def test_a_back_end_refuses_a_sign_in_that_may_only_set_up_two_factor(
+    audit_service: AuditUnderTest, db_pool: Any, tenant_factory: Any
+) -> None:
+    """Defence in depth: the gateway refuses such tokens before proxying, and a back end
+    reached some other way refuses them too."""
+    tenant_id = await tenant_factory()
+    await make_business(db_pool, tenant_id)
+    token, _ = TokenSigner.from_settings(audit_service.settings).issue(
+        user_id=uuid.uuid4(), tenant_id=tenant_id, role="owner", setup_only=True
+    )
+    async with audit_service.session.get(
+        audit_service.base + "/api/v1/audit/events", headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        body = await response.json(content_type=None)
+        assert response.status == 403, body
+    assert body["type"].endswith("/two-factor-setup-required")
+    status, _ = await audit_service.call("GET", "/api/v1/audit/events", tenant_id)
+    assert status == 200

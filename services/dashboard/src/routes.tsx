@@ -19,12 +19,15 @@ import { Settings } from "./pages/Settings";
 import { SignIn } from "./pages/SignIn";
 import { Team } from "./pages/Team";
 import { Templates } from "./pages/Templates";
+import { TwoFactorRequired } from "./pages/TwoFactorRequired";
 import { useSession } from "./session";
 
 function RequireSession({ children }: { children: React.ReactNode }) {
   const { me } = useSession();
   const location = useLocation();
   if (me === null) return <Navigate to="/signin" replace state={{ from: location.pathname }} />;
+  // The business requires two-factor sign-in and this user has none: set it up first.
+  if (me.user.two_factor_setup_required) return <TwoFactorRequired />;
   return <>{children}</>;
 }
 

@@ -29,7 +29,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     const profile = await api<Me>("/api/v1/me");
     setMe(profile);
     setEndedReason(null);
-    startStream();
+    // A sign-in held to set up two-factor sign-in may not stream (nor do anything else).
+    if (profile.user.two_factor_setup_required) stopStream();
+    else startStream();
   }, []);
 
   useEffect(() => {

@@ -119,3 +119,64 @@ async def test_an_owner_resets_an_agents_two_factor_from_the_team_page(
     assert agent_name in asked[0]
     # The agent signs in with the password alone again.
     await api_login(platform, agent_email)
+
+
+async def _set_up_by_api(platform: Platform, headers: dict[str, str]) -> str:
+    """Two-factor sign-in on for the holder of `headers`; returns the secret."""
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/two-factor/setup",
+        json={"password": PASSWORD},
+        headers=headers,
+    ) as response:
+        secret: str = (await json_of(response, 200))["secret"]
+    async with platform.session.post(
+        f"{platform.base}/api/v1/auth/two-factor/enable",
+        json={"code": code_at(secret, current_step())},
+        headers=headers,
+    ) as response:
+        await json_of(response, 200)
+    return secret
+
+
+async def test_a_business_that_requires_two_factor_holds_an_agent_until_set_up(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    agent_email, _ = await team_member(platform, business, "agent")
+    secret = await _set_up_by_api(platform, business.headers)
+
+    # The owner turns the policy on in Settings.
+    page = await (await new_context()).new_page()
+    await page.goto(f"{platform.base}/")
+    await _password_step(page, business.email)
+    await page.get_by_test_id("two-factor-code").fill(code_at(secret, current_step() + 1))
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_url("**/app/inbox")
+    await page.get_by_role("link", name="Settings", exact=True).click()
+    policy = page.get_by_test_id("sign-in-policy")
+    # The box shows the policy the server holds: it ticks once the change is stored.
+    await policy.get_by_test_id("require-two-factor").click()
+    await policy.locator("[data-testid=require-two-factor]:checked").wait_for()
+    await policy.get_by_text("Members without two-factor sign-in: 1").wait_for()
+
+    # The agent signs in with the password alone and can only set it up.
+    agent_page = await (await new_context()).new_page()
+    await agent_page.goto(f"{platform.base}/")
+    await agent_page.get_by_label("Email").fill(agent_email)
+    await agent_page.get_by_label("Password").fill(PASSWORD)
+    await agent_page.get_by_role("button", name="Sign in").click()
+    await agent_page.get_by_test_id("two-factor-required").wait_for()
+    assert await agent_page.get_by_role("link", name="Inbox").count() == 0
+    section = agent_page.get_by_test_id("two-factor")
+    await section.get_by_role("button", name="Set up").click()
+    await section.get_by_label("Your password, to confirm it is you").fill(PASSWORD)
+    await section.get_by_role("button", name="Continue").click()
+    agent_secret = (await section.get_by_test_id("two-factor-secret").inner_text()).strip()
+    await section.get_by_test_id("two-factor-confirm").fill(code_at(agent_secret, current_step()))
+    await section.get_by_role("button", name="Turn on").click()
+    await section.get_by_test_id("recovery-codes").wait_for()  # seen before the page moves on
+    assert await agent_page.get_by_test_id("two-factor-required").count() == 1
+    await section.get_by_role("button", name="I have saved them").click()
+    await agent_page.get_by_role("link", name="Inbox", exact=True).wait_for()
+    await agent_page.get_by_role("link", name="Team", exact=True).click()
+    row = agent_page.get_by_test_id("team-table").locator("tr").filter(has_text=agent_email)
+    assert await row.get_by_test_id("member-two-factor").inner_text() == "On"

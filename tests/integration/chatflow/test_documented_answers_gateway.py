@@ -141,6 +141,12 @@ async def _two_factor(
     await turn_on()
     reset = await check.call(owner, "DELETE", "/api/v1/users/{user_id}/two-factor", agent_id)
     assert reset["two_factor"] is False
+    policy = await check.call(owner, "GET", "/api/v1/settings/security")
+    assert policy["require_two_factor"] is False
+    same = await check.call(
+        owner, "PUT", "/api/v1/settings/security", json={"require_two_factor": False}
+    )
+    assert same == policy
 
 
 async def _presence(

@@ -114,6 +114,8 @@ def _mutations(claims: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         ("id typ", {**claims, "typ": "id"}),
         ("bad role", {**claims, "role": "superadmin"}),
         ("bad sub", {**claims, "sub": "not-a-uuid"}),
+        ("unknown two-factor state", {**claims, "tfa": "done"}),
+        ("two-factor state not a string", {**claims, "tfa": True}),
     ]
     for required in ("exp", "iat", "nbf", "iss", "aud", "sub", "jti", "tid", "role", "typ"):
         cases.append((f"missing {required}", {k: v for k, v in claims.items() if k != required}))

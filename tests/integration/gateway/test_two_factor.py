@@ -355,3 +355,77 @@ async def test_wrong_codes_at_the_code_step_lock_the_account(gateway: GatewayUnd
     assert (status, body["type"].rsplit("/", 1)[-1]) == (401, "two-factor-expired")
     status, body = await gateway.browser().login(email)
     assert (status, body["type"].rsplit("/", 1)[-1]) == (429, "account-locked")
+
+
+def _slug(body: Any) -> str:
+    return str(body["type"]).rsplit("/", 1)[-1]
+
+
+async def test_a_business_can_require_two_factor_of_everyone(gateway: GatewayUnderTest) -> None:
+    owner, _, _ = await gateway.owner()
+    agent, agent_email = await gateway.member(owner, "agent")
+    admin, _ = await gateway.member(owner, "admin")
+    policy = "/api/v1/settings/security"
+    status, body, _ = await owner.request("PUT", policy, json={"require_two_factor": True})
+    assert (status, _slug(body)) == (409, "two-factor-off")  # the owner's own first
+    await _turn_on(owner)
+    status, _, _ = await admin.request("PUT", policy, json={"require_two_factor": True})
+    assert status == 403  # owners only
+    old_agent_token = agent.token
+    status, body, _ = await owner.request("PUT", policy, json={"require_two_factor": True})
+    assert status == 200, body
+    assert body == {"require_two_factor": True, "members_without_two_factor": 2}
+    assert (await owner.request("GET", policy))[1]["require_two_factor"] is True
+    assert (await admin.request("GET", policy))[0] == 401  # held too: its token ended
+
+    # Members without it: their tokens end now; a new sign-in may only set it up.
+    stale = gateway.browser()
+    stale.token = old_agent_token
+    assert (await stale.request("GET", "/api/v1/users"))[0] == 401
+    held = gateway.browser()
+    assert (await held.login(agent_email))[0] == 200
+    _, me, _ = await held.request("GET", "/api/v1/me")
+    assert me["user"]["two_factor_setup_required"] is True
+    for method, path in (
+        ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/conversations"),  # proxied: refused before it reaches the inbox
+        ("GET", "/api/v1/plan"),
+        ("PUT", "/api/v1/me/presence"),
+    ):
+        status, body, _ = await held.request(method, path, json={"status": "online"})
+        assert (status, _slug(body)) == (403, "two-factor-setup-required"), path
+    status, setup, _ = await held.request(
+        "POST", "/api/v1/auth/two-factor/setup", json={"password": PASSWORD}
+    )
+    assert status == 200
+    status, _, _ = await held.request(
+        "POST",
+        "/api/v1/auth/two-factor/enable",
+        json={"code": code_at(setup["secret"], current_step())},
+    )
+    assert status == 200
+    assert (await held.request("GET", "/api/v1/users"))[0] == 200
+    _, me, _ = await held.request("GET", "/api/v1/me")
+    assert me["user"]["two_factor_setup_required"] is False
+    status, body, _ = await held.request(
+        "POST",
+        "/api/v1/auth/two-factor/disable",
+        json={"password": PASSWORD, "code": _next_code(setup["secret"])},
+    )
+    assert (status, _slug(body)) == (409, "two-factor-required-by-business")
+
+    # A refresh carries the policy too: the admin's session renews into a set-up-only one.
+    assert (await admin.request("POST", "/api/v1/auth/refresh", auth=False))[0] == 200
+    assert (await admin.request("GET", "/api/v1/users"))[0] == 403
+    # A reset member is held to set it up again.
+    _, me, _ = await held.request("GET", "/api/v1/me")
+    status, _, _ = await owner.request("DELETE", f"/api/v1/users/{me['user']['id']}/two-factor")
+    assert status == 200
+    again = gateway.browser()
+    assert (await again.login(agent_email))[0] == 200
+    assert (await again.request("GET", "/api/v1/users"))[0] == 403
+
+    status, body, _ = await owner.request("PUT", policy, json={"require_two_factor": False})
+    assert body == {"require_two_factor": False, "members_without_two_factor": 2}
+    assert (await admin.request("POST", "/api/v1/auth/refresh", auth=False))[0] == 200
+    assert (await admin.request("GET", "/api/v1/users"))[0] == 200

@@ -19,6 +19,8 @@ export interface Me {
     role: Role;
     two_factor: boolean;
     recovery_codes_left: number | null;
+    /** The business requires two-factor sign-in: this sign-in can only set it up. */
+    two_factor_setup_required: boolean;
   };
   tenant: { id: string; name: string; plan: string };
 }

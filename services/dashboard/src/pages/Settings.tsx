@@ -7,6 +7,7 @@ import { api } from "../api/client";
 import type { ApiKey, WhatsAppNumber } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
 import { BusinessHoursEditor } from "./BusinessHoursEditor";
+import { SignInPolicy } from "./SignInPolicy";
 import { formatDateTime, formatNumber, timeZone } from "../format";
 import { isManager, useMe } from "../session";
 
@@ -251,6 +252,7 @@ export function Settings() {
       </section>
       <Numbers manager={manager} />
       <BusinessHoursEditor manager={manager} />
+      {manager && <SignInPolicy />}
       {manager && <ApiKeys />}
     </section>
   );

@@ -30,6 +30,9 @@ export function TwoFactorSection() {
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<string | null>(null);
   const on = me.user.two_factor;
+  // Held by the business's policy: the page behind opens once the profile is reloaded, so that
+  // waits until the recovery codes were seen.
+  const held = me.user.two_factor_setup_required;
 
   function begin(next: Step) {
     setStep(next);
@@ -50,6 +53,8 @@ export function TwoFactorSection() {
         return t("twoFactor.setupExpired");
       case "account-locked":
         return t("twoFactor.locked");
+      case "two-factor-required-by-business":
+        return t("twoFactor.requiredByBusiness");
       default:
         return t("common.error", { message: caught.problem.title ?? caught.message });
     }
@@ -94,7 +99,7 @@ export function TwoFactorSection() {
     void run(async () => {
       const codes = await enableTwoFactor(code.trim());
       begin({ kind: "codes", codes });
-      await reload();
+      if (!held) await reload();
     });
   }
 
@@ -197,7 +202,7 @@ export function TwoFactorSection() {
             <button type="button" className="button" onClick={() => void navigator.clipboard?.writeText(step.codes.join("\n"))}>
               {t("twoFactor.copy")}
             </button>
-            <button type="button" className="button primary" onClick={() => begin({ kind: "idle" })}>{t("twoFactor.saved")}</button>
+            <button type="button" className="button primary" onClick={() => { begin({ kind: "idle" }); if (held) void reload(); }}>{t("twoFactor.saved")}</button>
           </div>
         </div>
       )}

@@ -52,7 +52,9 @@ def _early_session(
     token = bearer_token(request)
     if token is None or is_api_key(token):
         return None
-    return asyncio.ensure_future(ctx.authenticator.authenticate(request))
+    return asyncio.ensure_future(
+        ctx.authenticator.authenticate(request, setup_only_allowed=spec.setup_only)
+    )
 
 
 def _drop(task: asyncio.Task[Identity] | None) -> None:
@@ -85,7 +87,9 @@ async def _authenticate(
             )
     else:
         # `early` is this very check, already started (see _early_session).
-        identity = await (early or ctx.authenticator.authenticate(request))
+        identity = await (
+            early or ctx.authenticator.authenticate(request, setup_only_allowed=spec.setup_only)
+        )
         if identity.role not in spec.roles:
             raise ProblemError(403, "Your role does not allow this", slug="forbidden")
     request[IDENTITY] = identity

@@ -42,6 +42,10 @@ class LoginBody(RequestModel):
     _email = field_validator("email", mode="after")(_normalise_email)
 
 
+class SecuritySettingsBody(RequestModel):
+    require_two_factor: bool
+
+
 class TwoFactorLoginBody(RequestModel):
     two_factor_token: str = Field(
         min_length=1,

@@ -103,6 +103,24 @@ async def get_user_for_update(conn: Conn, user_id: UUID) -> UserRow | None:
     return _user(row) if row else None
 
 
+async def tenant_requires_two_factor(conn: Conn, tenant_id: UUID) -> bool:
+    """Whether the business requires two-factor sign-in of everyone."""
+    return bool(
+        await conn.fetchval("SELECT require_two_factor FROM tenants WHERE id = $1", tenant_id)
+    )
+
+
+async def two_factor_setup_due(conn: Conn, user_id: UUID) -> bool:
+    """The user's business requires two-factor sign-in and the user has not set it up: their
+    tokens may only do that (AccessClaims.setup_only)."""
+    due = await conn.fetchval(
+        "SELECT t.require_two_factor AND u.two_factor_enabled_at IS NULL"
+        " FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
+        user_id,
+    )
+    return bool(due)
+
+
 async def list_users(conn: Conn) -> list[UserRow]:
     """Every user of the tenant, oldest first."""
     rows = await conn.fetch(

@@ -31,6 +31,9 @@ class MeUserOut(BaseModel):
     recovery_codes_left: int | None = Field(
         description="Unused recovery codes (null while two-factor sign-in is off)"
     )
+    two_factor_setup_required: bool = Field(
+        description="The business requires two-factor sign-in and this sign-in can only set it up"
+    )
 
 
 class MeTenantOut(BaseModel):
@@ -170,6 +173,17 @@ class TwoFactorSetupOut(BaseModel):
     otpauth_uri: str = Field(description="The Key Uri the app reads")
     qr_code: str = Field(description="The URI as a QR code: an SVG data URI")
     expires_in: int = Field(description="Seconds left to confirm it", examples=[900])
+
+
+class SecuritySettingsOut(BaseModel):
+    """The business's sign-in policy."""
+
+    require_two_factor: bool = Field(
+        description="Everyone must use two-factor sign-in; members without it can only set it up"
+    )
+    members_without_two_factor: int = Field(
+        description="Active members who have not set it up", examples=[2]
+    )
 
 
 class RecoveryCodesOut(BaseModel):

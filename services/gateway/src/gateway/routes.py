@@ -47,6 +47,9 @@ class RouteSpec:
     responses: dict[int, str] = field(default_factory=dict)
     tag: str = "gateway"
     csrf: bool = True  # session requests that change state must carry the CSRF token
+    # Open to a sign-in that may only set up two-factor sign-in (its business requires it and
+    # the user has none yet): the profile, signing out, and the set-up itself.
+    setup_only: bool = False
 
 
 SPECS: list[RouteSpec] = []

@@ -73,6 +73,8 @@ async def _verify(request: web.Request, token: object) -> AccessClaims:
         raise StreamClosed(TRY_LATER, "try again later") from None
     if claims.scopes:
         raise StreamClosed(FORBIDDEN, "API keys cannot stream")
+    if claims.setup_only:
+        raise StreamClosed(FORBIDDEN, "set up two-factor sign-in first")
     return claims
 
 

@@ -59,10 +59,16 @@ async def _token_response(
     session_id: uuid.UUID,
     status: int = 200,
     body: dict[str, object] | None = None,
+    setup_only: bool = False,
 ) -> web.Response:
     iat = await ctx.revocations.earliest_iat(user_id)
     token, claims = ctx.signer.issue(
-        user_id=user_id, tenant_id=tenant_id, role=role, session_id=session_id, now=iat
+        user_id=user_id,
+        tenant_id=tenant_id,
+        role=role,
+        session_id=session_id,
+        now=iat,
+        setup_only=setup_only,
     )
     payload: dict[str, object] = {
         "access_token": token,
@@ -106,10 +112,12 @@ async def signed_in(
     session_id: uuid.UUID,
     cookie: RefreshCookie,
     *,
+    setup_only: bool,
     body: dict[str, object] | None = None,
 ) -> web.Response:
     """The access token in the body (with `body`'s fields), the refresh and CSRF cookies beside
-    it."""
+    it. `setup_only`: the token may only set up two-factor sign-in (repository.
+    two_factor_setup_due, asked in the transaction that opened the session)."""
     response = await _token_response(
         ctx,
         tenant_id=user.tenant_id,
@@ -117,6 +125,7 @@ async def signed_in(
         role=user.role,
         session_id=session_id,
         body=body,
+        setup_only=setup_only,
     )
     _session_cookies(ctx, response, cookie, session_id)
     return response
@@ -264,6 +273,7 @@ async def _finish_sign_in(
     await ctx.login_guard.record_success(account_key)
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
         session_id, cookie = await open_session(ctx, conn, user)
+        setup_only = await repository.two_factor_setup_due(conn, user.id)
         await audit.record(
             conn,
             user.tenant_id,
@@ -275,7 +285,7 @@ async def _finish_sign_in(
             ip=request[CLIENT_IP],
             details=None if second is None else {"second_factor": second},
         )
-    return await signed_in(ctx, user, session_id, cookie)
+    return await signed_in(ctx, user, session_id, cookie, setup_only=setup_only)
 
 
 async def _second_factor(
@@ -411,6 +421,7 @@ async def refresh(request: web.Request) -> web.Response:
             if rotation.user_id is not None
             else None
         )
+        setup_only = user is not None and await repository.two_factor_setup_due(conn, user.id)
     if rotation.outcome == "reuse" and rotation.session_id is not None:
         await ctx.revocations.revoke_session(rotation.session_id)
         log.warning("auth.refresh.reuse_detected", session_id=str(rotation.session_id))
@@ -424,6 +435,7 @@ async def refresh(request: web.Request) -> web.Response:
         user_id=user.id,
         role=user.role,
         session_id=rotation.session_id,
+        setup_only=setup_only,
     )
     # The CSRF token is bound to the session, which rotation keeps: the cookie stays valid.
     set_session_cookies(
@@ -439,6 +451,7 @@ async def refresh(request: web.Request) -> web.Response:
     "POST",
     "/api/v1/auth/logout",
     "Sign out: revoke this session and its access token",
+    setup_only=True,
     tag="auth",
     responses={204: "Signed out"},
 )
@@ -471,6 +484,7 @@ async def logout(request: web.Request) -> web.Response:
     "Change your password; signs out every other session",
     body=PasswordChangeBody,
     response=TokenOut,
+    setup_only=True,
     tag="auth",
     responses={
         200: "New tokens for this session",
@@ -497,6 +511,7 @@ async def change_password(request: web.Request) -> web.Response:
         # Redis first: if it cannot record the epoch, nothing commits and nothing changes.
         await ctx.revocations.revoke_user_tokens(user.id)
         session_id, cookie = await open_session(ctx, conn, user)
+        setup_only = await repository.two_factor_setup_due(conn, user.id)
         await audit.record(
             conn,
             user.tenant_id,
@@ -508,7 +523,7 @@ async def change_password(request: web.Request) -> web.Response:
             ip=request[CLIENT_IP],
             details={"sessions_revoked": len(revoked)},
         )
-    return await signed_in(ctx, user, session_id, cookie)
+    return await signed_in(ctx, user, session_id, cookie, setup_only=setup_only)
 
 
 @route(
@@ -516,6 +531,7 @@ async def change_password(request: web.Request) -> web.Response:
     "/api/v1/me",
     "The signed-in user and their business",
     response=MeOut,
+    setup_only=True,
     tag="auth",
     responses={200: "Profile"},
 )
@@ -542,6 +558,9 @@ async def me(request: web.Request) -> web.Response:
                 "role": user.role,
                 "two_factor": user.two_factor_enabled_at is not None,
                 "recovery_codes_left": codes_left,
+                "two_factor_setup_required": bool(
+                    identity.claims is not None and identity.claims.setup_only
+                ),
             },
             "tenant": {"id": str(tenant["id"]), "name": tenant["name"], "plan": tenant["plan"]},
         }

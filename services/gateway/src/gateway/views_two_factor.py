@@ -17,12 +17,18 @@ from aiohttp import web
 
 from gateway import audit, repository
 from gateway import two_factor_repository as factors
-from gateway.context import CONTEXT, GatewayContext
+from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.keys import keyed_hash
-from gateway.models import TwoFactorConfirmBody, TwoFactorEnableBody, TwoFactorSetupBody
+from gateway.models import (
+    SecuritySettingsBody,
+    TwoFactorConfirmBody,
+    TwoFactorEnableBody,
+    TwoFactorSetupBody,
+)
 from gateway.passwords import verify_password
 from gateway.response_models import (
     RecoveryCodesOut,
+    SecuritySettingsOut,
     TokenOut,
     TwoFactorEnabledOut,
     TwoFactorSetupOut,
@@ -98,6 +104,7 @@ def _code_hashes(ctx: GatewayContext, user_id: UUID, codes: list[str]) -> list[b
     "Start setting up an authenticator app",
     body=TwoFactorSetupBody,
     response=TwoFactorSetupOut,
+    setup_only=True,
     tag="auth",
     responses={
         200: "A new secret to scan; confirm it with a code to turn two-factor sign-in on",
@@ -139,6 +146,7 @@ async def setup(request: web.Request) -> web.Response:
     "Turn two-factor sign-in on with a code from the app",
     body=TwoFactorEnableBody,
     response=TwoFactorEnabledOut,
+    setup_only=True,
     tag="auth",
     responses={
         200: "On; other sessions signed out; new tokens and the recovery codes, shown once",
@@ -193,7 +201,10 @@ async def enable(request: web.Request) -> web.Response:
             details={"sessions_revoked": len(revoked)},
         )
     log.info("auth.two_factor.enabled", user_id=str(user.id))
-    return await signed_in(ctx, user, session_id, cookie, body={"recovery_codes": codes})
+    # Two-factor sign-in is on now: the new tokens open everything again.
+    return await signed_in(
+        ctx, user, session_id, cookie, setup_only=False, body={"recovery_codes": codes}
+    )
 
 
 @route(
@@ -206,7 +217,8 @@ async def enable(request: web.Request) -> web.Response:
     responses={
         200: "Off; other sessions signed out; new tokens for this one",
         401: "Password or code wrong",
-        409: "Two-factor sign-in is not on (two-factor-off)",
+        409: "Not on (two-factor-off), or the business requires it"
+        " (two-factor-required-by-business)",
         429: "Too many failed attempts",
     },
 )
@@ -219,6 +231,12 @@ async def disable(request: web.Request) -> web.Response:
     if user.two_factor_enabled_at is None:
         raise _IS_OFF
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
+        if await repository.tenant_requires_two_factor(conn, user.tenant_id):
+            raise ProblemError(
+                409,
+                "Your business requires two-factor sign-in; it cannot be turned off",
+                slug="two-factor-required-by-business",
+            )
         method = await verify_code(conn, ctx.cipher, ctx.keys.recovery_codes, user, body.code)
         if method is not None:
             await factors.remove(conn, user.id)
@@ -236,7 +254,7 @@ async def disable(request: web.Request) -> web.Response:
     if method is None:
         await _failed_code(ctx, request, user)
         raise _WRONG_CODE
-    return await signed_in(ctx, user, *session)
+    return await signed_in(ctx, user, *session, setup_only=False)
 
 
 @route(
@@ -334,3 +352,90 @@ async def reset(request: web.Request) -> web.Response:
         updated = await repository.get_user(conn, target.id)
     assert updated is not None
     return web.json_response(user_json(updated))
+
+
+SECURITY_PATH = "/api/v1/settings/security"
+
+
+async def _security(conn: repository.Conn, tenant_id: UUID) -> dict[str, object]:
+    without = await conn.fetchval(
+        "SELECT count(*) FROM users WHERE is_active AND two_factor_enabled_at IS NULL"
+    )
+    return {
+        "require_two_factor": await repository.tenant_requires_two_factor(conn, tenant_id),
+        "members_without_two_factor": without,
+    }
+
+
+@route(
+    "GET",
+    SECURITY_PATH,
+    "The business's sign-in policy",
+    roles=MANAGERS,
+    response=SecuritySettingsOut,
+    tag="settings",
+    responses={200: "Whether two-factor sign-in is required, and who lacks it"},
+)
+async def get_security(request: web.Request) -> web.Response:
+    """Owners and admins see the policy and how many members would be held to set it up."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    async with as_caller(ctx, identity, readonly=True) as conn:
+        return web.json_response(await _security(conn, identity.tenant_id))
+
+
+@route(
+    "PUT",
+    SECURITY_PATH,
+    "Require two-factor sign-in of everyone, or stop requiring it",
+    roles=frozenset({"owner"}),
+    body=SecuritySettingsBody,
+    response=SecuritySettingsOut,
+    tag="settings",
+    responses={
+        200: "The policy as it is now",
+        409: "Turn on your own two-factor sign-in first (two-factor-off)",
+    },
+)
+async def put_security(request: web.Request) -> web.Response:
+    """Owners only. Requiring it ends the access tokens of every member without it at once:
+    their next token (a refresh, a sign-in) opens only the set-up."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    body = await parse_json(request, SecuritySettingsBody)
+    held: list[UUID] = []
+    async with as_caller(ctx, identity) as conn:
+        # One policy change at a time per business (the tenant row is the lock).
+        current = await conn.fetchval(
+            "SELECT require_two_factor FROM tenants WHERE id = $1 FOR UPDATE", identity.tenant_id
+        )
+        if body.require_two_factor and current is not True:
+            caller = await repository.get_user(conn, identity.principal_id)
+            if caller is None or caller.two_factor_enabled_at is None:
+                raise ProblemError(
+                    409, "Turn on your own two-factor sign-in first", slug="two-factor-off"
+                )
+            rows = await conn.fetch(
+                "SELECT id FROM users WHERE is_active AND two_factor_enabled_at IS NULL"
+            )
+            held = [row["id"] for row in rows]
+        if body.require_two_factor != current:
+            await conn.execute(
+                "UPDATE tenants SET require_two_factor = $2, updated_at = now() WHERE id = $1",
+                identity.tenant_id,
+                body.require_two_factor,
+            )
+            await audit.by_caller(
+                conn,
+                request,
+                "settings.security.changed",
+                target_type="tenant",
+                target_id=identity.tenant_id,
+                details={"require_two_factor": body.require_two_factor},
+            )
+        answer = await _security(conn, identity.tenant_id)
+    # After the commit: a token issued from here on already sees the policy, so none slips
+    # between these revocations and the change.
+    for user_id in held:
+        await ctx.revocations.revoke_user_tokens(user_id)
+    return web.json_response(answer)

@@ -58,6 +58,13 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip()
 
 
+TWO_FACTOR_SETUP_REQUIRED = ProblemError(
+    403,
+    "Your business requires two-factor sign-in: set it up to continue",
+    slug="two-factor-setup-required",
+)
+
+
 class Authenticator:
     """Verifies access tokens and their revocation state."""
 
@@ -81,12 +88,18 @@ class Authenticator:
             ) from None
         return claims
 
-    async def authenticate(self, request: web.Request) -> Identity:
-        """The identity of a request carrying an access token; 401 otherwise."""
+    async def authenticate(
+        self, request: web.Request, *, setup_only_allowed: bool = False
+    ) -> Identity:
+        """The identity of a request carrying an access token; 401 otherwise. A token that may
+        only set up two-factor sign-in (AccessClaims.setup_only) is refused with 403 unless the
+        route is one of those (`setup_only_allowed`, the gateway's few)."""
         token = bearer_token(request)
         if token is None:
             raise unauthorized()
         claims = await self.claims_for(token)
+        if claims.setup_only and not setup_only_allowed:
+            raise TWO_FACTOR_SETUP_REQUIRED
         kind: Literal["session", "api_key"] = "api_key" if claims.scopes else "session"
         identity = Identity(
             kind, claims.tenant_id, claims.user_id, claims.role, claims, frozenset(claims.scopes)

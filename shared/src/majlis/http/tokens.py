@@ -50,6 +50,10 @@ class AccessClaims:
     # Set on the short-lived tokens the gateway mints when it forwards an API-key request:
     # the subject is then the key's id and these are its scopes.
     scopes: tuple[str, ...] = ()
+    # A sign-in whose business requires two-factor sign-in the user has not set up yet: the
+    # token opens only the routes that set it up (claim "tfa": "setup"); everything else
+    # answers 403 two-factor-setup-required.
+    setup_only: bool = False
 
 
 def _parse_key_spec(spec: str) -> dict[str, bytes]:
@@ -175,6 +179,9 @@ def _claims(claims: dict[str, Any]) -> AccessClaims:
         scopes = claims.get("scp", [])
         if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
             raise InvalidToken
+        tfa = claims.get("tfa")
+        if tfa not in (None, "setup"):
+            raise InvalidToken
         return AccessClaims(
             user_id=uuid.UUID(str(claims["sub"])),
             tenant_id=uuid.UUID(str(claims["tid"])),
@@ -184,6 +191,7 @@ def _claims(claims: dict[str, Any]) -> AccessClaims:
             expires_at=int(claims["exp"]),
             session_id=uuid.UUID(str(sid)) if sid is not None else None,
             scopes=tuple(scopes),
+            setup_only=tfa == "setup",
         )
     except (ValueError, TypeError, KeyError):
         raise InvalidToken from None
@@ -241,6 +249,7 @@ class TokenSigner:
         now: float | None = None,
         ttl_seconds: int | None = None,
         scopes: tuple[str, ...] = (),
+        setup_only: bool = False,
     ) -> tuple[str, AccessClaims]:
         """A fresh access token and the claims it carries."""
         issued = int(now if now is not None else time.time())
@@ -254,6 +263,7 @@ class TokenSigner:
             issued + lifetime,
             session_id,
             scopes,
+            setup_only,
         )
         payload: dict[str, Any] = {
             "iss": self.issuer,
@@ -271,6 +281,8 @@ class TokenSigner:
             payload["sid"] = str(session_id)
         if scopes:
             payload["scp"] = list(scopes)
+        if setup_only:
+            payload["tfa"] = "setup"
         token = jwt.encode(
             payload, self._keys[self._active], algorithm=ALGORITHM, headers={"kid": self._active}
         )
