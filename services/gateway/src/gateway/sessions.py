@@ -21,6 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from gateway.keys import GatewayKeys, b64url, keyed_hash
+from majlis.http.revocation import RevocationStore
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 _COOKIE = re.compile(r"^([0-9a-f]{32})\.([0-9a-f]{32})\.([A-Za-z0-9_-]{43})$")
@@ -181,6 +182,16 @@ async def revoke_session(conn: Conn, session_id: UUID, reason: str) -> bool:
         reason,
     )
     return bool(status != "UPDATE 0")
+
+
+async def sign_out_everywhere(
+    conn: Conn, revocations: RevocationStore, user_id: UUID, reason: str
+) -> list[UUID]:
+    """End every sign-in of a user: each refresh family (in the caller's transaction) and every
+    access token issued so far. Redis first: if it cannot record the epoch, the transaction
+    fails and nothing changes. Returns the revoked families' ids."""
+    await revocations.revoke_user_tokens(user_id)
+    return await revoke_user_sessions(conn, user_id, reason)
 
 
 async def revoke_user_sessions(conn: Conn, user_id: UUID, reason: str) -> list[UUID]:

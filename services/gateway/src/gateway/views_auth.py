@@ -22,8 +22,8 @@ from gateway.sessions import (
     RefreshCookie,
     parse_refresh_cookie,
     revoke_session,
-    revoke_user_sessions,
     rotate,
+    sign_out_everywhere,
 )
 from gateway.sessions import start_session as new_session
 from gateway.two_factor import verify_code
@@ -507,9 +507,7 @@ async def change_password(request: web.Request) -> web.Response:
     new_hash = await hash_password(body.new_password)
     async with tenant_transaction(ctx.pool, identity.tenant_id, "system") as conn:
         await repository.set_password_hash(conn, user.id, new_hash)
-        revoked = await revoke_user_sessions(conn, user.id, "password_changed")
-        # Redis first: if it cannot record the epoch, nothing commits and nothing changes.
-        await ctx.revocations.revoke_user_tokens(user.id)
+        revoked = await sign_out_everywhere(conn, ctx.revocations, user.id, "password_changed")
         session_id, cookie = await open_session(ctx, conn, user)
         setup_only = await repository.two_factor_setup_due(conn, user.id)
         await audit.record(

@@ -24,7 +24,7 @@ from gateway.response_models import (
     UsersOut,
 )
 from gateway.routes import CLIENT_IP, MANAGERS, route
-from gateway.sessions import revoke_user_sessions
+from gateway.sessions import sign_out_everywhere
 from majlis.db import claim_login_email, tenant_transaction
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
@@ -348,8 +348,7 @@ async def deactivate(request: web.Request) -> web.Response:
             raise ProblemError(409, "The last owner cannot leave", slug="last-owner")
         if target.is_active:
             await repository.deactivate_user(conn, target.id)
-            revoked = await revoke_user_sessions(conn, target.id, "deactivated")
-            await ctx.revocations.revoke_user_tokens(target.id)
+            revoked = await sign_out_everywhere(conn, ctx.revocations, target.id, "deactivated")
             await audit.by_caller(
                 conn,
                 request,

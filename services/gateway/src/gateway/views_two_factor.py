@@ -35,7 +35,7 @@ from gateway.response_models import (
     UserOut,
 )
 from gateway.routes import MANAGERS, route
-from gateway.sessions import revoke_user_sessions
+from gateway.sessions import sign_out_everywhere
 from gateway.two_factor import (
     SECRET_FIELD,
     matching_step,
@@ -48,6 +48,7 @@ from gateway.two_factor import (
 )
 from gateway.views_auth import open_session, signed_in
 from gateway.views_team import user_json
+from majlis.crypto import DecryptionError
 from majlis.db import tenant_transaction
 from majlis.http import ProblemError, parse_json
 from majlis.http.auth import IDENTITY, Identity
@@ -175,9 +176,15 @@ async def enable(request: web.Request) -> web.Response:
                 "No two-factor setup is waiting; start again",
                 slug="two-factor-setup-missing",
             )
-        secret = ctx.cipher.decrypt_text(
-            factor.secret_enc, tenant_id=user.tenant_id, field=SECRET_FIELD
-        )
+        try:
+            secret = ctx.cipher.decrypt_text(
+                factor.secret_enc, tenant_id=user.tenant_id, field=SECRET_FIELD
+            )
+        except DecryptionError:
+            log.error("auth.two_factor.undecryptable", user_id=str(user.id))
+            raise ProblemError(
+                409, "Start the two-factor setup again", slug="two-factor-setup-missing"
+            ) from None
         step = matching_step(secret, body.code, after=0)
         if step is None or not await factors.enable(conn, user.id, step):
             raise ProblemError(
@@ -189,8 +196,7 @@ async def enable(request: web.Request) -> web.Response:
         await factors.replace_recovery_codes(
             conn, user.tenant_id, user.id, _code_hashes(ctx, user.id, codes)
         )
-        revoked = await revoke_user_sessions(conn, user.id, "two_factor_changed")
-        await ctx.revocations.revoke_user_tokens(user.id)
+        revoked = await sign_out_everywhere(conn, ctx.revocations, user.id, "two_factor_changed")
         session_id, cookie = await open_session(ctx, conn, user)
         await audit.by_caller(
             conn,
@@ -240,8 +246,9 @@ async def disable(request: web.Request) -> web.Response:
         method = await verify_code(conn, ctx.cipher, ctx.keys.recovery_codes, user, body.code)
         if method is not None:
             await factors.remove(conn, user.id)
-            revoked = await revoke_user_sessions(conn, user.id, "two_factor_changed")
-            await ctx.revocations.revoke_user_tokens(user.id)
+            revoked = await sign_out_everywhere(
+                conn, ctx.revocations, user.id, "two_factor_changed"
+            )
             session = await open_session(ctx, conn, user)
             await audit.by_caller(
                 conn,
@@ -339,8 +346,7 @@ async def reset(request: web.Request) -> web.Response:
             raise ProblemError(403, "Only an owner can reset an owner", slug="forbidden")
         if not await factors.remove(conn, target.id):
             raise _IS_OFF
-        revoked = await revoke_user_sessions(conn, target.id, "two_factor_changed")
-        await ctx.revocations.revoke_user_tokens(target.id)
+        revoked = await sign_out_everywhere(conn, ctx.revocations, target.id, "two_factor_changed")
         await audit.by_caller(
             conn,
             request,
