@@ -90,6 +90,7 @@ async def test_every_documented_gateway_answer_matches_the_real_one(
     await _business_hours(check, owner, agent)
     await _residency(gateway, check, owner)
     await _two_factor(gateway, check, owner, agent, invite["email"], joined["user_id"])
+    await _sign_ins(gateway, check, owner, email)
 
     # Last: a new password signs out every other session and answers this one's new token.
     changed = await check.call(
@@ -100,6 +101,18 @@ async def test_every_documented_gateway_answer_matches_the_real_one(
     assert (await owner.request("GET", "/api/v1/me"))[0] == 200
 
     assert not check.unchecked(PREFIXES), sorted(check.unchecked(PREFIXES))
+
+
+async def _sign_ins(gateway: GatewayUnderTest, check: Checker, owner: Browser, email: str) -> None:
+    """Where the owner is signed in: two more sign-ins, one ended, then all the others."""
+    for _ in range(2):
+        assert (await gateway.browser().login(email))[0] == 200
+    listed = await check.call(owner, "GET", "/api/v1/auth/sessions")
+    other = next(s for s in listed["sessions"] if not s["current"])
+    ended_one = await owner.request("DELETE", f"/api/v1/auth/sessions/{other['id']}")
+    assert ended_one[0] == 204  # no body to check
+    ended = await check.call(owner, "POST", "/api/v1/auth/sessions/end-others")
+    assert ended["ended"] >= 1
 
 
 async def _two_factor(

@@ -37,6 +37,17 @@ export const ar: Dictionary = {
     accept: "قبول الدعوة",
     accepted: "أهلاً بك. سجّل الدخول بكلمة مرورك الجديدة.",
   },
+  signIns: {
+    title: "أماكن تسجيل دخولك",
+    explain: "كل متصفح سجّلت الدخول منه. سجّل الخروج من أي جلسة لا تعرفها أو لم تعد تستخدمها.",
+    unknownDevice: "جهاز غير معروف",
+    thisDevice: "هذا الجهاز",
+    lastActive: "آخر نشاط {{time}}",
+    since: "سجّل الدخول {{time}}",
+    signOut: "تسجيل الخروج",
+    signOutOthers: "تسجيل الخروج من كل الأماكن الأخرى",
+    endedOthers: "تم تسجيل الخروج من {{count}} جلسات أخرى.",
+  },
   twoFactor: {
     title: "التحقق بخطوتين",
     explain: "سجّل الدخول بكلمة المرور ورمز من تطبيق المصادقة (Google Authenticator أو Microsoft Authenticator أو 1Password…)، فلا تكفي كلمة مرور مسروقة وحدها لفتح صندوق الوارد.",

@@ -36,6 +36,17 @@ export const en = {
     accept: "Accept invitation",
     accepted: "Welcome aboard. Sign in with your new password.",
   },
+  signIns: {
+    title: "Where you're signed in",
+    explain: "Each browser you signed in with. Sign out of any you do not recognise or no longer use.",
+    unknownDevice: "Unknown device",
+    thisDevice: "This device",
+    lastActive: "Last active {{time}}",
+    since: "signed in {{time}}",
+    signOut: "Sign out",
+    signOutOthers: "Sign out everywhere else",
+    endedOthers: "Signed out of {{count}} other sign-ins.",
+  },
   twoFactor: {
     title: "Two-factor sign-in",
     explain: "Sign in with your password and a code from an authenticator app (Google Authenticator, Microsoft Authenticator, 1Password…), so a stolen password alone does not open your inbox.",

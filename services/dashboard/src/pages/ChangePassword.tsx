@@ -2,6 +2,7 @@ import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
 import { ApiError, changePassword } from "../api/client";
+import { SignInsSection } from "./SignInsSection";
 import { TwoFactorSection } from "./TwoFactorSection";
 
 /** The account's security: its password and two-factor sign-in. */
@@ -63,6 +64,7 @@ export function ChangePassword() {
         </button>
       </form>
       <TwoFactorSection />
+      <SignInsSection />
     </section>
   );
 }

@@ -11,6 +11,7 @@ from gateway import (  # noqa: F401  (importing a views module declares its rout
     views_numbers,
     views_platform,
     views_presence,
+    views_sessions,
     views_settings,
     views_team,
     views_two_factor,

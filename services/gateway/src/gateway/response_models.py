@@ -186,6 +186,30 @@ class SecuritySettingsOut(BaseModel):
     )
 
 
+class SessionOut(BaseModel):
+    """One sign-in of yours that still works."""
+
+    id: UUID
+    created_at: datetime
+    last_used_at: datetime = Field(description="When it last renewed its access token")
+    expires_at: datetime
+    ip: str | None = Field(description="The address it was last used from")
+    device: str | None = Field(description='Browser and system, e.g. "Chrome on Windows"')
+    current: bool = Field(description="The sign-in making this request")
+
+
+class SessionsOut(BaseModel):
+    """Where you are signed in, the most recently used first."""
+
+    sessions: list[SessionOut]
+
+
+class SessionsEndedOut(BaseModel):
+    """How many other sign-ins were ended."""
+
+    ended: int
+
+
 class RecoveryCodesOut(BaseModel):
     """New single-use recovery codes, shown this once: the old ones no longer work."""
 

@@ -89,18 +89,22 @@ async def start_session(
     user_id: UUID,
     now: datetime,
     lifetime: timedelta,
+    client_ip: str | None = None,
+    device: str | None = None,
 ) -> tuple[UUID, RefreshCookie]:
-    """A new family with its first refresh token."""
+    """A new family with its first refresh token (and where it signed in from)."""
     session_id, token_id = uuid.uuid4(), uuid.uuid4()
     secret = b64url(secrets.token_bytes(32))
     await conn.execute(
-        "INSERT INTO sessions (tenant_id, id, user_id, created_at, last_used_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $4, $5)",
+        "INSERT INTO sessions (tenant_id, id, user_id, created_at, last_used_at, expires_at,"
+        " client_ip, device) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
         tenant_id,
         session_id,
         user_id,
         now,
         now + lifetime,
+        client_ip,
+        device,
     )
     await _insert_token(
         conn,
@@ -122,6 +126,7 @@ async def rotate(
     *,
     now: datetime,
     grace: timedelta,
+    client_ip: str | None = None,
 ) -> Rotation:
     """Use a refresh token once: rotate it, honour the grace window, or detect reuse."""
     row = await conn.fetchrow(
@@ -167,7 +172,12 @@ async def rotate(
         now,
         successor_id,
     )
-    await conn.execute("UPDATE sessions SET last_used_at = $2 WHERE id = $1", session_id, now)
+    await conn.execute(
+        "UPDATE sessions SET last_used_at = $2, client_ip = coalesce($3, client_ip) WHERE id = $1",
+        session_id,
+        now,
+        client_ip,
+    )
     return Rotation(
         "rotated", session_id, user_id, RefreshCookie(cookie.tenant_id, successor_id, secret)
     )
@@ -203,3 +213,37 @@ async def revoke_user_sessions(conn: Conn, user_id: UUID, reason: str) -> list[U
         reason,
     )
     return [r["id"] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    id: UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    client_ip: str | None
+    device: str | None
+
+
+async def live_sessions(conn: Conn, user_id: UUID, now: datetime) -> list[LiveSession]:
+    """The user's sign-ins that still work, the most recently used first."""
+    rows = await conn.fetch(
+        "SELECT id, created_at, last_used_at, expires_at, client_ip, device FROM sessions"
+        " WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2"
+        " ORDER BY last_used_at DESC, id",
+        user_id,
+        now,
+    )
+    return [LiveSession(*row.values()) for row in rows]
+
+
+async def revoke_user_session(conn: Conn, user_id: UUID, session_id: UUID, reason: str) -> bool:
+    """Revoke one live family of this user; False if it is not theirs or not live."""
+    status = await conn.execute(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $3"
+        " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        session_id,
+        user_id,
+        reason,
+    )
+    return bool(status != "UPDATE 0")

@@ -13,6 +13,7 @@ from gateway import two_factor_repository as factors
 from gateway.context import CONTEXT, GatewayContext, as_caller
 from gateway.cookies import REFRESH_COOKIE, clear_session_cookies, set_session_cookies
 from gateway.csrf import CSRF_COOKIE, check_csrf, make_csrf_token
+from gateway.devices import describe
 from gateway.keys import keyed_hash
 from gateway.models import LoginBody, PasswordChangeBody, RegisterBody, TwoFactorLoginBody
 from gateway.passwords import hash_password, needs_rehash, password_problems, verify_password
@@ -93,9 +94,10 @@ def _session_cookies(
 
 
 async def open_session(
-    ctx: GatewayContext, conn: repository.Conn, user: repository.UserRow
+    ctx: GatewayContext, conn: repository.Conn, user: repository.UserRow, request: web.Request
 ) -> tuple[uuid.UUID, RefreshCookie]:
-    """A new sign-in (refresh family) for a user whose credentials were just checked."""
+    """A new sign-in (refresh family) for a user whose credentials were just checked, with the
+    address and a short description of the device it came from."""
     return await new_session(
         conn,
         ctx.keys,
@@ -103,6 +105,8 @@ async def open_session(
         user_id=user.id,
         now=_now(),
         lifetime=ctx.refresh_lifetime,
+        client_ip=request[CLIENT_IP],
+        device=describe(request.headers.get("User-Agent")),
     )
 
 
@@ -272,7 +276,7 @@ async def _finish_sign_in(
     """Every check passed: clear the failure count, open the session, audit, answer."""
     await ctx.login_guard.record_success(account_key)
     async with tenant_transaction(ctx.pool, user.tenant_id, "system") as conn:
-        session_id, cookie = await open_session(ctx, conn, user)
+        session_id, cookie = await open_session(ctx, conn, user, request)
         setup_only = await repository.two_factor_setup_due(conn, user.id)
         await audit.record(
             conn,
@@ -401,7 +405,9 @@ async def refresh(request: web.Request) -> web.Response:
         raise ProblemError(401, "No valid session", slug="invalid-session")
     now = _now()
     async with tenant_transaction(ctx.pool, cookie.tenant_id, "system") as conn:
-        rotation = await rotate(conn, ctx.keys, cookie, now=now, grace=ctx.refresh_grace)
+        rotation = await rotate(
+            conn, ctx.keys, cookie, now=now, grace=ctx.refresh_grace, client_ip=request[CLIENT_IP]
+        )
         if rotation.session_id is not None:
             # Bound to the session the presented token belongs to; checked before we commit.
             check_csrf(request, ctx.keys.csrf, rotation.session_id)
@@ -508,7 +514,7 @@ async def change_password(request: web.Request) -> web.Response:
     async with tenant_transaction(ctx.pool, identity.tenant_id, "system") as conn:
         await repository.set_password_hash(conn, user.id, new_hash)
         revoked = await sign_out_everywhere(conn, ctx.revocations, user.id, "password_changed")
-        session_id, cookie = await open_session(ctx, conn, user)
+        session_id, cookie = await open_session(ctx, conn, user, request)
         setup_only = await repository.two_factor_setup_due(conn, user.id)
         await audit.record(
             conn,

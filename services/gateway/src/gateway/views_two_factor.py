@@ -197,7 +197,7 @@ async def enable(request: web.Request) -> web.Response:
             conn, user.tenant_id, user.id, _code_hashes(ctx, user.id, codes)
         )
         revoked = await sign_out_everywhere(conn, ctx.revocations, user.id, "two_factor_changed")
-        session_id, cookie = await open_session(ctx, conn, user)
+        session_id, cookie = await open_session(ctx, conn, user, request)
         await audit.by_caller(
             conn,
             request,
@@ -249,7 +249,7 @@ async def disable(request: web.Request) -> web.Response:
             revoked = await sign_out_everywhere(
                 conn, ctx.revocations, user.id, "two_factor_changed"
             )
-            session = await open_session(ctx, conn, user)
+            session = await open_session(ctx, conn, user, request)
             await audit.by_caller(
                 conn,
                 request,

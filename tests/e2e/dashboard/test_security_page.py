@@ -1,7 +1,9 @@
-"""Two-factor sign-in in the dashboard: an owner sets up an authenticator app on the Security
-page (QR code, key, confirming code, recovery codes shown once), then signs in with a code from
-the app, with a recovery code, and is told when a code is wrong. And an owner resets the
-two-factor sign-in of an agent who lost their phone, from the Team page."""
+"""The Security page and two-factor sign-in in the dashboard: an owner sets up an
+authenticator app (QR code, key, confirming code, recovery codes shown once), then signs in with
+a code from the app, with a recovery code, and is told when a code is wrong; an owner resets the
+two-factor sign-in of an agent who lost their phone, from the Team page; a business that
+requires it holds an agent until set up; and the page lists where the owner is signed in and
+signs out everywhere else."""
 
 from __future__ import annotations
 
@@ -180,3 +182,27 @@ async def test_a_business_that_requires_two_factor_holds_an_agent_until_set_up(
     await agent_page.get_by_role("link", name="Team", exact=True).click()
     row = agent_page.get_by_test_id("team-table").locator("tr").filter(has_text=agent_email)
     assert await row.get_by_test_id("member-two-factor").inner_text() == "On"
+
+
+async def test_the_security_page_lists_sign_ins_and_signs_out_everywhere_else(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    elsewhere = await api_login(platform, business.email)
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await page.get_by_role("link", name="Security", exact=True).click()
+    section = page.get_by_test_id("sign-ins")
+    items = section.get_by_test_id("sign-in")
+    await items.nth(2).wait_for()  # the fixture's sign-in, the one above, and this browser
+    assert await items.count() == 3
+    here = items.filter(has_text="This device")
+    assert (await here.locator("strong").inner_text()) == "Chrome on Linux"
+    await section.get_by_role("button", name="Sign out everywhere else").click()
+    await section.get_by_text("Signed out of 2 other sign-ins.").wait_for()
+    await page.wait_for_function("document.querySelectorAll('[data-testid=sign-in]').length === 1")
+    async with platform.session.get(f"{platform.base}/api/v1/me", headers=elsewhere) as response:
+        assert response.status == 401
+    async with platform.session.get(
+        f"{platform.base}/api/v1/me", headers=business.headers
+    ) as response:
+        assert response.status == 401
