@@ -50,7 +50,7 @@ export const ar: Dictionary = {
   },
   twoFactor: {
     title: "التحقق بخطوتين",
-    explain: "سجّل الدخول بكلمة المرور ورمز من تطبيق المصادقة (Google Authenticator أو Microsoft Authenticator أو 1Password…)، فلا تكفي كلمة مرور مسروقة وحدها لفتح صندوق الوارد.",
+    explain: "سجّل الدخول بكلمة المرور ورمز من تطبيق مصادقة مثل Google Authenticator أو Microsoft Authenticator أو 1Password، فلا تكفي كلمة مرور مسروقة وحدها لفتح صندوق الوارد.",
     stateOn: "مفعّل",
     stateOff: "غير مفعّل",
     codesLeft: "رموز الاسترداد المتبقية: {{count}}",

@@ -1,3 +1,4 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { FormEvent } from "react";
 import { useTranslation } from "react-i18next";
@@ -23,6 +24,9 @@ export function TwoFactorSection() {
   const { t } = useTranslation();
   const me = useMe();
   const { reload } = useSession();
+  const queryClient = useQueryClient();
+  // Turning it on or off signs out every other sign-in: the list below shows that.
+  const signedOutElsewhere = () => void queryClient.invalidateQueries({ queryKey: ["sign-ins"] });
   const [step, setStep] = useState<Step>({ kind: "idle" });
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
@@ -83,6 +87,7 @@ export function TwoFactorSection() {
         begin({ kind: "scan", setup });
       } else if (purpose === "disable") {
         await disableTwoFactor(password, code.trim());
+        signedOutElsewhere();
         begin({ kind: "idle" });
         setDone(t("twoFactor.turnedOff"));
         await reload();
@@ -98,6 +103,7 @@ export function TwoFactorSection() {
     event.preventDefault();
     void run(async () => {
       const codes = await enableTwoFactor(code.trim());
+      signedOutElsewhere();
       begin({ kind: "codes", codes });
       if (!held) await reload();
     });
