@@ -116,11 +116,23 @@ async def test_an_owner_resets_an_agents_two_factor_from_the_team_page(
         asked.append(dialog.message)
         await dialog.accept()
 
+    # First, sign the agent out everywhere (a lost laptop): their API sign-in ends.
+    page.once("dialog", confirm)
+    await row.get_by_role("button", name="Sign out everywhere").click()
+    await (
+        page.get_by_test_id("signed-out-note")
+        .get_by_text(f"Sign-ins ended for {agent_name}: 1.")
+        .wait_for()
+    )
+    async with platform.session.get(f"{platform.base}/api/v1/me", headers=agent) as response:
+        assert response.status == 401
+
     page.once("dialog", confirm)
     await row.get_by_role("button", name="Reset two-factor").click()
     await row.get_by_test_id("member-two-factor").get_by_text("Off").wait_for()
     assert await row.get_by_role("button", name="Reset two-factor").count() == 0
     assert agent_name in asked[0]
+    assert agent_name in asked[1]
     # The agent signs in with the password alone again.
     await api_login(platform, agent_email)
 
@@ -200,7 +212,7 @@ async def test_the_security_page_lists_sign_ins_and_signs_out_everywhere_else(
     here = items.filter(has_text="This device")
     assert (await here.locator("strong").inner_text()) == "Chrome on Linux"
     await section.get_by_role("button", name="Sign out everywhere else").click()
-    await section.get_by_text("Signed out of 2 other sign-ins.").wait_for()
+    await section.get_by_text("Other sign-ins ended: 2.").wait_for()
     await page.wait_for_function("document.querySelectorAll('[data-testid=sign-in]').length === 1")
     async with platform.session.get(f"{platform.base}/api/v1/me", headers=elsewhere) as response:
         assert response.status == 401

@@ -217,6 +217,7 @@ async def _gateway_routes(team: Any, check: Checker) -> None:
     await check.call(owner, "GET", "/api/v1/users")
     agent, viewer = str(team.user_ids["agent"]), str(team.user_ids["viewer"])
     await check.call(owner, "PATCH", "/api/v1/users/{user_id}", agent, json={"role": "viewer"})
+    await check.call(owner, "POST", "/api/v1/users/{user_id}/sign-out", agent)
     await check.call(owner, "POST", "/api/v1/users/{user_id}/deactivate", viewer)
     key = {"name": "CRM", "scopes": ["contacts:read"]}
     await check.call(owner, "POST", "/api/v1/api-keys", json=key, status=201)

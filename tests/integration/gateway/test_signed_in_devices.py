@@ -97,3 +97,26 @@ async def test_another_users_sign_ins_are_neither_listed_nor_ended(
         assert (await browser.request("DELETE", path))[0] == 404
     assert (await owner.request("DELETE", "/api/v1/auth/sessions/not-a-uuid"))[0] == 404
     assert (await agent.request("GET", "/api/v1/me"))[0] == 200
+
+
+async def test_a_manager_signs_a_member_out_everywhere(gateway: GatewayUnderTest) -> None:
+    owner, _, _ = await gateway.owner()
+    admin, _ = await gateway.member(owner, "admin")
+    agent, agent_email = await gateway.member(owner, "agent")
+    second = await _sign_in(gateway, agent_email, SAFARI_IPHONE)
+    users = {u["email"]: u["id"] for u in (await owner.request("GET", "/api/v1/users"))[1]["users"]}
+    path = f"/api/v1/users/{users[agent_email]}/sign-out"
+    assert (await agent.request("POST", path))[0] == 403  # agents manage nobody
+    status, body, _ = await admin.request("POST", path)
+    assert (status, body) == (200, {"ended": 2})
+    for browser in (agent, second):
+        assert (await browser.request("GET", "/api/v1/me"))[0] == 401
+        assert (await browser.request("POST", "/api/v1/auth/refresh", auth=False))[0] == 401
+    assert (await gateway.browser().login(agent_email))[0] == 200  # not deactivated
+    _, me, _ = await owner.request("GET", "/api/v1/me")
+    owner_path = f"/api/v1/users/{me['user']['id']}/sign-out"
+    assert (await admin.request("POST", owner_path))[0] == 403  # an owner, by an admin
+    assert (await owner.request("POST", owner_path))[0] == 403  # oneself: the Security page
+    stranger, _, _ = await gateway.owner()
+    assert (await stranger.request("POST", path))[0] == 404
+    assert (await owner.request("GET", "/api/v1/me"))[0] == 200

@@ -46,7 +46,7 @@ export const ar: Dictionary = {
     since: "سجّل الدخول {{time}}",
     signOut: "تسجيل الخروج",
     signOutOthers: "تسجيل الخروج من كل الأماكن الأخرى",
-    endedOthers: "تم تسجيل الخروج من {{count}} جلسات أخرى.",
+    endedOthers: "الجلسات الأخرى المنتهية: {{count}}.",
   },
   twoFactor: {
     title: "التحقق بخطوتين",
@@ -243,6 +243,9 @@ export const ar: Dictionary = {
     status: "الحالة",
     active: "نشط",
     inactive: "معطّل",
+    signOut: "تسجيل الخروج من كل مكان",
+    signOutConfirm: "تسجيل خروج {{name}} من كل الأجهزة؟ يمكنه تسجيل الدخول من جديد.",
+    signedOut: "الجلسات المنتهية لـ {{name}}: {{count}}.",
     deactivate: "تعطيل",
     roles: { owner: "مالك", admin: "مدير", agent: "موظف", viewer: "مشاهد" },
     invites: "الدعوات",

@@ -45,7 +45,7 @@ export const en = {
     since: "signed in {{time}}",
     signOut: "Sign out",
     signOutOthers: "Sign out everywhere else",
-    endedOthers: "Signed out of {{count}} other sign-ins.",
+    endedOthers: "Other sign-ins ended: {{count}}.",
   },
   twoFactor: {
     title: "Two-factor sign-in",
@@ -242,6 +242,9 @@ export const en = {
     status: "Status",
     active: "Active",
     inactive: "Deactivated",
+    signOut: "Sign out everywhere",
+    signOutConfirm: "Sign {{name}} out on every device? They can sign in again.",
+    signedOut: "Sign-ins ended for {{name}}: {{count}}.",
     deactivate: "Deactivate",
     roles: { owner: "Owner", admin: "Admin", agent: "Agent", viewer: "Viewer" },
     invites: "Invitations",

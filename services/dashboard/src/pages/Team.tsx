@@ -5,7 +5,7 @@ import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import type { Invite, Role, User } from "../api/types";
 import { ErrorNote } from "../components/ErrorNote";
-import { formatDateTime } from "../format";
+import { formatDateTime, formatNumber } from "../format";
 import { TeamsSection } from "./TeamsSection";
 import { isManager, useMe } from "../session";
 
@@ -40,13 +40,22 @@ export function Team() {
       void queryClient.invalidateQueries({ queryKey: ["invites"] });
     },
   });
+  const signOut = useMutation({
+    mutationFn: (user: User) =>
+      api<{ ended: number }>(`/api/v1/users/${user.id}/sign-out`, { method: "POST" }).then((answer) => ({ user, ended: answer.ended })),
+  });
   const statusOf = (id: string) => presence.data?.find((p) => p.user_id === id)?.status ?? "offline";
   const assignable = ROLES.filter((r) => r !== "owner" || me.user.role === "owner");
 
   return (
     <section className="page">
       <h1>{t("team.title")}</h1>
-      <ErrorNote error={users.error ?? change.error} />
+      <ErrorNote error={users.error ?? change.error ?? signOut.error} />
+      {signOut.data && (
+        <p className="alert alert-ok" role="status" data-testid="signed-out-note">
+          {t("team.signedOut", { name: signOut.data.user.name, count: formatNumber(signOut.data.ended) })}
+        </p>
+      )}
       <table className="table" data-testid="team-table">
         <thead><tr><th>{t("team.name")}</th><th>{t("team.email")}</th><th>{t("team.role")}</th><th>{t("team.presence")}</th><th>{t("team.status")}</th><th>{t("twoFactor.column")}</th><th /></tr></thead>
         <tbody>
@@ -69,6 +78,9 @@ export function Team() {
                 <div className="row">
                   {manager && user.two_factor && user.id !== me.user.id && (user.role !== "owner" || me.user.role === "owner") && (
                     <button type="button" className="button small" onClick={() => { if (window.confirm(t("twoFactor.resetConfirm", { name: user.name }))) change.mutate({ path: `/api/v1/users/${user.id}/two-factor`, method: "DELETE" }); }}>{t("twoFactor.reset")}</button>
+                  )}
+                  {manager && user.is_active && user.id !== me.user.id && (user.role !== "owner" || me.user.role === "owner") && (
+                    <button type="button" className="button small" onClick={() => { if (window.confirm(t("team.signOutConfirm", { name: user.name }))) signOut.mutate(user); }}>{t("team.signOut")}</button>
                   )}
                   {manager && user.is_active && user.id !== me.user.id && (
                     <button type="button" className="button danger small" onClick={() => { if (window.confirm(t("common.confirm"))) change.mutate({ path: `/api/v1/users/${user.id}/deactivate`, method: "POST" }); }}>{t("team.deactivate")}</button>

@@ -20,6 +20,7 @@ from gateway.response_models import (
     CreatedInviteOut,
     InvitesOut,
     JoinedOut,
+    SessionsEndedOut,
     UserOut,
     UsersOut,
 )
@@ -360,3 +361,39 @@ async def deactivate(request: web.Request) -> web.Response:
         updated = await repository.get_user(conn, target.id)
     assert updated is not None
     return web.json_response(user_json(updated))
+
+
+@route(
+    "POST",
+    "/api/v1/users/{user_id}/sign-out",
+    "Sign a member out everywhere",
+    roles=MANAGERS,
+    response=SessionsEndedOut,
+    tag="team",
+    responses={
+        200: "Every sign-in of the member ended; they can sign in again",
+        403: "Yourself (use sign out everywhere else) or an owner as an admin",
+        404: "No such user",
+    },
+)
+async def sign_out_member(request: web.Request) -> web.Response:
+    """A lost laptop or a shared computer: every sign-in of the member ends now, without
+    deactivating them."""
+    ctx = request.app[CONTEXT]
+    identity: Identity = request[IDENTITY]
+    if _uuid(request.match_info["user_id"]) == identity.principal_id:
+        raise ProblemError(
+            403, "Sign yourself out from the Security page instead", slug="forbidden"
+        )
+    async with as_caller(ctx, identity) as conn:
+        target = await _target(request, conn, identity)
+        ended = await sign_out_everywhere(conn, ctx.revocations, target.id, "signed_out_remotely")
+        await audit.by_caller(
+            conn,
+            request,
+            "team.user.signed_out",
+            target_type="user",
+            target_id=target.id,
+            details={"sessions_revoked": len(ended)},
+        )
+    return web.json_response({"ended": len(ended)})
