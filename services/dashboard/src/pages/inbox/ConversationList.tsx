@@ -36,13 +36,13 @@ export function ConversationList({
     return () => window.clearTimeout(timer);
   }, [search, filter, onFilter]);
   const counts = conversations.data?.counts ?? {};
-  // Conversations picked for a bulk action; a new filter starts a new pick.
   const { role } = useMe().user;
   const worker = canWork(role);
   // Owners and admins export what the filters select, one row per conversation.
   const exportCsv = useMutation({
     mutationFn: () => downloadCsv("/api/v1/conversations/export.csv", "conversations.csv", listQuery(filter)),
   });
+  // Conversations picked for a bulk action; a new filter starts a new pick.
   const [picked, setPicked] = useState<string[]>([]);
   useEffect(() => setPicked([]), [filter]);
   const toggle = (id: string) =>
