@@ -146,6 +146,28 @@ async def test_health_readiness_metrics(
     assert 'route="/readyz"' in metrics
 
 
+async def test_request_metrics_count_exactly_and_unusual_methods_share_one_label(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """Each request is counted once by method, route and status; a method outside the usual
+    seven (WebDAV's and others HTTP parsers accept) is "other": clients choose methods, and
+    they must not choose the metrics' labels."""
+    for _ in range(3):
+        assert (await client.get("/healthz")).status == 200
+    invented = ["PROPFIND", "PURGE", "MKCOL", "LOCK", "UNLOCK"]
+    for method in invented:
+        assert (await client.request(method, "/items")).status == 405
+    metrics = await (await client.get("/metrics")).text()
+    counted = "majlis_http_requests_total{"  # labels come sorted by name
+    assert f'{counted}method="GET",route="/healthz",service="inbox",status="200"}} 3.0' in metrics
+    # A 405 matches no route of its own.
+    other = 'method="other",route="unmatched",service="inbox",status="405"'
+    assert f"{counted}{other}}} 5.0" in metrics
+    assert not any(method in metrics for method in invented)
+    timed = 'majlis_http_request_duration_seconds_count{route="/healthz",service="inbox"} 3.0'
+    assert timed in metrics
+
+
 async def crash_on_nul(_request: web.Request) -> web.Response:
     raise asyncpg.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00')
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -13,6 +13,15 @@ class IngestMetrics:
 
     rejected: Counter
     items: Counter
+    # The "published" child per kind, kept: labels() costs more than the increment.
+    _published: dict[str, Counter] = field(default_factory=dict)
+
+    def published(self, kind: str) -> Counter:
+        """The counter of published items of `kind` (an ItemKind value: a bounded set)."""
+        child = self._published.get(kind)
+        if child is None:
+            child = self._published[kind] = self.items.labels(kind, "published")
+        return child
 
     @classmethod
     def register(cls, registry: CollectorRegistry) -> IngestMetrics:

@@ -21,6 +21,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _request_id(request: web.Request) -> str:
@@ -101,6 +102,13 @@ def metrics_middleware(registry: CollectorRegistry, service: str) -> Middleware:
         registry=registry,
     )
 
+    # labels() validates and looks the child up under a lock on every call; the children of
+    # the few (method, route, status) a service sees are kept here instead. Bounded: routes
+    # are templates (or "unmatched"), methods are the standard ones (any other counts as
+    # "other": a client choosing methods must not grow the metrics without end).
+    counted: dict[tuple[str, str, int], Counter] = {}
+    timed: dict[str, Histogram] = {}
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         info = request.match_info.route.resource
@@ -115,7 +123,15 @@ def metrics_middleware(registry: CollectorRegistry, service: str) -> Middleware:
             status = error.status
             raise
         finally:
-            requests.labels(service, request.method, route, str(status)).inc()
-            latency.labels(service, route).observe(time.perf_counter() - started)
+            method = request.method if request.method in _METHODS else "other"
+            key = (method, route, status)
+            counter = counted.get(key)
+            if counter is None:
+                counter = counted[key] = requests.labels(service, method, route, str(status))
+            counter.inc()
+            histogram = timed.get(route)
+            if histogram is None:
+                histogram = timed[route] = latency.labels(service, route)
+            histogram.observe(time.perf_counter() - started)
 
     return middleware

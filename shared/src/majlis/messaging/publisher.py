@@ -103,6 +103,10 @@ class Publisher:
     async def publish_many(self, envelopes: Iterable[Envelope]) -> None:
         """Publish many envelopes with all confirms in flight at once; raises if any failed."""
         batch = list(envelopes)
+        if len(batch) == 1:
+            # The common case (a webhook of one item): no task, no gather.
+            await self.publish(batch[0])
+            return
         results = await asyncio.gather(
             *(self.publish(envelope) for envelope in batch), return_exceptions=True
         )
