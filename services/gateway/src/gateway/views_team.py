@@ -265,10 +265,17 @@ async def list_users(request: web.Request) -> web.Response:
     return web.json_response({"users": [user_json(u) for u in users]})
 
 
-async def _target(
+def path_user_id(request: web.Request) -> UUID:
+    """The user id in the path; 404 when it is not a UUID (no such user)."""
+    return _uuid(request.match_info["user_id"])
+
+
+async def member_for_update(
     request: web.Request, conn: repository.Conn, identity: Identity
 ) -> repository.UserRow:
-    target = await repository.get_user_for_update(conn, _uuid(request.match_info["user_id"]))
+    """The member the path names, locked; 404 if not in the tenant, 403 for an owner when
+    the caller is not one (only owners act on owners)."""
+    target = await repository.get_user_for_update(conn, path_user_id(request))
     if target is None:
         raise _NOT_FOUND
     if target.role == "owner" and identity.role != "owner":
@@ -300,7 +307,7 @@ async def change_role(request: web.Request) -> web.Response:
     async with as_caller(ctx, identity) as conn:
         # Serialise owner changes of one tenant so two demotions cannot both pass the check.
         await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", identity.tenant_id)
-        target = await _target(request, conn, identity)
+        target = await member_for_update(request, conn, identity)
         if (
             target.role == "owner"
             and body.role != "owner"
@@ -340,7 +347,7 @@ async def deactivate(request: web.Request) -> web.Response:
     identity: Identity = request[IDENTITY]
     async with as_caller(ctx, identity) as conn:
         await conn.execute("SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", identity.tenant_id)
-        target = await _target(request, conn, identity)
+        target = await member_for_update(request, conn, identity)
         if (
             target.role == "owner"
             and target.is_active
@@ -381,12 +388,12 @@ async def sign_out_member(request: web.Request) -> web.Response:
     deactivating them."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    if _uuid(request.match_info["user_id"]) == identity.principal_id:
+    if path_user_id(request) == identity.principal_id:
         raise ProblemError(
             403, "Sign yourself out from the Security page instead", slug="forbidden"
         )
     async with as_caller(ctx, identity) as conn:
-        target = await _target(request, conn, identity)
+        target = await member_for_update(request, conn, identity)
         ended = await sign_out_everywhere(conn, ctx.revocations, target.id, "signed_out_remotely")
         await audit.by_caller(
             conn,

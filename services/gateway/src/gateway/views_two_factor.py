@@ -47,7 +47,7 @@ from gateway.two_factor import (
     verify_code,
 )
 from gateway.views_auth import open_session, signed_in
-from gateway.views_team import user_json
+from gateway.views_team import member_for_update, path_user_id, user_json
 from majlis.crypto import DecryptionError
 from majlis.db import tenant_transaction
 from majlis.http import ProblemError, parse_json
@@ -328,22 +328,15 @@ async def reset(request: web.Request) -> web.Response:
     and are signed out everywhere now, in case the phone was stolen."""
     ctx = request.app[CONTEXT]
     identity: Identity = request[IDENTITY]
-    try:
-        target_id = UUID(request.match_info["user_id"])
-    except ValueError:
-        raise ProblemError(404, "No such user") from None
-    if target_id == identity.principal_id:
+    if path_user_id(request) == identity.principal_id:
         raise ProblemError(
             403,
             "Turn your own two-factor sign-in off in your security settings",
             slug="forbidden",
         )
+    # As the system: the second factors are the system's alone (RLS), never a caller's.
     async with tenant_transaction(ctx.pool, identity.tenant_id, "system") as conn:
-        target = await repository.get_user_for_update(conn, target_id)
-        if target is None:
-            raise ProblemError(404, "No such user")
-        if target.role == "owner" and identity.role != "owner":
-            raise ProblemError(403, "Only an owner can reset an owner", slug="forbidden")
+        target = await member_for_update(request, conn, identity)
         if not await factors.remove(conn, target.id):
             raise _IS_OFF
         revoked = await sign_out_everywhere(conn, ctx.revocations, target.id, "two_factor_changed")
