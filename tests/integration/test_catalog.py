@@ -13,8 +13,6 @@ UNIQUE_WITHOUT_TENANT = {
 }
 INDEX_NOT_LEADING_WITH_TENANT = {
     "login_identities_pkey",
-    # The outbox relay drains across tenants in sequence order; only it reads this index.
-    "outbox_relay_seq_idx",
     # The chatflow timer poll (app.due_flow_sessions, SECURITY DEFINER, ids only) looks for
     # due waits across tenants; a partial index of sessions that wait.
     "flow_sessions_wake_idx",

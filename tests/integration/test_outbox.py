@@ -18,6 +18,7 @@ from majlis.messaging import (
     Publisher,
     PublishError,
     QueueSpec,
+    add_all_to_outbox,
     add_to_outbox,
     idempotent,
     queue_name,
@@ -257,6 +258,118 @@ async def test_a_tenants_events_leave_in_order_however_many_relays_run(
     got = [await probe.get_message_id(main) for _ in envelopes]
     assert got == [str(e.id) for e in envelopes]
     assert await _outbox_rows(relay_pool, tenant) == 0
+
+
+async def test_one_tenants_backlog_does_not_hold_up_the_others(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    """A bulk change queues hundreds of one business's events; another business's event,
+    committed after them, leaves in the relay's first round (each tenant found gets its share
+    of the batch), not once the backlog has drained. The busy one's still leave in order."""
+    busy, quiet = await tenant_factory(), await tenant_factory()
+    backlog = [make_envelope(OutboxThingHappened(n=n), tenant_id=busy) for n in range(400)]
+    async with tenant_transaction(db_pool, busy) as conn:
+        await add_all_to_outbox(conn, backlog)
+    waiting = await _add(db_pool, quiet)
+    relay = OutboxRelay(
+        relay_pool, Publisher(bus), batch_size=50, poll_interval=30.0, tenant_ids=[busy, quiet]
+    )
+    assert await relay.run_once() == 26  # half the batch for each: 25 of the busy's, the one
+    assert await _outbox_rows(relay_pool, quiet) == 0
+    # The rest goes round after round, not one short round per poll (30 s here).
+    running = asyncio.create_task(relay.run())
+    try:
+
+        async def drained() -> bool:
+            return await _outbox_rows(relay_pool, busy) == 0
+
+        await probe.wait_until(drained, within=10)
+    finally:
+        await relay.stop()
+        await running
+    main = queue_name(bus.prefix, bus_queue.name)
+    got = [await probe.get_message_id(main) for _ in range(len(backlog) + 1)]
+    assert str(waiting.id) in got[:26]
+    got.remove(str(waiting.id))
+    assert got == [str(e.id) for e in backlog]  # each once, in order
+    assert await probe.depth(main) == 0
+
+
+async def test_rounds_go_round_the_tenants_and_a_served_one_waits_its_next_turn(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    probe: BusProbe,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+) -> None:
+    """Round robin: a round serves a bounded number of tenants; the next starts after the last
+    one served and wraps around, so a tenant just served that writes again waits behind the
+    tenants not reached yet instead of being served first every round."""
+    tenants = sorted([await tenant_factory() for _ in range(5)])
+    for tenant in tenants:
+        await _add(db_pool, tenant)
+    relay = OutboxRelay(
+        relay_pool,
+        Publisher(bus),
+        batch_size=50,
+        poll_interval=0.05,
+        tenant_ids=tenants,
+        tenants_per_round=2,
+    )
+    assert await relay.run_once() == 2  # tenants 0 and 1
+    again = await _add(db_pool, tenants[0], 2)
+    assert await relay.run_once() == 2  # 2 and 3, not 0 again
+    assert await _outbox_rows(relay_pool, tenants[0]) == 1
+    assert await relay.run_once() == 2  # 4, then around to 0
+    assert await relay.run_once() == 0
+    main = queue_name(bus.prefix, bus_queue.name)
+    got = [await probe.get_message_id(main) for _ in range(len(tenants) + 1)]
+    assert got[-1] == str(again.id)
+    assert await probe.depth(main) == 0
+
+
+async def test_a_relay_goes_on_at_once_while_tenants_it_did_not_reach_wait(
+    bus: Bus,
+    bus_queue: QueueSpec,
+    db_pool: Any,
+    relay_pool: asyncpg.Pool[Any],
+    tenant_factory: Any,
+    probe: BusProbe,
+) -> None:
+    """A round that served as many tenants as it may is followed at once by the next, not by
+    the poll: the tenants it did not reach have events waiting."""
+    tenants = [await tenant_factory() for _ in range(5)]
+    for tenant in tenants:
+        await _add(db_pool, tenant)
+    relay = OutboxRelay(
+        relay_pool,
+        Publisher(bus),
+        batch_size=50,
+        poll_interval=30.0,
+        tenant_ids=tenants,
+        tenants_per_round=2,
+    )
+    running = asyncio.create_task(relay.run())
+    try:
+
+        async def drained() -> bool:
+            counts = [await _outbox_rows(relay_pool, tenant) for tenant in tenants]
+            return sum(counts) == 0
+
+        await probe.wait_until(drained, within=5)  # three rounds, not two polls of 30 s
+    finally:
+        await relay.stop()
+        await running
+    main = queue_name(bus.prefix, bus_queue.name)
+    for _ in tenants:
+        assert await probe.get_message_id(main) is not None
+    assert await probe.depth(main) == 0
 
 
 async def test_failed_publish_keeps_rows_for_a_later_run(

@@ -1,16 +1,18 @@
 """Transactional outbox: events commit with the change they describe; a relay publishes them.
 
 The relay runs as role majlis_outbox_relay (SELECT and DELETE on `outbox` only, every
-tenant). Relays of many processes share the outbox by tenant: a round takes a
-transaction-scoped advisory lock on each tenant at the head of the outbox that no other relay
-holds, then reads, in a new snapshot, those tenants' oldest rows in `seq` order, deletes them,
-publishes them with confirms and commits (which releases the locks). So a relay slow to get
-its confirms holds up only the tenants of its batch, never everyone's events, and one
-tenant's events leave in the order they were committed however many relays run: the next
-relay to lock the tenant sees the previous one's deletes. A failed publish rolls the delete
-back (the rows stay first in line); a crash after the publish but before the commit
-publishes the batch again: delivery is at least once, and consumers dedupe by event id
-(majlis.messaging.idempotency).
+tenant). Relays of many processes share the outbox by tenant: a round finds the next few
+tenants that have events (in tenant id order, going on from where its last round stopped and
+wrapping around: round robin), takes a transaction-scoped advisory lock on each that no other
+relay holds, then reads, in a new snapshot, each locked tenant's oldest rows in `seq` order (an
+equal share of the batch each), deletes them, publishes them with confirms and commits (which
+releases the locks). So one tenant's events leave in the order they were committed however many
+relays run (the next relay to lock the tenant sees the previous one's deletes), a relay slow to
+get its confirms holds up only the tenants of its batch, and one tenant's backlog (a bulk
+change of thousands of events) never makes the other tenants' events wait behind it: each round
+serves every tenant it found. A failed publish rolls the delete back (the rows stay first in
+line); a crash after the publish but before the commit publishes the batch again: delivery is
+at least once, and consumers dedupe by event id (majlis.messaging.idempotency).
 
 Latency: a commit through tenant_transaction that queued events wakes this process's relay at
 once (majlis.db.transactions); `poll_interval` is the fallback for rows committed elsewhere
@@ -26,6 +28,7 @@ no order.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Collection
 from typing import Any
 from uuid import UUID
@@ -47,31 +50,57 @@ CONTENDED_WAIT_S = 0.005  # first look again at a tenant another relay holds
 _INSERT = """
 INSERT INTO outbox (tenant_id, id, routing_key, envelope) VALUES ($1, $2, $3, $4::text::jsonb)
 """
-# The tenants at the head of the outbox, oldest first, each locked for this transaction if no
-# other relay holds it. The lock is tried once per tenant (on the materialised CTE's one row
-# per tenant, never per outbox row), so a tenant is either this round's from the start or not
-# at all. The window looks past the head batch so that one tenant's
-# backlog, held by another relay, does not hide the tenants behind it.
-_LOCK_HEAD_TENANTS = """
-WITH head AS MATERIALIZED (
-    SELECT tenant_id, min(seq) AS first
-    FROM (SELECT tenant_id, seq FROM outbox ORDER BY seq LIMIT $1) AS window_rows
-    GROUP BY tenant_id
+# The next tenants with events in round robin order: those after $1 (the last tenant the
+# previous round looked at) in tenant id order, then around from the first up to $1 itself; at
+# most $2 of them (all tenants, or those in $3). Each is locked for this transaction if no
+# other relay holds it. Two skip scans of the primary key (tenant_id, id), one index probe per
+# tenant however many events each has, read only as far as the LIMIT needs. The lock is tried
+# once per tenant (on the materialised CTE's one row per tenant), so a tenant is either this
+# round's from the start or not at all.
+_LOCK_NEXT_TENANTS = """
+WITH RECURSIVE later (tenant_id) AS (
+    (SELECT tenant_id FROM outbox
+     WHERE tenant_id > $1 AND ($3::uuid[] IS NULL OR tenant_id = ANY($3::uuid[]))
+     ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.tenant_id FROM outbox AS o
+            WHERE o.tenant_id > later.tenant_id
+              AND ($3::uuid[] IS NULL OR o.tenant_id = ANY($3::uuid[]))
+            ORDER BY o.tenant_id LIMIT 1)
+    FROM later WHERE later.tenant_id IS NOT NULL
+), around (tenant_id) AS (
+    (SELECT tenant_id FROM outbox
+     WHERE tenant_id <= $1 AND ($3::uuid[] IS NULL OR tenant_id = ANY($3::uuid[]))
+     ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.tenant_id FROM outbox AS o
+            WHERE o.tenant_id > around.tenant_id AND o.tenant_id <= $1
+              AND ($3::uuid[] IS NULL OR o.tenant_id = ANY($3::uuid[]))
+            ORDER BY o.tenant_id LIMIT 1)
+    FROM around WHERE around.tenant_id IS NOT NULL
+), next AS MATERIALIZED (
+    (SELECT tenant_id FROM later WHERE tenant_id IS NOT NULL)
+    UNION ALL
+    (SELECT tenant_id FROM around WHERE tenant_id IS NOT NULL)
+    LIMIT $2
 )
 SELECT tenant_id,
     pg_try_advisory_xact_lock(hashtextextended('outbox.tenant|' || tenant_id::text, 0)) AS locked
-FROM head ORDER BY first
+FROM next ORDER BY tenant_id <= $1, tenant_id
 """
-_LOCK_HEAD_TENANTS_OF = _LOCK_HEAD_TENANTS.replace(
-    "FROM outbox ORDER BY", "FROM outbox WHERE tenant_id = ANY($2::uuid[]) ORDER BY"
-)
 # A new statement, so a new snapshot taken after the locks: it sees every delete committed
-# by the relays that held these tenants before.
+# by the relays that held these tenants before. Each tenant's oldest $1 rows, by the
+# (tenant_id, seq) index (migration 0033).
 _SELECT_BATCH = """
-SELECT seq, id, envelope::text AS envelope FROM outbox
-WHERE tenant_id = ANY($2::uuid[]) ORDER BY seq LIMIT $1
+SELECT t.tenant_id, r.seq, r.id, r.envelope::text AS envelope
+FROM unnest($2::uuid[]) AS t (tenant_id)
+CROSS JOIN LATERAL (
+    SELECT seq, id, envelope FROM outbox AS o
+    WHERE o.tenant_id = t.tenant_id ORDER BY o.seq LIMIT $1
+) AS r
 """
-HEAD_WINDOW = 4  # head rows looked at per round, in batches
+TENANTS_PER_ROUND = 32
+_FIRST_TENANT = UUID(int=0)
 _CLAIM_BATCH = "DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq"
 
 
@@ -109,6 +138,7 @@ class OutboxRelay:
         batch_size: int,
         poll_interval: float,
         tenant_ids: Collection[UUID] | None = None,
+        tenants_per_round: int = TENANTS_PER_ROUND,
     ) -> None:
         """`tenant_ids` limits the relay to those tenants (tests, a targeted drain)."""
         self._pool = pool
@@ -116,9 +146,12 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._tenant_ids = None if tenant_ids is None else list(tenant_ids)
+        self._tenants_per_round = tenants_per_round
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
         self._contended = False  # the last round found a tenant held by another relay
+        self._after = _FIRST_TENANT  # the round robin's place: the last tenant looked at
+        self._more = False  # the last round left events it could have taken
 
     def wake(self) -> None:
         """Events were committed in this process: relay them now rather than at the next poll."""
@@ -127,16 +160,15 @@ class OutboxRelay:
     async def run_once(self) -> int:
         """Publish and delete one batch; returns rows relayed. PublishError leaves rows in place."""
         async with self._pool.acquire() as conn, conn.transaction():
-            window = self._batch_size * HEAD_WINDOW
-            if self._tenant_ids is None:
-                heads = await conn.fetch(_LOCK_HEAD_TENANTS, window)
-            else:
-                heads = await conn.fetch(_LOCK_HEAD_TENANTS_OF, window, self._tenant_ids)
-            mine = [h["tenant_id"] for h in heads if h["locked"]]
-            self._contended = len(mine) < len(heads)
+            mine = await self._lock_next_tenants(conn)
             if not mine:
                 return 0
-            rows = await conn.fetch(_SELECT_BATCH, self._batch_size, mine)
+            share = max(1, self._batch_size // len(mine))
+            rows = await conn.fetch(_SELECT_BATCH, share, mine)
+            # A tenant that filled its share may have more; so may tenants this round did not
+            # reach. Either way the next round comes at once, not at the next poll.
+            taken = Counter(row["tenant_id"] for row in rows)
+            self._more = self._more or any(n >= share for n in taken.values())
             parsed: dict[int, Envelope] = {}
             for row in rows:
                 try:
@@ -153,6 +185,20 @@ class OutboxRelay:
         if claimed:
             log.debug("outbox.relayed", count=len(claimed))
         return len(claimed)
+
+    async def _lock_next_tenants(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> list[UUID]:
+        """The tenants of this round: the next ones with events after the last round's, round
+        robin, locked; those another relay holds are left to it (and noted as contended)."""
+        heads = await conn.fetch(
+            _LOCK_NEXT_TENANTS, self._after, self._tenants_per_round, self._tenant_ids
+        )
+        # The next round goes on after the last tenant looked at.
+        if heads:
+            self._after = heads[-1]["tenant_id"]
+        mine = [h["tenant_id"] for h in heads if h["locked"]]
+        self._contended = len(mine) < len(heads)
+        self._more = len(heads) >= self._tenants_per_round
+        return mine
 
     async def run(self) -> None:
         """Relay until stop(); backs off while the broker or the database is unavailable."""
@@ -183,8 +229,9 @@ class OutboxRelay:
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
             backoff = self._poll_interval
-            # A full batch suggests more is waiting: go again at once instead of sleeping.
-            if relayed >= self._batch_size:
+            # More is waiting (a full batch, a tenant that filled its share, tenants the round
+            # did not reach): go again at once instead of sleeping.
+            if relayed >= self._batch_size or (relayed and self._more):
                 contended_wait = CONTENDED_WAIT_S
             elif self._contended:
                 # Another relay is publishing a tenant's earlier events; its later ones are
