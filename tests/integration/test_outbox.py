@@ -300,6 +300,31 @@ async def test_one_tenants_backlog_does_not_hold_up_the_others(
     assert await probe.depth(main) == 0
 
 
+async def _tenants_with_an_event(db_pool: Any, tenant_factory: Any, n: int) -> list[uuid.UUID]:
+    """`n` new tenants in tenant id order (the relay's round robin order), one event each."""
+    tenants = sorted([await tenant_factory() for _ in range(n)])
+    for tenant in tenants:
+        await _add(db_pool, tenant)
+    return tenants
+
+
+def _two_tenants_a_round(
+    relay_pool: asyncpg.Pool[Any],
+    bus: Bus,
+    tenants: list[uuid.UUID],
+    *,
+    poll_interval: float = 0.05,
+) -> OutboxRelay:
+    return OutboxRelay(
+        relay_pool,
+        Publisher(bus),
+        batch_size=50,
+        poll_interval=poll_interval,
+        tenant_ids=tenants,
+        tenants_per_round=2,
+    )
+
+
 async def test_rounds_go_round_the_tenants_and_a_served_one_waits_its_next_turn(
     bus: Bus,
     bus_queue: QueueSpec,
@@ -311,17 +336,8 @@ async def test_rounds_go_round_the_tenants_and_a_served_one_waits_its_next_turn(
     """Round robin: a round serves a bounded number of tenants; the next starts after the last
     one served and wraps around, so a tenant just served that writes again waits behind the
     tenants not reached yet instead of being served first every round."""
-    tenants = sorted([await tenant_factory() for _ in range(5)])
-    for tenant in tenants:
-        await _add(db_pool, tenant)
-    relay = OutboxRelay(
-        relay_pool,
-        Publisher(bus),
-        batch_size=50,
-        poll_interval=0.05,
-        tenant_ids=tenants,
-        tenants_per_round=2,
-    )
+    tenants = await _tenants_with_an_event(db_pool, tenant_factory, 5)
+    relay = _two_tenants_a_round(relay_pool, bus, tenants)
     assert await relay.run_once() == 2  # tenants 0 and 1
     again = await _add(db_pool, tenants[0], 2)
     assert await relay.run_once() == 2  # 2 and 3, not 0 again
@@ -344,17 +360,8 @@ async def test_a_relay_goes_on_at_once_while_tenants_it_did_not_reach_wait(
 ) -> None:
     """A round that served as many tenants as it may is followed at once by the next, not by
     the poll: the tenants it did not reach have events waiting."""
-    tenants = [await tenant_factory() for _ in range(5)]
-    for tenant in tenants:
-        await _add(db_pool, tenant)
-    relay = OutboxRelay(
-        relay_pool,
-        Publisher(bus),
-        batch_size=50,
-        poll_interval=30.0,
-        tenant_ids=tenants,
-        tenants_per_round=2,
-    )
+    tenants = await _tenants_with_an_event(db_pool, tenant_factory, 5)
+    relay = _two_tenants_a_round(relay_pool, bus, tenants, poll_interval=30.0)
     running = asyncio.create_task(relay.run())
     try:
 
