@@ -160,7 +160,7 @@ class OutboxRelay:
     async def run_once(self) -> int:
         """Publish and delete one batch; returns rows relayed. PublishError leaves rows in place."""
         async with self._pool.acquire() as conn, conn.transaction():
-            mine = await self._lock_next_tenants(conn)
+            mine, unreached = await self._lock_next_tenants(conn)
             if not mine:
                 return 0
             share = max(1, self._batch_size // len(mine))
@@ -168,7 +168,7 @@ class OutboxRelay:
             # A tenant that filled its share may have more; so may tenants this round did not
             # reach. Either way the next round comes at once, not at the next poll.
             taken = Counter(row["tenant_id"] for row in rows)
-            self._more = self._more or any(n >= share for n in taken.values())
+            self._more = unreached or any(n >= share for n in taken.values())
             parsed: dict[int, Envelope] = {}
             for row in rows:
                 try:
@@ -186,9 +186,12 @@ class OutboxRelay:
             log.debug("outbox.relayed", count=len(claimed))
         return len(claimed)
 
-    async def _lock_next_tenants(self, conn: asyncpg.pool.PoolConnectionProxy[Any]) -> list[UUID]:
+    async def _lock_next_tenants(
+        self, conn: asyncpg.pool.PoolConnectionProxy[Any]
+    ) -> tuple[list[UUID], bool]:
         """The tenants of this round: the next ones with events after the last round's, round
-        robin, locked; those another relay holds are left to it (and noted as contended)."""
+        robin, locked; those another relay holds are left to it (and noted as contended).
+        Also whether the round reached its tenant limit (others may have events too)."""
         heads = await conn.fetch(
             _LOCK_NEXT_TENANTS, self._after, self._tenants_per_round, self._tenant_ids
         )
@@ -197,8 +200,7 @@ class OutboxRelay:
             self._after = heads[-1]["tenant_id"]
         mine = [h["tenant_id"] for h in heads if h["locked"]]
         self._contended = len(mine) < len(heads)
-        self._more = len(heads) >= self._tenants_per_round
-        return mine
+        return mine, len(heads) >= self._tenants_per_round
 
     async def run(self) -> None:
         """Relay until stop(); backs off while the broker or the database is unavailable."""
