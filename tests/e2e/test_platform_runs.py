@@ -226,6 +226,11 @@ async def _the_audit_log_holds_it_once(
     assert "مرحبا" not in exported  # field names and ids, never the customer's words
 
 
+async def _lines_until_the_end(stdout: LoggedOutput, lines: list[str]) -> None:
+    while line := await stdout.readline():
+        lines.append(line.decode())
+
+
 async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
     free = free_ports(len(ServiceName) + 1)
     ports = dict(zip(ServiceName, free, strict=False))
@@ -251,6 +256,8 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
     # The services' log lines go to the run's log too: the secret scanner reads them there.
     stdout = LoggedOutput(process.stdout)
     output: list[str] = []
+    later: list[str] = []
+    reader: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(60):
             while True:
@@ -260,6 +267,9 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
                 if "Press Ctrl-C to stop" in line:
                     break
         banner = "".join(output)
+        # Read on while the checks run: the services block once the pipe of an unread
+        # launcher fills with their log lines.
+        reader = asyncio.create_task(_lines_until_the_end(stdout, later))
         async with aiohttp.ClientSession() as session:
             for service, port in ports.items():
                 assert f"http://127.0.0.1:{port}" in banner
@@ -272,11 +282,26 @@ async def test_devrun_starts_every_service_and_stops_on_ctrl_c() -> None:
             await _customer_message_reaches_the_inbox(session, ports, free[-1], env)
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
-            rest = (await stdout.read()).decode()
+            await reader
             assert await process.wait() == 0
+        rest = "".join(later)
         assert "stopped." in rest
         assert rest.count("service.stopped") == len(ServiceName)
     finally:
+        if process.returncode is None:
+            # A failed check: the launcher stops the services it started (each runs in a
+            # session of its own, out of reach of a signal to the launcher's group).
+            if reader is None:
+                reader = asyncio.create_task(_lines_until_the_end(stdout, later))
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    await process.wait()
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # the services too, if anything is left
+            os.killpg(process.pid, signal.SIGKILL)  # whatever is left of the launcher's group
         await process.wait()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
