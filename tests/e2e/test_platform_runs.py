@@ -101,6 +101,9 @@ async def _customer_message_reaches_the_inbox(
             await _agent_reply_is_delivered(session, gateway, auth, pool, tenant_id)
             await _analytics_count_it(session, gateway, auth)
             await _the_audit_log_holds_it_once(session, gateway, auth, pool, tenant_id)
+            await _an_echo_of_the_business_app_joins_the_thread(
+                env, sim_port, phone_number_id, pool, tenant_id
+            )
         finally:
             await pool.close()
     finally:
@@ -108,6 +111,28 @@ async def _customer_message_reaches_the_inbox(
         async with tenant_transaction(pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
         await pool.close()
+
+
+async def _an_echo_of_the_business_app_joins_the_thread(
+    env: dict[str, str], sim_port: int, phone_number_id: str, pool: Any, tenant_id: uuid.UUID
+) -> None:
+    """`majlis sim echo`: the owner answers from the WhatsApp Business app on the phone."""
+    echo = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "majlis.cli", "sim", "echo", "--to", "+971501234567",
+        "--text", "تم الحجز", "--phone-number-id", phone_number_id,
+        "--sim-url", f"http://127.0.0.1:{sim_port}",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await echo.communicate()
+    assert echo.returncode == 0, out.decode()
+    wamid = out.decode().strip()
+    for _ in range(100):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            kind = await conn.fetchval("SELECT sender_kind FROM messages WHERE wamid = $1", wamid)
+        if kind is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert kind == "business_app", "the echo never reached the inbox"
 
 
 async def _agent_reply_is_delivered(

@@ -557,3 +557,179 @@ def test_stored_event_has_no_content() -> None:
         tenant_id=uuid.uuid4(),
     )
     assert envelope.type == "inbox.message.stored"
+
+
+async def _events_of(bus: Bus, queue: str, tenant: uuid.UUID, types: set[str]) -> list[Envelope]:
+    """The tenant's envelopes of `types` in a queue, read until it stays empty for a moment."""
+    channel = await bus.channel(publisher_confirms=False)
+    found: list[Envelope] = []
+    try:
+        source = await channel.declare_queue(queue_name(bus.prefix, queue), passive=True)
+        quiet_since = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - quiet_since < 1.0:
+            message = await source.get(no_ack=True, fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+                continue
+            quiet_since = asyncio.get_running_loop().time()
+            envelope = parse_envelope(message.body)
+            if envelope.tenant_id == tenant and envelope.type in types:
+                found.append(envelope)
+    finally:
+        await channel.close()
+    return found
+
+
+async def test_an_echo_of_the_business_app_joins_the_thread_once_and_stops_the_bot(
+    inbox: Client,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+    admin_pool: Any,
+    cipher: FieldCipher,
+) -> None:
+    """Coexistence: what the owner sends from the WhatsApp Business app on the shared number
+    lands in the customer's conversation as the business's reply, once however often Meta
+    delivers it, already sent, without opening the 24-hour window or counting as unread, and
+    the bot that had the conversation stops (the owner is answering in person)."""
+    tenant = await make_tenant()
+    await publish(platform_bus, tenant.envelopes("message__text"))
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM messages", 1)
+    conversation = (
+        "SELECT row(controller, status, unread_count, last_customer_message_at)::text"
+        " FROM conversations"
+    )
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        before = await conn.fetchval(conversation)
+        assert before.startswith("(bot,open,1,")
+    [echo] = tenant.envelopes("echo__text")
+    renamed = echo.model_copy(update={"id": uuid.uuid4()})
+    await publish(platform_bus, [echo, echo, renamed])
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 3)
+    rows = await admin_pool.fetch(
+        "SELECT wamid, direction, status, sender_kind, sender_user_id, type, body_enc,"
+        " conversation_id FROM messages WHERE tenant_id = $1 ORDER BY seq",
+        tenant.id,
+    )
+    assert [(r["direction"], r["sender_kind"]) for r in rows] == [
+        ("inbound", "customer"), ("outbound", "business_app")
+    ]  # fmt: skip
+    inbound, reply = rows
+    sent = echo.payload["message"]
+    assert (reply["wamid"], reply["status"], reply["type"]) == (sent["id"], "sent", "text")
+    assert reply["sender_user_id"] is None
+    assert reply["conversation_id"] == inbound["conversation_id"]
+    raw = bytes(reply["body_enc"])
+    assert sent["text"]["body"].encode() not in raw
+    assert b"971501234567" not in raw
+    clear = json.loads(cipher.decrypt(raw, tenant_id=tenant.id, field="messages.body"))
+    assert clear == {"type": "text", "text": sent["text"]}
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        after = await conn.fetchval(conversation)
+        assert after == before.replace("(bot,", "(human,", 1)
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 1
+        latest = await conn.fetchval(
+            "SELECT m.wamid FROM conversations c JOIN messages m ON m.seq = c.last_message_seq"
+        )
+        assert latest == sent["id"]
+    # Announced as the business's outbound message, never to the bots as a customer's.
+    events = await _events_of(
+        platform_bus,
+        "broadcast.analytics",
+        tenant.id,
+        {"inbox.message.added", "inbox.conversation.updated"},
+    )
+    added = [e.payload for e in events if e.type == "inbox.message.added"]
+    assert len(added) == 1
+    assert (added[0]["direction"], added[0]["sender_kind"]) == ("outbound", "business_app")
+    changes = [e.payload["change"] for e in events if e.type == "inbox.conversation.updated"]
+    assert changes == ["created", "controller"]
+    assert len(await stored_events(platform_bus, tenant.id, 1)) == 1  # the customer's only
+
+
+async def test_an_echo_to_a_new_customer_starts_a_conversation_and_a_resolved_one_stays_resolved(
+    inbox: Client,
+    sim: str,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+    admin_pool: Any,
+) -> None:
+    """Through the simulator and webhook-ingest: the owner writes from the phone to someone
+    who never wrote. The team gets an open conversation with the contact (no window open);
+    once resolved, a further echo joins it without reopening it."""
+    tenant, other = await make_tenant(), await make_tenant()
+    await register(inbox, sim, tenant)
+
+    async def echo(text: str) -> str:
+        async with inbox.session.post(
+            f"{sim}/_sim/echo",
+            json={"phone_number_id": tenant.pnid, "to": "971507770001", "text": text},
+        ) as response:
+            assert response.status == 201
+            wamid: str = (await response.json())["wamid"]
+        return wamid
+
+    first = await echo("أهلاً، عرضنا لهذا الأسبوع")
+    found = "SELECT count(*) FROM messages WHERE wamid = $1"
+    await eventually(db_pool, tenant.id, found, 1, first, within=15)
+    async with tenant_transaction(db_pool, tenant.id) as conn:
+        row = await conn.fetchrow(
+            "SELECT id, status, controller, assigned_user_id, unread_count,"
+            " last_customer_message_at FROM conversations"
+        )
+        assert row is not None
+        assert (row["status"], row["controller"], row["assigned_user_id"]) == (
+            "open", "human", None
+        )  # fmt: skip
+        assert (row["unread_count"], row["last_customer_message_at"]) == (0, None)
+        phone_enc = await conn.fetchval("SELECT phone_enc FROM contacts")
+        assert b"971507770001" not in bytes(phone_enc)
+        await conn.execute(
+            "UPDATE conversations SET status = 'resolved', resolved_at = now() WHERE id = $1",
+            row["id"],
+        )
+    second = await echo("Our offer ends on Friday")
+    await eventually(db_pool, tenant.id, found, 1, second, within=15)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM conversations") == 1
+        assert await conn.fetchval("SELECT status FROM conversations") == "resolved"
+        assert await conn.fetchval(
+            "SELECT array_agg(sender_kind || ':' || status ORDER BY seq) FROM messages"
+        ) == ["business_app:sent", "business_app:sent"]
+    async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 0
+
+
+async def test_statuses_of_an_echo_that_came_first_are_applied_when_it_arrives(
+    inbox: Client,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+) -> None:
+    tenant = await make_tenant()
+    [echo] = tenant.envelopes("echo__text")
+    wamid = echo.payload["message"]["id"]
+    before = await _claims(db_pool, tenant)
+    await publish(platform_bus, _status_for(tenant, "status__read", wamid))
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", before + 1)
+    await publish(platform_bus, [echo])
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM messages", 1)
+    assert await _status_of(db_pool, tenant, wamid) == ("read", None)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM pending_statuses") == 0
+
+
+async def test_an_echo_for_another_tenants_number_is_not_stored_under_it(
+    inbox: Client,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+) -> None:
+    tenant, other = await make_tenant(), await make_tenant()
+    [item] = tenant.items("echo__text")
+    await publish(platform_bus, [envelope_for(item, other.id, datetime.now(UTC))])
+    await eventually(db_pool, other.id, "SELECT count(*) FROM processed_messages", 1)
+    for who in (tenant, other):
+        async with tenant_transaction(db_pool, who.id, readonly=True) as conn:
+            assert await conn.fetchval("SELECT count(*) FROM messages") == 0
+            assert await conn.fetchval("SELECT count(*) FROM contacts") == 0

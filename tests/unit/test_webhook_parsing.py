@@ -15,11 +15,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from inbox.content import media_ref, message_content, message_type, sender_identity
+from inbox.content import (
+    media_ref,
+    message_content,
+    message_type,
+    recipient_identity,
+    sender_identity,
+)
 from inbox.media import sha256_matches
 from inbox.statuses import pending_status_of
 from majlis.events import decode_event
-from majlis.events.webhook_ingest import MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import EchoReceived, MessageReceived, StatusReceived
 from majlis.settings import Settings
 from webhook_ingest.envelopes import envelope_for, event_id
 from webhook_ingest.parsing import ItemKind, WebhookShapeError, parse_webhook
@@ -52,6 +58,7 @@ EXPECTED: dict[str, tuple[dict[ItemKind, int], dict[tuple[str, str], int]]] = {
     "message__system": ({M: 1}, {}),
     "message__unsupported": ({M: 1}, {}),
     "message__bsuid_only": ({M: 1}, {}),
+    "echo__text": ({ItemKind.ECHO: 1}, {}),
     "status__sent": ({S: 1}, {}),
     "status__delivered": ({S: 1}, {}),
     "status__read": ({S: 1}, {}),
@@ -188,6 +195,48 @@ def test_envelopes_decode_to_typed_events() -> None:
     decoded = decode_event(envelope_for(status, tenant, RECEIVED))
     assert isinstance(decoded, StatusReceived)
     assert decoded.status["errors"][0]["code"] == 131026
+
+
+def test_echoes_of_the_business_app_are_items_of_their_own() -> None:
+    """`smb_message_echoes` (coexistence): every echo of a change is an item routed by the
+    number, addressed to the customer in `to`; malformed ones are counted, not raised."""
+    document = load("echo__text")
+    value = document["entry"][0]["changes"][0]["value"]
+    second = {**value["message_echoes"][0], "id": "wamid.second", "to": "971509876543"}
+    value["message_echoes"] += [second, {"to": "971501234567", "type": "text"}, "odd"]
+    document["entry"][0]["changes"].append(
+        {"field": "smb_message_echoes", "value": {"message_echoes": [second]}}  # no number
+    )
+    parsed = parse_webhook(document)
+    assert [(i.kind, i.phone_number_id, i.data["id"]) for i in parsed.items] == [
+        (ItemKind.ECHO, "220000000000002", value["message_echoes"][0]["id"]),
+        (ItemKind.ECHO, "220000000000002", "wamid.second"),
+    ]
+    assert all(i.routes_by_number for i in parsed.items)
+    assert dict(parsed.skipped) == {
+        ("echo", "malformed"): 2,
+        ("smb_message_echoes", "malformed"): 1,
+    }
+    tenant = uuid.uuid4()
+    first = parsed.items[0]
+    envelope = envelope_for(first, tenant, RECEIVED)
+    event = decode_event(envelope)
+    assert isinstance(event, EchoReceived)
+    assert envelope.type == "webhook_ingest.echo.received"
+    assert event.message == first.data
+    # Not the id of an inbound message with the same wamid, and the same on a redelivery.
+    [inbound] = parse_webhook(load("message__text")).items
+    assert event_id(first, tenant) != event_id(
+        type(inbound)(M, inbound.waba_id, first.data, inbound.phone_number_id), tenant
+    )
+    assert envelope_for(first, tenant, RECEIVED).id == envelope.id
+    identity = recipient_identity(first.data, "AE")
+    assert identity is not None
+    assert (identity.phone, identity.bsuid, identity.name) == ("+971501234567", None, None)
+    assert recipient_identity({"to": "not a number"}, "AE") is None
+    by_bsuid = recipient_identity({"to_user_id": "AE.13491208655302741918"}, "AE")
+    assert by_bsuid is not None
+    assert by_bsuid.bsuid == "AE.13491208655302741918"
 
 
 def _sign(body: bytes, secret: str) -> str:

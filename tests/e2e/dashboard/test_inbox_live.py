@@ -14,6 +14,7 @@ from majlis.testing.dashboard_e2e import (
     customer_writes,
     eventually,
     fresh_ip,
+    owner_echoes,
     sign_in,
 )
 
@@ -95,6 +96,25 @@ async def test_live_message_reply_ticks_csrf_and_token_in_memory_only(
         assert token not in html
     local_keys = await page.evaluate("() => Object.keys(localStorage)")
     assert set(local_keys) <= {"majlis.language", "majlis.arabicDigits"}
+
+
+async def test_what_the_owner_sends_from_the_business_app_shows_in_the_thread(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    """Coexistence: the owner answers from the WhatsApp Business app on the phone; the team
+    sees the answer in the conversation, live, marked as sent from the app."""
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await customer_writes(platform, business, "Do you deliver to Sharjah?")
+    item = page.get_by_test_id("conversation-item").filter(has_text="Mariam Al Mansoori")
+    await item.wait_for(timeout=15_000)
+    await item.click()
+    await page.get_by_text("Do you deliver to Sharjah?").wait_for()
+    await owner_echoes(platform, business, "Yes, tomorrow before noon")
+    echo = page.get_by_test_id("message").filter(has_text="Yes, tomorrow before noon")
+    await echo.wait_for(timeout=15_000)
+    assert await echo.get_attribute("data-direction") == "outbound"
+    assert await echo.locator(".author").inner_text() == "WhatsApp Business app"
 
 
 async def test_a_message_arriving_during_the_first_load_of_the_list_shows(

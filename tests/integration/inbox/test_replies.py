@@ -8,14 +8,16 @@ import base64
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
 from majlis.db import tenant_transaction
-from majlis.events import Envelope, parse_envelope
+from majlis.events import Envelope, make_envelope, parse_envelope
 from majlis.events.broadcast import SEND_PAYLOAD_FIELD
+from majlis.events.webhook_ingest import EchoReceived
 from majlis.messaging import Bus, QueueSpec, dlq_name, queue_name, retry_queue_name
 
 
@@ -202,6 +204,55 @@ async def test_only_the_assignee_may_send_and_viewers_never(inbox_world: Any) ->
     status, body, _ = await team.agent.request("POST", path, json=send("not mine now"))
     assert status == 409, body
     assert (await sql(inbox_world, team, count, conversation_id, "outbound"))[0]["n"] == 1
+
+
+async def test_a_reply_that_did_not_see_the_owners_answer_from_the_business_app_is_refused(
+    inbox_world: Any,
+) -> None:
+    """Coexistence: the owner answered from the WhatsApp Business app on the phone while the
+    agent's screen showed only the customer's message: the agent's reply is refused with the
+    owner's answer (the customer never gets two), and goes once the agent has seen it."""
+    team = await inbox_world.team()
+    phone = inbox_world.fresh_phone()
+    conversation_id, first = await inbox_world.inbound(team, phone=phone)
+    path = f"/api/v1/conversations/{conversation_id}/messages"
+    await assign(inbox_world, team, conversation_id, "agent")
+    wamid = inbox_world.fresh_wamid()
+    echo = EchoReceived(
+        phone_number_id=team.phone_number_id,
+        waba_id=team.waba_id,
+        message={
+            "from": "97143000000",
+            "to": phone.lstrip("+"),
+            "id": wamid,
+            "timestamp": str(int(datetime.now(UTC).timestamp())),
+            "type": "text",
+            "text": {"body": "Sent from my phone: it ships today"},
+        },
+        received_at=datetime.now(UTC),
+    )
+    await inbox_world.publisher.publish(make_envelope(echo, tenant_id=team.tenant_id))
+    assert (await inbox_world.stored(team, wamid))[0] == conversation_id
+    status, body, _ = await team.agent.request(
+        "POST", path, json=send("Agent here", last_seen_message_id=str(first))
+    )
+    assert status == 409, body
+    assert body["type"] == "https://majlis.dev/problems/conversation-changed"
+    [newer] = body["newer_messages"]
+    assert (newer["sender_kind"], newer["sender_user_id"]) == ("business_app", None)
+    assert newer["body"]["text"]["body"] == "Sent from my phone: it ships today"
+    status, body, _ = await team.agent.request(
+        "POST", path, json=send("Agent here", last_seen_message_id=newer["id"])
+    )
+    assert status == 201, body
+    status, listed, _ = await team.agent.request("GET", path)
+    assert status == 200, listed
+    # Newest first: the agent's reply, the owner's answer, the customer's message.
+    assert [(m["direction"], m["sender_kind"]) for m in listed["items"]] == [
+        ("outbound", "user"),
+        ("outbound", "business_app"),
+        ("inbound", "customer"),
+    ]
 
 
 async def test_a_reply_on_an_outdated_view_is_refused_with_the_newer_reply(

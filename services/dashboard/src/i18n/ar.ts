@@ -191,6 +191,7 @@ export const ar: Dictionary = {
     you: "أنت",
     someone: "أحد الزملاء",
     botSender: "الروبوت",
+    businessAppSender: "تطبيق واتساب للأعمال",
     media: "مرفق {{type}}",
     reaction: "تفاعل بـ {{emoji}}",
     unsupported: "رسالة {{type}}",

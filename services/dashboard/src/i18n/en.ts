@@ -190,6 +190,7 @@ export const en = {
     you: "You",
     someone: "A teammate",
     botSender: "Bot",
+    businessAppSender: "WhatsApp Business app",
     media: "{{type}} attachment",
     reaction: "Reacted {{emoji}}",
     unsupported: "{{type}} message",

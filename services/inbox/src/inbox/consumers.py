@@ -1,6 +1,7 @@
 """Handlers of the inbox's two queues: event type -> handler.
 
-`inbox.events` brings the customers' messages and the bot's actions
+`inbox.events` brings the customers' messages, the business's own from the WhatsApp Business
+app (echoes) and the bot's actions
 (`command.inbox.run_bot_actions`); `inbox.statuses` what happened to outbound messages: Meta's
 statuses and the dispatcher's send results (sent, failed). Two queues, each consumed with its
 own prefetch, so a campaign's flood of statuses never holds a customer's message back.
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from inbox.deps import InboxDeps
 from inbox.handlers import (
+    on_echo_received,
     on_message_failed,
     on_message_received,
     on_message_sent,
@@ -22,7 +24,7 @@ from inbox.handlers import (
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.chatflow import RunBotActions
-from majlis.events.webhook_ingest import MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import EchoReceived, MessageReceived, StatusReceived
 from majlis.messaging import Handler
 
 DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
@@ -31,6 +33,7 @@ DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
 # (statuses in `inbox.events` before the split) is still handled, not dropped.
 HANDLERS: dict[str, DepsHandler] = {
     MessageReceived.routing_key: on_message_received,
+    EchoReceived.routing_key: on_echo_received,
     RunBotActions.routing_key: on_run_bot_actions,
     StatusReceived.routing_key: on_status_received,
     MessageSent.routing_key: on_message_sent,

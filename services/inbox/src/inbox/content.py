@@ -117,6 +117,19 @@ def sender_identity(
     return SenderIdentity(phone, bsuid, name.strip()[:_MAX_NAME] if name else None)
 
 
+def recipient_identity(echo: dict[str, Any], region: str) -> SenderIdentity | None:
+    """Whom the business wrote to in an echo (`to`, `to_user_id`); None if neither identifies.
+
+    An echo carries no profile: the name stays what the customer's own messages told.
+    """
+    phone = e164(echo.get("to"), region)
+    bsuid_raw = echo.get("to_user_id")
+    bsuid = bsuid_raw if isinstance(bsuid_raw, str) and _BSUID.fullmatch(bsuid_raw) else None
+    if phone is None and bsuid is None:
+        return None
+    return SenderIdentity(phone, bsuid, None)
+
+
 def plain_text(message: dict[str, Any]) -> str:
     """What a person wrote: a text body, a button's or list row's title, a caption; else ""."""
     kind = message_type(message)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 Status = Literal["open", "pending", "snoozed", "resolved"]
 Direction = Literal["inbound", "outbound", "note"]
-SenderKind = Literal["customer", "user", "api_key", "bot", "campaign", "system"]
+SenderKind = Literal["customer", "user", "api_key", "bot", "campaign", "system", "business_app"]
 
 
 class ConversationContactOut(BaseModel):

@@ -7,6 +7,7 @@ import asyncio
 from inbox.bot_actions import ORDER_WAIT_S, PredecessorPending, run_bot_actions
 from inbox.content import wamid_of
 from inbox.deps import InboxDeps
+from inbox.echoes import store_echo
 from inbox.inbound import store_inbound_message
 from inbox.media import fetch_pending_media
 from inbox.repository import Conn
@@ -14,7 +15,7 @@ from inbox.statuses import record_failed, record_sent, record_status
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.chatflow import RunBotActions
-from majlis.events.webhook_ingest import MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import EchoReceived, MessageReceived, StatusReceived
 from majlis.messaging import TransactionalHandler, idempotent
 
 # The name under which this service claims event ids in processed_messages.
@@ -31,6 +32,20 @@ async def on_message_received(event: Event, envelope: Envelope, deps: InboxDeps)
 
     await idempotent(deps.pool, CONSUMER, store)(event, envelope)
     # Also on a redelivery: the download is what a retry of this event is for.
+    wamid = wamid_of(event.message)
+    if wamid is not None:
+        await fetch_pending_media(deps, envelope.tenant_id, wamid)
+
+
+async def on_echo_received(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
+    """Store what the business sent from the WhatsApp Business app once, then its media."""
+    if not isinstance(event, EchoReceived):
+        raise TypeError("on_echo_received needs an EchoReceived event")
+
+    async def store(conn: Conn, _event: Event, claimed: Envelope) -> None:
+        await store_echo(conn, event, claimed, deps)
+
+    await idempotent(deps.pool, CONSUMER, store)(event, envelope)
     wamid = wamid_of(event.message)
     if wamid is not None:
         await fetch_pending_media(deps, envelope.tenant_id, wamid)

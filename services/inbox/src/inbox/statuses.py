@@ -87,7 +87,7 @@ async def record_status(conn: Conn, event: StatusReceived, envelope: Envelope) -
     if outcome.found:
         log.info("inbox.status_applied", status=status.status, applied=outcome.applied)
         if outcome.applied:
-            await _publish_state(
+            await publish_state(
                 conn, envelope, await replies_repository.state_by_wamid(conn, wamid)
             )
         return
@@ -117,9 +117,9 @@ async def record_sent(conn: Conn, event: MessageSent, envelope: Envelope) -> Non
         return
     state, moved = outcome
     if moved:
-        await _publish_state(conn, envelope, state)
+        await publish_state(conn, envelope, state)
     if await repository.apply_pending_statuses(conn, event.wamid):
-        await _publish_state(
+        await publish_state(
             conn, envelope, await replies_repository.state_by_wamid(conn, event.wamid)
         )
     log.info("inbox.message_sent", message_id=str(event.message_id), moved=moved)
@@ -130,7 +130,7 @@ async def record_failed(conn: Conn, event: MessageFailed, envelope: Envelope) ->
     title = event.error_title[:_MAX_TITLE] if event.error_title else None
     state = await replies_repository.mark_failed(conn, event.message_id, event.error_code, title)
     if state is not None:
-        await _publish_state(conn, envelope, state)
+        await publish_state(conn, envelope, state)
     log.info(
         "inbox.message_failed",
         message_id=str(event.message_id),
@@ -139,7 +139,7 @@ async def record_failed(conn: Conn, event: MessageFailed, envelope: Envelope) ->
     )
 
 
-async def _publish_state(conn: Conn, envelope: Envelope, state: MessageState | None) -> None:
+async def publish_state(conn: Conn, envelope: Envelope, state: MessageState | None) -> None:
     """Queue `inbox.message.status_changed` for where the message stands now."""
     if state is None or state.status not in _PUBLISHED:
         return

@@ -16,6 +16,7 @@ import orjson
 from majlis.events import Envelope, Event
 from majlis.events.webhook_ingest import (
     AccountReceived,
+    EchoReceived,
     MessageReceived,
     PhoneQualityReceived,
     StatusReceived,
@@ -32,6 +33,8 @@ def event_id(item: WebhookItem, tenant_id: UUID) -> UUID:
     data = item.data
     if item.kind is ItemKind.MESSAGE:
         name = f"{tenant_id}|message|{data['id']}"
+    elif item.kind is ItemKind.ECHO:
+        name = f"{tenant_id}|echo|{data['id']}"
     elif item.kind is ItemKind.STATUS:
         # The key security.md §5.1 names for statuses: (wamid, status, timestamp).
         name = f"{tenant_id}|status|{data['id']}|{data['status']}|{data.get('timestamp', '')}"
@@ -51,6 +54,13 @@ def event_for(item: WebhookItem, received_at: datetime) -> Event:
                 waba_id=item.waba_id,
                 message=item.data,
                 contact=item.contact,
+                received_at=received_at,
+            )
+        case ItemKind.ECHO:
+            return EchoReceived(
+                phone_number_id=item.phone_number_id or "",
+                waba_id=item.waba_id,
+                message=item.data,
                 received_at=received_at,
             )
         case ItemKind.STATUS:

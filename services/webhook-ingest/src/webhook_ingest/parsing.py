@@ -1,4 +1,4 @@
-"""Split a verified webhook body into items: every entry x change x message / status.
+"""Split a verified webhook body into items: every entry x change x message / echo / status.
 
 Meta batches up to 1000 updates per POST and never promises one per request, so nothing here
 reads index 0 only. Items keep the dicts exactly as Meta sent them (unknown fields included).
@@ -22,6 +22,7 @@ class ItemKind(StrEnum):
     """The kinds of webhook item that become events."""
 
     MESSAGE = "message"
+    ECHO = "echo"
     STATUS = "status"
     TEMPLATE_STATUS = "template_status"
     PHONE_QUALITY = "phone_quality"
@@ -34,6 +35,10 @@ _WABA_FIELDS: dict[str, ItemKind] = {
     "phone_number_quality_update": ItemKind.PHONE_QUALITY,
     "account_update": ItemKind.ACCOUNT,
 }
+
+
+# WhatsApp Business app coexistence: what the business sends from the app on its phone.
+ECHOES_FIELD = "smb_message_echoes"
 
 
 class WebhookShapeError(ValueError):
@@ -54,7 +59,7 @@ class WebhookItem:
     @property
     def routes_by_number(self) -> bool:
         """True if the tenant is found by phone_number_id, False if by WABA id."""
-        return self.kind in (ItemKind.MESSAGE, ItemKind.STATUS)
+        return self.kind in (ItemKind.MESSAGE, ItemKind.ECHO, ItemKind.STATUS)
 
 
 @dataclass(slots=True)
@@ -105,6 +110,8 @@ def _parse_change(
     value: dict[str, Any] = change["value"]
     if name == "messages":
         _parse_messages_value(parsed, value, waba_id)
+    elif name == ECHOES_FIELD:
+        _parse_echoes_value(parsed, value, waba_id)
     elif isinstance(name, str) and name in _WABA_FIELDS:
         if not waba_id:
             parsed.skipped[(name, "malformed")] += 1
@@ -145,6 +152,22 @@ def _parse_messages_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id:
             parsed.skipped[("status", "malformed")] += 1
             continue
         parsed.items.append(WebhookItem(ItemKind.STATUS, waba_id, status, phone_number_id))
+
+
+def _parse_echoes_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
+    metadata = value.get("metadata")
+    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    echoes = _list(value.get("message_echoes"))
+    if not isinstance(phone_number_id, str) or not phone_number_id:
+        parsed.skipped[(ECHOES_FIELD, "malformed")] += max(1, len(echoes))
+        return
+    if not echoes:
+        parsed.skipped[(ECHOES_FIELD, "empty")] += 1
+    for echo in echoes:
+        if not isinstance(echo, dict) or not _non_empty_str(echo.get("id")):
+            parsed.skipped[("echo", "malformed")] += 1
+            continue
+        parsed.items.append(WebhookItem(ItemKind.ECHO, waba_id, echo, phone_number_id))
 
 
 def _sender_contact(

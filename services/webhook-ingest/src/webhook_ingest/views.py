@@ -144,7 +144,7 @@ async def _route(parsed: ParsedWebhook, deps: IngestDeps) -> list[Envelope]:
     """Envelopes for items of known tenants; unknown numbers are logged and counted only."""
     received_at = deps.clock()
     envelopes: list[Envelope] = []
-    unrouted: set[tuple[str, str]] = set()
+    unrouted: set[tuple[str, str, bool]] = set()
     for item in parsed.items:
         try:
             tenant_id: UUID | None = await deps.router.tenant_for(item)
@@ -155,12 +155,13 @@ async def _route(parsed: ParsedWebhook, deps: IngestDeps) -> list[Envelope]:
             ) from None
         if tenant_id is None:
             deps.metrics.items.labels(item.kind.value, "unrouted").inc()
-            unrouted.add((item.kind.value, item.phone_number_id or item.waba_id))
+            meta_id = item.phone_number_id or item.waba_id
+            unrouted.add((item.kind.value, meta_id, item.routes_by_number))
             continue
         envelopes.append(envelope_for(item, tenant_id, received_at))
-    for kind, meta_id in sorted(unrouted):
+    for kind, meta_id, by_number in sorted(unrouted):
         # Meta's ids of the business number / account only: never a customer's number.
-        if kind in ("message", "status"):
+        if by_number:
             log.warning("webhook.unrouted", kind=kind, phone_number_id=meta_id)
         else:
             log.warning("webhook.unrouted", kind=kind, waba_id=meta_id)

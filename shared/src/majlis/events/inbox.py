@@ -77,7 +77,8 @@ class MessageAdded(Event):
     number_id: UUID | None = None
     direction: Literal["outbound", "note"]
     type: str
-    sender_kind: Literal["user", "api_key", "bot", "campaign", "system"]
+    # business_app: sent from the WhatsApp Business app on the business's phone (an echo).
+    sender_kind: Literal["user", "api_key", "bot", "campaign", "system", "business_app"]
     sender_user_id: UUID | None = None
     mentions: list[UUID] = Field(default_factory=list)
 

@@ -29,6 +29,22 @@ class MessageReceived(Event):
 
 
 @register_event
+class EchoReceived(Event):
+    """The business sent a message from the WhatsApp Business app on its phone (coexistence).
+
+    One `message_echoes[]` item of an `smb_message_echoes` change: `from` is the business's
+    number, `to` the customer; the rest is shaped like an inbound message of the same type.
+    """
+
+    routing_key = "webhook_ingest.echo.received"
+
+    phone_number_id: str
+    waba_id: str
+    message: dict[str, Any]
+    received_at: AwareDatetime
+
+
+@register_event
 class StatusReceived(Event):
     """Meta reported a status (sent, delivered, read, failed, played) of an outbound message."""
 

@@ -114,6 +114,47 @@ def _message(
     return {**common, "type": "text", "text": {"body": text}}, None
 
 
+async def echo(request: web.Request) -> web.Response:
+    """Play the business on the WhatsApp Business app (coexistence): deliver a signed
+    ``smb_message_echoes`` webhook of a message it sent from the phone to ``to``.
+
+    The echo does not open or extend the customer-service window: only the customer can.
+    """
+    sim = simulator(request)
+    body = await _body(request)
+    number = _number_for(sim, body)
+    wa_id = digits(str(body.get("to", "")))
+    if not 7 <= len(wa_id) <= 15:
+        raise _bad("to must be a phone number")
+    business = digits(number.display_phone_number) or number.phone_number_id
+    common = {
+        "from": business,
+        "to": wa_id,
+        "id": new_wamid(wa_id),
+        "timestamp": str(int(sim.clock())),
+    }
+    if isinstance(body.get("message"), dict):
+        item = {**common, **body["message"]}
+        if not isinstance(item.get("type"), str):
+            raise _bad("message.type is required")
+    elif isinstance(body.get("text"), str) and body["text"]:
+        item = {**common, "type": "text", "text": {"body": body["text"]}}
+    else:
+        raise _bad("one of text or message is required")
+    sim.webhooks.schedule(
+        Update(
+            number.waba_id,
+            "smb_message_echoes",
+            item,
+            "message_echoes",
+            number.metadata(),
+            wamid=item["id"],
+        )
+    )
+    log.info("graphsim.echo", phone_number_id=number.phone_number_id, message_type=item["type"])
+    return web.json_response({"wamid": item["id"]}, status=201)
+
+
 async def open_window(request: web.Request) -> web.Response:
     """Open the 24 h customer-service window as if the customer had just written."""
     sim = simulator(request)

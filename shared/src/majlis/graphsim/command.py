@@ -1,4 +1,5 @@
-"""``majlis sim send``: play the customer against a running simulator."""
+"""``majlis sim send`` and ``majlis sim echo``: play the customer, or the business answering
+from the WhatsApp Business app on its phone, against a running simulator."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ _TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
 def add_sim_commands(commands: Any) -> None:
-    """Add ``sim send`` to the ``majlis`` command's subparsers."""
+    """Add ``sim send`` and ``sim echo`` to the ``majlis`` command's subparsers."""
     sim = commands.add_parser("sim", help="drive the local Graph API simulator")
     actions = sim.add_subparsers(dest="sim_command", required=True)
     send = actions.add_parser("send", help="send a message as a customer (inbound webhook)")
@@ -29,11 +30,38 @@ def add_sim_commands(commands: Any) -> None:
     send.add_argument("--phone-number-id", help="business number (default: the simulator's)")
     send.add_argument("--name", help="customer profile name")
     send.add_argument("--sim-url", help="simulator URL (default from settings)")
+    echo = actions.add_parser(
+        "echo", help="send a message from the WhatsApp Business app (smb_message_echoes webhook)"
+    )
+    echo.add_argument("--to", required=True, help="customer number, E.164")
+    echo.add_argument("--text", required=True, help="message text")
+    echo.add_argument("--phone-number-id", help="business number (default: the simulator's)")
+    echo.add_argument("--sim-url", help="simulator URL (default from settings)")
 
 
 def run_sim_command(args: argparse.Namespace) -> int:
     """Run a ``majlis sim`` subcommand; prints the wamid, returns the exit status."""
     url = args.sim_url or f"http://127.0.0.1:{load_settings().graph_simulator_port}"
+    body: dict[str, Any]
+    if args.sim_command == "echo":
+        path, body = "/_sim/echo", {"to": args.to, "text": args.text}
+    else:
+        path, body = "/_sim/inbound", _inbound_body(args)
+    if args.phone_number_id:
+        body["phone_number_id"] = args.phone_number_id
+    try:
+        status, answer = asyncio.run(_post(f"{url.rstrip('/')}{path}", body))
+    except (aiohttp.ClientError, TimeoutError) as error:
+        sys.stderr.write(f"majlis sim: cannot reach the simulator at {url}: {error}\n")
+        return 1
+    if status != 201 or not isinstance(answer, dict) or "wamid" not in answer:
+        sys.stderr.write(f"majlis sim: the simulator answered {status}: {answer}\n")
+        return 1
+    sys.stdout.write(f"{answer['wamid']}\n")
+    return 0
+
+
+def _inbound_body(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"from": args.sender}
     if args.text is not None:
         body["text"] = args.text
@@ -46,20 +74,9 @@ def run_sim_command(args: argparse.Namespace) -> int:
         if args.caption:
             image["caption"] = args.caption
         body["image"] = image
-    if args.phone_number_id:
-        body["phone_number_id"] = args.phone_number_id
     if args.name:
         body["name"] = args.name
-    try:
-        status, answer = asyncio.run(_post(f"{url.rstrip('/')}/_sim/inbound", body))
-    except (aiohttp.ClientError, TimeoutError) as error:
-        sys.stderr.write(f"majlis sim: cannot reach the simulator at {url}: {error}\n")
-        return 1
-    if status != 201 or not isinstance(answer, dict) or "wamid" not in answer:
-        sys.stderr.write(f"majlis sim: the simulator answered {status}: {answer}\n")
-        return 1
-    sys.stdout.write(f"{answer['wamid']}\n")
-    return 0
+    return body
 
 
 async def _post(url: str, body: dict[str, Any]) -> tuple[int, Any]:

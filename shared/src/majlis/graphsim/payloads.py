@@ -21,33 +21,36 @@ FAILURE_DETAILS = {
 
 @dataclass(frozen=True)
 class Update:
-    """One item for a webhook: a status, an inbound message, or a template event."""
+    """One item for a webhook: a status, an inbound message, an echo, or a template event."""
 
     waba_id: str
     field: str
     item: dict[str, Any]
-    kind: str = ""  # "statuses" or "messages" for field "messages"
+    # The list the item goes in, for changes of a number: "statuses" or "messages" (field
+    # "messages"), "message_echoes" (field "smb_message_echoes").
+    kind: str = ""
     metadata: dict[str, str] | None = None
     contact: dict[str, Any] | None = None
     wamid: str | None = None
 
 
 def envelope(updates: list[Update], now: float) -> dict[str, Any]:
-    """Group updates as Meta batches them: one entry per WABA, one change per number and kind."""
+    """Group updates as Meta batches them: one entry per WABA, one change per number, field
+    and kind."""
     entries: dict[str, dict[str, Any]] = {}
-    changes: dict[tuple[str, str, str], dict[str, Any]] = {}
+    changes: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for update in updates:
         entry = entries.setdefault(update.waba_id, {"id": update.waba_id, "changes": []})
-        if update.field != "messages" or update.metadata is None:
+        if update.metadata is None:
             entry["time"] = int(now)
             entry["changes"].append({"field": update.field, "value": update.item})
             continue
-        key = (update.waba_id, update.kind, update.metadata["phone_number_id"])
+        key = (update.waba_id, update.field, update.kind, update.metadata["phone_number_id"])
         value = changes.get(key)
         if value is None:
             value = {"messaging_product": "whatsapp", "metadata": update.metadata}
             changes[key] = value
-            entry["changes"].append({"field": "messages", "value": value})
+            entry["changes"].append({"field": update.field, "value": value})
         if update.contact is not None:
             contacts = value.setdefault("contacts", [])
             if all(c.get("wa_id") != update.contact.get("wa_id") for c in contacts):

@@ -115,6 +115,18 @@ async def customer_writes(
         await json_of(response, 201)
 
 
+async def owner_echoes(
+    platform: Platform, business: Business, text: str, phone: str = "+971501234567"
+) -> None:
+    """The owner writes from the WhatsApp Business app on the shared number (coexistence):
+    the simulator delivers the `smb_message_echoes` webhook."""
+    async with platform.session.post(
+        f"{platform.sim}/_sim/echo",
+        json={"phone_number_id": business.phone_number_id, "to": phone, "text": text},
+    ) as response:
+        await json_of(response, 201)
+
+
 async def team_member(platform: Platform, business: Business, role: str) -> tuple[str, str]:
     """Invite and accept a teammate through the API: (email, name)."""
     email = f"{role}-{uuid.uuid4().hex[:8]}@example.test"

@@ -112,6 +112,7 @@ export function MessageBubble({
   let author: string | null = null;
   if (outbound) {
     if (message.sender_kind === "bot") author = t("inbox.botSender");
+    else if (message.sender_kind === "business_app") author = t("inbox.businessAppSender");
     else if (message.sender_user_id === meId) author = t("inbox.you");
     else author = userName(users, message.sender_user_id) ?? t("inbox.someone");
   }
