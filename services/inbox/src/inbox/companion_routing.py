@@ -19,7 +19,7 @@ from inbox.content import SenderIdentity, plain_text
 from inbox.deps import InboxDeps
 from inbox.repository import Conn
 from majlis.crypto.blind_index import PHONE_FIELD
-from majlis.events import Envelope, make_envelope
+from majlis.events import Envelope, caused_by
 from majlis.events.inbox import COMPANION_MESSAGE_FIELD, CompanionMessageReceived
 from majlis.events.webhook_ingest import MessageReceived
 from majlis.logging import get_logger
@@ -70,14 +70,6 @@ async def route_to_companion(
     command = CompanionMessageReceived(
         number_id=number_id, wamid=wamid, message_enc=base64.b64encode(sealed).decode("ascii")
     )
-    await add_to_outbox(
-        conn,
-        make_envelope(
-            command,
-            tenant_id=tenant_id,
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.id,
-        ),
-    )
+    await add_to_outbox(conn, caused_by(command, envelope))
     log.info("inbox.companion_message_routed")
     return True

@@ -26,7 +26,7 @@ import orjson
 
 from inbox import conversations_repository as conversations_repo
 from inbox import media_repository, replies_repository, repository
-from inbox.content import media_ref, message_type, recipient_identity, sent_at, wamid_of
+from inbox.content import media_ref, message_type, recipient_identity, sent_at
 from inbox.conversation_opening import (
     insert_conversation,
     latest_conversation_for_update,
@@ -34,10 +34,10 @@ from inbox.conversation_opening import (
 )
 from inbox.conversations import updated_event
 from inbox.deps import InboxDeps
-from inbox.inbound import BODY_FIELD, DuplicateMessage, find_or_create_contact
+from inbox.inbound import BODY_FIELD, DuplicateMessage, find_or_create_contact, first_delivery
 from inbox.repository import Conn
 from inbox.statuses import publish_state
-from majlis.events import Envelope, Event, make_envelope
+from majlis.events import Envelope, caused_by
 from majlis.events.inbox import MessageAdded
 from majlis.events.webhook_ingest import EchoReceived
 from majlis.logging import get_logger
@@ -53,18 +53,10 @@ _NOT_CONTENT = frozenset({"from", "to", "to_user_id", "from_user_id", "id", "tim
 async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: InboxDeps) -> None:
     """Store an echo once per (tenant, wamid) and queue `inbox.message.added`."""
     tenant_id = envelope.tenant_id
-    wamid = wamid_of(event.message)
-    if wamid is None:
-        log.warning("inbox.echo_malformed", reason="wamid")
+    first = await first_delivery(conn, event.message, event.phone_number_id, "echo")
+    if first is None:
         return
-    await repository.lock_wamid(conn, wamid)
-    if await repository.message_exists(conn, wamid):
-        log.info("inbox.echo_duplicate")
-        return
-    number_id = await repository.number_id_for(conn, event.phone_number_id)
-    if number_id is None:
-        log.warning("inbox.number_unknown", phone_number_id=event.phone_number_id)
-        return
+    wamid, number_id = first
     identity = recipient_identity(event.message, deps.phone_region)
     if identity is None:
         log.warning("inbox.echo_recipient_unidentified", message_type=message_type(event.message))
@@ -75,7 +67,7 @@ async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: 
     kind = message_type(event.message)
     content = {k: v for k, v in event.message.items() if k not in _NOT_CONTENT}
     message_id = uuid4()
-    seq = await _insert_echo(
+    seq = await repository.insert_webhook_message(
         conn,
         tenant_id,
         message_id,
@@ -84,16 +76,11 @@ async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: 
         message_type=kind,
         body_enc=deps.cipher.encrypt(orjson.dumps(content), tenant_id=tenant_id, field=BODY_FIELD),
         sent_at=moment,
+        echo=True,
     )
     if seq is None:
         raise DuplicateMessage("wamid stored concurrently")
-    await conn.execute(
-        "UPDATE conversations SET last_message_at = GREATEST(last_message_at, $2),"
-        " last_message_seq = GREATEST(last_message_seq, $3), updated_at = now() WHERE id = $1",
-        conversation_id,
-        moment,
-        seq,
-    )
+    await replies_repository.touch_conversation(conn, conversation_id, seq, moment)
     ref = media_ref(event.message)
     if ref is not None:
         await media_repository.insert_media(conn, tenant_id, uuid4(), message_id, number_id, ref)
@@ -105,7 +92,7 @@ async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: 
         type=kind,
         sender_kind=SENDER_KIND,
     )
-    await _emit(conn, envelope, added)
+    await add_to_outbox(conn, caused_by(added, envelope))
     # Meta's statuses of the echo may have come first: they were kept for it.
     if await repository.apply_pending_statuses(conn, wamid):
         await publish_state(conn, envelope, await replies_repository.state_by_wamid(conn, wamid))
@@ -137,7 +124,9 @@ async def _conversation_for(
             state = await conversations_repo.set_owner(
                 conn, row["id"], controller="human", assigned_user_id=None
             )
-            await _emit(conn, envelope, updated_event(state, "created", identity=None))
+            await add_to_outbox(
+                conn, caused_by(updated_event(state, "created", identity=None), envelope)
+            )
             return state.id
     conversation_id = found[0]
     before = await conversations_repo.state_for_update(conn, conversation_id)
@@ -145,46 +134,8 @@ async def _conversation_for(
         state = await conversations_repo.set_owner(
             conn, conversation_id, controller="human", assigned_user_id=before.assigned_user_id
         )
-        await _emit(conn, envelope, updated_event(state, "controller", identity=None))
+        await add_to_outbox(
+            conn, caused_by(updated_event(state, "controller", identity=None), envelope)
+        )
         log.info("inbox.echo_took_over_from_bot", conversation_id=str(conversation_id))
     return conversation_id
-
-
-async def _insert_echo(
-    conn: Conn,
-    tenant_id: UUID,
-    message_id: UUID,
-    conversation_id: UUID,
-    *,
-    wamid: str,
-    message_type: str,
-    body_enc: bytes,
-    sent_at: datetime,
-) -> int | None:
-    """Store the echo as a sent outbound message; None if the wamid is stored already."""
-    seq: int | None = await conn.fetchval(
-        "INSERT INTO messages (tenant_id, id, conversation_id, direction, wamid, type, body_enc,"
-        " status, sender_kind, created_at)"
-        " VALUES ($1, $2, $3, 'outbound', $4, $5, $6, 'sent', 'business_app', $7)"
-        " ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING seq",
-        tenant_id,
-        message_id,
-        conversation_id,
-        wamid,
-        message_type,
-        body_enc,
-        sent_at,
-    )
-    return seq
-
-
-async def _emit(conn: Conn, envelope: Envelope, event: Event) -> None:
-    await add_to_outbox(
-        conn,
-        make_envelope(
-            event,
-            tenant_id=envelope.tenant_id,
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.id,
-        ),
-    )

@@ -11,7 +11,7 @@ the `inbox.message.stored` outbox entry commit together or not at all.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import orjson
@@ -33,7 +33,7 @@ from inbox.conversations import updated_event
 from inbox.conversations_repository import ConversationState
 from inbox.deps import InboxDeps
 from inbox.repository import Conn, OpenedConversation
-from majlis.events import Envelope, make_envelope
+from majlis.events import Envelope, caused_by, make_envelope
 from majlis.events.inbox import ContactChanged, ConversationUpdated, MessageStored
 from majlis.events.webhook_ingest import MessageReceived
 from majlis.logging import get_logger
@@ -54,19 +54,10 @@ async def store_inbound_message(
 ) -> None:
     """Store a message once per (tenant, wamid) and queue `inbox.message.stored`."""
     tenant_id = envelope.tenant_id
-    wamid = wamid_of(event.message)
-    if wamid is None:
-        log.warning("inbox.message_malformed", reason="wamid")
+    first = await first_delivery(conn, event.message, event.phone_number_id, "message")
+    if first is None:
         return
-    # Meta redelivers for days, possibly as events with other ids: the wamid decides.
-    await repository.lock_wamid(conn, wamid)
-    if await repository.message_exists(conn, wamid):
-        log.info("inbox.message_duplicate")
-        return
-    number_id = await repository.number_id_for(conn, event.phone_number_id)
-    if number_id is None:
-        log.warning("inbox.number_unknown", phone_number_id=event.phone_number_id)
-        return
+    wamid, number_id = first
     identity = sender_identity(event.message, event.contact, deps.phone_region)
     if identity is None:
         log.warning("inbox.sender_unidentified", message_type=message_type(event.message))
@@ -91,7 +82,7 @@ async def store_inbound_message(
     conversation_id = opened.id
     body = orjson.dumps(message_content(event.message))
     message_id = uuid4()
-    if not await repository.insert_inbound_message(
+    seq = await repository.insert_webhook_message(
         conn,
         tenant_id,
         message_id,
@@ -100,7 +91,8 @@ async def store_inbound_message(
         message_type=kind,
         body_enc=deps.cipher.encrypt(body, tenant_id=tenant_id, field=BODY_FIELD),
         sent_at=moment,
-    ):
+    )
+    if seq is None:
         raise DuplicateMessage("wamid stored concurrently")
     await repository.set_last_message_seq(conn, conversation_id, message_id)
     ref = media_ref(event.message)
@@ -115,16 +107,31 @@ async def store_inbound_message(
         type=kind,
         wamid=wamid,
     )
-    await add_to_outbox(
-        conn,
-        make_envelope(
-            stored,
-            tenant_id=tenant_id,
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.id,
-        ),
-    )
+    await add_to_outbox(conn, caused_by(stored, envelope))
     log.info("inbox.message_stored", message_id=str(message_id), message_type=kind)
+
+
+async def first_delivery(
+    conn: Conn, message: dict[str, Any], phone_number_id: str, kind: str
+) -> tuple[str, UUID] | None:
+    """(wamid, number id) of a webhook message seen for the first time, the wamid locked until
+    the transaction ends; None (logged) if malformed, stored already or for an unknown number.
+
+    Meta redelivers for days, possibly as events with other ids: the wamid decides.
+    """
+    wamid = wamid_of(message)
+    if wamid is None:
+        log.warning(f"inbox.{kind}_malformed", reason="wamid")
+        return None
+    await repository.lock_wamid(conn, wamid)
+    if await repository.message_exists(conn, wamid):
+        log.info(f"inbox.{kind}_duplicate")
+        return None
+    number_id = await repository.number_id_for(conn, phone_number_id)
+    if number_id is None:
+        log.warning("inbox.number_unknown", phone_number_id=phone_number_id)
+        return None
+    return wamid, number_id
 
 
 async def _contact_changed(
@@ -154,15 +161,7 @@ async def announce_conversation(
             updated_event(_state(opened, opened.assigned_user_id), "status", identity=None)
         )
     for item in events:
-        await add_to_outbox(
-            conn,
-            make_envelope(
-                item,
-                tenant_id=tenant_id,
-                correlation_id=envelope.correlation_id,
-                causation_id=envelope.id,
-            ),
-        )
+        await add_to_outbox(conn, caused_by(item, envelope))
 
 
 def _state(opened: OpenedConversation, assignee: UUID | None) -> ConversationState:

@@ -182,13 +182,18 @@ async def insert_message(
     return _message(row)
 
 
-async def touch_conversation(conn: Conn, conversation_id: UUID, seq: int) -> None:
-    """Record a new latest message on the conversation (times and seq only move forward)."""
+async def touch_conversation(
+    conn: Conn, conversation_id: UUID, seq: int, at: datetime | None = None
+) -> None:
+    """Record a new latest message on the conversation, sent `at` (default now); times and
+    seq only move forward."""
     await conn.execute(
-        "UPDATE conversations SET last_message_at = GREATEST(last_message_at, now()),"
-        " last_message_seq = GREATEST(last_message_seq, $2), updated_at = now() WHERE id = $1",
+        "UPDATE conversations SET last_message_at = GREATEST(last_message_at,"
+        " COALESCE($3, now())), last_message_seq = GREATEST(last_message_seq, $2),"
+        " updated_at = now() WHERE id = $1",
         conversation_id,
         seq,
+        at,
     )
 
 

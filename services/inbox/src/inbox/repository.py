@@ -158,7 +158,7 @@ async def fill_name_index(conn: Conn, contact_id: UUID, name_bidx: bytes) -> Non
     )
 
 
-async def insert_inbound_message(
+async def insert_webhook_message(
     conn: Conn,
     tenant_id: UUID,
     message_id: UUID,
@@ -168,12 +168,18 @@ async def insert_inbound_message(
     message_type: str,
     body_enc: bytes,
     sent_at: datetime,
-) -> bool:
-    """Store an inbound message; False if the wamid is already stored (the real dedupe guard)."""
-    inserted = await conn.fetchval(
+    echo: bool = False,
+) -> int | None:
+    """Store a message a webhook brought: the customer's (inbound, received) or, with `echo`,
+    the business's from the WhatsApp Business app (outbound, sent). Its seq; None if the wamid
+    is already stored (the real dedupe guard)."""
+    direction, status, sender = (
+        ("outbound", "sent", "business_app") if echo else ("inbound", "received", "customer")
+    )
+    seq: int | None = await conn.fetchval(
         "INSERT INTO messages (tenant_id, id, conversation_id, direction, wamid, type, body_enc,"
-        " status, created_at) VALUES ($1, $2, $3, 'inbound', $4, $5, $6, 'received', $7)"
-        " ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING id",
+        " status, sender_kind, created_at) VALUES ($1, $2, $3, $8, $4, $5, $6, $9, $10, $7)"
+        " ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING seq",
         tenant_id,
         message_id,
         conversation_id,
@@ -181,8 +187,11 @@ async def insert_inbound_message(
         message_type,
         body_enc,
         sent_at,
+        direction,
+        status,
+        sender,
     )
-    return inserted is not None
+    return seq
 
 
 async def apply_status(

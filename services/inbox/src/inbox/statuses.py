@@ -29,7 +29,7 @@ from inbox import replies_repository, repository
 from inbox.content import MAX_WAMID, sent_at
 from inbox.replies_repository import MessageState
 from inbox.repository import Conn, PendingStatus
-from majlis.events import Envelope, make_envelope
+from majlis.events import Envelope, caused_by
 from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.inbox import MessageStatusChanged
 from majlis.events.webhook_ingest import StatusReceived
@@ -149,12 +149,4 @@ async def publish_state(conn: Conn, envelope: Envelope, state: MessageState | No
         status=state.status,  # type: ignore[arg-type]  # checked against _PUBLISHED above
         error_code=state.error_code if state.status == "failed" else None,
     )
-    await add_to_outbox(
-        conn,
-        make_envelope(
-            changed,
-            tenant_id=envelope.tenant_id,
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.id,
-        ),
-    )
+    await add_to_outbox(conn, caused_by(changed, envelope))

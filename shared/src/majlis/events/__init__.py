@@ -9,6 +9,7 @@ Producers add one module each (``majlis.events.webhook_ingest``, ...) with
 from majlis.events import broadcast, chatflow, gateway, inbox, webhook_ingest
 from majlis.events.envelope import (
     Envelope,
+    caused_by,
     decode_event,
     envelope_bytes,
     make_envelope,
@@ -23,6 +24,7 @@ __all__ = [
     "Event",
     "UnknownEventType",
     "broadcast",
+    "caused_by",
     "chatflow",
     "decode_event",
     "envelope_bytes",

@@ -61,6 +61,14 @@ def make_envelope(
     )
 
 
+def caused_by(event: Event, cause: Envelope) -> Envelope:
+    """The envelope of an event that handling `cause` led to: the same tenant and correlation,
+    `cause` as its causation."""
+    return make_envelope(
+        event, tenant_id=cause.tenant_id, correlation_id=cause.correlation_id, causation_id=cause.id
+    )
+
+
 def decode_event(envelope: Envelope) -> Event:
     """The typed event inside an envelope; raises UnknownEventType or ValidationError."""
     return event_class(envelope.type).model_validate(envelope.payload)
