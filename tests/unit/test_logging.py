@@ -190,3 +190,46 @@ def test_each_line_is_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(writes) == 2
     assert all(w.endswith("}\n") and w.count("\n") == 1 for w in writes)
     assert json.loads(writes[1])["outcome"] == "retried"
+
+
+def test_numbers_and_flags_pass_but_not_under_a_sensitive_key() -> None:
+    """Plain numbers, flags and None are kept as they are (the fast path), except under a key
+    that names something sensitive: an OTP or a phone number as an int is still a secret."""
+    from majlis.logging import REDACTED, redact_value
+
+    for value in (3, 2.5, True, None, 971501234567):
+        assert redact_value("count", value) == value
+    for key in ("otp_code_token", "phone", "pin_password"):
+        assert redact_value(key, 123456) == REDACTED
+
+    # A subclass of int may render as anything: it takes the careful path.
+    class Loud(int):
+        def __str__(self) -> str:
+            return "call +971 50 123 4567"
+
+    assert redact_value("count", Loud(3)) == Loud(3)
+
+
+@pytest.mark.usefixtures("logging_configured")
+async def test_a_line_is_compact_json_and_a_handler_adds_to_the_request_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from majlis.http.middlewares import LOG_FIELDS
+
+    async def counted(request: web.Request) -> web.Response:
+        request[LOG_FIELDS] = {"items": 3, "published": 2}
+        return web.json_response({})
+
+    app = create_base_app(Settings(), ServiceName.WEBHOOK_INGEST)
+    app.router.add_post("/counted", counted)
+    async with TestClient(TestServer(app)) as client:
+        assert (await client.post("/counted")).status == 200
+    get_logger("test").info("odd values", by_number={1: "a"}, thing=object(), n=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    parsed = [json.loads(line) for line in lines]
+    [request_line] = [p for p in parsed if p["event"] == "http.request"]
+    assert (request_line["items"], request_line["published"], request_line["status"]) == (3, 2, 200)
+    [odd] = [p for p in parsed if p["event"] == "odd values"]
+    assert odd["by_number"] == {"1": "a"}
+    assert odd["thing"].startswith("<object object at")
+    assert odd["n"] == 2

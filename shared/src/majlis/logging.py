@@ -14,6 +14,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -22,7 +23,7 @@ REDACTED = "[redacted]"
 _SENSITIVE_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|authori[sz]ation|cookie|api[_-]?key|private|credential"
     r"|signature|phone|msisdn|wa_id|^from$|^to$|body|text|caption|message_body|content|email"
-    r"|^key$|_key$|dsn|^url$|_url$)",
+    r"|^key$|_key$|dsn|^url$|_url$|^notes?$|_notes?$)",
     re.IGNORECASE,
 )
 # Keys whose values are ours (ids, counts, kinds, times): neither key nor value is redacted.
@@ -93,6 +94,10 @@ def _is_sensitive_key(key: str) -> bool:
     return known
 
 
+# Values that cannot hold text: what most log fields are (counts, durations, flags).
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def redact_value(key: str, value: Any) -> Any:
     """Redact one logged value, recursing into mappings and sequences."""
     if key in _SAFE_KEYS:
@@ -100,6 +105,8 @@ def redact_value(key: str, value: Any) -> Any:
     # The message itself is never dropped, but anything in it that looks sensitive is masked.
     if key != "event" and _is_sensitive_key(key):
         return REDACTED
+    if type(value) in _PLAIN:  # exact types: a subclass may render as anything
+        return value
     if key.endswith("_id") and isinstance(value, str) and _ID_VALUE.fullmatch(value):
         return value
     if isinstance(value, str):
@@ -161,10 +168,21 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+def _json_line(event_dict: Any, **kwargs: Any) -> str:
+    """One log line as compact JSON (orjson: a fraction of the json module's cost per line).
+
+    Keys that are not strings are written as strings; anything orjson does not know goes
+    through structlog's fallback (its repr), as with the json module.
+    """
+    return orjson.dumps(
+        event_dict, default=kwargs.get("default"), option=orjson.OPT_NON_STR_KEYS
+    ).decode()
+
+
 def configure_logging(level: str = "info", fmt: str = "json", service: str | None = None) -> None:
     """Configure structlog and the stdlib root logger once, in main()."""
     renderer: Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_json_line)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from majlis.events import Envelope
 from majlis.http import ProblemError
+from majlis.http.middlewares import LOG_FIELDS
 from majlis.http.resources import PUBLISHER
 from majlis.logging import get_logger
 from majlis.messaging import PublishError
@@ -83,12 +84,12 @@ async def receive_webhook(request: web.Request) -> web.Response:
             ) from None
     for envelope in envelopes:
         deps.metrics.published(envelope.type.split(".")[1]).inc()
-    log.info(
-        "webhook.accepted",
-        items=len(parsed.items),
-        published=len(envelopes),
-        skipped=sum(parsed.skipped.values()),
-    )
+    # On the request's one log line (http.request), not a line of its own.
+    request[LOG_FIELDS] = {
+        "items": len(parsed.items),
+        "published": len(envelopes),
+        "skipped": sum(parsed.skipped.values()),
+    }
     return web.Response(body=_ACCEPTED, content_type="application/json")
 
 

@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import structlog
@@ -20,6 +21,9 @@ log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+# What a handler adds to its request's canonical log line: counts and kinds, never content, and
+# none of the line's own keys (method, path, status, duration_ms).
+LOG_FIELDS: web.RequestKey[dict[str, Any]] = web.RequestKey("log_fields", dict)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -32,7 +36,8 @@ def _request_id(request: web.Request) -> str:
 
 @web.middleware
 async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id to logs and the response; one canonical log line per request."""
+    """Bind a request id to logs and the response; one canonical log line per request, with
+    what the handler put in `request[LOG_FIELDS]`."""
     request_id = _request_id(request)
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
@@ -50,6 +55,7 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
                 path=request.path,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                **request.get(LOG_FIELDS, {}),
             )
 
 
