@@ -213,6 +213,58 @@ async def test_conversations_bot_time_business_hours_reopen_two_agents_two_numbe
     assert theirs["items"] == []
 
 
+async def test_the_owners_answer_from_the_business_app_is_the_first_response(
+    template_world: TemplateWorld,
+) -> None:
+    """Coexistence: the owner answers from the WhatsApp Business app on the phone (an echo,
+    sender_kind business_app, no user). The customer got a person's answer: it is the cycle's
+    first response, counted in the team's response times but in no agent's figures."""
+    world = template_world
+    team = await world.team()
+    await office_hours(world, team)
+    conv, contact, number = uuid.uuid4(), uuid.uuid4(), team.number_id
+
+    def state(change: str, status: str, controller: str) -> ConversationUpdated:
+        return ConversationUpdated(
+            conversation_id=conv, contact_id=contact, number_id=number, change=change,  # type: ignore[arg-type]
+            status=status, controller=controller,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    echo = MessageAdded(
+        message_id=uuid.uuid4(), conversation_id=conv, number_id=number, type="text",
+        direction="outbound", sender_kind="business_app",
+    )  # fmt: skip
+    inbound = MessageStored(
+        message_id=uuid.uuid4(), conversation_id=conv, contact_id=contact, number_id=number,
+        type="text", wamid=f"wamid.{uuid.uuid4().hex}",
+    )  # fmt: skip
+    # Tuesday 05:00 UTC (09:00 Dubai) the customer writes; nobody answers in the platform;
+    # 05:20 the owner answers from the phone (the inbox takes the conversation from the bot
+    # at the same instant): first response 05:00-05:20 = 1200 s; 06:00 resolved.
+    for event, when in [
+        (state("created", "open", "bot"), utc(1, 5)),
+        (inbound, utc(1, 5)),
+        (echo, utc(1, 5, 20)),
+        (state("controller", "open", "human"), utc(1, 5, 20)),
+        (state("status", "resolved", "human"), utc(1, 6)),
+    ]:
+        await publish(world, team, event, when)
+    times = await report_until(
+        world, team, f"/api/v1/analytics/response-times?{RANGE}",
+        lambda b: b["first_response"]["count"] == 1 and b["resolution"]["count"] == 1,
+    )  # fmt: skip
+    assert times["first_response"] == {"count": 1, "median_seconds": 1200.0, "p90_seconds": 1200.0}
+    volumes = await report_until(
+        world, team, f"/api/v1/analytics/volumes?{RANGE}",
+        lambda b: b["totals"]["messages_out"] == 1,
+    )  # fmt: skip
+    assert volumes["totals"]["messages_in"] == 1
+    _status, agents = await world.request(
+        team, "viewer", "GET", f"/api/v1/analytics/agents?{RANGE}"
+    )
+    assert agents["items"] == []
+
+
 async def test_leads_by_stage_and_source(template_world: TemplateWorld) -> None:
     world = template_world
     team = await world.team()

@@ -70,7 +70,8 @@ async def on_message_stored(conn: repo.Conn, event: Event, envelope: Envelope) -
 
 
 async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) -> None:
-    """An outbound message: one more out; a person's reply and the bot's message are facts."""
+    """An outbound message: one more out; a person's reply (an agent's, an API key's, the
+    owner's from the WhatsApp Business app) and the bot's message are facts."""
     added = cast(MessageAdded, event)
     if added.direction != "outbound":
         return  # private notes are not messages to the customer
@@ -82,6 +83,12 @@ async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) ->
         )
     if added.sender_kind == "bot":
         fact = Fact(at=envelope.occurred_at, kind="bot", number_id=number_id)
+        await _record_fact(conn, envelope, added.conversation_id, fact)
+        return
+    if added.sender_kind == "business_app":
+        # The owner answering from the WhatsApp Business app on the phone (an echo): the
+        # customer got a person's answer, from no user of ours (no agent's reply count).
+        fact = Fact(at=envelope.occurred_at, kind="reply", number_id=number_id)
         await _record_fact(conn, envelope, added.conversation_id, fact)
         return
     if added.sender_kind not in PERSON_SENDERS or added.sender_user_id is None:

@@ -3,7 +3,8 @@
 A cycle starts when the conversation is created or reopened (a state fact that is not
 'resolved' after one that was) and ends when it is resolved. Its first response is the first
 reply of a person (user or API key) inside it; both times count only working seconds (the
-tenant's business hours) during which a human, not the bot, owned the conversation. The inbox
+tenant's business hours) during which a human, not the bot, owned the conversation. The owner's
+answer from the WhatsApp Business app (an echo) is a person's reply without a user. The inbox
 gives a new conversation to the bot by default, also where no flow runs: a stretch of nominal
 bot ownership counts as the bot's only once the bot has spoken in the cycle (a 'bot' fact);
 before that the customer was waiting for a person. A cycle no person ever owned, in which the
