@@ -647,6 +647,12 @@ async def test_an_echo_of_the_business_app_joins_the_thread_once_and_stops_the_b
     assert (added[0]["direction"], added[0]["sender_kind"]) == ("outbound", "business_app")
     changes = [e.payload["change"] for e in events if e.type == "inbox.conversation.updated"]
     assert changes == ["created", "controller"]
+    # And for the tenant's outbound webhooks (message.sent), once.
+    [for_webhooks] = await _events_of(
+        platform_bus, "broadcast.webhooks", tenant.id, {"inbox.echo.stored"}
+    )
+    assert for_webhooks.payload["message_id"] == added[0]["message_id"]
+    assert for_webhooks.payload["wamid"] == sent["id"]
     assert len(await stored_events(platform_bus, tenant.id, 1)) == 1  # the customer's only
 
 

@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestServer
 
 from majlis.db import tenant_transaction
 from majlis.events import make_envelope
-from majlis.events.inbox import ConversationUpdated, MessageStored
+from majlis.events.inbox import ConversationUpdated, EchoStored, MessageStored
 from majlis.plans import set_plan
 
 # The world's classes live in this folder's conftest.py (not importable under mypy's paths).
@@ -260,6 +260,38 @@ async def test_platform_events_reach_subscribed_endpoints_once(
     assert count == 1
     assert len(receiver.of("messages")) == 1
     assert len(receiver.of("assigned")) == 1
+
+
+async def test_what_the_owner_sent_from_the_business_app_is_a_message_sent(
+    webhook_world: World, receiver: Receiver
+) -> None:
+    """Coexistence: a CRM subscribed to `message.sent` gets the owner's answers from the
+    WhatsApp Business app too (an echo never passes the dispatcher), marked by `source`, once
+    however often the event comes."""
+    world = webhook_world
+    team = await world.team()
+    sent = await create(world, team, receiver.url("sent"), ["message.sent"])
+    await create(world, team, receiver.url("received"), ["message.received"])
+    stored = MessageStored(
+        message_id=uuid.uuid4(), conversation_id=uuid.uuid4(), contact_id=uuid.uuid4(),
+        number_id=team.number_id, type="text", wamid="wamid.HBgL" + uuid.uuid4().hex,
+    )  # fmt: skip
+    content = {"type": "text", "text": {"body": "Yes, we deliver to Sharjah tomorrow"}}
+    await store_message(world, team, stored, content)  # the stored row's body is what is sent
+    echo = EchoStored(**stored.model_dump())
+    envelope = make_envelope(echo, tenant_id=team.tenant_id)
+    await world.publisher.publish(envelope)
+    await world.publisher.publish(envelope)
+    [hit] = await receiver.wait("sent")
+    payload = verify(sent["secret"], hit.headers, hit.body)
+    assert payload["type"] == "message.sent"
+    assert payload["data"] == {
+        "message_id": str(stored.message_id), "wamid": stored.wamid, "source": "business_app",
+        "content": content,
+    }  # fmt: skip
+    await asyncio.sleep(0.5)
+    assert len(receiver.of("sent")) == 1
+    assert receiver.of("received") == []  # not the customer writing
 
 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(

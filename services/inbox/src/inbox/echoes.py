@@ -38,7 +38,7 @@ from inbox.inbound import BODY_FIELD, DuplicateMessage, find_or_create_contact, 
 from inbox.repository import Conn
 from inbox.statuses import publish_state
 from majlis.events import Envelope, caused_by
-from majlis.events.inbox import MessageAdded
+from majlis.events.inbox import EchoStored, MessageAdded
 from majlis.events.webhook_ingest import EchoReceived
 from majlis.logging import get_logger
 from majlis.messaging import add_to_outbox
@@ -51,7 +51,8 @@ _NOT_CONTENT = frozenset({"from", "to", "to_user_id", "from_user_id", "id", "tim
 
 
 async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: InboxDeps) -> None:
-    """Store an echo once per (tenant, wamid) and queue `inbox.message.added`."""
+    """Store an echo once per (tenant, wamid); queue `inbox.message.added` (the inbox's
+    consumers: live view, analytics) and `inbox.echo.stored` (outbound webhooks)."""
     tenant_id = envelope.tenant_id
     first = await first_delivery(conn, event.message, event.phone_number_id, "echo")
     if first is None:
@@ -93,6 +94,15 @@ async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: 
         sender_kind=SENDER_KIND,
     )
     await add_to_outbox(conn, caused_by(added, envelope))
+    stored = EchoStored(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        contact_id=contact_id,
+        number_id=number_id,
+        type=kind,
+        wamid=wamid,
+    )
+    await add_to_outbox(conn, caused_by(stored, envelope))
     # Meta's statuses of the echo may have come first: they were kept for it.
     if await repository.apply_pending_statuses(conn, wamid):
         await publish_state(conn, envelope, await replies_repository.state_by_wamid(conn, wamid))

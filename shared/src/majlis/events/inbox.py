@@ -26,6 +26,22 @@ class MessageStored(Event):
 
 
 @register_event
+class EchoStored(Event):
+    """What the business sent from the WhatsApp Business app was stored (an echo, once per
+    wamid). For the tenant's outbound webhooks (`message.sent`, as the dispatcher's sends are);
+    the inbox's own announcement of the message is `inbox.message.added`."""
+
+    routing_key = "inbox.echo.stored"
+
+    message_id: UUID
+    conversation_id: UUID
+    contact_id: UUID
+    number_id: UUID
+    type: str
+    wamid: str
+
+
+@register_event
 class MediaStored(Event):
     """The file of an inbound media message was downloaded and stored (encrypted)."""
 

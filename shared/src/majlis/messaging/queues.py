@@ -59,6 +59,7 @@ BROADCAST_WEBHOOKS = QueueSpec(
         "inbox.contact.merged",
         "inbox.contact.erased",
         "broadcast.message.sent",
+        "inbox.echo.stored",
         "broadcast.campaign.finished",
         "broadcast.template.updated",
         "chatflow.lead.captured",

@@ -44,6 +44,9 @@ def to_webhook(envelope: Envelope) -> tuple[str, dict[str, Any]] | None:
         return "message.received", _pick(payload, keys)
     if kind == "broadcast.message.sent":
         return "message.sent", _pick(payload, ("message_id", "wamid"))
+    if kind == "inbox.echo.stored":
+        # Sent from the WhatsApp Business app on the business's phone, not by the platform.
+        return "message.sent", {**_pick(payload, ("message_id", "wamid")), "source": "business_app"}
     if kind == "inbox.message.status_changed":
         if payload.get("status") not in ("delivered", "read", "failed"):
             return None
