@@ -11,11 +11,9 @@ from majlis.events.gateway import AuditRecorded
 from majlis.events.registry import Event, register_event
 
 
-@register_event
-class MessageStored(Event):
-    """An inbound message was stored (once per tenant and wamid)."""
-
-    routing_key = "inbox.message.stored"
+class StoredWebhookMessage(Event):
+    """The ids of a message a webhook brought, stored by the inbox once per tenant and wamid
+    (not an event of its own: the two below are)."""
 
     message_id: UUID
     conversation_id: UUID
@@ -26,19 +24,19 @@ class MessageStored(Event):
 
 
 @register_event
-class EchoStored(Event):
+class MessageStored(StoredWebhookMessage):
+    """An inbound message was stored (once per tenant and wamid)."""
+
+    routing_key = "inbox.message.stored"
+
+
+@register_event
+class EchoStored(StoredWebhookMessage):
     """What the business sent from the WhatsApp Business app was stored (an echo, once per
     wamid). For the tenant's outbound webhooks (`message.sent`, as the dispatcher's sends are);
     the inbox's own announcement of the message is `inbox.message.added`."""
 
     routing_key = "inbox.echo.stored"
-
-    message_id: UUID
-    conversation_id: UUID
-    contact_id: UUID
-    number_id: UUID
-    type: str
-    wamid: str
 
 
 @register_event
