@@ -71,7 +71,7 @@ run: db dashboard
 
 test: $(STAMP) services dashboard browser
 	$(TEST_ENV) && $(PY) -m majlis.db.setup --recreate
-	$(TEST_ENV) && $(PY) -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) && $(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # The fuzz tests (every test module or test named *fuzz*) under the `full` hypothesis profile:
 # 100,000+ generated inputs per pure target, larger HTTP and API samples; prints the counts.
