@@ -522,7 +522,7 @@ async def test_media_flows_from_the_simulator_to_an_authorised_download(
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
 
 
-@pytest.mark.parametrize("fixture", ["message__text", "echo__text"])
+@pytest.mark.parametrize("fixture", ["message__text", "echo__text", "contact_sync__add"])
 async def test_message_for_another_tenants_number_is_not_stored_under_it(
     inbox: Client,
     platform_bus: Bus,
@@ -532,7 +532,8 @@ async def test_message_for_another_tenants_number_is_not_stored_under_it(
 ) -> None:
     tenant, other = await make_tenant(), await make_tenant()
     # An event claiming `other` as tenant but naming `tenant`'s number (a customer's message,
-    # or an echo of the business app): RLS hides the number, so nothing is stored for anyone.
+    # an echo or an address-book contact of the business app): RLS hides the number, so
+    # nothing is stored for anyone.
     [item] = tenant.items(fixture)
     forged = envelope_for(item, other.id, datetime.now(UTC))
     await publish(platform_bus, [forged])
@@ -726,3 +727,90 @@ async def test_statuses_of_an_echo_that_came_first_are_applied_when_it_arrives(
     assert await _status_of(db_pool, tenant, wamid) == ("read", None)
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM pending_statuses") == 0
+
+
+async def test_the_business_apps_address_book_fills_in_the_contacts(
+    inbox: Client,
+    sim: str,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+    settings: Settings,
+    cipher: FieldCipher,
+) -> None:
+    """Coexistence, through the simulator and webhook-ingest: a contact the owner adds in the
+    WhatsApp Business app becomes a contact of the team (the name the business gave it, phone
+    and name encrypted); a contact lacking a name gets it; a name already there (the customer's
+    profile, an agent's edit) is kept; a contact removed from the phone stays in the CRM. The
+    customer's first message then lands on that contact, under the business's name for them."""
+    tenant, other = await make_tenant(), await make_tenant()
+    await register(inbox, sim, tenant)
+    indexer = BlindIndexer.from_settings(settings)
+    unnamed, named = uuid.uuid4(), uuid.uuid4()
+    async with tenant_transaction(db_pool, tenant.id) as conn:
+        for contact_id, phone, name in (
+            (unnamed, "+971507770003", None),
+            (named, "+971507770004", "Khalid (VIP, prefers Arabic)"),
+        ):
+            await conn.execute(
+                "INSERT INTO contacts (tenant_id, id, phone_enc, phone_bidx, name_enc)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                tenant.id, contact_id,
+                cipher.encrypt(phone, tenant_id=tenant.id, field="contacts.phone"),
+                indexer.phone(phone, tenant_id=tenant.id),
+                cipher.encrypt(name, tenant_id=tenant.id, field="contacts.name") if name else None,
+            )  # fmt: skip
+
+    async def app_contact(phone: str, name: str | None = None, action: str = "add") -> None:
+        body = {"phone_number_id": tenant.pnid, "phone": phone, "action": action}
+        if name is not None:
+            body["name"] = name
+        async with inbox.session.post(f"{sim}/_sim/app-contacts", json=body) as response:
+            assert response.status == 201
+
+    async def name_of(phone: str) -> str | None:
+        async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+            name_enc = await conn.fetchval(
+                "SELECT name_enc FROM contacts WHERE phone_bidx = $1",
+                indexer.phone(phone, tenant_id=tenant.id),
+            )
+        if name_enc is None:
+            return None
+        return cipher.decrypt_text(name_enc, tenant_id=tenant.id, field="contacts.name")
+
+    await app_contact("971507770002", "سارة المنصوري")
+    await app_contact("971507770003", "Omar Haddad")
+    await app_contact("971507770004", "Khalid")
+    await app_contact("971507770002", action="remove")
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 4, within=15)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 3
+        assert await conn.fetchval("SELECT count(*) FROM contacts WHERE deleted_at IS NULL") == 3
+        phone_enc = await conn.fetchval(
+            "SELECT phone_enc FROM contacts WHERE id NOT IN ($1, $2)", unnamed, named
+        )
+    assert b"971507770002" not in bytes(phone_enc)
+    assert await name_of("+971507770002") == "سارة المنصوري"
+    assert await name_of("+971507770003") == "Omar Haddad"
+    assert await name_of("+971507770004") == "Khalid (VIP, prefers Arabic)"
+    changes = await _events_of(
+        platform_bus, "broadcast.webhooks", tenant.id, {"inbox.contact.changed"}
+    )
+    seen = sorted((e.payload["change"], e.payload["contact_id"] == str(unnamed)) for e in changes)
+    assert seen == [("created", False), ("updated", True)]
+    # The customer writes for the first time: their conversation is with that very contact.
+    async with inbox.session.post(
+        f"{sim}/_sim/inbound",
+        json={"phone_number_id": tenant.pnid, "from": "971507770002", "text": "مرحبا",
+              "name": "Sara"},
+    ) as response:  # fmt: skip
+        assert response.status == 201
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM messages", 1, within=15)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 3
+        assert await conn.fetchval(
+            "SELECT ct.phone_bidx FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+        ) == indexer.phone("+971507770002", tenant_id=tenant.id)
+    assert await name_of("+971507770002") == "سارة المنصوري"
+    async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 0

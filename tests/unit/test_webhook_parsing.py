@@ -16,6 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from inbox.content import (
+    address_book_identity,
     media_ref,
     message_content,
     message_type,
@@ -25,7 +26,12 @@ from inbox.content import (
 from inbox.media import sha256_matches
 from inbox.statuses import pending_status_of
 from majlis.events import decode_event
-from majlis.events.webhook_ingest import EchoReceived, MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import (
+    ContactSyncReceived,
+    EchoReceived,
+    MessageReceived,
+    StatusReceived,
+)
 from majlis.settings import Settings
 from webhook_ingest.envelopes import envelope_for, event_id
 from webhook_ingest.parsing import ItemKind, WebhookShapeError, parse_webhook
@@ -59,6 +65,7 @@ EXPECTED: dict[str, tuple[dict[ItemKind, int], dict[tuple[str, str], int]]] = {
     "message__unsupported": ({M: 1}, {}),
     "message__bsuid_only": ({M: 1}, {}),
     "echo__text": ({ItemKind.ECHO: 1}, {}),
+    "contact_sync__add": ({ItemKind.CONTACT_SYNC: 1}, {}),
     "status__sent": ({S: 1}, {}),
     "status__delivered": ({S: 1}, {}),
     "status__read": ({S: 1}, {}),
@@ -237,6 +244,64 @@ def test_echoes_of_the_business_app_are_items_of_their_own() -> None:
     by_bsuid = recipient_identity({"to_user_id": "AE.13491208655302741918"}, "AE")
     assert by_bsuid is not None
     assert by_bsuid.bsuid == "AE.13491208655302741918"
+
+
+def test_address_book_contacts_of_the_business_app_are_items_of_their_own() -> None:
+    """`smb_app_state_sync` (coexistence): each contact the business added, edited or removed
+    in the app is an item routed by the number; other kinds of state and malformed items are
+    counted, not raised. The event id is the same on a redelivery and differs per change."""
+    document = load("contact_sync__add")
+    value = document["entry"][0]["changes"][0]["value"]
+    added = value["state_sync"][0]
+    removed = {"type": "contact", "contact": {"phone_number": "971509876543"},
+               "action": "remove", "metadata": {"timestamp": "1757600180"}}  # fmt: skip
+    renamed = {**added, "contact": {**added["contact"], "full_name": "Sara M."}}
+    value["state_sync"] += [
+        removed,
+        renamed,
+        {"type": "label", "label": {"name": "VIP"}, "action": "add"},  # not a contact
+        {"type": "contact", "contact": {"full_name": "No number"}, "action": "add"},
+        {"type": "contact", "contact": {"phone_number": "971501234567"}, "action": "merge"},
+        "odd",
+    ]
+    document["entry"][0]["changes"].append(
+        {"field": "smb_app_state_sync", "value": {"state_sync": [added]}}  # no number
+    )
+    parsed = parse_webhook(document)
+    assert [(i.kind, i.phone_number_id, i.data) for i in parsed.items] == [
+        (ItemKind.CONTACT_SYNC, "220000000000002", added),
+        (ItemKind.CONTACT_SYNC, "220000000000002", removed),
+        (ItemKind.CONTACT_SYNC, "220000000000002", renamed),
+    ]
+    assert all(i.routes_by_number for i in parsed.items)
+    assert dict(parsed.skipped) == {
+        ("state_sync", "unknown_type"): 1,
+        ("contact_sync", "malformed"): 3,
+        ("smb_app_state_sync", "malformed"): 1,
+    }
+    tenant = uuid.uuid4()
+    envelopes = [envelope_for(item, tenant, RECEIVED) for item in parsed.items]
+    assert {e.type for e in envelopes} == {"webhook_ingest.contact_sync.received"}
+    assert len({e.id for e in envelopes}) == 3
+    assert envelope_for(parsed.items[0], tenant, RECEIVED).id == envelopes[0].id
+    assert envelope_for(parsed.items[0], uuid.uuid4(), RECEIVED).id != envelopes[0].id
+    event = decode_event(envelopes[0])
+    assert isinstance(event, ContactSyncReceived)
+    assert (event.phone_number_id, event.change) == ("220000000000002", added)
+    identity = address_book_identity(added, "AE")
+    assert identity is not None
+    assert (identity.phone, identity.bsuid, identity.name) == (
+        "+971501234567", None, "سارة المنصوري"
+    )  # fmt: skip
+    first_only = address_book_identity(
+        {"contact": {"first_name": " Sara ", "phone_number": "971501234567"}}, "AE"
+    )
+    assert first_only is not None
+    assert first_only.name == "Sara"
+    by_number_only = address_book_identity(removed, "AE")
+    assert by_number_only is not None
+    assert (by_number_only.phone, by_number_only.name) == ("+971509876543", None)
+    assert address_book_identity({"contact": {"phone_number": "call me"}}, "AE") is None
 
 
 def _sign(body: bytes, secret: str) -> str:

@@ -1,7 +1,7 @@
 """Handlers of the inbox's two queues: event type -> handler.
 
 `inbox.events` brings the customers' messages, the business's own from the WhatsApp Business
-app (echoes) and the bot's actions
+app (echoes) and the contacts of its address book, and the bot's actions
 (`command.inbox.run_bot_actions`); `inbox.statuses` what happened to outbound messages: Meta's
 statuses and the dispatcher's send results (sent, failed). Two queues, each consumed with its
 own prefetch, so a campaign's flood of statuses never holds a customer's message back.
@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from inbox.deps import InboxDeps
 from inbox.handlers import (
+    on_contact_sync_received,
     on_echo_received,
     on_message_failed,
     on_message_received,
@@ -24,7 +25,12 @@ from inbox.handlers import (
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.chatflow import RunBotActions
-from majlis.events.webhook_ingest import EchoReceived, MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import (
+    ContactSyncReceived,
+    EchoReceived,
+    MessageReceived,
+    StatusReceived,
+)
 from majlis.messaging import Handler
 
 DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
@@ -34,6 +40,7 @@ DepsHandler = Callable[[Event, Envelope, InboxDeps], Awaitable[None]]
 HANDLERS: dict[str, DepsHandler] = {
     MessageReceived.routing_key: on_message_received,
     EchoReceived.routing_key: on_echo_received,
+    ContactSyncReceived.routing_key: on_contact_sync_received,
     RunBotActions.routing_key: on_run_bot_actions,
     StatusReceived.routing_key: on_status_received,
     MessageSent.routing_key: on_message_sent,

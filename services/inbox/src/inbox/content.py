@@ -130,6 +130,27 @@ def recipient_identity(echo: dict[str, Any], region: str) -> SenderIdentity | No
     return SenderIdentity(phone, bsuid, None)
 
 
+def address_book_identity(change: dict[str, Any], region: str) -> SenderIdentity | None:
+    """The contact of an address-book change of the WhatsApp Business app (`state_sync[]`):
+    its number and the name the business gave it (full name, else first name); None if the
+    number is not one."""
+    contact = change.get("contact")
+    if not isinstance(contact, dict):
+        return None
+    phone = e164(contact.get("phone_number"), region)
+    if phone is None:
+        return None
+    name = next(
+        (
+            value.strip()
+            for value in (contact.get("full_name"), contact.get("first_name"))
+            if isinstance(value, str) and value.strip()
+        ),
+        None,
+    )
+    return SenderIdentity(phone, None, name[:_MAX_NAME] if name else None)
+
+
 def plain_text(message: dict[str, Any]) -> str:
     """What a person wrote: a text body, a button's or list row's title, a caption; else ""."""
     kind = message_type(message)

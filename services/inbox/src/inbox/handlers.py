@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from inbox.bot_actions import ORDER_WAIT_S, PredecessorPending, run_bot_actions
+from inbox.contact_sync import apply_contact_sync
 from inbox.content import wamid_of
 from inbox.deps import InboxDeps
 from inbox.echoes import store_echo
@@ -15,7 +16,12 @@ from inbox.statuses import record_failed, record_sent, record_status
 from majlis.events import Envelope, Event
 from majlis.events.broadcast import MessageFailed, MessageSent
 from majlis.events.chatflow import RunBotActions
-from majlis.events.webhook_ingest import EchoReceived, MessageReceived, StatusReceived
+from majlis.events.webhook_ingest import (
+    ContactSyncReceived,
+    EchoReceived,
+    MessageReceived,
+    StatusReceived,
+)
 from majlis.messaging import TransactionalHandler, idempotent
 
 # The name under which this service claims event ids in processed_messages.
@@ -49,6 +55,17 @@ async def on_echo_received(event: Event, envelope: Envelope, deps: InboxDeps) ->
     wamid = wamid_of(event.message)
     if wamid is not None:
         await fetch_pending_media(deps, envelope.tenant_id, wamid)
+
+
+async def on_contact_sync_received(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
+    """Apply a contact the business added or edited in the WhatsApp Business app, once."""
+    if not isinstance(event, ContactSyncReceived):
+        raise TypeError("on_contact_sync_received needs a ContactSyncReceived event")
+
+    async def apply(conn: Conn, _event: Event, claimed: Envelope) -> None:
+        await apply_contact_sync(conn, event, claimed, deps)
+
+    await idempotent(deps.pool, CONSUMER, apply)(event, envelope)
 
 
 async def on_status_received(event: Event, envelope: Envelope, deps: InboxDeps) -> None:

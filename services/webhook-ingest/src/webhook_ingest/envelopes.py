@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid5
 
 import orjson
@@ -16,6 +17,7 @@ import orjson
 from majlis.events import Envelope, Event
 from majlis.events.webhook_ingest import (
     AccountReceived,
+    ContactSyncReceived,
     EchoReceived,
     MessageReceived,
     PhoneQualityReceived,
@@ -38,11 +40,17 @@ def event_id(item: WebhookItem, tenant_id: UUID) -> UUID:
     elif item.kind is ItemKind.STATUS:
         # The key security.md §5.1 names for statuses: (wamid, status, timestamp).
         name = f"{tenant_id}|status|{data['id']}|{data['status']}|{data.get('timestamp', '')}"
+    elif item.kind is ItemKind.CONTACT_SYNC:
+        # No id either; the item names the contact, the action and the second it happened.
+        name = f"{tenant_id}|contact_sync|{item.phone_number_id}|{_digest(data)}"
     else:
         # WABA-level changes have no id of their own: the change's canonical bytes are one.
-        digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        name = f"{tenant_id}|{item.kind.value}|{item.waba_id}|{item.entry_time}|{digest}"
+        name = f"{tenant_id}|{item.kind.value}|{item.waba_id}|{item.entry_time}|{_digest(data)}"
     return uuid5(EVENT_ID_NAMESPACE, name)
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def event_for(item: WebhookItem, received_at: datetime) -> Event:
@@ -61,6 +69,13 @@ def event_for(item: WebhookItem, received_at: datetime) -> Event:
                 phone_number_id=item.phone_number_id or "",
                 waba_id=item.waba_id,
                 message=item.data,
+                received_at=received_at,
+            )
+        case ItemKind.CONTACT_SYNC:
+            return ContactSyncReceived(
+                phone_number_id=item.phone_number_id or "",
+                waba_id=item.waba_id,
+                change=item.data,
                 received_at=received_at,
             )
         case ItemKind.STATUS:

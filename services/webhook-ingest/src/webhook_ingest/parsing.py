@@ -1,4 +1,5 @@
-"""Split a verified webhook body into items: every entry x change x message / echo / status.
+"""Split a verified webhook body into items: every entry x change x message / echo / status /
+address-book contact.
 
 Meta batches up to 1000 updates per POST and never promises one per request, so nothing here
 reads index 0 only. Items keep the dicts exactly as Meta sent them (unknown fields included).
@@ -24,6 +25,7 @@ class ItemKind(StrEnum):
     MESSAGE = "message"
     ECHO = "echo"
     STATUS = "status"
+    CONTACT_SYNC = "contact_sync"
     TEMPLATE_STATUS = "template_status"
     PHONE_QUALITY = "phone_quality"
     ACCOUNT = "account"
@@ -37,8 +39,13 @@ _WABA_FIELDS: dict[str, ItemKind] = {
 }
 
 
-# WhatsApp Business app coexistence: what the business sends from the app on its phone.
+# WhatsApp Business app coexistence: what the business sends from the app on its phone, and
+# the contacts of the app's address book (all of them once onboarded, then each added, edited
+# or removed one).
 ECHOES_FIELD = "smb_message_echoes"
+CONTACT_SYNC_FIELD = "smb_app_state_sync"
+CONTACT_SYNC_ACTIONS = frozenset({"add", "remove"})
+_BY_NUMBER = frozenset({ItemKind.MESSAGE, ItemKind.ECHO, ItemKind.STATUS, ItemKind.CONTACT_SYNC})
 
 
 class WebhookShapeError(ValueError):
@@ -59,7 +66,7 @@ class WebhookItem:
     @property
     def routes_by_number(self) -> bool:
         """True if the tenant is found by phone_number_id, False if by WABA id."""
-        return self.kind in (ItemKind.MESSAGE, ItemKind.ECHO, ItemKind.STATUS)
+        return self.kind in _BY_NUMBER
 
 
 @dataclass(slots=True)
@@ -112,6 +119,8 @@ def _parse_change(
         _parse_messages_value(parsed, value, waba_id)
     elif name == ECHOES_FIELD:
         _parse_echoes_value(parsed, value, waba_id)
+    elif name == CONTACT_SYNC_FIELD:
+        _parse_state_sync_value(parsed, value, waba_id)
     elif isinstance(name, str) and name in _WABA_FIELDS:
         if not waba_id:
             parsed.skipped[(name, "malformed")] += 1
@@ -168,6 +177,32 @@ def _parse_echoes_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: s
             parsed.skipped[("echo", "malformed")] += 1
             continue
         parsed.items.append(WebhookItem(ItemKind.ECHO, waba_id, echo, phone_number_id))
+
+
+def _parse_state_sync_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
+    """`state_sync[]` items of type `contact`: {type, contact: {full_name, first_name,
+    phone_number}, action: add | remove, metadata: {timestamp}} (names absent on remove)."""
+    metadata = value.get("metadata")
+    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    changes = _list(value.get("state_sync"))
+    if not isinstance(phone_number_id, str) or not phone_number_id:
+        parsed.skipped[(CONTACT_SYNC_FIELD, "malformed")] += max(1, len(changes))
+        return
+    if not changes:
+        parsed.skipped[(CONTACT_SYNC_FIELD, "empty")] += 1
+    for change in changes:
+        if isinstance(change, dict) and change.get("type") != "contact":
+            parsed.skipped[("state_sync", "unknown_type")] += 1
+            continue
+        contact = change.get("contact") if isinstance(change, dict) else None
+        if (
+            not isinstance(contact, dict)
+            or not _non_empty_str(contact.get("phone_number"))
+            or change.get("action") not in CONTACT_SYNC_ACTIONS
+        ):
+            parsed.skipped[("contact_sync", "malformed")] += 1
+            continue
+        parsed.items.append(WebhookItem(ItemKind.CONTACT_SYNC, waba_id, change, phone_number_id))
 
 
 def _sender_contact(

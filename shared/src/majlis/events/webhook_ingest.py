@@ -45,6 +45,24 @@ class EchoReceived(Event):
 
 
 @register_event
+class ContactSyncReceived(Event):
+    """The business added, edited or removed a contact in the WhatsApp Business app's address
+    book (coexistence; once onboarded, Meta also sends every contact it had).
+
+    One `state_sync[]` item of an `smb_app_state_sync` change, as Meta sent it: `type`
+    "contact", `contact` {`phone_number`, `full_name`, `first_name`; no names on remove},
+    `action` "add" (added or edited) or "remove", `metadata` {`timestamp`}.
+    """
+
+    routing_key = "webhook_ingest.contact_sync.received"
+
+    phone_number_id: str
+    waba_id: str
+    change: dict[str, Any]
+    received_at: AwareDatetime
+
+
+@register_event
 class StatusReceived(Event):
     """Meta reported a status (sent, delivered, read, failed, played) of an outbound message."""
 

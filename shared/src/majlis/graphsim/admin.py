@@ -155,6 +155,37 @@ async def echo(request: web.Request) -> web.Response:
     return web.json_response({"wamid": item["id"]}, status=201)
 
 
+async def app_contact(request: web.Request) -> web.Response:
+    """Play the business editing the WhatsApp Business app's address book (coexistence):
+    deliver a signed ``smb_app_state_sync`` webhook for ``phone`` (``action`` "add", the
+    default, with ``name``; or "remove")."""
+    sim = simulator(request)
+    body = await _body(request)
+    number = _number_for(sim, body)
+    wa_id = digits(str(body.get("phone", "")))
+    if not 7 <= len(wa_id) <= 15:
+        raise _bad("phone must be a phone number")
+    action = body.get("action", "add")
+    if action not in ("add", "remove"):
+        raise _bad("action must be add or remove")
+    person: dict[str, Any] = {"phone_number": wa_id}
+    name = body.get("name")
+    if action == "add" and isinstance(name, str) and name.strip():
+        person["full_name"] = name.strip()
+        person["first_name"] = name.strip().split()[0]
+    item = {
+        "type": "contact",
+        "contact": person,
+        "action": action,
+        "metadata": {"timestamp": str(int(sim.clock()))},
+    }
+    sim.webhooks.schedule(
+        Update(number.waba_id, "smb_app_state_sync", item, "state_sync", number.metadata())
+    )
+    log.info("graphsim.app_contact", phone_number_id=number.phone_number_id, action=action)
+    return web.json_response({"action": action}, status=201)
+
+
 async def open_window(request: web.Request) -> web.Response:
     """Open the 24 h customer-service window as if the customer had just written."""
     sim = simulator(request)

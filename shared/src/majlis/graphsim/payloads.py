@@ -21,13 +21,15 @@ FAILURE_DETAILS = {
 
 @dataclass(frozen=True)
 class Update:
-    """One item for a webhook: a status, an inbound message, an echo, or a template event."""
+    """One item for a webhook: a status, an inbound message, an echo, an address-book contact,
+    or a template event."""
 
     waba_id: str
     field: str
     item: dict[str, Any]
     # The list the item goes in, for changes of a number: "statuses" or "messages" (field
-    # "messages"), "message_echoes" (field "smb_message_echoes").
+    # "messages"), "message_echoes" (field "smb_message_echoes"), "state_sync" (field
+    # "smb_app_state_sync").
     kind: str = ""
     metadata: dict[str, str] | None = None
     contact: dict[str, Any] | None = None
