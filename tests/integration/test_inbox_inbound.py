@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import secrets
 import uuid
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -522,7 +524,9 @@ async def test_media_flows_from_the_simulator_to_an_authorised_download(
             assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
 
 
-@pytest.mark.parametrize("fixture", ["message__text", "echo__text", "contact_sync__add"])
+@pytest.mark.parametrize(
+    "fixture", ["message__text", "echo__text", "contact_sync__add", "history__threads"]
+)
 async def test_message_for_another_tenants_number_is_not_stored_under_it(
     inbox: Client,
     platform_bus: Bus,
@@ -534,10 +538,13 @@ async def test_message_for_another_tenants_number_is_not_stored_under_it(
     # An event claiming `other` as tenant but naming `tenant`'s number (a customer's message,
     # an echo or an address-book contact of the business app): RLS hides the number, so
     # nothing is stored for anyone.
-    [item] = tenant.items(fixture)
-    forged = envelope_for(item, other.id, datetime.now(UTC))
-    await publish(platform_bus, [forged])
-    await eventually(db_pool, other.id, "SELECT count(*) FROM processed_messages", 1)
+    forged = (
+        _history(tenant, as_tenant=other.id)  # recent enough to be imported
+        if fixture == "history__threads"
+        else [envelope_for(i, other.id, datetime.now(UTC)) for i in tenant.items(fixture)]
+    )
+    await publish(platform_bus, forged)
+    await eventually(db_pool, other.id, "SELECT count(*) FROM processed_messages", len(forged))
     for who in (tenant, other):
         async with tenant_transaction(db_pool, who.id, readonly=True) as conn:
             assert await conn.fetchval("SELECT count(*) FROM messages") == 0
@@ -814,3 +821,197 @@ async def test_the_business_apps_address_book_fills_in_the_contacts(
     assert await name_of("+971507770002") == "سارة المنصوري"
     async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM contacts") == 0
+
+
+def _history(
+    tenant: Tenant, days_ago: float = 10.0, as_tenant: uuid.UUID | None = None
+) -> list[Envelope]:
+    """The history fixture's threads on the tenant's number, as if sent `days_ago` (Meta
+    shares the 180 days before onboarding; the fixture's own times are fixed); published as
+    the tenant's, or as `as_tenant`'s."""
+    start = int(datetime.now(UTC).timestamp() - days_ago * 86400)
+    envelopes = []
+    for item in tenant.items("history__threads"):
+        thread = item.data["thread"]
+        messages = [
+            {**m, "timestamp": str(start + int(m["timestamp"]) - 1757500000)}
+            for m in thread["messages"]
+        ]
+        data = {**item.data, "thread": {**thread, "messages": messages}}
+        changed = dataclasses.replace(item, data=data)
+        envelopes.append(envelope_for(changed, as_tenant or tenant.id, datetime.now(UTC)))
+    return envelopes
+
+
+async def test_the_business_apps_chat_history_comes_before_the_live_thread(
+    inbox: Client,
+    sim: str,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+    admin_pool: Any,
+    settings: Settings,
+    cipher: FieldCipher,
+) -> None:
+    """Coexistence: the app's chat history of the months before onboarding is imported once
+    (redelivered, or with a message that also came live), encrypted, each message at its own
+    time and last status, and reads before the live messages of the customer's conversation
+    whatever order it arrived in. It never opens the window, counts as unread, reaches the bots
+    or reopens anything; a customer known only from history gets a resolved conversation. A
+    media placeholder gets its content, and the file, when the webhook describing it comes."""
+    tenant = await make_tenant()
+    await register(inbox, sim, tenant)
+    await publish(platform_bus, tenant.envelopes("message__text"))  # the customer, live
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM messages", 1)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        before = await conn.fetchrow("SELECT * FROM conversations")
+    assert before is not None
+    first, second = _history(tenant)
+    older = _history(tenant, days_ago=40)[0]  # phase 1 arrives after phase 0
+    older_thread = older.payload["thread"]
+    # ... with a message that also came live (the same wamid): it is not stored twice.
+    [live] = tenant.items("message__text")
+    also_live = {**older_thread["messages"][2], "id": live.data["id"]}
+    older = older.model_copy(
+        update={
+            "id": uuid.uuid4(),
+            "payload": {**older.payload, "thread": {**older_thread, "messages": [
+                {**older_thread["messages"][0], "id": "wamid.older.0"}, also_live]}},
+        }
+    )  # fmt: skip
+    await publish(platform_bus, [first, second, first, older])
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 4)
+    rows = await admin_pool.fetch(
+        "SELECT m.seq, m.direction, m.sender_kind, m.status, m.type, m.body_enc, m.created_at,"
+        " m.wamid, c.id AS conversation_id, c.status AS conversation_status, c.controller,"
+        " c.unread_count, c.last_customer_message_at, c.last_message_seq"
+        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " WHERE m.tenant_id = $1 ORDER BY c.created_at, m.seq",
+        tenant.id,
+    )
+    thread_a = [r for r in rows if r["conversation_id"] == before["id"]]
+    thread_b = [r for r in rows if r["conversation_id"] != before["id"]]
+    assert [(r["direction"], r["sender_kind"], r["status"], r["type"]) for r in thread_a] == [
+        ("outbound", "business_app", "read", "text"),  # 40 days ago
+        ("outbound", "business_app", "read", "text"),  # 10 days ago
+        ("outbound", "business_app", "read", "media_placeholder"),  # PLAYED
+        ("inbound", "customer", "received", "text"),
+        ("inbound", "customer", "received", "text"),  # the live message
+    ]
+    assert [r["seq"] < 0 for r in thread_a] == [True, True, True, True, False]
+    assert all(r["seq"] >= -(2**53 - 1) for r in rows)  # exact in a JavaScript number
+    assert [r["created_at"] for r in thread_a[:4]] == sorted(r["created_at"] for r in thread_a[:4])
+    # The live conversation is as it was: window, unread, latest message, owner, status.
+    after = thread_a[-1]
+    assert (after["conversation_status"], after["controller"], after["unread_count"]) == (
+        before["status"], before["controller"], before["unread_count"]
+    )  # fmt: skip
+    assert after["last_customer_message_at"] == before["last_customer_message_at"]
+    assert after["last_message_seq"] == before["last_message_seq"] == after["seq"]
+    # A customer known only from history: a resolved conversation of their own, no window.
+    [only] = thread_b
+    assert (only["conversation_status"], only["controller"], only["unread_count"]) == (
+        "resolved", "human", 0
+    )  # fmt: skip
+    assert (only["status"], only["last_customer_message_at"]) == ("delivered", None)
+    assert only["last_message_seq"] == only["seq"] < 0
+    raw = bytes(thread_a[1]["body_enc"])
+    sent = first.payload["thread"]["messages"][0]
+    assert sent["text"]["body"].encode() not in raw
+    assert b"971501234567" not in raw
+    clear = json.loads(cipher.decrypt(raw, tenant_id=tenant.id, field="messages.body"))
+    assert clear == {"type": "text", "text": sent["text"]}
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 2
+    # Nothing told the bots, analytics or outbound webhooks about old messages.
+    assert len(await stored_events(platform_bus, tenant.id, 1)) == 1  # the live message's
+    announced = await _events_of(
+        platform_bus, "broadcast.analytics", tenant.id, {"inbox.message.added"}
+    )
+    assert announced == []
+
+    # The API reads it in order, paging back across the live/history boundary.
+    signer = TokenSigner.from_settings(settings)
+    token, _ = signer.issue(user_id=uuid.uuid4(), tenant_id=tenant.id, role="agent")
+    auth = {"Authorization": f"Bearer {token}"}
+    path = f"/api/v1/conversations/{before['id']}/messages"
+    seen: list[int] = []
+    cursor: str | None = None
+    while True:
+        query = f"?limit=2&before={cursor}" if cursor else "?limit=2"
+        response = await inbox.get(path + query, headers=auth)
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        seen += [item["seq"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [r["seq"] for r in reversed(thread_a)]
+    assert (await inbox.get(path + "?before=-", headers=auth)).status == 422
+    assert (await inbox.get(path + "?after=-1", headers=auth)).status == 422
+
+    # The placeholder's content comes in a webhook of its own: the message becomes the image
+    # (a file the simulator holds), and the file is fetched and stored encrypted.
+    form = aiohttp.FormData()
+    form.add_field("messaging_product", "whatsapp")
+    form.add_field("type", "image/png")
+    form.add_field("file", PNG, content_type="image/png", filename="menu.png")
+    async with inbox.session.post(
+        f"{sim}/v21.0/{tenant.pnid}/media",
+        data=form,
+        headers={"Authorization": f"Bearer {tenant.token}"},
+    ) as response:
+        assert response.status == 200, await response.text()
+        meta_media_id = (await response.json())["id"]
+    placeholder = first.payload["thread"]["messages"][1]
+    content = {
+        **placeholder,
+        "type": "image",
+        "image": {"caption": "القائمة", "mime_type": "image/png", "id": meta_media_id},
+    }
+    content.pop("history_context")
+    media_event = first.model_copy(update={
+        "id": uuid.uuid4(),
+        "payload": {**first.payload, "chunk": {},
+                    "thread": {"id": "971501234567", "messages": [content]}},
+    })  # fmt: skip
+    await publish(platform_bus, [media_event])
+    await eventually(
+        db_pool, tenant.id, "SELECT count(*) FROM media WHERE status = 'stored'", 1, within=15
+    )
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        row = await conn.fetchrow(
+            "SELECT type, body_enc, seq, status FROM messages WHERE wamid = $1", placeholder["id"]
+        )
+    assert row is not None
+    assert (row["type"], row["seq"], row["status"]) == ("image", thread_a[2]["seq"], "read")
+    body = json.loads(cipher.decrypt(bytes(row["body_enc"]), tenant_id=tenant.id,
+                                     field="messages.body"))  # fmt: skip
+    assert body["image"]["caption"] == "القائمة"
+
+
+async def test_history_through_the_simulator_and_the_ingest(
+    inbox: Client, sim: str, make_tenant: Callable[[], Awaitable[Tenant]], db_pool: Any
+) -> None:
+    """Meta's history webhook as the simulator signs it reaches the inbox through the ingest:
+    a thread with the business's and the customer's messages in time order; a business that
+    declined to share its history brings nothing."""
+    tenant = await make_tenant()
+    await register(inbox, sim, tenant)
+    thread = {"with": "+971507770009", "messages": [
+        {"by": "customer", "text": "هل الطاولة متاحة الليلة؟", "ago_s": 7200},
+        {"by": "business", "text": "Yes, for four at 9", "ago_s": 7000, "status": "READ"},
+    ]}  # fmt: skip
+    for body in ({"declined": True}, {"threads": [thread], "phase": 0, "progress": 100}):
+        async with inbox.session.post(
+            f"{sim}/_sim/history", json={"phone_number_id": tenant.pnid, **body}
+        ) as response:
+            assert response.status == 201
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM messages", 2, within=15)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        rows = await conn.fetch("SELECT seq, direction, status FROM messages ORDER BY seq")
+        assert await conn.fetchval("SELECT status FROM conversations") == "resolved"
+    assert [(r["direction"], r["status"]) for r in rows] == [
+        ("inbound", "received"), ("outbound", "read")
+    ]  # fmt: skip
+    assert all(r["seq"] < 0 for r in rows)

@@ -94,15 +94,16 @@ def test_the_shared_live_queue_takes_only_what_nothing_else_consumes() -> None:
 
 
 def test_the_inbox_queues_take_what_the_inbox_handles_and_nothing_else() -> None:
-    """Customers' messages, the business app's echoes and address book, and the bot's commands
-    in one queue, what happened to outbound messages in the other (a campaign's statuses never
-    hold a customer's message back)."""
+    """Customers' messages, the business app's echoes, address book and history, and the bot's
+    commands in one queue, what happened to outbound messages in the other (a campaign's
+    statuses never hold a customer's message back)."""
     events = {key for key in _routing_keys() if INBOX_EVENTS.name in _queues_for(key)}
     statuses = {key for key in _routing_keys() if INBOX_STATUSES.name in _queues_for(key)}
     assert events == {
         "webhook_ingest.message.received",
         "webhook_ingest.echo.received",
         "webhook_ingest.contact_sync.received",
+        "webhook_ingest.history.received",
         "command.inbox.run_bot_actions",
     }
     assert statuses == {

@@ -29,6 +29,7 @@ from majlis.events import decode_event
 from majlis.events.webhook_ingest import (
     ContactSyncReceived,
     EchoReceived,
+    HistoryReceived,
     MessageReceived,
     StatusReceived,
 )
@@ -66,6 +67,7 @@ EXPECTED: dict[str, tuple[dict[ItemKind, int], dict[tuple[str, str], int]]] = {
     "message__bsuid_only": ({M: 1}, {}),
     "echo__text": ({ItemKind.ECHO: 1}, {}),
     "contact_sync__add": ({ItemKind.CONTACT_SYNC: 1}, {}),
+    "history__threads": ({ItemKind.HISTORY: 2}, {}),
     "status__sent": ({S: 1}, {}),
     "status__delivered": ({S: 1}, {}),
     "status__read": ({S: 1}, {}),
@@ -425,3 +427,63 @@ def test_status_items_map_to_our_statuses(
     assert (status.status, status.error_code, status.error_title) == expected
     assert status.status_at == datetime.fromtimestamp(int(item.data["timestamp"]), UTC)
     assert pending_status_of({**item.data, "status": "deleted"}, RECEIVED) is None
+
+
+def test_the_business_apps_chat_history_is_an_item_per_thread() -> None:
+    """`history` (coexistence): each thread of a chunk is an item routed by the number, with
+    the chunk's metadata and the business's number; the full content of a history media
+    message is an item of its own for its customer; a declined history and malformed threads
+    are counted. Event ids repeat on a redelivery and differ per thread."""
+    document = load("history__threads")
+    change = document["entry"][0]["changes"][0]
+    chunk = change["value"]["history"][0]
+    first, second = chunk["threads"]
+    chunk["threads"] += [{"id": "971500000000"}, {"messages": first["messages"]}, "odd"]
+    media = {
+        "from": "97143000000",
+        "to": "971501234567",
+        "id": first["messages"][1]["id"],
+        "timestamp": "1757500015",
+        "type": "image",
+        "image": {"caption": "Menu", "mime_type": "image/jpeg", "id": "24230790383178626"},
+    }
+    from_customer = {**media, "id": "wamid.c", "from": "971509876543"}
+    from_customer.pop("to")
+    document["entry"][0]["changes"] += [
+        {"field": "history", "value": {"metadata": change["value"]["metadata"],
+                                       "messages": [media, from_customer, {"type": "text"}]}},
+        {"field": "history", "value": {"metadata": change["value"]["metadata"],
+                                       "history": [{"errors": [{"code": 2593109}]}]}},
+        {"field": "history", "value": {"history": [chunk]}},  # no number
+    ]  # fmt: skip
+    parsed = parse_webhook(document)
+    items = parsed.items
+    assert [(i.kind, i.phone_number_id, i.data["thread"]["id"]) for i in items] == [
+        (ItemKind.HISTORY, "220000000000002", "971501234567"),
+        (ItemKind.HISTORY, "220000000000002", "971509876543"),
+        (ItemKind.HISTORY, "220000000000002", "971501234567"),
+        (ItemKind.HISTORY, "220000000000002", "971509876543"),
+    ]
+    assert items[0].data == {"thread": first, "chunk": chunk["metadata"], "business": "97143000000"}
+    assert items[1].data["thread"] == second
+    assert items[2].data == {
+        "thread": {"id": "971501234567", "messages": [media]}, "chunk": {},
+        "business": "97143000000",
+    }  # fmt: skip
+    assert all(i.routes_by_number for i in items)
+    assert dict(parsed.skipped) == {
+        ("history_thread", "malformed"): 3,
+        ("history_message", "malformed"): 1,
+        ("history", "declined"): 1,
+        ("history", "malformed"): 1,
+    }
+    tenant = uuid.uuid4()
+    envelopes = [envelope_for(item, tenant, RECEIVED) for item in items]
+    assert {e.type for e in envelopes} == {"webhook_ingest.history.received"}
+    assert len({e.id for e in envelopes}) == 4
+    assert envelope_for(items[0], tenant, RECEIVED).id == envelopes[0].id
+    event = decode_event(envelopes[0])
+    assert isinstance(event, HistoryReceived)
+    assert (event.thread, event.chunk, event.business) == (
+        first, {"phase": 0, "chunk_order": 1, "progress": 55}, "97143000000"
+    )  # fmt: skip

@@ -117,6 +117,45 @@ async def test_what_the_owner_sends_from_the_business_app_shows_in_the_thread(
     assert await echo.locator(".author").inner_text() == "WhatsApp Business app"
 
 
+async def test_the_business_apps_chat_history_reads_before_the_live_messages(
+    platform: Platform, business: Business, new_context: Any
+) -> None:
+    """Coexistence: the chats the business had in the WhatsApp Business app before onboarding
+    (Meta's history webhooks) read above the customer's live message, in time order, the
+    business's from the app, a photo Meta did not share said plainly."""
+    phone = "+971501230077"
+    thread = {"with": phone, "messages": [
+        {"by": "customer", "text": "Is the blue abaya back in stock?", "ago_s": 9 * 86400},
+        {"by": "business", "text": "Next week, in all sizes", "ago_s": 9 * 86400 - 60},
+        {"by": "customer", "message": {"type": "media_placeholder"}, "ago_s": 9 * 86400 - 90},
+    ]}  # fmt: skip
+    async with platform.session.post(
+        f"{platform.sim}/_sim/history",
+        json={"phone_number_id": business.phone_number_id, "threads": [thread]},
+    ) as response:
+        assert response.status == 201
+    await asyncio.sleep(1)  # the history is stored before the customer writes again
+    page = await (await new_context()).new_page()
+    await sign_in(page, platform, business.email)
+    await customer_writes(platform, business, "I'll take a medium, please", phone=phone)
+    # History made the conversation (resolved); the customer's message reopened it.
+    item = page.get_by_test_id("conversation-item").filter(has_text="Mariam Al Mansoori")
+    await item.wait_for(timeout=15_000)
+    await item.click()
+    live = page.get_by_test_id("message").filter(has_text="I'll take a medium, please")
+    await live.wait_for(timeout=15_000)
+    messages = page.get_by_test_id("message")
+    texts = await messages.all_inner_texts()
+    order = [
+        next(i for i, text in enumerate(texts) if needle in text)
+        for needle in ("blue abaya", "Next week", "WhatsApp Business app history", "a medium")
+    ]
+    assert order == sorted(order), texts
+    reply = messages.filter(has_text="Next week, in all sizes")
+    assert await reply.get_attribute("data-direction") == "outbound"
+    assert await reply.locator(".author").inner_text() == "WhatsApp Business app"
+
+
 async def test_a_message_arriving_during_the_first_load_of_the_list_shows(
     platform: Platform, business: Business, new_context: Any
 ) -> None:

@@ -181,10 +181,11 @@ async def end_active(conn: Conn, conversation_id: UUID, reason: str) -> None:
 async def inbound_between(
     conn: Conn, conversation_id: UUID, after: int | None, through: int
 ) -> list[UUID]:
-    """Ids of the inbound messages with after < seq <= through, oldest first."""
+    """Ids of the inbound messages with after < seq <= through, oldest first; never the
+    imported history of the WhatsApp Business app (seq below 1: inbox.history)."""
     rows = await conn.fetch(
         "SELECT id FROM messages WHERE conversation_id = $1 AND direction = 'inbound'"
-        " AND ($2::bigint IS NULL OR seq > $2) AND seq <= $3 ORDER BY seq",
+        " AND seq > GREATEST(COALESCE($2::bigint, 0), 0) AND seq <= $3 ORDER BY seq",
         conversation_id, after, through,
     )  # fmt: skip
     return [row["id"] for row in rows]

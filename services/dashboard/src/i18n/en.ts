@@ -750,6 +750,7 @@ export const en = {
     choices: "Choices",
     reactions: "Reactions: {{emoji}}",
     unsupported: "This {{type}} message cannot be shown here.",
+    historyMedia: "A photo, video, voice note or file from the WhatsApp Business app history (not shared by WhatsApp).",
     removeAttachment: "Remove the attachment",
     tooLarge: "This file is too large: WhatsApp accepts at most {{size}} for this type.",
     wrongType: "WhatsApp cannot send this kind of file. Use JPEG or PNG images, MP4 video, common audio, PDF, Office or text documents.",

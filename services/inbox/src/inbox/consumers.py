@@ -1,7 +1,7 @@
 """Handlers of the inbox's two queues: event type -> handler.
 
 `inbox.events` brings the customers' messages, the business's own from the WhatsApp Business
-app (echoes) and the contacts of its address book, and the bot's actions
+app (echoes), the contacts of its address book and its chat history, and the bot's actions
 (`command.inbox.run_bot_actions`); `inbox.statuses` what happened to outbound messages: Meta's
 statuses and the dispatcher's send results (sent, failed). Two queues, each consumed with its
 own prefetch, so a campaign's flood of statuses never holds a customer's message back.
@@ -16,6 +16,7 @@ from inbox.deps import InboxDeps
 from inbox.handlers import (
     on_contact_sync_received,
     on_echo_received,
+    on_history_received,
     on_message_failed,
     on_message_received,
     on_message_sent,
@@ -28,6 +29,7 @@ from majlis.events.chatflow import RunBotActions
 from majlis.events.webhook_ingest import (
     ContactSyncReceived,
     EchoReceived,
+    HistoryReceived,
     MessageReceived,
     StatusReceived,
 )
@@ -41,6 +43,7 @@ HANDLERS: dict[str, DepsHandler] = {
     MessageReceived.routing_key: on_message_received,
     EchoReceived.routing_key: on_echo_received,
     ContactSyncReceived.routing_key: on_contact_sync_received,
+    HistoryReceived.routing_key: on_history_received,
     RunBotActions.routing_key: on_run_bot_actions,
     StatusReceived.routing_key: on_status_received,
     MessageSent.routing_key: on_message_sent,

@@ -73,7 +73,13 @@ def int_param(query: MultiMapping[str], name: str, low: int, high: int) -> int |
     raw = query.get(name)
     if raw is None:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
+    digits = raw[1:] if raw.startswith("-") and low < 0 else raw
+    if (
+        not digits.isascii()
+        or not digits.isdigit()
+        or len(digits) > 19
+        or not low <= int(raw) <= high
+    ):
         raise bad_query(name, f"must be an integer from {low} to {high}")
     return int(raw)
 

@@ -9,6 +9,7 @@ from inbox.contact_sync import apply_contact_sync
 from inbox.content import wamid_of
 from inbox.deps import InboxDeps
 from inbox.echoes import store_echo
+from inbox.history import import_history
 from inbox.inbound import store_inbound_message
 from inbox.media import fetch_pending_media
 from inbox.repository import Conn
@@ -19,6 +20,7 @@ from majlis.events.chatflow import RunBotActions
 from majlis.events.webhook_ingest import (
     ContactSyncReceived,
     EchoReceived,
+    HistoryReceived,
     MessageReceived,
     StatusReceived,
 )
@@ -66,6 +68,20 @@ async def on_contact_sync_received(event: Event, envelope: Envelope, deps: Inbox
         await apply_contact_sync(conn, event, claimed, deps)
 
     await idempotent(deps.pool, CONSUMER, apply)(event, envelope)
+
+
+async def on_history_received(event: Event, envelope: Envelope, deps: InboxDeps) -> None:
+    """Import a thread of the WhatsApp Business app's chat history once, then its files."""
+    if not isinstance(event, HistoryReceived):
+        raise TypeError("on_history_received needs a HistoryReceived event")
+    fetch: list[str] = []
+
+    async def store(conn: Conn, _event: Event, claimed: Envelope) -> None:
+        fetch[:] = await import_history(conn, event, claimed, deps)
+
+    await idempotent(deps.pool, CONSUMER, store)(event, envelope)
+    for wamid in fetch:
+        await fetch_pending_media(deps, envelope.tenant_id, wamid)
 
 
 async def on_status_received(event: Event, envelope: Envelope, deps: InboxDeps) -> None:

@@ -194,6 +194,68 @@ async def insert_webhook_message(
     return seq
 
 
+async def insert_history_message(
+    conn: Conn,
+    tenant_id: UUID,
+    message_id: UUID,
+    conversation_id: UUID,
+    *,
+    wamid: str,
+    outbound: bool,
+    message_type: str,
+    status: str,
+    body_enc: bytes,
+    at: datetime,
+    seq: int,
+) -> int | None:
+    """Store a message of the WhatsApp Business app's history (inbox.history) under its own
+    (negative) seq; None if the wamid is already stored."""
+    stored: int | None = await conn.fetchval(
+        "INSERT INTO messages (tenant_id, id, conversation_id, direction, wamid, type, body_enc,"
+        " status, sender_kind, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, $11) ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING seq",
+        tenant_id, message_id, conversation_id, "outbound" if outbound else "inbound", wamid,
+        message_type, body_enc, status, "business_app" if outbound else "customer", at, seq,
+    )  # fmt: skip
+    return stored
+
+
+async def complete_placeholder(
+    conn: Conn, wamid: str, message_type: str, body_enc: bytes
+) -> UUID | None:
+    """Give a history media placeholder the content that followed it; its id, or None if the
+    wamid is not a placeholder (any more)."""
+    found: UUID | None = await conn.fetchval(
+        "UPDATE messages SET type = $2, body_enc = $3, updated_at = now()"
+        " WHERE wamid = $1 AND type = 'media_placeholder' RETURNING id",
+        wamid,
+        message_type,
+        body_enc,
+    )
+    return found
+
+
+async def insert_history_conversation(
+    conn: Conn,
+    tenant_id: UUID,
+    conversation_id: UUID,
+    contact_id: UUID,
+    number_id: UUID,
+    last_at: datetime,
+) -> None:
+    """A resolved conversation for history of a customer who has none on the number."""
+    await conn.execute(
+        "INSERT INTO conversations (tenant_id, id, contact_id, number_id, status, controller,"
+        " last_message_at, resolved_at, unread_count) VALUES ($1, $2, $3, $4, 'resolved',"
+        " 'human', $5, $5, 0)",
+        tenant_id,
+        conversation_id,
+        contact_id,
+        number_id,
+        last_at,
+    )
+
+
 async def apply_status(
     conn: Conn, wamid: str, status: str, error_code: int | None, error_title: str | None
 ) -> StatusOutcome:

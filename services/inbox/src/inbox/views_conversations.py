@@ -183,7 +183,8 @@ async def list_messages(request: web.Request) -> web.Response:
     identity = await caller(request)
     cid = path_id(request, "conversation_id", "Conversation")
     only_params(request.query, MESSAGE_PARAMS)
-    before = int_param(request.query, "before", 1, 2**63 - 1)
+    # Below zero: the imported history of the WhatsApp Business app comes before seq 1.
+    before = int_param(request.query, "before", -(2**63), 2**63 - 1)
     after = int_param(request.query, "after", 0, 2**63 - 1)
     if before is not None and after is not None:
         raise ProblemError(422, "Use either before or after", slug="invalid-query-parameter")

@@ -19,6 +19,7 @@ from majlis.events.webhook_ingest import (
     AccountReceived,
     ContactSyncReceived,
     EchoReceived,
+    HistoryReceived,
     MessageReceived,
     PhoneQualityReceived,
     StatusReceived,
@@ -40,9 +41,10 @@ def event_id(item: WebhookItem, tenant_id: UUID) -> UUID:
     elif item.kind is ItemKind.STATUS:
         # The key security.md §5.1 names for statuses: (wamid, status, timestamp).
         name = f"{tenant_id}|status|{data['id']}|{data['status']}|{data.get('timestamp', '')}"
-    elif item.kind is ItemKind.CONTACT_SYNC:
-        # No id either; the item names the contact, the action and the second it happened.
-        name = f"{tenant_id}|contact_sync|{item.phone_number_id}|{_digest(data)}"
+    elif item.kind in (ItemKind.CONTACT_SYNC, ItemKind.HISTORY):
+        # No id of their own; the item's bytes are one (a contact, its action and the second
+        # it happened; a thread of a chunk, or one media message's content).
+        name = f"{tenant_id}|{item.kind.value}|{item.phone_number_id}|{_digest(data)}"
     else:
         # WABA-level changes have no id of their own: the change's canonical bytes are one.
         name = f"{tenant_id}|{item.kind.value}|{item.waba_id}|{item.entry_time}|{_digest(data)}"
@@ -76,6 +78,15 @@ def event_for(item: WebhookItem, received_at: datetime) -> Event:
                 phone_number_id=item.phone_number_id or "",
                 waba_id=item.waba_id,
                 change=item.data,
+                received_at=received_at,
+            )
+        case ItemKind.HISTORY:
+            return HistoryReceived(
+                phone_number_id=item.phone_number_id or "",
+                waba_id=item.waba_id,
+                thread=item.data["thread"],
+                chunk=item.data["chunk"],
+                business=item.data["business"],
                 received_at=received_at,
             )
         case ItemKind.STATUS:

@@ -26,6 +26,7 @@ class ItemKind(StrEnum):
     ECHO = "echo"
     STATUS = "status"
     CONTACT_SYNC = "contact_sync"
+    HISTORY = "history"
     TEMPLATE_STATUS = "template_status"
     PHONE_QUALITY = "phone_quality"
     ACCOUNT = "account"
@@ -39,13 +40,17 @@ _WABA_FIELDS: dict[str, ItemKind] = {
 }
 
 
-# WhatsApp Business app coexistence: what the business sends from the app on its phone, and
-# the contacts of the app's address book (all of them once onboarded, then each added, edited
-# or removed one).
+# WhatsApp Business app coexistence: what the business sends from the app on its phone, the
+# contacts of the app's address book (all of them once onboarded, then each added, edited or
+# removed one), and the app's chat history of the 180 days before onboarding (if the business
+# agreed to share it).
 ECHOES_FIELD = "smb_message_echoes"
 CONTACT_SYNC_FIELD = "smb_app_state_sync"
 CONTACT_SYNC_ACTIONS = frozenset({"add", "remove"})
-_BY_NUMBER = frozenset({ItemKind.MESSAGE, ItemKind.ECHO, ItemKind.STATUS, ItemKind.CONTACT_SYNC})
+HISTORY_FIELD = "history"
+_BY_NUMBER = frozenset(
+    {ItemKind.MESSAGE, ItemKind.ECHO, ItemKind.STATUS, ItemKind.CONTACT_SYNC, ItemKind.HISTORY}
+)
 
 
 class WebhookShapeError(ValueError):
@@ -121,6 +126,8 @@ def _parse_change(
         _parse_echoes_value(parsed, value, waba_id)
     elif name == CONTACT_SYNC_FIELD:
         _parse_state_sync_value(parsed, value, waba_id)
+    elif name == HISTORY_FIELD:
+        _parse_history_value(parsed, value, waba_id)
     elif isinstance(name, str) and name in _WABA_FIELDS:
         if not waba_id:
             parsed.skipped[(name, "malformed")] += 1
@@ -203,6 +210,60 @@ def _parse_state_sync_value(parsed: ParsedWebhook, value: dict[str, Any], waba_i
             parsed.skipped[("contact_sync", "malformed")] += 1
             continue
         parsed.items.append(WebhookItem(ItemKind.CONTACT_SYNC, waba_id, change, phone_number_id))
+
+
+def _parse_history_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
+    """A chat history chunk: `history[]` of {metadata: {phase, chunk_order, progress},
+    threads: [{id: the customer's number, messages: [...]}]} (or {errors} when the business
+    declined to share its history); or, for a media message of the history, `messages[]` with
+    its full content. One item per thread, and one per such media message, each as
+    {"thread": {"id", "messages"}, "chunk": metadata, "business": the business's number}."""
+    metadata = value.get("metadata")
+    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    chunks, media = _list(value.get("history")), _list(value.get("messages"))
+    if not isinstance(phone_number_id, str) or not phone_number_id:
+        parsed.skipped[(HISTORY_FIELD, "malformed")] += max(1, len(chunks) + len(media))
+        return
+    business = _digits(metadata.get("display_phone_number") if metadata else None)
+    if not chunks and not media:
+        parsed.skipped[(HISTORY_FIELD, "empty")] += 1
+    for chunk in chunks:
+        if not isinstance(chunk, dict):
+            parsed.skipped[(HISTORY_FIELD, "malformed")] += 1
+            continue
+        if _list(chunk.get("errors")):
+            # The business turned history sharing off in the app: nothing will come.
+            parsed.skipped[(HISTORY_FIELD, "declined")] += 1
+            continue
+        info = chunk.get("metadata") if isinstance(chunk.get("metadata"), dict) else {}
+        for thread in _list(chunk.get("threads")):
+            messages = thread.get("messages") if isinstance(thread, dict) else None
+            if (
+                not isinstance(thread, dict)
+                or not _non_empty_str(thread.get("id"))
+                or not isinstance(messages, list)
+                or not messages
+            ):
+                parsed.skipped[("history_thread", "malformed")] += 1
+                continue
+            data = {"thread": thread, "chunk": info, "business": business}
+            parsed.items.append(WebhookItem(ItemKind.HISTORY, waba_id, data, phone_number_id))
+    for message in media:
+        if not isinstance(message, dict) or not _non_empty_str(message.get("id")):
+            parsed.skipped[("history_message", "malformed")] += 1
+            continue
+        sender = _digits(message.get("from"))
+        customer = _digits(message.get("to")) if sender == business else sender
+        if not customer:
+            parsed.skipped[("history_message", "malformed")] += 1
+            continue
+        thread = {"id": customer, "messages": [message]}
+        data = {"thread": thread, "chunk": {}, "business": business}
+        parsed.items.append(WebhookItem(ItemKind.HISTORY, waba_id, data, phone_number_id))
+
+
+def _digits(value: object) -> str:
+    return "".join(ch for ch in value if ch.isdigit()) if isinstance(value, str) else ""
 
 
 def _sender_contact(

@@ -63,6 +63,29 @@ class ContactSyncReceived(Event):
 
 
 @register_event
+class HistoryReceived(Event):
+    """Part of the WhatsApp Business app's chat history of the 180 days before the number was
+    onboarded (coexistence, when the business agreed to share it): one thread of one chunk, or
+    the full content of one media message of the history.
+
+    `thread`: {`id`: the customer's number, `messages`: Meta's message objects; `from` is the
+    customer, or the business for what it sent (with `to`); `history_context.status` is the
+    message's last status; `type` "media_placeholder" for media whose content follows}.
+    `chunk`: {`phase`, `chunk_order`, `progress`} as Meta sent them (empty for media content).
+    `business`: the business's number (digits), to tell its messages from the customer's.
+    """
+
+    routing_key = "webhook_ingest.history.received"
+
+    phone_number_id: str
+    waba_id: str
+    thread: dict[str, Any]
+    chunk: dict[str, Any]
+    business: str
+    received_at: AwareDatetime
+
+
+@register_event
 class StatusReceived(Event):
     """Meta reported a status (sent, delivered, read, failed, played) of an outbound message."""
 

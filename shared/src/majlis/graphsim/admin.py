@@ -186,6 +186,68 @@ async def app_contact(request: web.Request) -> web.Response:
     return web.json_response({"action": action}, status=201)
 
 
+_HISTORY_DECLINED = {
+    "code": 2593109,
+    "title": "History sync is turned off by the business from the WhatsApp Business App",
+    "message": "History sync is turned off by the business from the WhatsApp Business App",
+    "error_data": {"details": "History sharing is turned off by the business"},
+}
+
+
+async def history(request: web.Request) -> web.Response:
+    """Play Meta sharing the WhatsApp Business app's chat history (coexistence): deliver one
+    signed ``history`` webhook chunk. ``threads``: [{"with": customer number, "messages":
+    [{"by": "customer" | "business", "text": ..., "ago_s": seconds before now, "status":
+    "READ"...}]}] (or a ``message`` object instead of ``text``); ``phase``, ``chunk_order``,
+    ``progress``; or ``{"declined": true}`` for a business that turned sharing off."""
+    sim = simulator(request)
+    body = await _body(request)
+    number = _number_for(sim, body)
+    business = digits(number.display_phone_number) or number.phone_number_id
+    if body.get("declined") is True:
+        chunk: dict[str, Any] = {"errors": [_HISTORY_DECLINED]}
+        wamids: list[str] = []
+    else:
+        threads, wamids = [], []
+        for thread in body.get("threads") or []:
+            customer = digits(str(thread.get("with", ""))) if isinstance(thread, dict) else ""
+            if not 7 <= len(customer) <= 15:
+                raise _bad("each thread needs with: a phone number")
+            messages = []
+            for spec in thread.get("messages") or []:
+                if not isinstance(spec, dict):
+                    raise _bad("messages must be objects")
+                by_business = spec.get("by") == "business"
+                item: dict[str, Any] = {
+                    "from": business if by_business else customer,
+                    "id": new_wamid(customer),
+                    "timestamp": str(int(sim.clock() - float(spec.get("ago_s", 3600)))),
+                }
+                if by_business:
+                    item["to"] = customer
+                if isinstance(spec.get("message"), dict):
+                    item.update(spec["message"])
+                elif isinstance(spec.get("text"), str):
+                    item.update({"type": "text", "text": {"body": spec["text"]}})
+                else:
+                    raise _bad("each message needs text or message")
+                item["history_context"] = {"status": str(spec.get("status", "READ"))}
+                messages.append(item)
+                wamids.append(item["id"])
+            threads.append({"id": customer, "messages": messages})
+        chunk = {
+            "metadata": {
+                "phase": int(body.get("phase", 0)),
+                "chunk_order": int(body.get("chunk_order", 1)),
+                "progress": int(body.get("progress", 100)),
+            },
+            "threads": threads,
+        }
+    sim.webhooks.schedule(Update(number.waba_id, "history", chunk, "history", number.metadata()))
+    log.info("graphsim.history", phone_number_id=number.phone_number_id, messages=len(wamids))
+    return web.json_response({"wamids": wamids}, status=201)
+
+
 async def open_window(request: web.Request) -> web.Response:
     """Open the 24 h customer-service window as if the customer had just written."""
     sim = simulator(request)

@@ -61,6 +61,7 @@ def _add_routes(app: web.Application) -> None:
     router.add_post("/_sim/inbound", admin.inbound)
     router.add_post("/_sim/echo", admin.echo)
     router.add_post("/_sim/app-contacts", admin.app_contact)
+    router.add_post("/_sim/history", admin.history)
     router.add_post("/_sim/window", admin.open_window)
     router.add_post("/_sim/numbers", admin.register_number)
     router.add_get("/_sim/sent", admin.list_sent)

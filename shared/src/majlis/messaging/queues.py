@@ -5,17 +5,19 @@ from __future__ import annotations
 from majlis.messaging.topology import QueueSpec
 
 # The inbox stores the customers' messages (and the echoes of what the business sent from the
-# WhatsApp Business app, and the contacts of the app's address book) and applies what the bot
-# decided (`command.inbox.*`: messages, tags, contact updates, hand-offs). Statuses and send results
-# have a queue of their own (below): a campaign brings three statuses and a send result per
-# recipient, thousands a second, and a customer's message must never wait behind them. It
-# used to take every webhook_ingest and broadcast event, most of them only to drop them.
+# WhatsApp Business app, the contacts of the app's address book and its chat history) and
+# applies what the bot decided (`command.inbox.*`: messages, tags, contact updates,
+# hand-offs). Statuses and send results have a queue of their own (below): a campaign brings
+# three statuses and a send result per recipient, thousands a second, and a customer's message
+# must never wait behind them. It used to take every webhook_ingest and broadcast event, most
+# of them only to drop them.
 INBOX_EVENTS = QueueSpec(
     "inbox.events",
     (
         "webhook_ingest.message.received",
         "webhook_ingest.echo.received",
         "webhook_ingest.contact_sync.received",
+        "webhook_ingest.history.received",
         "command.inbox.*",
     ),
     retired_bindings=("webhook_ingest.#", "broadcast.#"),

@@ -329,6 +329,14 @@ export function MessageContent({ message, text }: { message: Message; text: stri
     case "note":
     case "reaction":
       return <p dir="auto">{text}</p>;
+    case "media_placeholder":
+      // A photo, video, voice note or file of the WhatsApp Business app's history: Meta shares
+      // the content only for the last two weeks (it replaces this once it comes).
+      return (
+        <p className="muted" data-testid="history-media">
+          <FileText size={14} aria-hidden="true" /> {t("messages.historyMedia")}
+        </p>
+      );
     default:
       return (
         <div className="unsupported" data-testid="unsupported">
