@@ -138,11 +138,10 @@ def _parse_change(
 
 
 def _parse_messages_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
-    metadata = value.get("metadata")
-    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    phone_number_id = _number_of(value)
     messages = _list(value.get("messages"))
     statuses = _list(value.get("statuses"))
-    if not isinstance(phone_number_id, str) or not phone_number_id:
+    if phone_number_id is None:
         parsed.skipped[("messages", "malformed")] += max(1, len(messages) + len(statuses))
         return
     # Out-of-band errors (e.g. a failed inbound media download) arrive without an item.
@@ -171,10 +170,9 @@ def _parse_messages_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id:
 
 
 def _parse_echoes_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
-    metadata = value.get("metadata")
-    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    phone_number_id = _number_of(value)
     echoes = _list(value.get("message_echoes"))
-    if not isinstance(phone_number_id, str) or not phone_number_id:
+    if phone_number_id is None:
         parsed.skipped[(ECHOES_FIELD, "malformed")] += max(1, len(echoes))
         return
     if not echoes:
@@ -189,10 +187,9 @@ def _parse_echoes_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: s
 def _parse_state_sync_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: str) -> None:
     """`state_sync[]` items of type `contact`: {type, contact: {full_name, first_name,
     phone_number}, action: add | remove, metadata: {timestamp}} (names absent on remove)."""
-    metadata = value.get("metadata")
-    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    phone_number_id = _number_of(value)
     changes = _list(value.get("state_sync"))
-    if not isinstance(phone_number_id, str) or not phone_number_id:
+    if phone_number_id is None:
         parsed.skipped[(CONTACT_SYNC_FIELD, "malformed")] += max(1, len(changes))
         return
     if not changes:
@@ -218,13 +215,13 @@ def _parse_history_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: 
     declined to share its history); or, for a media message of the history, `messages[]` with
     its full content. One item per thread, and one per such media message, each as
     {"thread": {"id", "messages"}, "chunk": metadata, "business": the business's number}."""
-    metadata = value.get("metadata")
-    phone_number_id = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    phone_number_id = _number_of(value)
     chunks, media = _list(value.get("history")), _list(value.get("messages"))
-    if not isinstance(phone_number_id, str) or not phone_number_id:
+    if phone_number_id is None:
         parsed.skipped[(HISTORY_FIELD, "malformed")] += max(1, len(chunks) + len(media))
         return
-    business = _digits(metadata.get("display_phone_number") if metadata else None)
+    metadata = value.get("metadata")
+    business = _digits(metadata.get("display_phone_number") if isinstance(metadata, dict) else None)
     if not chunks and not media:
         parsed.skipped[(HISTORY_FIELD, "empty")] += 1
     for chunk in chunks:
@@ -260,6 +257,13 @@ def _parse_history_value(parsed: ParsedWebhook, value: dict[str, Any], waba_id: 
         thread = {"id": customer, "messages": [message]}
         data = {"thread": thread, "chunk": {}, "business": business}
         parsed.items.append(WebhookItem(ItemKind.HISTORY, waba_id, data, phone_number_id))
+
+
+def _number_of(value: dict[str, Any]) -> str | None:
+    """The phone_number_id of the business number a change is about (its `metadata`)."""
+    metadata = value.get("metadata")
+    found = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+    return found if isinstance(found, str) and found else None
 
 
 def _digits(value: object) -> str:
