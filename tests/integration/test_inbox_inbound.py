@@ -549,6 +549,10 @@ async def test_message_for_another_tenants_number_is_not_stored_under_it(
         async with tenant_transaction(db_pool, who.id, readonly=True) as conn:
             assert await conn.fetchval("SELECT count(*) FROM messages") == 0
             assert await conn.fetchval("SELECT count(*) FROM contacts") == 0
+            # Nor is anyone's number taken for one shared with the WhatsApp Business app.
+            assert await conn.fetchval(
+                "SELECT bool_and(coexistence_since IS NULL) FROM whatsapp_numbers"
+            )
 
 
 def test_stored_event_has_no_content() -> None:
@@ -785,6 +789,9 @@ async def test_the_business_apps_address_book_fills_in_the_contacts(
             return None
         return cipher.decrypt_text(name_enc, tenant_id=tenant.id, field="contacts.name")
 
+    rate = "SELECT row(coexistence_since IS NOT NULL, send_rate)::text FROM whatsapp_numbers"
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval(rate) == "(f,80)"
     await app_contact("971507770002", "سارة المنصوري")
     await app_contact("971507770003", "Omar Haddad")
     await app_contact("971507770004", "Khalid")
@@ -798,6 +805,9 @@ async def test_the_business_apps_address_book_fills_in_the_contacts(
         )
     assert b"971507770002" not in bytes(phone_enc)
     assert await name_of("+971507770002") == "سارة المنصوري"
+    # The number is shared with the app: Meta holds it to 20 messages/s, and so do we.
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval(rate) == "(t,20)"
     assert await name_of("+971507770003") == "Omar Haddad"
     assert await name_of("+971507770004") == "Khalid (VIP, prefers Arabic)"
     changes = await _events_of(
@@ -1015,3 +1025,26 @@ async def test_history_through_the_simulator_and_the_ingest(
         ("inbound", "received"), ("outbound", "read")
     ]  # fmt: skip
     assert all(r["seq"] < 0 for r in rows)
+
+
+async def test_a_number_shared_with_the_business_app_is_paced_at_20_per_second(
+    make_tenant: Callable[[], Awaitable[Tenant]], db_pool: Any
+) -> None:
+    """The rate the dispatcher and campaigns pace a number at (`send_rate`): the configured one
+    (80 by default), at most 20 once the number is known to be shared with the app."""
+    tenant = await make_tenant()
+    expected = {
+        (None, False): 80, (1000, False): 1000, (10, False): 10,
+        (None, True): 20, (1000, True): 20, (10, True): 10,
+    }  # fmt: skip
+    async with tenant_transaction(db_pool, tenant.id, "owner") as conn:
+        for (configured, shared), rate in expected.items():
+            await conn.execute(
+                "UPDATE whatsapp_numbers SET send_rate_per_second = $2,"
+                " coexistence_since = CASE WHEN $3 THEN now() END WHERE id = $1",
+                tenant.number_id, configured, shared,
+            )  # fmt: skip
+            found = await conn.fetchval(
+                "SELECT send_rate FROM whatsapp_numbers WHERE id = $1", tenant.number_id
+            )
+            assert found == rate, (configured, shared)

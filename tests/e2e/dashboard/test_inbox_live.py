@@ -102,7 +102,8 @@ async def test_what_the_owner_sends_from_the_business_app_shows_in_the_thread(
     platform: Platform, business: Business, new_context: Any
 ) -> None:
     """Coexistence: the owner answers from the WhatsApp Business app on the phone; the team
-    sees the answer in the conversation, live, marked as sent from the app."""
+    sees the answer in the conversation, live, marked as sent from the app, and Settings
+    shows the number as shared with the app (paced at 20 messages/s)."""
     page = await (await new_context()).new_page()
     await sign_in(page, platform, business.email)
     await customer_writes(platform, business, "Do you deliver to Sharjah?")
@@ -115,6 +116,15 @@ async def test_what_the_owner_sends_from_the_business_app_shows_in_the_thread(
     await echo.wait_for(timeout=15_000)
     assert await echo.get_attribute("data-direction") == "outbound"
     assert await echo.locator(".author").inner_text() == "WhatsApp Business app"
+    # The number is shared with the app, which Meta holds to 20 messages/s: Settings says so.
+    await page.get_by_role("link", name="Settings").click()
+    await page.reload()  # the numbers were read (and cached) before the echo came
+    row = page.get_by_role("row").filter(has_text="+971 4 555 0100")
+    shared = row.get_by_test_id("coexistence")
+    await shared.wait_for(timeout=15_000)
+    assert await shared.inner_text() == (
+        "Shared with the WhatsApp Business app: 20 messages/s at most"
+    )
 
 
 async def test_the_business_apps_chat_history_reads_before_the_live_messages(

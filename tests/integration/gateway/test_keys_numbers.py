@@ -307,6 +307,36 @@ async def test_a_number_whose_sends_are_held_says_why_and_a_manager_resumes_it(
     assert (status, renewed["sending_paused"]) == (200, None)
 
 
+async def test_a_number_shows_its_send_rate_and_whether_the_business_app_shares_it(
+    gateway: GatewayUnderTest, db_pool: Any
+) -> None:
+    """The rate sends are paced at (Meta's 80, or the configured one) drops to 20 once the
+    number is known to be shared with the WhatsApp Business app (migration 0035), and says
+    since when; another tenant sees nothing."""
+    owner, _, tenant_id = await gateway.owner()
+    stranger, _, _ = await gateway.owner()
+    status, created = await _connect(owner, "+971 4 300 0002")
+    assert status == 201, created
+    assert (created["send_rate"], created["shared_with_business_app_since"]) == (80, None)
+    async with tenant_transaction(db_pool, tenant_id) as conn:
+        await conn.execute(
+            "UPDATE whatsapp_numbers SET send_rate_per_second = 200 WHERE id = $1",
+            uuid.UUID(created["id"]),
+        )
+    (shown,) = (await owner.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    assert (shown["send_rate"], shown["shared_with_business_app_since"]) == (200, None)
+    # What the inbox records at the number's first echo, address-book or history webhook.
+    async with tenant_transaction(db_pool, tenant_id) as conn:
+        await conn.execute(
+            "UPDATE whatsapp_numbers SET coexistence_since = now() WHERE id = $1",
+            uuid.UUID(created["id"]),
+        )
+    (shown,) = (await owner.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    assert shown["send_rate"] == 20
+    assert shown["shared_with_business_app_since"] is not None
+    assert (await stranger.request("GET", "/api/v1/numbers"))[1]["numbers"] == []
+
+
 async def test_a_number_is_connected_only_under_the_account_meta_lists_it_in(
     gateway: GatewayUnderTest, graph_simulator: str, db_pool: Any
 ) -> None:

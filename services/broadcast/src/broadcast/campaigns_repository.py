@@ -49,8 +49,7 @@ async def template(conn: Conn, template_id: UUID) -> Row | None:
 async def number(conn: Conn, number_id: UUID) -> Row | None:
     """A number's WABA, send rate and messaging tier."""
     return await conn.fetchrow(
-        "SELECT id, waba_id, coalesce(send_rate_per_second, 80) AS rate, messaging_tier"
-        " FROM whatsapp_numbers WHERE id = $1",
+        "SELECT id, waba_id, send_rate AS rate, messaging_tier FROM whatsapp_numbers WHERE id = $1",
         number_id,
     )
 

@@ -26,7 +26,7 @@ async def load_number(conn: Conn, number_id: UUID) -> Row | None:
         "SELECT phone_number_id, access_token_enc, token_invalid_at, sending_blocked_at,"
         " coalesce(restricted_bulk_until > now(), false) AS bulk_held,"
         " coalesce(restricted_replies_until > now(), false) AS replies_held,"
-        " coalesce(send_rate_per_second, 80) AS rate FROM whatsapp_numbers WHERE id = $1",
+        " send_rate AS rate FROM whatsapp_numbers WHERE id = $1",
         number_id,
     )
     return row
@@ -76,7 +76,7 @@ async def load(conn: Conn, send_id: UUID) -> Row | None:
     row: Row | None = await conn.fetchrow(
         "SELECT s.id, s.number_id, s.priority, s.state, s.attempts, s.transient_failures,"
         " s.payload_enc, s.next_attempt_at, n.phone_number_id, n.access_token_enc,"
-        " n.token_invalid_at, n.sending_blocked_at, coalesce(n.send_rate_per_second, 80) AS rate,"
+        " n.token_invalid_at, n.sending_blocked_at, n.send_rate AS rate,"
         " coalesce(n.restricted_bulk_until > now(), false) AS bulk_held,"
         " coalesce(n.restricted_replies_until > now(), false) AS replies_held"
         " FROM outbound_sends s"

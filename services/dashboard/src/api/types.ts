@@ -172,6 +172,9 @@ export interface WhatsAppNumber {
   sending_paused_at?: string | null;
   /** Meta's restrictions in force: campaigns and/or replies held until `until` (null: no end given). */
   restrictions?: { kind: "campaigns" | "replies"; until: string | null }[];
+  /** Messages per second sent at most (20 once shared with the WhatsApp Business app). */
+  send_rate?: number;
+  shared_with_business_app_since?: string | null;
 }
 
 export interface ApiKey {

@@ -807,6 +807,7 @@ export const ar: Dictionary = {
       until: "حتى {{when}}",
       noEnd: "حتى ترفع Meta القيد",
     },
+    coexistence: "مشترك مع تطبيق واتساب للأعمال: {{rate}} رسالة في الثانية كحد أقصى",
     accountEvents: {
       ACCOUNT_RESTRICTION: "قيّدت Meta الحساب",
       ACCOUNT_VIOLATION: "أبلغت Meta عن مخالفة للسياسات",

@@ -806,6 +806,7 @@ export const en = {
       until: "until {{when}}",
       noEnd: "until Meta lifts it",
     },
+    coexistence: "Shared with the WhatsApp Business app: {{rate}} messages/s at most",
     accountEvents: {
       ACCOUNT_RESTRICTION: "Account restricted by Meta",
       ACCOUNT_VIOLATION: "Policy violation reported by Meta",

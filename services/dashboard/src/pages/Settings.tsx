@@ -105,7 +105,14 @@ function Numbers({ manager }: { manager: boolean }) {
                 ))}
               </td>
               <td><Quality number={n} /></td>
-              <td data-testid="messaging-tier">{tierText(n.messaging_tier, t)}</td>
+              <td data-testid="messaging-tier">
+                {tierText(n.messaging_tier, t)}
+                {n.shared_with_business_app_since && (
+                  <div className="muted small" data-testid="coexistence">
+                    {t("quality.coexistence", { rate: formatNumber(n.send_rate ?? 20) })}
+                  </div>
+                )}
+              </td>
               <td>
                 {manager && (
                   <div className="row">

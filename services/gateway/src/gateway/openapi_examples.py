@@ -99,6 +99,8 @@ ROUTE_EXAMPLES: dict[tuple[str, str], Example] = {
             "sending_paused": None,
             "sending_paused_at": None,
             "restrictions": [],
+            "send_rate": 80,
+            "shared_with_business_app_since": None,
         },
     },
     ("POST", "/api/v1/team/invites"): {

@@ -131,6 +131,15 @@ class NumberOut(BaseModel):
     )
     sending_paused_at: datetime | None
     restrictions: list[NumberRestriction]
+    send_rate: int = Field(
+        description="Messages per second sent from this number at most: Meta's default 80 or"
+        " the rate configured for it, and 20 at most once it is shared with the WhatsApp"
+        " Business app (Meta's fixed limit for coexistence numbers)."
+    )
+    shared_with_business_app_since: datetime | None = Field(
+        description="Since when the number is known to be shared with the WhatsApp Business"
+        " app (coexistence): its first echo, address-book or history webhook."
+    )
 
 
 class NumbersOut(BaseModel):

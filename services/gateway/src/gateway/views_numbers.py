@@ -38,7 +38,10 @@ _COLUMNS = (
     " AS campaigns_held_until,"
     " coalesce(restricted_replies_until > now(), false) AS replies_held,"
     " CASE WHEN restricted_replies_until < 'infinity' THEN restricted_replies_until END"
-    " AS replies_held_until"
+    " AS replies_held_until,"
+    # The rate sends are paced at, and since when the number is known to be shared with the
+    # WhatsApp Business app (which holds it to 20/s; migration 0035).
+    " send_rate, coexistence_since"
 )
 _QUALITY = re.compile(r"^[A-Z_]{1,32}$")
 
@@ -66,6 +69,7 @@ def _restrictions(row: asyncpg.Record) -> list[dict[str, Any]]:
 
 def _number_json(row: asyncpg.Record) -> dict[str, Any]:
     updated, account = row["quality_updated_at"], row["account_updated_at"]
+    shared = row["coexistence_since"]
     paused, paused_at = _paused(row)
     return {
         "id": str(row["id"]),
@@ -92,6 +96,8 @@ def _number_json(row: asyncpg.Record) -> dict[str, Any]:
         # Meta restricts the account for a time: campaigns (starting conversations) and/or
         # replies (answering customers) are held until then.
         "restrictions": _restrictions(row),
+        "send_rate": row["send_rate"],
+        "shared_with_business_app_since": shared.isoformat() if shared is not None else None,
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from inbox import repository
 from inbox.content import address_book_identity
 from inbox.deps import InboxDeps
-from inbox.inbound import find_or_create_contact
+from inbox.inbound import find_or_create_contact, note_coexistence
 from inbox.repository import Conn
 from majlis.events import Envelope
 from majlis.events.webhook_ingest import ContactSyncReceived
@@ -33,10 +33,12 @@ async def apply_contact_sync(
     conn: Conn, event: ContactSyncReceived, envelope: Envelope, deps: InboxDeps
 ) -> None:
     """Create (or complete the name of) the contact an address-book change names."""
-    if await repository.number_id_for(conn, event.phone_number_id) is None:
+    number_id = await repository.number_id_for(conn, event.phone_number_id)
+    if number_id is None:
         # Not a number of this tenant's (RLS hides the others'): nothing for anyone.
         log.warning("inbox.number_unknown", phone_number_id=event.phone_number_id)
         return
+    await note_coexistence(conn, number_id)
     action = event.change.get("action")
     if action != "add":
         log.info("inbox.contact_sync_kept", action=str(action)[:16])

@@ -34,7 +34,13 @@ from inbox.conversation_opening import (
 )
 from inbox.conversations import updated_event
 from inbox.deps import InboxDeps
-from inbox.inbound import BODY_FIELD, DuplicateMessage, find_or_create_contact, first_delivery
+from inbox.inbound import (
+    BODY_FIELD,
+    DuplicateMessage,
+    find_or_create_contact,
+    first_delivery,
+    note_coexistence,
+)
 from inbox.repository import Conn
 from inbox.statuses import publish_state
 from majlis.events import Envelope, caused_by
@@ -58,6 +64,7 @@ async def store_echo(conn: Conn, event: EchoReceived, envelope: Envelope, deps: 
     if first is None:
         return
     wamid, number_id = first
+    await note_coexistence(conn, number_id)
     identity = recipient_identity(event.message, deps.phone_region)
     if identity is None:
         log.warning("inbox.echo_recipient_unidentified", message_type=message_type(event.message))

@@ -38,7 +38,7 @@ from inbox import media_repository, replies_repository, repository
 from inbox.content import SenderIdentity, e164, media_ref, message_type, wamid_of
 from inbox.conversation_opening import latest_conversation_for_update, lock_contact_number
 from inbox.deps import InboxDeps
-from inbox.inbound import BODY_FIELD, find_or_create_contact
+from inbox.inbound import BODY_FIELD, find_or_create_contact, note_coexistence
 from inbox.repository import Conn
 from majlis.events import Envelope
 from majlis.events.webhook_ingest import HistoryReceived
@@ -131,6 +131,7 @@ async def import_history(
         # Not a number of this tenant's (RLS hides the others'): nothing for anyone.
         log.warning("inbox.number_unknown", phone_number_id=event.phone_number_id)
         return []
+    await note_coexistence(conn, number_id)
     phone = e164(event.thread.get("id"), deps.phone_region)
     messages = _messages(event)
     if phone is None or not messages:

@@ -134,6 +134,13 @@ async def first_delivery(
     return wamid, number_id
 
 
+async def note_coexistence(conn: Conn, number_id: UUID) -> None:
+    """A coexistence webhook (echo, address book, history) came for the number: it is shared
+    with the WhatsApp Business app, which Meta paces at 20 messages per second."""
+    if await repository.mark_coexistence(conn, number_id):
+        log.info("inbox.number_shared_with_business_app", number_id=str(number_id))
+
+
 async def _contact_changed(
     conn: Conn, tenant_id: UUID, contact_id: UUID, change: Literal["created", "updated"]
 ) -> None:

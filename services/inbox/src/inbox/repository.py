@@ -194,6 +194,17 @@ async def insert_webhook_message(
     return seq
 
 
+async def mark_coexistence(conn: Conn, number_id: UUID) -> bool:
+    """Note that the number is shared with the WhatsApp Business app (Meta then holds it to
+    20 messages per second: migration 0035); True the first time only."""
+    status: str = await conn.execute(
+        "UPDATE whatsapp_numbers SET coexistence_since = now()"
+        " WHERE id = $1 AND coexistence_since IS NULL",
+        number_id,
+    )
+    return status == "UPDATE 1"
+
+
 async def insert_history_message(
     conn: Conn,
     tenant_id: UUID,
