@@ -104,6 +104,9 @@ async def _customer_message_reaches_the_inbox(
             await _an_echo_of_the_business_app_joins_the_thread(
                 env, sim_port, phone_number_id, pool, tenant_id
             )
+            await _the_business_apps_address_book_and_history_arrive(
+                env, sim_port, phone_number_id, pool, tenant_id
+            )
         finally:
             await pool.close()
     finally:
@@ -133,6 +136,42 @@ async def _an_echo_of_the_business_app_joins_the_thread(
             break
         await asyncio.sleep(0.1)
     assert kind == "business_app", "the echo never reached the inbox"
+
+
+async def _the_business_apps_address_book_and_history_arrive(
+    env: dict[str, str], sim_port: int, phone_number_id: str, pool: Any, tenant_id: uuid.UUID
+) -> None:
+    """`majlis sim contact` and `majlis sim history`: a contact of the app's address book
+    joins the contacts; a chat of the app's history reads before any live message."""
+
+    async def sim(*arguments: str) -> list[str]:
+        run = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "majlis.cli", "sim", *arguments,
+            "--phone-number-id", phone_number_id, "--sim-url", f"http://127.0.0.1:{sim_port}",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await run.communicate()
+        assert run.returncode == 0, out.decode()
+        return out.decode().split()
+
+    assert await sim("contact", "--phone", "+971507770055", "--name", "Huda Saeed") == ["add"]
+    wamids = await sim(
+        "history", "--with", "+971507770055", "--text", "هل يوجد توصيل؟", "--reply", "Yes"
+    )
+    assert len(wamids) == 2
+    for _ in range(100):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            rows = await conn.fetch(
+                "SELECT m.seq, ct.name_enc IS NOT NULL AS named FROM messages m"
+                " JOIN conversations c ON c.id = m.conversation_id"
+                " JOIN contacts ct ON ct.id = c.contact_id WHERE m.wamid = ANY($1::text[])",
+                wamids,
+            )
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(rows) == 2, "the history never reached the inbox"
+    assert all(r["seq"] < 0 and r["named"] for r in rows)
 
 
 async def _agent_reply_is_delivered(
