@@ -999,6 +999,18 @@ async def test_the_business_apps_chat_history_comes_before_the_live_thread(
                                      field="messages.body"))  # fmt: skip
     assert body["image"]["caption"] == "القائمة"
 
+    # The same messages again under another event and another customer's thread (another
+    # identity of the same person): all known, so no contact or conversation is made for it.
+    again = first.model_copy(update={
+        "id": uuid.uuid4(),
+        "payload": {**first.payload, "thread": {**first.payload["thread"], "id": "971500000123"}},
+    })  # fmt: skip
+    await publish(platform_bus, [again])
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 6)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM contacts") == 2
+        assert await conn.fetchval("SELECT count(*) FROM conversations") == 2
+
 
 async def test_history_through_the_simulator_and_the_ingest(
     inbox: Client, sim: str, make_tenant: Callable[[], Awaitable[Tenant]], db_pool: Any

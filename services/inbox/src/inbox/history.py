@@ -121,6 +121,11 @@ def _messages(event: HistoryReceived) -> list[_Message]:
     return found
 
 
+def _completes(stored_type: str, kind: str) -> bool:
+    """Whether a message of `kind` gives a stored placeholder its content."""
+    return stored_type == PLACEHOLDER and kind != PLACEHOLDER
+
+
 async def import_history(
     conn: Conn, event: HistoryReceived, envelope: Envelope, deps: InboxDeps
 ) -> list[str]:
@@ -137,19 +142,23 @@ async def import_history(
     if phone is None or not messages:
         log.warning("inbox.history_thread_skipped", messages=len(messages))
         return []
+    known = await repository.stored_types(conn, [m.wamid for m in messages])
+    if all(m.wamid in known and not _completes(known[m.wamid], m.kind) for m in messages):
+        # A redelivery under another event id, or messages that all came live: nothing new.
+        log.info("inbox.history_known", messages=len(messages))
+        return []
     contact_id = await find_or_create_contact(
         conn, tenant_id, SenderIdentity(phone, None, None), deps
     )
     await lock_contact_number(conn, contact_id, number_id)
     found = await latest_conversation_for_update(conn, contact_id, number_id)
     newest = max(messages, key=lambda m: m.seq)
-    if found is None:
-        conversation_id = uuid4()
+    created = found is None
+    conversation_id = uuid4() if found is None else found[0]
+    if created:
         await repository.insert_history_conversation(
             conn, tenant_id, conversation_id, contact_id, number_id, newest.at
         )
-    else:
-        conversation_id = found[0]
     stored, completed, fetch = 0, 0, []
     for message in messages:
         body_enc = deps.cipher.encrypt(message.content, tenant_id=tenant_id, field=BODY_FIELD)
@@ -169,7 +178,7 @@ async def import_history(
         )
         if seq is not None:
             stored += 1
-        elif message.kind != PLACEHOLDER:
+        elif _completes(known.get(message.wamid, ""), message.kind):
             # Stored already: a placeholder of it gets the content that followed it.
             found_id = await repository.complete_placeholder(
                 conn, message.wamid, message.kind, body_enc
@@ -186,6 +195,10 @@ async def import_history(
     if stored:
         # Only a conversation that had no message yet takes one of these as its latest.
         await replies_repository.touch_conversation(conn, conversation_id, newest.seq, newest.at)
+    elif created:
+        # Every message was stored already (under another of the customer's identities):
+        # no empty conversation is left behind.
+        await repository.delete_conversation(conn, conversation_id)
     log.info(
         "inbox.history_imported",
         stored=stored,

@@ -267,6 +267,19 @@ async def insert_history_conversation(
     )
 
 
+async def stored_types(conn: Conn, wamids: list[str]) -> dict[str, str]:
+    """The type of each of these wamids that is stored already."""
+    rows = await conn.fetch(
+        "SELECT wamid, type FROM messages WHERE wamid = ANY($1::text[])", wamids
+    )
+    return {row["wamid"]: row["type"] for row in rows}
+
+
+async def delete_conversation(conn: Conn, conversation_id: UUID) -> None:
+    """Delete a conversation this transaction created and did not use."""
+    await conn.execute("DELETE FROM conversations WHERE id = $1", conversation_id)
+
+
 async def apply_status(
     conn: Conn, wamid: str, status: str, error_code: int | None, error_title: str | None
 ) -> StatusOutcome:
