@@ -318,20 +318,19 @@ async def test_a_number_shows_its_send_rate_and_whether_the_business_app_shares_
     status, created = await _connect(owner, "+971 4 300 0002")
     assert status == 201, created
     assert (created["send_rate"], created["shared_with_business_app_since"]) == (80, None)
-    async with tenant_transaction(db_pool, tenant_id) as conn:
-        await conn.execute(
-            "UPDATE whatsapp_numbers SET send_rate_per_second = 200 WHERE id = $1",
-            uuid.UUID(created["id"]),
-        )
-    (shown,) = (await owner.request("GET", "/api/v1/numbers"))[1]["numbers"]
+
+    async def number_set(how: str) -> Any:
+        async with tenant_transaction(db_pool, tenant_id) as conn:
+            await conn.execute(
+                f"UPDATE whatsapp_numbers SET {how} WHERE id = $1",  # noqa: S608  # the test's own
+                uuid.UUID(created["id"]),
+            )
+        return (await owner.request("GET", "/api/v1/numbers"))[1]["numbers"][0]
+
+    shown = await number_set("send_rate_per_second = 200")
     assert (shown["send_rate"], shown["shared_with_business_app_since"]) == (200, None)
     # What the inbox records at the number's first echo, address-book or history webhook.
-    async with tenant_transaction(db_pool, tenant_id) as conn:
-        await conn.execute(
-            "UPDATE whatsapp_numbers SET coexistence_since = now() WHERE id = $1",
-            uuid.UUID(created["id"]),
-        )
-    (shown,) = (await owner.request("GET", "/api/v1/numbers"))[1]["numbers"]
+    shown = await number_set("coexistence_since = now()")
     assert shown["send_rate"] == 20
     assert shown["shared_with_business_app_since"] is not None
     assert (await stranger.request("GET", "/api/v1/numbers"))[1]["numbers"] == []
