@@ -998,6 +998,14 @@ async def test_the_business_apps_chat_history_comes_before_the_live_thread(
     body = json.loads(cipher.decrypt(bytes(row["body_enc"]), tenant_id=tenant.id,
                                      field="messages.body"))  # fmt: skip
     assert body["image"]["caption"] == "القائمة"
+    # A download that did not finish (a retryable Graph error) is what a redelivery of the
+    # event is for: the claim is taken, yet the file is fetched again.
+    async with tenant_transaction(db_pool, tenant.id) as conn:
+        await conn.execute("UPDATE media SET status = 'pending', content_enc = NULL")
+    await publish(platform_bus, [media_event])
+    await eventually(
+        db_pool, tenant.id, "SELECT count(*) FROM media WHERE status = 'stored'", 1, within=15
+    )
 
     # The same messages again under another event and another customer's thread (another
     # identity of the same person): all known, so no contact or conversation is made for it.

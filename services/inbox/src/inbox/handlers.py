@@ -9,7 +9,7 @@ from inbox.contact_sync import apply_contact_sync
 from inbox.content import wamid_of
 from inbox.deps import InboxDeps
 from inbox.echoes import store_echo
-from inbox.history import import_history
+from inbox.history import import_history, media_wamids
 from inbox.inbound import store_inbound_message
 from inbox.media import fetch_pending_media
 from inbox.repository import Conn
@@ -74,13 +74,13 @@ async def on_history_received(event: Event, envelope: Envelope, deps: InboxDeps)
     """Import a thread of the WhatsApp Business app's chat history once, then its files."""
     if not isinstance(event, HistoryReceived):
         raise TypeError("on_history_received needs a HistoryReceived event")
-    fetch: list[str] = []
 
     async def store(conn: Conn, _event: Event, claimed: Envelope) -> None:
-        fetch[:] = await import_history(conn, event, claimed, deps)
+        await import_history(conn, event, claimed, deps)
 
     await idempotent(deps.pool, CONSUMER, store)(event, envelope)
-    for wamid in fetch:
+    # Also on a redelivery: the download is what a retry of this event is for.
+    for wamid in media_wamids(event):
         await fetch_pending_media(deps, envelope.tenant_id, wamid)
 
 

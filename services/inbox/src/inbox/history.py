@@ -126,27 +126,38 @@ def _completes(stored_type: str, kind: str) -> bool:
     return stored_type == PLACEHOLDER and kind != PLACEHOLDER
 
 
+def media_wamids(event: HistoryReceived) -> list[str]:
+    """The wamids of the thread's messages that carry a file (to fetch once stored)."""
+    return [
+        wamid
+        for raw in event.thread.get("messages") or []
+        if isinstance(raw, dict)
+        and (wamid := wamid_of(raw)) is not None
+        and media_ref(raw) is not None
+    ]
+
+
 async def import_history(
     conn: Conn, event: HistoryReceived, envelope: Envelope, deps: InboxDeps
-) -> list[str]:
-    """Store a thread of the app's history once; returns the wamids whose files to fetch."""
+) -> None:
+    """Store a thread of the app's history once (its files are fetched after the commit)."""
     tenant_id = envelope.tenant_id
     number_id = await repository.number_id_for(conn, event.phone_number_id)
     if number_id is None:
         # Not a number of this tenant's (RLS hides the others'): nothing for anyone.
         log.warning("inbox.number_unknown", phone_number_id=event.phone_number_id)
-        return []
+        return
     await note_coexistence(conn, number_id)
     phone = e164(event.thread.get("id"), deps.phone_region)
     messages = _messages(event)
     if phone is None or not messages:
         log.warning("inbox.history_thread_skipped", messages=len(messages))
-        return []
+        return
     known = await repository.stored_types(conn, [m.wamid for m in messages])
     if all(m.wamid in known and not _completes(known[m.wamid], m.kind) for m in messages):
         # A redelivery under another event id, or messages that all came live: nothing new.
         log.info("inbox.history_known", messages=len(messages))
-        return []
+        return
     contact_id = await find_or_create_contact(
         conn, tenant_id, SenderIdentity(phone, None, None), deps
     )
@@ -159,7 +170,7 @@ async def import_history(
         await repository.insert_history_conversation(
             conn, tenant_id, conversation_id, contact_id, number_id, newest.at
         )
-    stored, completed, fetch = 0, 0, []
+    stored, completed = 0, 0
     for message in messages:
         body_enc = deps.cipher.encrypt(message.content, tenant_id=tenant_id, field=BODY_FIELD)
         target = uuid4()
@@ -191,7 +202,6 @@ async def import_history(
         ref = media_ref(message.raw)
         if ref is not None:
             await media_repository.insert_media(conn, tenant_id, uuid4(), target, number_id, ref)
-            fetch.append(message.wamid)
     if stored:
         # Only a conversation that had no message yet takes one of these as its latest.
         await replies_repository.touch_conversation(conn, conversation_id, newest.seq, newest.at)
@@ -207,4 +217,3 @@ async def import_history(
         phase=event.chunk.get("phase"),
         progress=event.chunk.get("progress"),
     )
-    return fetch
