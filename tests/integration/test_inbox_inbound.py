@@ -13,6 +13,7 @@ import dataclasses
 import json
 import secrets
 import uuid
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1018,6 +1019,63 @@ async def test_the_business_apps_chat_history_comes_before_the_live_thread(
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM contacts") == 2
         assert await conn.fetchval("SELECT count(*) FROM conversations") == 2
+
+
+def _same_tie_wamids() -> tuple[str, str]:
+    """Two wamids whose history seqs tie when sent in the same second at the same place of
+    their threads (the tie's low byte is a crc of the wamid)."""
+    first = "wamid.tie.0"
+    wanted = zlib.crc32(first.encode()) & 0xFF
+    second = next(
+        w for n in range(1, 10_000)
+        if zlib.crc32((w := f"wamid.tie.{n}").encode()) & 0xFF == wanted
+    )  # fmt: skip
+    return first, second
+
+
+async def test_history_messages_of_the_same_moment_all_read_across_pages(
+    inbox: Client,
+    sim: str,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+    settings: Settings,
+) -> None:
+    """Two history messages sent in the same second, each first of its chunk's thread, would
+    take the same seq: the second takes the next free one, so paging one at a time reads both
+    (a shared seq would let a page boundary skip one)."""
+    tenant = await make_tenant()
+    await register(inbox, sim, tenant)
+    first = _history(tenant)[0]
+    thread = first.payload["thread"]
+    message = thread["messages"][0]
+    events = []
+    for n, wamid in enumerate(_same_tie_wamids()):
+        messages = [{**message, "id": wamid, "text": {"body": f"part {n}"}}]
+        payload = {**first.payload, "thread": {**thread, "messages": messages}}
+        events.append(first.model_copy(update={"id": uuid.uuid4(), "payload": payload}))
+    await publish(platform_bus, events)
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 2)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        rows = await conn.fetch("SELECT conversation_id, seq, wamid FROM messages ORDER BY seq")
+    assert len(rows) == 2
+    assert rows[0]["conversation_id"] == rows[1]["conversation_id"]
+    assert rows[1]["seq"] == rows[0]["seq"] + 1
+    signer = TokenSigner.from_settings(settings)
+    token, _ = signer.issue(user_id=uuid.uuid4(), tenant_id=tenant.id, role="agent")
+    path = f"/api/v1/conversations/{rows[0]['conversation_id']}/messages"
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = f"?limit=1&before={cursor}" if cursor else "?limit=1"
+        response = await inbox.get(path + query, headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        seen += [item["wamid"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(r["wamid"] for r in rows)
 
 
 async def test_history_through_the_simulator_and_the_ingest(

@@ -75,6 +75,12 @@ def history_seq(moment: datetime, index: int, wamid: str) -> int:
     return _SEQ_BASE + (seconds << 16) + tie
 
 
+def last_seq_of_second(seq: int) -> int:
+    """The last history seq of the second `seq` belongs to (where a taken seq's search for a
+    free one ends)."""
+    return seq - ((seq - _SEQ_BASE) & 0xFFFF) + 0xFFFF
+
+
 @dataclass(frozen=True, slots=True)
 class _Message:
     wamid: str
@@ -186,6 +192,7 @@ async def import_history(
             body_enc=body_enc,
             at=message.at,
             seq=message.seq,
+            seq_limit=last_seq_of_second(message.seq),
         )
         if seq is not None:
             stored += 1

@@ -218,15 +218,24 @@ async def insert_history_message(
     body_enc: bytes,
     at: datetime,
     seq: int,
+    seq_limit: int,
 ) -> int | None:
     """Store a message of the WhatsApp Business app's history (inbox.history) under its own
-    (negative) seq; None if the wamid is already stored."""
+    (negative) seq, or the next one free in the conversation up to `seq_limit` (the last of
+    its second: pages are cut by seq, so two messages may not share one); None if the wamid
+    is already stored.
+    The caller holds the conversation's lock (`lock_contact_number`)."""
     stored: int | None = await conn.fetchval(
         "INSERT INTO messages (tenant_id, id, conversation_id, direction, wamid, type, body_enc,"
         " status, sender_kind, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-        " $10, $11) ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING seq",
+        " $10, CASE WHEN NOT EXISTS (SELECT 1 FROM messages WHERE tenant_id = $1"
+        " AND conversation_id = $3 AND seq = $11) THEN $11 ELSE COALESCE((SELECT s"
+        " FROM generate_series($11 + 1, $12) AS s WHERE NOT EXISTS (SELECT 1"
+        " FROM messages WHERE tenant_id = $1 AND conversation_id = $3 AND seq = s) LIMIT 1),"
+        " $11) END) ON CONFLICT (tenant_id, wamid) DO NOTHING RETURNING seq",
         tenant_id, message_id, conversation_id, "outbound" if outbound else "inbound", wamid,
         message_type, body_enc, status, "business_app" if outbound else "customer", at, seq,
+        seq_limit,
     )  # fmt: skip
     return stored
 
