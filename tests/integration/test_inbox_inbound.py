@@ -15,7 +15,7 @@ import secrets
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1019,6 +1019,85 @@ async def test_the_business_apps_chat_history_comes_before_the_live_thread(
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM contacts") == 2
         assert await conn.fetchval("SELECT count(*) FROM conversations") == 2
+
+
+def _address_book_add(tenant: Tenant, at: datetime) -> Envelope:
+    """The address-book fixture's contact, saved on the phone at `at`, as a new event."""
+    [item] = tenant.items("contact_sync__add")
+    stamp = {"timestamp": str(int(at.timestamp()))}
+    changed = dataclasses.replace(item, data={**item.data, "metadata": stamp})
+    return envelope_for(changed, tenant.id, datetime.now(UTC)).model_copy(
+        update={"id": uuid.uuid4()}
+    )
+
+
+async def test_an_erased_customer_is_not_brought_back_by_the_business_apps_backfills(
+    inbox: Client,
+    sim: str,
+    platform_bus: Bus,
+    make_tenant: Callable[[], Awaitable[Tenant]],
+    db_pool: Any,
+    settings: Settings,
+) -> None:
+    """PDPL erasure vs coexistence: the owner's phone still holds an erased customer. The app's
+    chat history (delivered again, or a later chunk) and its address book as it was up to the
+    erasure do not bring them back; the number saved again on the phone afterwards, or a new
+    message of theirs, does, as a new contact with nothing of the past. Another business with
+    the same customer is not touched."""
+    tenant, other = await make_tenant(), await make_tenant()
+    for each in (tenant, other):
+        await register(inbox, sim, each)
+    history = _history(tenant)
+    await publish(platform_bus, [*history, _history(other)[0]])
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 2)
+    await eventually(db_pool, other.id, "SELECT count(*) FROM processed_messages", 1)
+    indexer = BlindIndexer.from_settings(settings)
+    customer = "+971501234567"  # the first thread's, and the address book's
+    bidx = indexer.phone(customer, tenant_id=tenant.id)
+    count = (
+        "SELECT row((SELECT count(*) FROM contacts WHERE phone_bidx = $1), (SELECT count(*)"
+        " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+        " JOIN contacts ct ON ct.id = c.contact_id WHERE ct.phone_bidx = $1))::text"
+    )
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        contact_id = await conn.fetchval("SELECT id FROM contacts WHERE phone_bidx = $1", bidx)
+        assert await conn.fetchval(count, bidx) == "(1,3)"
+        everyone_else = await conn.fetchval("SELECT count(*) FROM messages")
+    signer = TokenSigner.from_settings(settings)
+    token, _ = signer.issue(user_id=uuid.uuid4(), tenant_id=tenant.id, role="owner")
+    response = await inbox.post(
+        f"/api/v1/contacts/{contact_id}/erase",
+        json={"confirm": True},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status == 200, await response.text()
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM erased_identities") == 1
+        assert await conn.fetchval(count, bidx) == "(0,0)"
+    async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM erased_identities") == 0
+
+    # The history again (a redelivery under new event ids) and the address book as it was.
+    again = [e.model_copy(update={"id": uuid.uuid4()}) for e in history]
+    before_erasure = datetime.now(UTC) - timedelta(days=3)
+    await publish(platform_bus, [*again, _address_book_add(tenant, before_erasure)])
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM processed_messages", 5)
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval(count, bidx) == "(0,0)"
+        # The other customer's thread, also delivered again, is as it was.
+        assert await conn.fetchval("SELECT count(*) FROM messages") == everyone_else - 3
+
+    # Saved again on the phone after the erasure: a new contact, with nothing of the past.
+    await publish(
+        platform_bus, [_address_book_add(tenant, datetime.now(UTC) + timedelta(seconds=5))]
+    )
+    await eventually(db_pool, tenant.id, "SELECT count(*) FROM contacts WHERE phone_bidx = $1",
+                     1, bidx)  # fmt: skip
+    async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
+        assert await conn.fetchval(count, bidx) == "(1,0)"
+    # The other business's history of the same customer is untouched.
+    async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM messages") == 3
 
 
 def _same_tie_wamids() -> tuple[str, str]:

@@ -259,6 +259,10 @@ async def test_purge_erases_contacts_deleted_past_retention(
     assert set((await footprint(inbox_world, other, other_id)).values()) == {0}
     kept = await footprint(inbox_world, team, recent_id)
     assert (kept["contacts"], kept["messages"], kept["media"]) == (1, 2, 1)
+    # The purged number is remembered (by blind index only), so that the business app's
+    # address book or history does not bring the person back.
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM erased_identities") == 1
     events = await tap.take(team.tenant_id, 2, {"contacts.purged"})
     by_type = {e.type: e.payload for e in events}
     assert by_type[ERASED] == {"contact_id": str(old_id), "reason": "retention_purge"}

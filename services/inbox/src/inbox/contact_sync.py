@@ -7,7 +7,8 @@ with the name the business gave it: so the team's contacts match the owner's pho
 first message, and a customer's conversation shows the name the business knows them by.
 
 What the address book never does here: overwrite a name the contact already has (the
-customer's profile, or what an agent typed, stays), or delete anything. A contact removed from
+customer's profile, or what an agent typed, stays), bring back a person erased after the phone
+saved them (erased_identities), or delete anything. A contact removed from
 the phone is only logged: the CRM keeps it, its conversations and its consent, as deleting
 a contact is a person's decision in Majlis (soft delete, restore, erasure), not the phone's.
 
@@ -17,16 +18,28 @@ event commit together or not at all.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from inbox import repository
 from inbox.content import address_book_identity
 from inbox.deps import InboxDeps
-from inbox.inbound import find_or_create_contact, note_coexistence
+from inbox.inbound import erasure_of, find_or_create_contact, note_coexistence
 from inbox.repository import Conn
 from majlis.events import Envelope
 from majlis.events.webhook_ingest import ContactSyncReceived
 from majlis.logging import get_logger
 
 log = get_logger(__name__)
+
+
+def _changed_at(event: ContactSyncReceived) -> datetime:
+    """When the business changed the contact on the phone (`metadata.timestamp`), else when
+    the webhook came."""
+    metadata = event.change.get("metadata")
+    stamp = metadata.get("timestamp") if isinstance(metadata, dict) else None
+    if isinstance(stamp, str) and stamp.isdigit() and len(stamp) <= 12:
+        return datetime.fromtimestamp(int(stamp), UTC)
+    return event.received_at
 
 
 async def apply_contact_sync(
@@ -44,8 +57,14 @@ async def apply_contact_sync(
         log.info("inbox.contact_sync_kept", action=str(action)[:16])
         return
     identity = address_book_identity(event.change, deps.phone_region)
-    if identity is None:
+    if identity is None or identity.phone is None:
         log.warning("inbox.contact_sync_unidentified")
+        return
+    erased = await erasure_of(conn, envelope.tenant_id, identity.phone, deps)
+    if erased is not None and _changed_at(event) <= erased:
+        # The person was erased after the phone saved them: the phone does not bring them
+        # back (saving the number again on the phone, later, does).
+        log.info("inbox.contact_sync_erased")
         return
     # Creates it (ContactChanged "created"), or fills a name it lacks ("updated").
     await find_or_create_contact(conn, envelope.tenant_id, identity, deps)

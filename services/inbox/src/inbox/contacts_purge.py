@@ -3,7 +3,10 @@
 Erasure deletes the contact row; its conversations, messages (encrypted bodies), media,
 mentions and tags go with it through ON DELETE CASCADE. Every ciphertext of the contact lived
 only in those rows, so once they are deleted nothing of the person can be read back; database
-backups hold copies until they expire on their own schedule (they are not rewritten).
+backups hold copies until they expire on their own schedule (they are not rewritten). The
+blind index of the number stays, with the time (erased_identities, 0036), so that the
+WhatsApp Business app's address book and chat history, which the owner's phone still holds,
+do not bring the person back (inbox.contact_sync, inbox.history).
 
 Soft-deleted contacts are purged the same way RETENTION_DAYS after deletion, by a background
 task of every inbox replica (deleting twice is harmless: the second finds nothing). The
@@ -154,7 +157,7 @@ async def erase(request: web.Request) -> web.Response:
     await parse_json(request, EraseIn)
     async with caller_transaction(request.app[DB_POOL], identity) as conn:
         counts = await records.footprint(conn, contact_id)
-        if not await repo.delete_contact(conn, contact_id, older_than=None):
+        if not await repo.erase_contact(conn, contact_id, older_than=None):
             raise ProblemError(404, "Contact not found")
         await emit(
             conn, identity.tenant_id, ContactErased(contact_id=contact_id, reason="erasure_request")
@@ -182,7 +185,7 @@ async def purge_due_contacts(
         async with tenant_transaction(pool, tenant_id, "system") as conn:
             counts = await records.footprint(conn, contact_id)
             # Checked again inside the tenant: a restore since the lookup wins.
-            if not await repo.delete_contact(conn, contact_id, older_than=retention):
+            if not await repo.erase_contact(conn, contact_id, older_than=retention):
                 continue
             await emit(
                 conn, tenant_id, ContactErased(contact_id=contact_id, reason="retention_purge")

@@ -257,6 +257,22 @@ async def delete_contact(conn: Conn, contact_id: UUID, *, older_than: timedelta 
     return done is not None
 
 
+async def erase_contact(conn: Conn, contact_id: UUID, *, older_than: timedelta | None) -> bool:
+    """`delete_contact`, and its number's blind index remembered with the time
+    (erased_identities, 0036): the business app's backfills do not bring the person back."""
+    done = await conn.fetchval(
+        "WITH gone AS (DELETE FROM contacts WHERE id = $1"
+        " AND ($2::interval IS NULL OR deleted_at < now() - $2::interval)"
+        " RETURNING id, tenant_id, phone_bidx), kept AS (INSERT INTO erased_identities"
+        " (tenant_id, phone_bidx) SELECT tenant_id, phone_bidx FROM gone"
+        " WHERE phone_bidx IS NOT NULL ON CONFLICT (tenant_id, phone_bidx)"
+        " DO UPDATE SET erased_at = now()) SELECT id FROM gone",
+        contact_id,
+        older_than,
+    )
+    return done is not None
+
+
 # Attribute definitions -------------------------------------------------------------------
 
 AttributeType = Literal["text", "number", "boolean", "date", "list"]

@@ -38,7 +38,7 @@ from inbox import media_repository, replies_repository, repository
 from inbox.content import SenderIdentity, e164, media_ref, message_type, wamid_of
 from inbox.conversation_opening import latest_conversation_for_update, lock_contact_number
 from inbox.deps import InboxDeps
-from inbox.inbound import BODY_FIELD, find_or_create_contact, note_coexistence
+from inbox.inbound import BODY_FIELD, erasure_of, find_or_create_contact, note_coexistence
 from inbox.repository import Conn
 from majlis.events import Envelope
 from majlis.events.webhook_ingest import HistoryReceived
@@ -159,6 +159,13 @@ async def import_history(
     if phone is None or not messages:
         log.warning("inbox.history_thread_skipped", messages=len(messages))
         return
+    erased = await erasure_of(conn, tenant_id, phone, deps)
+    if erased is not None:
+        # The person was erased: what they and the business wrote until then stays erased.
+        messages = [m for m in messages if m.at > erased]
+        if not messages:
+            log.info("inbox.history_erased")
+            return
     known = await repository.stored_types(conn, [m.wamid for m in messages])
     if all(m.wamid in known and not _completes(known[m.wamid], m.kind) for m in messages):
         # A redelivery under another event id, or messages that all came live: nothing new.

@@ -71,6 +71,14 @@ async def number_id_for(conn: Conn, phone_number_id: str) -> UUID | None:
     return number_id
 
 
+async def erased_at(conn: Conn, phone_bidx: bytes) -> datetime | None:
+    """When a contact with this number was last erased for good (erased_identities), or None."""
+    moment: datetime | None = await conn.fetchval(
+        "SELECT erased_at FROM erased_identities WHERE phone_bidx = $1", phone_bidx
+    )
+    return moment
+
+
 async def find_contact(
     conn: Conn, phone_bidx: bytes | None, bsuid_bidx: bytes | None
 ) -> ContactMatch | None:

@@ -1,0 +1,17 @@
+-- Contacts erased for good (a data subject's erasure request, or the retention purge of a
+-- contact deleted 30 days before): the blind index of the number and when it was erased.
+--
+-- A number shared with the WhatsApp Business app (coexistence) brings back the past: the
+-- app's address book and up to 180 days of its chat history come as webhooks, and the owner's
+-- phone still holds what Majlis erased. What those backfills say of an erased person up to the
+-- moment of erasure is not imported again (inbox.history, inbox.contact_sync); what the person
+-- writes afterwards is a new conversation like any other. A blind index is a keyed HMAC: it
+-- names no number, and only matches one the platform is given again.
+CREATE TABLE erased_identities (
+  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  phone_bidx bytea NOT NULL,
+  erased_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, phone_bidx)
+);
+SELECT app.apply_tenant_rls('erased_identities');
+GRANT SELECT, INSERT, UPDATE ON erased_identities TO majlis_app;
