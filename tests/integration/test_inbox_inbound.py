@@ -1074,6 +1074,9 @@ async def test_an_erased_customer_is_not_brought_back_by_the_business_apps_backf
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM erased_identities") == 1
         assert await conn.fetchval(count, bidx) == "(0,0)"
+        # What is remembered is a marker of the number, not its blind index.
+        marked = "SELECT count(*) FROM erased_identities WHERE phone_marker = $1"
+        assert await conn.fetchval(marked, bidx) == 0
     async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM erased_identities") == 0
 

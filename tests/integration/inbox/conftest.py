@@ -20,6 +20,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from inbox.app import create_app as create_inbox
+from inbox.deps import INBOX_DEPS, InboxDeps
 from majlis.crypto import FieldCipher, KeyRing
 from majlis.db import tenant_transaction
 from majlis.events import Envelope, make_envelope, parse_envelope
@@ -86,6 +87,7 @@ class InboxWorld:
     pool: Any
     publisher: Publisher
     cipher: FieldCipher
+    deps: InboxDeps  # the running inbox's own (for its background jobs, run by hand)
     teams: list[Team] = field(default_factory=list)
     fresh_phone = staticmethod(fresh_phone)
     fresh_wamid = staticmethod(fresh_wamid)
@@ -194,6 +196,7 @@ async def inbox_world(
         db_pool,
         publisher,
         FieldCipher(KeyRing.from_settings(settings)),
+        inbox.app[INBOX_DEPS],
     )
     yield world
     await bus.close()

@@ -253,7 +253,7 @@ async def test_purge_erases_contacts_deleted_past_retention(
                 cid, timedelta(days=days),
             )  # fmt: skip
 
-    await purge_due_contacts(inbox_world.pool)
+    await purge_due_contacts(inbox_world.deps)
 
     assert set((await footprint(inbox_world, team, old_id)).values()) == {0}
     assert set((await footprint(inbox_world, other, other_id)).values()) == {0}
@@ -271,5 +271,5 @@ async def test_purge_erases_contacts_deleted_past_retention(
     assert by_type[AUDIT]["details"]["messages"] == 2
 
     # A shorter retention (the test parameter) reaches the recent one; nothing live is touched.
-    await purge_due_contacts(inbox_world.pool, retention=timedelta(days=4))
+    await purge_due_contacts(inbox_world.deps, retention=timedelta(days=4))
     assert (await footprint(inbox_world, team, recent_id))["contacts"] == 0

@@ -17,6 +17,7 @@ BSUID_FIELD = "contacts.bsuid"
 NAME_FIELD = "contacts.name"
 EMAIL_FIELD = "contacts.email"
 ATTRIBUTES_FIELD = "contacts.attributes"
+ERASED_FIELD = "erased_identities.phone"
 
 
 def name_key(name: str) -> str:
@@ -57,3 +58,9 @@ def seal_phone(
         cipher.encrypt(e164, tenant_id=tenant_id, field=PHONE_FIELD),
         indexer.value(e164, tenant_id=tenant_id, field=PHONE_FIELD),
     )
+
+
+def erasure_marker(indexer: BlindIndexer, tenant_id: UUID, phone_bidx: bytes) -> bytes:
+    """What erased_identities (0036) keeps of an erased contact's number: a keyed HMAC of its
+    blind index under a key of its own, so no blind index of the person outlives them."""
+    return indexer.value(phone_bidx.hex(), tenant_id=tenant_id, field=ERASED_FIELD)

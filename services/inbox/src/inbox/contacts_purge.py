@@ -3,8 +3,9 @@
 Erasure deletes the contact row; its conversations, messages (encrypted bodies), media,
 mentions and tags go with it through ON DELETE CASCADE. Every ciphertext of the contact lived
 only in those rows, so once they are deleted nothing of the person can be read back; database
-backups hold copies until they expire on their own schedule (they are not rewritten). The
-blind index of the number stays, with the time (erased_identities, 0036), so that the
+backups hold copies until they expire on their own schedule (they are not rewritten). A
+marker of the number stays, with the time (erased_identities, 0036; a keyed HMAC of the blind
+index under a key of its own, so no blind index of the person outlives them), so that the
 WhatsApp Business app's address book and chat history, which the owner's phone still holds,
 do not bring the person back (inbox.contact_sync, inbox.history).
 
@@ -23,7 +24,6 @@ from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-import asyncpg
 import orjson
 from aiohttp import web
 
@@ -39,7 +39,6 @@ from majlis.db import tenant_transaction
 from majlis.events.inbox import ContactErased, InboxAuditRecorded
 from majlis.http import ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
-from majlis.http.resources import DB_POOL
 from majlis.logging import get_logger
 
 log = get_logger(__name__)
@@ -155,9 +154,10 @@ async def erase(request: web.Request) -> web.Response:
     identity = await caller(request, MANAGER_ROLES)
     contact_id = path_id(request, "contact_id", "Contact")
     await parse_json(request, EraseIn)
-    async with caller_transaction(request.app[DB_POOL], identity) as conn:
+    deps = request.app[INBOX_DEPS]
+    async with caller_transaction(deps.pool, identity) as conn:
         counts = await records.footprint(conn, contact_id)
-        if not await repo.erase_contact(conn, contact_id, older_than=None):
+        if not await _erase(conn, deps, identity.tenant_id, contact_id, older_than=None):
             raise ProblemError(404, "Contact not found")
         await emit(
             conn, identity.tenant_id, ContactErased(contact_id=contact_id, reason="erasure_request")
@@ -169,13 +169,26 @@ async def erase(request: web.Request) -> web.Response:
     return web.json_response({"id": str(contact_id), "erased": True, **details})
 
 
+async def _erase(
+    conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID, *, older_than: timedelta | None
+) -> bool:
+    """Delete the contact for good and remember the erasure of its number (a marker, not its
+    blind index); False if there was no such contact (deleted long enough)."""
+    deleted, phone_bidx = await repo.erase_contact(conn, contact_id, older_than=older_than)
+    if phone_bidx is not None:
+        marker = contact_keys.erasure_marker(deps.indexer, tenant_id, phone_bidx)
+        await repo.remember_erasure(conn, tenant_id, marker)
+    return deleted
+
+
 async def purge_due_contacts(
-    pool: asyncpg.Pool[Any],
+    deps: InboxDeps,
     *,
     retention: timedelta = timedelta(days=RETENTION_DAYS),
     limit: int = PURGE_BATCH,
 ) -> int:
     """Erase contacts soft-deleted longer than `retention` ago, in all tenants; returns how many."""
+    pool = deps.pool
     due = await pool.fetch(
         "SELECT tenant_id, contact_id FROM app.contacts_due_for_purge($1, $2)", retention, limit
     )
@@ -185,7 +198,7 @@ async def purge_due_contacts(
         async with tenant_transaction(pool, tenant_id, "system") as conn:
             counts = await records.footprint(conn, contact_id)
             # Checked again inside the tenant: a restore since the lookup wins.
-            if not await repo.erase_contact(conn, contact_id, older_than=retention):
+            if not await _erase(conn, deps, tenant_id, contact_id, older_than=retention):
                 continue
             await emit(
                 conn, tenant_id, ContactErased(contact_id=contact_id, reason="retention_purge")
@@ -205,11 +218,11 @@ async def purge_due_contacts(
     return purged
 
 
-async def _purge_forever(pool: asyncpg.Pool[Any]) -> None:
+async def _purge_forever(deps: InboxDeps) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL_SECONDS)
         try:
-            await purge_due_contacts(pool)
+            await purge_due_contacts(deps)
         except Exception as error:  # noqa: BLE001  (a failing round must not end the job)
             # The next round retries; the error's type only (messages may quote values).
             log.warning("contacts.purge_failed", error=type(error).__name__)
@@ -217,7 +230,7 @@ async def _purge_forever(pool: asyncpg.Pool[Any]) -> None:
 
 async def purge_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the retention purge in the background while the app runs."""
-    task = asyncio.create_task(_purge_forever(app[DB_POOL]), name="contacts-purge")
+    task = asyncio.create_task(_purge_forever(app[INBOX_DEPS]), name="contacts-purge")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

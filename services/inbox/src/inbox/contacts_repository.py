@@ -257,20 +257,28 @@ async def delete_contact(conn: Conn, contact_id: UUID, *, older_than: timedelta 
     return done is not None
 
 
-async def erase_contact(conn: Conn, contact_id: UUID, *, older_than: timedelta | None) -> bool:
-    """`delete_contact`, and its number's blind index remembered with the time
-    (erased_identities, 0036): the business app's backfills do not bring the person back."""
-    done = await conn.fetchval(
-        "WITH gone AS (DELETE FROM contacts WHERE id = $1"
-        " AND ($2::interval IS NULL OR deleted_at < now() - $2::interval)"
-        " RETURNING id, tenant_id, phone_bidx), kept AS (INSERT INTO erased_identities"
-        " (tenant_id, phone_bidx) SELECT tenant_id, phone_bidx FROM gone"
-        " WHERE phone_bidx IS NOT NULL ON CONFLICT (tenant_id, phone_bidx)"
-        " DO UPDATE SET erased_at = now()) SELECT id FROM gone",
+async def erase_contact(
+    conn: Conn, contact_id: UUID, *, older_than: timedelta | None
+) -> tuple[bool, bytes | None]:
+    """`delete_contact`, also giving back the blind index of the number it had (for
+    `remember_erasure`): (deleted, phone blind index or None)."""
+    row = await conn.fetchrow(
+        "DELETE FROM contacts WHERE id = $1"
+        " AND ($2::interval IS NULL OR deleted_at < now() - $2::interval) RETURNING phone_bidx",
         contact_id,
         older_than,
     )
-    return done is not None
+    return (row is not None, row["phone_bidx"] if row is not None else None)
+
+
+async def remember_erasure(conn: Conn, tenant_id: UUID, marker: bytes) -> None:
+    """Note that the person with this number marker was erased now (erased_identities)."""
+    await conn.execute(
+        "INSERT INTO erased_identities (tenant_id, phone_marker) VALUES ($1, $2)"
+        " ON CONFLICT (tenant_id, phone_marker) DO UPDATE SET erased_at = now()",
+        tenant_id,
+        marker,
+    )
 
 
 # Attribute definitions -------------------------------------------------------------------

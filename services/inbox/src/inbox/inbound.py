@@ -20,7 +20,7 @@ import orjson
 from inbox import media_repository, repository
 from inbox.assignment import assign_new_conversation
 from inbox.companion_routing import route_to_companion
-from inbox.contact_keys import PHONE_FIELD, seal_name
+from inbox.contact_keys import PHONE_FIELD, erasure_marker, seal_name
 from inbox.content import (
     SenderIdentity,
     media_ref,
@@ -189,7 +189,7 @@ async def erasure_of(conn: Conn, tenant_id: UUID, phone: str, deps: InboxDeps) -
     """When the person with this number (E.164) was erased for good, if ever: what the
     WhatsApp Business app's address book and history say of them up to then stays out."""
     bidx = deps.indexer.value(phone, tenant_id=tenant_id, field=PHONE_FIELD)
-    return await repository.erased_at(conn, bidx)
+    return await repository.erased_at(conn, erasure_marker(deps.indexer, tenant_id, bidx))
 
 
 async def find_or_create_contact(

@@ -71,10 +71,11 @@ async def number_id_for(conn: Conn, phone_number_id: str) -> UUID | None:
     return number_id
 
 
-async def erased_at(conn: Conn, phone_bidx: bytes) -> datetime | None:
-    """When a contact with this number was last erased for good (erased_identities), or None."""
+async def erased_at(conn: Conn, marker: bytes) -> datetime | None:
+    """When a contact with this number marker was last erased for good (erased_identities,
+    `contact_keys.erasure_marker`), or None."""
     moment: datetime | None = await conn.fetchval(
-        "SELECT erased_at FROM erased_identities WHERE phone_bidx = $1", phone_bidx
+        "SELECT erased_at FROM erased_identities WHERE phone_marker = $1", marker
     )
     return moment
 
