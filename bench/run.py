@@ -36,6 +36,7 @@ SCENARIOS = [
     "bot_replies.py",
     "audit_append.py",
     "rate_limiter.py",
+    "micro.py",
 ]
 
 Row = tuple[str, str, str, str]  # benchmark, figure, target, met
@@ -244,6 +245,32 @@ def _limiter(lines: list[dict[str, Any]]) -> list[Row]:
     return rows
 
 
+def _micro(lines: list[dict[str, Any]]) -> list[Row]:
+    line = _find(lines, "hot-path micro-benchmarks S7")
+    if line is None:
+        return []
+    labels = {
+        "hmac_0_6kb": "HMAC 0.6 KB",
+        "hmac_2kb": "HMAC 2 KB",
+        "json_parse": "JSON parse",
+        "validation": "validation",
+        "aes_gcm_encrypt_2kb": "AES-GCM encrypt 2 KB",
+        "aes_gcm_decrypt_2kb": "AES-GCM decrypt 2 KB",
+        "tenant_transaction": "tenant transaction (wall)",
+        "confirmed_publish": "confirmed publish, 100 in flight (wall)",
+    }
+    figures, targets = line["us_per_call"], line["targets_us"]
+    return [
+        (
+            "micro S7, " + label,
+            f"{figures[key]} us",
+            f"<= {targets[key]:g} us",
+            _met(figures[key] <= targets[key]),
+        )
+        for key, label in labels.items()
+    ]
+
+
 ROWS: dict[str, Callable[[list[dict[str, Any]]], list[Row]]] = {
     "webhook_ingest.py": _ingest,
     "gateway_auth.py": _gateway,
@@ -252,6 +279,7 @@ ROWS: dict[str, Callable[[list[dict[str, Any]]], list[Row]]] = {
     "bot_replies.py": _bot,
     "audit_append.py": _audit,
     "rate_limiter.py": _limiter,
+    "micro.py": _micro,
 }
 
 
