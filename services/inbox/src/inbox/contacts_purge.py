@@ -174,11 +174,13 @@ async def _erase(
 ) -> bool:
     """Delete the contact for good and remember the erasure of its number (a marker, not its
     blind index); False if there was no such contact (deleted long enough)."""
-    deleted, phone_bidx = await repo.erase_contact(conn, contact_id, older_than=older_than)
-    if phone_bidx is not None:
-        marker = contact_keys.erasure_marker(deps.indexer, tenant_id, phone_bidx)
+    gone = await repo.delete_contact(conn, contact_id, older_than=older_than)
+    if gone is None:
+        return False
+    if gone.phone_bidx is not None:
+        marker = contact_keys.erasure_marker(deps.indexer, tenant_id, gone.phone_bidx)
         await repo.remember_erasure(conn, tenant_id, marker)
-    return deleted
+    return True
 
 
 async def purge_due_contacts(

@@ -246,29 +246,25 @@ async def restore(conn: Conn, contact_id: UUID, retention: timedelta) -> str:
     return outcome or "missing"
 
 
-async def delete_contact(conn: Conn, contact_id: UUID, *, older_than: timedelta | None) -> bool:
-    """Delete a contact for good (rows cascade); with `older_than`, only if deleted that long."""
-    done = await conn.fetchval(
-        "DELETE FROM contacts WHERE id = $1"
-        " AND ($2::interval IS NULL OR deleted_at < now() - $2::interval) RETURNING id",
-        contact_id,
-        older_than,
-    )
-    return done is not None
+@dataclass(frozen=True, slots=True)
+class DeletedContact:
+    """What a contact deleted for good leaves to its caller: its number's blind index."""
+
+    phone_bidx: bytes | None
 
 
-async def erase_contact(
+async def delete_contact(
     conn: Conn, contact_id: UUID, *, older_than: timedelta | None
-) -> tuple[bool, bytes | None]:
-    """`delete_contact`, also giving back the blind index of the number it had (for
-    `remember_erasure`): (deleted, phone blind index or None)."""
+) -> DeletedContact | None:
+    """Delete a contact for good (rows cascade); with `older_than`, only if deleted that long.
+    None if there was no such contact."""
     row = await conn.fetchrow(
         "DELETE FROM contacts WHERE id = $1"
         " AND ($2::interval IS NULL OR deleted_at < now() - $2::interval) RETURNING phone_bidx",
         contact_id,
         older_than,
     )
-    return (row is not None, row["phone_bidx"] if row is not None else None)
+    return None if row is None else DeletedContact(row["phone_bidx"])
 
 
 async def remember_erasure(conn: Conn, tenant_id: UUID, marker: bytes) -> None:
