@@ -854,6 +854,24 @@ def _history(
     return envelopes
 
 
+async def _all_pages(
+    inbox: Client, path: str, auth: dict[str, str], *, limit: int
+) -> list[dict[str, Any]]:
+    """Every message of a conversation through the API, newest first, `limit` a page, paging
+    back by the `before` cursor."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = f"?limit={limit}&before={cursor}" if cursor else f"?limit={limit}"
+        response = await inbox.get(path + query, headers=auth)
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
 async def test_the_business_apps_chat_history_comes_before_the_live_thread(
     inbox: Client,
     sim: str,
@@ -946,17 +964,7 @@ async def test_the_business_apps_chat_history_comes_before_the_live_thread(
     token, _ = signer.issue(user_id=uuid.uuid4(), tenant_id=tenant.id, role="agent")
     auth = {"Authorization": f"Bearer {token}"}
     path = f"/api/v1/conversations/{before['id']}/messages"
-    seen: list[int] = []
-    cursor: str | None = None
-    while True:
-        query = f"?limit=2&before={cursor}" if cursor else "?limit=2"
-        response = await inbox.get(path + query, headers=auth)
-        assert response.status == 200, await response.text()
-        page = await response.json()
-        seen += [item["seq"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = [item["seq"] for item in await _all_pages(inbox, path, auth, limit=2)]
     assert seen == [r["seq"] for r in reversed(thread_a)]
     assert (await inbox.get(path + "?before=-", headers=auth)).status == 422
     assert (await inbox.get(path + "?after=-1", headers=auth)).status == 422
@@ -1098,6 +1106,9 @@ async def test_an_erased_customer_is_not_brought_back_by_the_business_apps_backf
                      1, bidx)  # fmt: skip
     async with tenant_transaction(db_pool, tenant.id, readonly=True) as conn:
         assert await conn.fetchval(count, bidx) == "(1,0)"
+    # And what the customer writes now is stored as any new message.
+    await publish(platform_bus, tenant.envelopes("message__text"))
+    await eventually(db_pool, tenant.id, count, "(1,1)", bidx)
     # The other business's history of the same customer is untouched.
     async with tenant_transaction(db_pool, other.id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM messages") == 3
@@ -1146,17 +1157,8 @@ async def test_history_messages_of_the_same_moment_all_read_across_pages(
     signer = TokenSigner.from_settings(settings)
     token, _ = signer.issue(user_id=uuid.uuid4(), tenant_id=tenant.id, role="agent")
     path = f"/api/v1/conversations/{rows[0]['conversation_id']}/messages"
-    seen: list[str] = []
-    cursor: str | None = None
-    while True:
-        query = f"?limit=1&before={cursor}" if cursor else "?limit=1"
-        response = await inbox.get(path + query, headers={"Authorization": f"Bearer {token}"})
-        assert response.status == 200, await response.text()
-        page = await response.json()
-        seen += [item["wamid"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    auth = {"Authorization": f"Bearer {token}"}
+    seen = [item["wamid"] for item in await _all_pages(inbox, path, auth, limit=1)]
     assert sorted(seen) == sorted(r["wamid"] for r in rows)
 
 
