@@ -41,6 +41,14 @@ def _header(key_id: str) -> bytes:
     return bytes((VERSION, len(encoded))) + encoded
 
 
+def key_prefix(key_id: str) -> bytes:
+    """The first bytes of every value sealed under `key_id` (version and key-id header), to
+    find them in SQL. The length byte makes prefixes unambiguous: "k1" never matches "k10"."""
+    if KEY_ID_PATTERN.fullmatch(key_id) is None:
+        raise ValueError("not a key id")
+    return _header(key_id)
+
+
 def _parse(ciphertext: object) -> tuple[str, bytes, bytes]:
     """(key id, nonce, ciphertext+tag); any malformed input is a DecryptionError."""
     if isinstance(ciphertext, bytearray | memoryview):
