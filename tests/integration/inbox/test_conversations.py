@@ -449,10 +449,10 @@ async def test_default_list_query_walks_the_activity_index(
             number_id,
         )
     await owner_pool.execute("ANALYZE conversations, contacts, conversation_labels")
-    sql = conversations_repository.list_sql(["c.status = $1"], 1)
+    sql = conversations_repository.list_sql(["c.status = 'open'"], 26)
     async with tenant_transaction(inbox_world.pool, tenant_id, "agent", readonly=True) as conn:
-        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", "open", 26)
-        rows = await conn.fetch(sql, "open", 26)
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}")
+        rows = await conn.fetch(sql)
     document = json.loads(plan) if isinstance(plan, str) else plan
     nodes = list(plan_nodes(document[0]["Plan"]))
     scans = {n["Relation Name"]: n for n in nodes if "Relation Name" in n}
