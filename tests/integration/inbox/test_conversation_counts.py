@@ -5,15 +5,14 @@ transactions never wait on each other's counter row."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from inbox import conversations_repository
 from majlis.db import create_pool, tenant_transaction
+from majlis.testing.db_sessions import session_where, sessions_on_two_slots
 
 
 async def _number(pool: Any, tenant_id: uuid.UUID) -> uuid.UUID:
@@ -57,36 +56,12 @@ async def _truth(pool: Any, tenant_id: uuid.UUID) -> tuple[dict[str, int], dict[
     return shown, counted
 
 
-@contextlib.asynccontextmanager
-async def _sessions_on_two_slots(pool: Any, tenant_id: uuid.UUID) -> AsyncIterator[tuple[Any, Any]]:
-    """Two open tenant transactions on database sessions whose counter slots differ."""
-    async with contextlib.AsyncExitStack() as stack:
-        by_slot: dict[int, Any] = {}
-        while len(by_slot) < 2:
-            conn = await stack.enter_async_context(tenant_transaction(pool, tenant_id))
-            by_slot.setdefault(await conn.fetchval("SELECT pg_backend_pid() % 16"), conn)
-        first, second = by_slot.values()
-        yield first, second
-
-
-@contextlib.asynccontextmanager
-async def _session_where(pool: Any, tenant_id: uuid.UUID, condition: str) -> AsyncIterator[Any]:
-    """An open tenant transaction on a session for which `condition` (SQL) holds."""
-    async with contextlib.AsyncExitStack() as stack:
-        for _ in range(pool.get_max_size()):
-            conn = await stack.enter_async_context(tenant_transaction(pool, tenant_id))
-            if await conn.fetchval(f"SELECT {condition}"):
-                yield conn
-                return
-    raise AssertionError("no session of the pool meets the condition")
-
-
 async def test_new_conversations_of_one_tenant_do_not_wait_on_each_other(
     db_pool: Any, tenant_factory: Any
 ) -> None:
     tenant_id = await tenant_factory()
     number_id = await _number(db_pool, tenant_id)
-    async with _sessions_on_two_slots(db_pool, tenant_id) as (first, second):
+    async with sessions_on_two_slots(db_pool, tenant_id) as (first, second):
         await _open_conversation(first, tenant_id, number_id)  # uncommitted, its count too
         await second.execute("SET LOCAL lock_timeout = '2s'")
         # With one counter row per tenant and status this waited for `first` to end (here:
@@ -118,12 +93,12 @@ async def test_counts_stay_exact_whichever_session_counts_a_change(
     created: list[uuid.UUID] = []
     # Conversations made, moved, assigned and deleted from sessions on different slots.
     for _ in range(3):
-        async with _sessions_on_two_slots(db_pool, tenant_id) as (first, second):
+        async with sessions_on_two_slots(db_pool, tenant_id) as (first, second):
             created.append(await _open_conversation(first, tenant_id, number_id))
             created.append(await _open_conversation(second, tenant_id, number_id))
     moves = [("pending", created[0]), ("resolved", created[1]), ("snoozed", created[2])]
     for status, conversation_id in moves:
-        async with _sessions_on_two_slots(db_pool, tenant_id) as (_, second):
+        async with sessions_on_two_slots(db_pool, tenant_id) as (_, second):
             await second.execute(
                 "UPDATE conversations SET status = $2,"
                 " snoozed_until = CASE WHEN $2 = 'snoozed' THEN now() + interval '1 day' END,"
@@ -141,7 +116,7 @@ async def test_counts_stay_exact_whichever_session_counts_a_change(
     # from another slot.
     pool = await create_pool(settings.database_url.get_secret_value(), min_size=1, max_size=40)
     try:
-        async with _session_where(
+        async with session_where(
             pool,
             tenant_id,
             "NOT EXISTS (SELECT 1 FROM conversation_counts"

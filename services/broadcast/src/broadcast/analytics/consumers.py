@@ -64,9 +64,7 @@ async def on_message_stored(conn: repo.Conn, event: Event, envelope: Envelope) -
     """An inbound message: one more message in, on its local day and number."""
     stored = cast(MessageStored, event)
     day = await _local_day(conn, envelope.occurred_at)
-    await repo.count_message(
-        conn, envelope.tenant_id, day, stored.number_id, stored.message_id, inbound=True
-    )
+    await repo.count_message(conn, envelope.tenant_id, day, stored.number_id, inbound=True)
 
 
 async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) -> None:
@@ -78,9 +76,7 @@ async def on_message_added(conn: repo.Conn, event: Event, envelope: Envelope) ->
     day = await _local_day(conn, envelope.occurred_at)
     number_id = added.number_id or await repo.conversation_number(conn, added.conversation_id)
     if number_id is not None:
-        await repo.count_message(
-            conn, envelope.tenant_id, day, number_id, added.message_id, inbound=False
-        )
+        await repo.count_message(conn, envelope.tenant_id, day, number_id, inbound=False)
     if added.sender_kind == "bot":
         fact = Fact(at=envelope.occurred_at, kind="bot", number_id=number_id)
         await _record_fact(conn, envelope, added.conversation_id, fact)
