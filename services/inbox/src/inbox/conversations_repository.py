@@ -72,13 +72,18 @@ _state = state_of
 
 # The counters per status, computed once per statement (an InitPlan), on every page row: the
 # list and its counts cost one round trip, not two. A status's count is the sum of its slots
-# (migration 0037: concurrent transactions count in different rows).
-_COUNTS = (
-    "(SELECT coalesce(json_object_agg(status, n), '{}') FROM"
-    " (SELECT status, sum(count) AS n FROM conversation_counts GROUP BY status) AS s)"
-    " AS counts_json"
-)
+# (migration 0037: concurrent transactions count in different rows); they come as one
+# bigint[] in _STATUSES order (decoded by asyncpg itself, no JSON).
 _STATUSES = ("open", "pending", "snoozed", "resolved")
+_COUNTS_ARRAY = (
+    "(SELECT ARRAY["
+    "coalesce(sum(count) FILTER (WHERE status = 'open'), 0)::bigint,"
+    " coalesce(sum(count) FILTER (WHERE status = 'pending'), 0)::bigint,"
+    " coalesce(sum(count) FILTER (WHERE status = 'snoozed'), 0)::bigint,"
+    " coalesce(sum(count) FILTER (WHERE status = 'resolved'), 0)::bigint"
+    "] FROM conversation_counts)"
+)
+_COUNTS = f"{_COUNTS_ARRAY} AS counts"
 
 
 def list_sql(where: list[str], limit: int) -> str:
@@ -88,7 +93,7 @@ def list_sql(where: list[str], limit: int) -> str:
     The page is cut from conversations alone, in index order (the activity indexes of 0005
     serve the ORDER BY and stop after `limit` rows); only those rows are joined to contacts.
     Joining first lets the planner prefer filtering by status and sorting every match.
-    Each row also carries the tenant's counts per status (`counts_json`).
+    Each row also carries the tenant's counts per status (`counts`, in _STATUSES order).
 
     The limit is an int written into the text, like the status (`inbox.conversation_list`):
     PostgreSQL plans a prepared statement again on every execution while a parameter's value
@@ -113,21 +118,13 @@ async def list_page(
     rows = list(await conn.fetch(list_sql(where, limit), *params))
     if not rows:  # no row to carry the counts
         return rows, await status_counts(conn)
-    return rows, _counts(rows[0]["counts_json"])  # json: decoded by the pool's codec
+    return rows, dict(zip(_STATUSES, rows[0]["counts"], strict=True))
 
 
 async def status_counts(conn: Conn) -> dict[str, int]:
     """Conversations per status, from the trigger-kept counters (never a count(*))."""
-    rows = await conn.fetch(
-        "SELECT status, sum(count) AS count FROM conversation_counts GROUP BY status"
-    )
-    return _counts({r["status"]: r["count"] for r in rows})
-
-
-def _counts(found: dict[str, Any]) -> dict[str, int]:
-    counts = dict.fromkeys(_STATUSES, 0)
-    counts.update({status: int(n) for status, n in found.items()})
-    return counts
+    counts = await conn.fetchval(f"SELECT {_COUNTS_ARRAY}")
+    return dict(zip(_STATUSES, counts, strict=True))
 
 
 async def item(conn: Conn, conversation_id: UUID) -> Any | None:
