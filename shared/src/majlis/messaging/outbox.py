@@ -52,53 +52,74 @@ INSERT INTO outbox (tenant_id, id, routing_key, envelope) VALUES ($1, $2, $3, $4
 """
 # The next tenants with events in round robin order: those after $1 (the last tenant the
 # previous round looked at) in tenant id order, then around from the first up to $1 itself; at
-# most $2 of them (all tenants, or those in $3). Each is locked for this transaction if no
-# other relay holds it. Two skip scans of the primary key (tenant_id, id), one index probe per
-# tenant however many events each has, read only as far as the LIMIT needs. The lock is tried
-# once per tenant (on the materialised CTE's one row per tenant), so a tenant is either this
-# round's from the start or not at all.
+# most `tenants` of them (all tenants, or those in $2 where `only` says so). Each is locked for
+# this transaction if no other relay holds it. Two skip scans of the primary key (tenant_id,
+# id), one index probe per tenant however many events each has, read only as far as the LIMIT
+# needs. The lock is tried once per tenant (on the materialised CTE's one row per tenant), so
+# a tenant is either this round's from the start or not at all.
+# The limits and the tenant filter are part of the text, fixed per relay (see _lock_sql): as
+# parameters they made PostgreSQL plan the statement anew on every round (~0.2 ms of its CPU,
+# several times a second per relay even when idle).
 _LOCK_NEXT_TENANTS = """
 WITH RECURSIVE later (tenant_id) AS (
     (SELECT tenant_id FROM outbox
-     WHERE tenant_id > $1 AND ($3::uuid[] IS NULL OR tenant_id = ANY($3::uuid[]))
+     WHERE tenant_id > $1{only}
      ORDER BY tenant_id LIMIT 1)
     UNION ALL
     SELECT (SELECT o.tenant_id FROM outbox AS o
-            WHERE o.tenant_id > later.tenant_id
-              AND ($3::uuid[] IS NULL OR o.tenant_id = ANY($3::uuid[]))
+            WHERE o.tenant_id > later.tenant_id{only_o}
             ORDER BY o.tenant_id LIMIT 1)
     FROM later WHERE later.tenant_id IS NOT NULL
 ), around (tenant_id) AS (
     (SELECT tenant_id FROM outbox
-     WHERE tenant_id <= $1 AND ($3::uuid[] IS NULL OR tenant_id = ANY($3::uuid[]))
+     WHERE tenant_id <= $1{only}
      ORDER BY tenant_id LIMIT 1)
     UNION ALL
     SELECT (SELECT o.tenant_id FROM outbox AS o
-            WHERE o.tenant_id > around.tenant_id AND o.tenant_id <= $1
-              AND ($3::uuid[] IS NULL OR o.tenant_id = ANY($3::uuid[]))
+            WHERE o.tenant_id > around.tenant_id AND o.tenant_id <= $1{only_o}
             ORDER BY o.tenant_id LIMIT 1)
     FROM around WHERE around.tenant_id IS NOT NULL
 ), next AS MATERIALIZED (
     (SELECT tenant_id FROM later WHERE tenant_id IS NOT NULL)
     UNION ALL
     (SELECT tenant_id FROM around WHERE tenant_id IS NOT NULL)
-    LIMIT $2
+    LIMIT {tenants:d}
 )
 SELECT tenant_id,
     pg_try_advisory_xact_lock(hashtextextended('outbox.tenant|' || tenant_id::text, 0)) AS locked
 FROM next ORDER BY tenant_id <= $1, tenant_id
 """
 # A new statement, so a new snapshot taken after the locks: it sees every delete committed
-# by the relays that held these tenants before. Each tenant's oldest $1 rows, by the
-# (tenant_id, seq) index (migration 0033).
+# by the relays that held these tenants before. Each tenant's oldest `share` rows, by the
+# (tenant_id, seq) index (migration 0033). The share is written in (an int, one text per
+# share a relay can take) for the same reason.
 _SELECT_BATCH = """
 SELECT t.tenant_id, r.seq, r.id, r.envelope::text AS envelope
-FROM unnest($2::uuid[]) AS t (tenant_id)
+FROM unnest($1::uuid[]) AS t (tenant_id)
 CROSS JOIN LATERAL (
     SELECT seq, id, envelope FROM outbox AS o
-    WHERE o.tenant_id = t.tenant_id ORDER BY o.seq LIMIT $1
+    WHERE o.tenant_id = t.tenant_id ORDER BY o.seq LIMIT {share:d}
 ) AS r
 """
+# The same for one tenant (most rounds): an array parameter's length changes the estimate, so
+# the statement above is planned anew each time; this one keeps its plan.
+_SELECT_ONE_TENANT = """
+SELECT tenant_id, seq, id, envelope::text AS envelope
+FROM outbox WHERE tenant_id = $1 ORDER BY seq LIMIT {share:d}
+"""
+
+
+def _lock_sql(tenants: int, *, filtered: bool) -> str:
+    """The round's statement for a relay taking at most `tenants` tenants per round, of $2."""
+    if isinstance(tenants, bool) or not isinstance(tenants, int) or tenants < 1:
+        raise ValueError("tenants_per_round must be a positive int")
+    return _LOCK_NEXT_TENANTS.format(
+        only=" AND tenant_id = ANY($2::uuid[])" if filtered else "",
+        only_o=" AND o.tenant_id = ANY($2::uuid[])" if filtered else "",
+        tenants=tenants,
+    )
+
+
 TENANTS_PER_ROUND = 32
 _FIRST_TENANT = UUID(int=0)
 _CLAIM_BATCH = "DELETE FROM outbox WHERE seq = ANY($1::bigint[]) RETURNING seq"
@@ -147,6 +168,9 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._tenant_ids = None if tenant_ids is None else list(tenant_ids)
         self._tenants_per_round = tenants_per_round
+        self._lock_next_sql = _lock_sql(tenants_per_round, filtered=tenant_ids is not None)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError("batch_size must be a positive int")
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
         self._contended = False  # the last round found a tenant held by another relay
@@ -164,7 +188,10 @@ class OutboxRelay:
             if not mine:
                 return 0
             share = max(1, self._batch_size // len(mine))
-            rows = await conn.fetch(_SELECT_BATCH, share, mine)
+            if len(mine) == 1:
+                rows = await conn.fetch(_SELECT_ONE_TENANT.format(share=share), mine[0])
+            else:
+                rows = await conn.fetch(_SELECT_BATCH.format(share=share), mine)
             # A tenant that filled its share may have more; so may tenants this round did not
             # reach. Either way the next round comes at once, not at the next poll.
             taken = Counter(row["tenant_id"] for row in rows)
@@ -192,9 +219,8 @@ class OutboxRelay:
         """The tenants of this round: the next ones with events after the last round's, round
         robin, locked; those another relay holds are left to it (and noted as contended).
         Also whether the round reached its tenant limit (others may have events too)."""
-        heads = await conn.fetch(
-            _LOCK_NEXT_TENANTS, self._after, self._tenants_per_round, self._tenant_ids
-        )
+        only = () if self._tenant_ids is None else (self._tenant_ids,)
+        heads = await conn.fetch(self._lock_next_sql, self._after, *only)
         # The next round goes on after the last tenant looked at.
         if heads:
             self._after = heads[-1]["tenant_id"]
