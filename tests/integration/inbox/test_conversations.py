@@ -11,8 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from multidict import MultiDict
 
 from inbox import conversations_repository
+from inbox.conversation_list import encode_cursor, list_filter
 from majlis.db import tenant_transaction
 
 CONVERSATIONS = "/api/v1/conversations"
@@ -131,10 +133,28 @@ async def test_keyset_pages_have_no_duplicates_or_gaps(inbox_world: Any) -> None
         await inbox_world.inbound(
             team, phone=inbox_world.fresh_phone(), sent_at=base - timedelta(seconds=i // 2)
         )
+    # Conversations without any message yet (no date) come after all the others.
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        for _ in range(3):
+            contact_id = await conn.fetchval(
+                "INSERT INTO contacts (tenant_id, id, phone_bidx) VALUES ($1, $2, $3) RETURNING id",
+                team.tenant_id,
+                uuid.uuid4(),
+                uuid.uuid4().bytes * 2,
+            )
+            await conn.execute(
+                "INSERT INTO conversations (tenant_id, id, contact_id, number_id, status)"
+                " VALUES ($1, $2, $3, $4, 'open')",
+                team.tenant_id,
+                uuid.uuid4(),
+                contact_id,
+                team.number_id,
+            )
     status, full, _ = await team.agent.request("GET", f"{CONVERSATIONS}?status=all&limit=100")
     assert status == 200, full
     expected = [i["id"] for i in full["items"]]
-    assert len(expected) == 7
+    assert len(expected) == 10
+    assert [i["last_message_at"] is None for i in full["items"]] == [False] * 7 + [True] * 3
     assert full["next_cursor"] is None
     seen: list[str] = []
     cursor = None
@@ -142,13 +162,13 @@ async def test_keyset_pages_have_no_duplicates_or_gaps(inbox_world: Any) -> None
         query = "status=all&limit=2" + (f"&cursor={cursor}" if cursor else "")
         status, page, _ = await team.agent.request("GET", f"{CONVERSATIONS}?{query}")
         assert status == 200, page
-        assert page["counts"]["open"] == 7
+        assert page["counts"]["open"] == 10
         seen += [i["id"] for i in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert seen == expected
-    stamps = [i["last_message_at"] for i in full["items"]]
+    stamps = [i["last_message_at"] for i in full["items"][:7]]
     assert stamps == sorted(stamps, reverse=True)
     # A cursor someone edited is refused, not guessed at.
     status, page, _ = await team.agent.request("GET", f"{CONVERSATIONS}?status=all&limit=2")
@@ -462,6 +482,36 @@ async def test_default_list_query_walks_the_activity_index(
     # The index gives the order: at most the page itself is ever sorted, never the matches.
     assert all(n["Plan Rows"] <= 26 for n in nodes if n["Node Type"] == "Sort"), nodes
     assert len(rows) == 26
+    # A page deep in the list (as an export reads it, page after page) starts where the
+    # cursor points: the index is entered there, not read again from the top.
+    async with tenant_transaction(inbox_world.pool, tenant_id, "agent", readonly=True) as conn:
+        deep = await conn.fetchrow(
+            "SELECT last_message_at, id FROM conversations c WHERE status = 'open'"
+            " ORDER BY c.last_message_at DESC NULLS LAST, c.id DESC OFFSET 4000 LIMIT 1"
+        )
+        assert deep is not None
+        flt, _ = list_filter(
+            MultiDict({"cursor": encode_cursor(deep["last_message_at"], deep["id"])}),
+            caller_id=uuid.uuid4(), tenant_id=tenant_id, indexer=inbox_world.deps.indexer,
+            region=inbox_world.deps.phone_region,
+        )  # fmt: skip
+        sql = conversations_repository.list_sql(flt.where, 26, flt.after_dated)
+        analysed = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *flt.params)
+        page = await conn.fetch(sql, *flt.params)
+        expected = await conn.fetch(
+            "SELECT id FROM conversations c WHERE status = 'open'"
+            " ORDER BY c.last_message_at DESC NULLS LAST, c.id DESC OFFSET 4001 LIMIT 26"
+        )
+    assert [r["id"] for r in page] == [r["id"] for r in expected]
+    document = json.loads(analysed) if isinstance(analysed, str) else analysed
+    read = sum(
+        (n.get("Actual Rows", 0) + n.get("Rows Removed by Filter", 0)) * n.get("Actual Loops", 1)
+        for n in plan_nodes(document[0]["Plan"])
+        if n.get("Relation Name") == "conversations"
+    )
+    # The page, the statuses skipped on the way (half the rows are not open) and the
+    # undated range: a few dozen rows, where the cursor's OR read the 4,000 before it.
+    assert read < 200, (read, document)
 
 
 def plan_nodes(node: dict[str, Any]) -> Any:

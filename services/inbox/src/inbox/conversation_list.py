@@ -111,16 +111,22 @@ def decode_cursor(cursor: str) -> tuple[datetime | None, UUID]:
 
 @dataclass
 class ListFilter:
-    """WHERE fragments and their parameters, numbered in the order they are added."""
+    """WHERE fragments and their parameters, numbered in the order they are added; and the
+    keyset of a cursor after a dated item (see conversations_repository.list_sql)."""
 
     where: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
+    after_dated: str | None = None
+
+    def fragment(self, fragment: str, *values: Any) -> str:
+        """A fixed fragment whose `{n}` placeholders become `$n` of the next `values`."""
+        numbers = [f"${len(self.params) + i + 1}" for i in range(len(values))]
+        self.params.extend(values)
+        return fragment.format(*numbers)
 
     def add(self, fragment: str, *values: Any) -> None:
         """Add a fixed fragment whose `{}` placeholders become the next `$n` of `values`."""
-        numbers = [f"${len(self.params) + i + 1}" for i in range(len(values))]
-        self.params.extend(values)
-        self.where.append(fragment.format(*numbers))
+        self.where.append(self.fragment(fragment, *values))
 
 
 def phone_key(q: str, region: str) -> str | None:
@@ -201,11 +207,9 @@ def list_filter(
         if stamp is None:
             flt.add("(c.last_message_at IS NULL AND c.id < {})", last_id)
         else:
-            flt.add(
-                "((c.last_message_at, c.id) < ({}, {}) OR c.last_message_at IS NULL)",
-                stamp,
-                last_id,
-            )
+            # Later dated items, and then every undated one: two index ranges (list_sql). The
+            # row comparison is itself the index condition (and one estimate for the planner).
+            flt.after_dated = flt.fragment("(c.last_message_at, c.id) < ({0}, {1})", stamp, last_id)
     limit = int_param(query, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT
     return flt, limit
 

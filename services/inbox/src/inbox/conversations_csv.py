@@ -18,7 +18,14 @@ from aiohttp import web
 from multidict import MultiDict
 
 from inbox import conversations_repository as repo
-from inbox.conversation_list import LIST_PARAMS, encode_cursor, item_json, list_filter, only_params
+from inbox.conversation_list import (
+    LIST_PARAMS,
+    ListFilter,
+    encode_cursor,
+    item_json,
+    list_filter,
+    only_params,
+)
 from inbox.deps import INBOX_DEPS
 from inbox.web import MANAGER_ROLES, audit, caller
 from majlis.http import responds_file
@@ -81,12 +88,12 @@ async def export_conversations(request: web.Request) -> web.StreamResponse:
     only_params(request.query, EXPORT_PARAMS)
     query: MultiDict[str] = MultiDict(request.query)
 
-    def page_filter() -> tuple[list[str], list[Any]]:
+    def page_filter() -> ListFilter:
         flt, _ = list_filter(
             query, caller_id=identity.principal_id, tenant_id=identity.tenant_id,
             indexer=deps.indexer, region=deps.phone_region,
         )  # fmt: skip
-        return flt.where, flt.params
+        return flt
 
     page_filter()  # a bad filter is a 422 before any byte is sent
     async with caller_transaction(deps.pool, identity, readonly=True) as conn:
@@ -96,9 +103,11 @@ async def export_conversations(request: web.Request) -> web.StreamResponse:
     try:
         await response.write(BOM + csv_bytes([HEADER]))
         while True:
-            where, params = page_filter()
+            flt = page_filter()
             async with caller_transaction(deps.pool, identity, readonly=True) as conn:
-                rows, _ = await repo.list_page(conn, where, params, PAGE_ROWS)
+                rows, _ = await repo.list_page(
+                    conn, flt.where, flt.params, PAGE_ROWS, flt.after_dated
+                )
             items = [item_json(r, deps.cipher, identity.tenant_id) for r in rows]
             await response.write(csv_bytes([_row(item, names) for item in items]))
             exported += len(items)

@@ -148,7 +148,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         region=deps.phone_region,
     )
     async with caller_transaction(request.app[DB_POOL], identity, readonly=True) as conn:
-        rows, counts = await repo.list_page(conn, flt.where, flt.params, limit + 1)
+        rows, counts = await repo.list_page(conn, flt.where, flt.params, limit + 1, flt.after_dated)
     page = rows[:limit]
     more = len(rows) > limit
     last = page[-1] if page else None
