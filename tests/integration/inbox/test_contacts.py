@@ -327,6 +327,57 @@ async def test_merge_moves_conversations_tags_and_fills_gaps(inbox_world: Any) -
     assert body["items"] == []  # the source's phone stays with nobody: the target has one
 
 
+async def test_merge_keeps_history_seqs_apart(inbox_world: Any) -> None:
+    """Two conversations' history messages of the same moment may carry the same seq (it comes
+    from their time): after the merge each has a seq of its own, and paging one message at a
+    time reads every message once."""
+    team = await inbox_world.team()
+    target_conv, _ = await inbox_world.inbound(team, phone=valid_phone(), text="one")
+    source_conv, _ = await inbox_world.inbound(team, phone=valid_phone(), text="two")
+    seq = -(2**53 - 1) + (1_700_000_000 << 16) + 0x0100
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        ids = {}
+        for conv in (target_conv, source_conv):
+            ids[conv] = await conn.fetchval("SELECT contact_id FROM conversations WHERE id = $1",
+                                            conv)  # fmt: skip
+            for n in range(2):  # the second is already one up, so the clash moves two up
+                await conn.execute(
+                    "INSERT INTO messages (tenant_id, id, conversation_id, direction, wamid,"
+                    " type, body_enc, status, sender_kind, created_at, seq) SELECT tenant_id,"
+                    " $1, conversation_id, 'inbound', $2, type, body_enc, 'received',"
+                    " 'customer', now() - interval '30 days', $3 FROM messages"
+                    " WHERE conversation_id = $4 AND seq > 0",
+                    uuid.uuid4(), f"wamid.hist.{uuid.uuid4().hex}", seq + n, conv,
+                )  # fmt: skip
+        before = await conn.fetchval("SELECT count(*) FROM messages WHERE seq < 0")
+    status, body, _ = await team.agent.request(
+        "POST", f"/api/v1/contacts/{ids[target_conv]}/merge",
+        json={"source_id": str(ids[source_conv])},
+    )  # fmt: skip
+    assert status == 200, body
+    async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+        rows = await conn.fetch(
+            "SELECT id, seq FROM messages WHERE conversation_id = $1 ORDER BY seq", target_conv
+        )
+    assert before == 4
+    seqs = [row["seq"] for row in rows]
+    assert len(seqs) == 6
+    assert len(set(seqs)) == 6
+    assert seqs[:4] == [seq, seq + 1, seq + 2, seq + 3]  # the moment kept, one seq each
+    read: list[str] = []
+    path, cursor = f"/api/v1/conversations/{target_conv}/messages?limit=1", None
+    while True:
+        status, page, _ = await team.agent.request(
+            "GET", path + (f"&before={cursor}" if cursor else "")
+        )
+        assert status == 200, page
+        read += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(read) == sorted(str(row["id"]) for row in rows)
+
+
 async def test_another_tenants_contacts_are_not_found_and_not_changed(inbox_world: Any) -> None:
     mine, theirs = await inbox_world.team(), await inbox_world.team()
     phone = valid_phone()

@@ -19,6 +19,8 @@ from inbox import contacts_repository as repo
 from inbox.contact_attributes import Schema
 from inbox.contacts_repository import ContactPatch, ContactRow
 from inbox.deps import InboxDeps
+from inbox.history import last_seq_of_second
+from inbox.repository import Conn
 from inbox.web import audit, emit
 from majlis.db import tenant_transaction
 from majlis.events.inbox import ContactMerged
@@ -44,6 +46,7 @@ async def merge(
         schema = await contact_attributes.load_schema(conn)
         moved_messages = 0
         for pair in await records.open_conversation_pairs(conn, source_id, target_id):
+            await _free_history_seqs(conn, pair["source_id"], pair["target_id"])
             moved_messages += await records.move_messages(
                 conn, pair["source_id"], pair["target_id"]
             )
@@ -65,6 +68,16 @@ async def merge(
         )  # fmt: skip
     assert merged is not None
     return merged, schema
+
+
+async def _free_history_seqs(conn: Conn, source: UUID, target: UUID) -> None:
+    """Pages of messages are cut by seq, so two messages of one conversation may not share
+    one. Live seqs are unique in the tenant, but a history message's comes from its time and
+    place in its thread, and two conversations' may be equal: before the source's messages
+    join the target, each such one takes the next seq free in both, within its second (as
+    inbox.history does when it stores one)."""
+    for message_id, seq in await records.history_clashes(conn, source, target):
+        await records.take_free_seq(conn, message_id, (source, target), last_seq_of_second(seq))
 
 
 def _merged(

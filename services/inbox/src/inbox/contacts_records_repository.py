@@ -64,6 +64,37 @@ async def open_conversation_pairs(conn: Conn, source_id: UUID, target_id: UUID) 
     )
 
 
+async def history_clashes(
+    conn: Conn, from_conversation: UUID, to_conversation: UUID
+) -> list[tuple[UUID, int]]:
+    """Messages of the WhatsApp Business app's history (seq below zero, derived from their time:
+    inbox.history) whose seq the other conversation holds too: (id, seq), lowest seq first."""
+    rows = await conn.fetch(
+        "SELECT m.id, m.seq FROM messages m WHERE m.conversation_id = $1 AND m.seq < 0"
+        " AND EXISTS (SELECT 1 FROM messages o WHERE o.conversation_id = $2 AND o.seq = m.seq)"
+        " ORDER BY m.seq",
+        from_conversation,
+        to_conversation,
+    )
+    return [(row["id"], row["seq"]) for row in rows]
+
+
+async def take_free_seq(
+    conn: Conn, message_id: UUID, conversations: tuple[UUID, UUID], seq_limit: int
+) -> int | None:
+    """Give a message the next seq after its own, up to `seq_limit`, that neither conversation
+    holds; the new seq, or None if every one is taken (the message keeps its own)."""
+    seq: int | None = await conn.fetchval(
+        "UPDATE messages m SET seq = f.s, updated_at = now()"
+        " FROM (SELECT s FROM messages c, generate_series(c.seq + 1, $4) AS s WHERE c.id = $1"
+        "   AND NOT EXISTS (SELECT 1 FROM messages x WHERE x.conversation_id IN ($2, $3)"
+        "   AND x.seq = s) ORDER BY s LIMIT 1) AS f"
+        " WHERE m.id = $1 RETURNING m.seq",
+        message_id, conversations[0], conversations[1], seq_limit,
+    )  # fmt: skip
+    return seq
+
+
 async def move_messages(conn: Conn, from_conversation: UUID, to_conversation: UUID) -> int:
     """Move a conversation's messages into another; returns how many moved."""
     # A client's retry key is only unique per conversation: a clash keeps the target's.
