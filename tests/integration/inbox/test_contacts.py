@@ -6,6 +6,8 @@ import secrets
 import uuid
 from typing import Any
 
+import orjson
+
 from majlis.db import tenant_transaction
 
 
@@ -376,6 +378,98 @@ async def test_merge_keeps_history_seqs_apart(inbox_world: Any) -> None:
         if cursor is None:
             break
     assert sorted(read) == sorted(str(row["id"]) for row in rows)
+
+
+async def _lead(world: Any, team: Any, contact_id: Any, conversation_id: Any, stage: str,
+                **data: Any) -> uuid.UUID:  # fmt: skip
+    """A lead as chatflow stores it (data sealed under "leads.data")."""
+    lead_id = uuid.uuid4()
+    sealed = world.deps.cipher.encrypt(
+        orjson.dumps(data), tenant_id=team.tenant_id, field="leads.data"
+    )
+    async with tenant_transaction(world.pool, team.tenant_id, "system") as conn:
+        await conn.execute(
+            "INSERT INTO leads (tenant_id, id, contact_id, conversation_id, stage, source,"
+            " data_enc) VALUES ($1, $2, $3, $4, $5, 'flow', $6)",
+            team.tenant_id, lead_id, contact_id, conversation_id, stage, sealed,
+        )  # fmt: skip
+    return lead_id
+
+
+async def _leads(world: Any, team: Any) -> list[tuple[Any, ...]]:
+    async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
+        rows = await conn.fetch("SELECT id, contact_id, conversation_id, stage, data_enc"
+                                " FROM leads")  # fmt: skip
+    return [
+        (row["id"], row["contact_id"], row["conversation_id"], row["stage"],
+         orjson.loads(world.deps.cipher.decrypt(row["data_enc"], tenant_id=team.tenant_id,
+                                                field="leads.data")))
+        for row in rows
+    ]  # fmt: skip
+
+
+async def _two_contacts(world: Any, team: Any) -> tuple[Any, Any, Any, Any]:
+    """(target contact, its open conversation, source contact, its open conversation)."""
+    target_conv, _ = await world.inbound(team, phone=valid_phone(), text="one")
+    source_conv, _ = await world.inbound(team, phone=valid_phone(), text="two")
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        contacts = [
+            await conn.fetchval("SELECT contact_id FROM conversations WHERE id = $1", conv)
+            for conv in (target_conv, source_conv)
+        ]
+    return contacts[0], target_conv, contacts[1], source_conv
+
+
+async def _merge(team: Any, target_id: Any, source_id: Any) -> dict[str, Any]:
+    status, body, _ = await team.agent.request(
+        "POST", f"/api/v1/contacts/{target_id}/merge", json={"source_id": str(source_id)}
+    )
+    assert status == 200, body
+    return dict(body)
+
+
+async def test_merge_keeps_the_sources_lead(inbox_world: Any) -> None:
+    """The source's lead is not deleted with the source: it moves to a target without one,
+    and names the conversation its own was folded into."""
+    team = await inbox_world.team()
+    target_id, target_conv, source_id, source_conv = await _two_contacts(inbox_world, team)
+    lead_id = await _lead(inbox_world, team, source_id, source_conv, "qualified",
+                          name="Huda", email="huda@example.test")  # fmt: skip
+    await _merge(team, target_id, source_id)
+    assert await _leads(inbox_world, team) == [
+        (lead_id, target_id, target_conv, "qualified",
+         {"name": "Huda", "email": "huda@example.test"})
+    ]  # fmt: skip
+
+
+async def test_merge_combines_two_leads_into_the_targets(inbox_world: Any) -> None:
+    """Both have a lead: the target's keeps what it knows, gains what only the source's knew
+    (a budget as amount and currency together) and the stage that is further along."""
+    team = await inbox_world.team()
+    target_id, target_conv, source_id, source_conv = await _two_contacts(inbox_world, team)
+    kept = await _lead(
+        inbox_world, team, target_id, target_conv, "new", name="Khalid", email=None,
+        company="", budget_amount=None, budget_currency="SAR", timeline="next month",
+    )  # fmt: skip
+    await _lead(
+        inbox_world, team, source_id, source_conv, "won", name="K. Ahmed",
+        email="k@example.test", company="Nakheel", budget_amount="5000",
+        budget_currency="AED", timeline=None,
+    )  # fmt: skip
+    await _merge(team, target_id, source_id)
+    assert await _leads(inbox_world, team) == [
+        (kept, target_id, target_conv, "won",
+         {"name": "Khalid", "email": "k@example.test", "company": "Nakheel",
+          "budget_amount": "5000", "budget_currency": "AED", "timeline": "next month"})
+    ]  # fmt: skip
+    # A further-along target keeps its stage; a lost deal stays lost.
+    target_id, target_conv, source_id, source_conv = await _two_contacts(inbox_world, team)
+    await _lead(inbox_world, team, target_id, target_conv, "lost", name="A")
+    await _lead(inbox_world, team, source_id, source_conv, "qualified", name="B")
+    await _merge(team, target_id, source_id)
+    stages = {row[1]: row[3] for row in await _leads(inbox_world, team)}
+    assert stages[target_id] == "lost"
+    assert source_id not in stages
 
 
 async def test_another_tenants_contacts_are_not_found_and_not_changed(inbox_world: Any) -> None:

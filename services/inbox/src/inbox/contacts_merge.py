@@ -1,4 +1,5 @@
-"""Merging two contacts of one person into one: conversations, tags, attributes, identifiers.
+"""Merging two contacts of one person into one: conversations, tags, attributes, identifiers
+and the lead.
 
 The merge runs as the *system* database role of the caller's tenant. Agents may merge (the
 product decision recorded in 0005's comment), but the RLS policy lets only owners, admins and
@@ -9,8 +10,10 @@ names the real caller.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
+import orjson
 from aiohttp import web
 
 from inbox import contact_attributes
@@ -26,6 +29,12 @@ from majlis.db import tenant_transaction
 from majlis.events.inbox import ContactMerged
 from majlis.http import ProblemError
 from majlis.http.auth import Identity
+
+# Chatflow's lead of a contact (migration 0013): its data sealed under this field, as a JSON
+# object of chatflow.leads.model.FIELDS; its stage moves forward, won and lost being final.
+LEAD_FIELD = "leads.data"
+_STAGE_RANK = {"new": 0, "qualified": 1, "won": 2, "lost": 2}
+_BUDGET = ("budget_amount", "budget_currency")
 
 
 async def merge(
@@ -51,9 +60,11 @@ async def merge(
                 conn, pair["source_id"], pair["target_id"]
             )
             await records.move_labels(conn, pair["source_id"], pair["target_id"])
+            await records.repoint_leads(conn, pair["source_id"], pair["target_id"])
             await records.absorb_conversation(conn, pair["source_id"], pair["target_id"])
         moved_conversations = await records.reassign_conversations(conn, source_id, target_id)
         await records.copy_tags(conn, source_id, target_id)
+        lead = await _keep_lead(conn, deps, tenant_id, source_id, target_id)
         source_ids = await records.identifiers(conn, source_id)
         # The source goes first: its blind indexes are UNIQUE and must be free for the target.
         await repo.delete_contact(conn, source_id, older_than=None)
@@ -64,7 +75,7 @@ async def merge(
         await audit(
             conn, request, "contacts.merged", target_type="contact", target_id=target_id,
             details={"source_id": str(source_id), "conversations_moved": moved_conversations,
-                     "messages_moved": moved_messages},
+                     "messages_moved": moved_messages, "lead": lead},
         )  # fmt: skip
     assert merged is not None
     return merged, schema
@@ -78,6 +89,46 @@ async def _free_history_seqs(conn: Conn, source: UUID, target: UUID) -> None:
     inbox.history does when it stores one)."""
     for message_id, seq in await records.history_clashes(conn, source, target):
         await records.take_free_seq(conn, message_id, (source, target), last_seq_of_second(seq))
+
+
+async def _keep_lead(
+    conn: Conn, deps: InboxDeps, tenant_id: UUID, source_id: UUID, target_id: UUID
+) -> str | None:
+    """The source's lead survives the merge (deleting the source would take it along): it
+    moves to the target, or, when the target has one of its own, fills what that one does not
+    know and brings its stage if further along. "moved", "combined", or None (no lead)."""
+    leads = await records.leads_of(conn, source_id, target_id)
+    source, target = leads.get(source_id), leads.get(target_id)
+    if source is None:
+        return None
+    if target is None:
+        await records.move_lead(conn, source["id"], target_id)
+        return "moved"
+    cipher = deps.cipher
+    kept, other = (
+        orjson.loads(cipher.decrypt(row["data_enc"], tenant_id=tenant_id, field=LEAD_FIELD))
+        for row in (target, source)
+    )
+    stage = target["stage"]
+    if _STAGE_RANK[source["stage"]] > _STAGE_RANK[stage]:
+        stage = source["stage"]
+    sealed = cipher.encrypt(orjson.dumps(folded_lead(kept, other)), tenant_id=tenant_id,
+                            field=LEAD_FIELD)  # fmt: skip
+    await records.rewrite_lead(conn, target["id"], stage, sealed)
+    return "combined"
+
+
+def folded_lead(kept: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """A lead's data with what only `other` knows added; the budget's amount and currency
+    come together or not at all."""
+    folded = dict(kept)
+    for key, value in other.items():
+        if key in _BUDGET or value in (None, "") or folded.get(key) not in (None, ""):
+            continue
+        folded[key] = value
+    if folded.get("budget_amount") is None and other.get("budget_amount") is not None:
+        folded.update({key: other.get(key) for key in _BUDGET})
+    return folded
 
 
 def _merged(

@@ -142,6 +142,42 @@ async def absorb_conversation(conn: Conn, from_conversation: UUID, to_conversati
     await conn.execute("DELETE FROM conversations WHERE id = $1", from_conversation)
 
 
+async def repoint_leads(conn: Conn, from_conversation: UUID, to_conversation: UUID) -> None:
+    """Leads that name a conversation about to be absorbed name the one absorbing it."""
+    await conn.execute(
+        "UPDATE leads SET conversation_id = $2 WHERE conversation_id = $1",
+        from_conversation,
+        to_conversation,
+    )
+
+
+async def leads_of(conn: Conn, *contact_ids: UUID) -> dict[UUID, Any]:
+    """The leads of these contacts (chatflow's, one per contact) by contact id, locked."""
+    rows = await conn.fetch(
+        "SELECT id, contact_id, stage, data_enc FROM leads WHERE contact_id = ANY($1::uuid[])"
+        " ORDER BY id FOR UPDATE",
+        list(contact_ids),
+    )
+    return {row["contact_id"]: row for row in rows}
+
+
+async def move_lead(conn: Conn, lead_id: UUID, contact_id: UUID) -> None:
+    """Give a lead to another contact (who has none)."""
+    await conn.execute(
+        "UPDATE leads SET contact_id = $2, updated_at = now() WHERE id = $1", lead_id, contact_id
+    )
+
+
+async def rewrite_lead(conn: Conn, lead_id: UUID, stage: str, data_enc: bytes) -> None:
+    """Set a lead's stage and data."""
+    await conn.execute(
+        "UPDATE leads SET stage = $2, data_enc = $3, updated_at = now() WHERE id = $1",
+        lead_id,
+        stage,
+        data_enc,
+    )
+
+
 async def reassign_conversations(conn: Conn, source_id: UUID, target_id: UUID) -> int:
     """Give every conversation of one contact to another; returns how many moved."""
     status = await conn.execute(
