@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from inbox.contacts_purge import purge_due_contacts
@@ -140,6 +141,91 @@ async def remember(world: Any, team: Any, contact_id: uuid.UUID) -> dict[str, in
     return await footprint(world, team, contact_id)
 
 
+async def add_lead(world: Any, team: Any, contact_id: uuid.UUID, **data: Any) -> uuid.UUID:
+    """A lead of the contact as chatflow stores it (data sealed under "leads.data")."""
+    lead_id = uuid.uuid4()
+    sealed = world.deps.cipher.encrypt(
+        orjson.dumps(data), tenant_id=team.tenant_id, field="leads.data"
+    )
+    async with tenant_transaction(world.pool, team.tenant_id, "system") as conn:
+        await conn.execute(
+            "INSERT INTO leads (tenant_id, id, contact_id, stage, source, data_enc)"
+            " VALUES ($1, $2, $3, 'qualified', 'ai', $4)",
+            team.tenant_id, lead_id, contact_id, sealed,
+        )  # fmt: skip
+    return lead_id
+
+
+async def add_campaign(world: Any, team: Any, *phones: str) -> uuid.UUID:
+    """A campaign, as the broadcast service snapshots one, that was sent to these numbers."""
+    cipher, indexer, tenant_id = world.deps.cipher, world.deps.indexer, team.tenant_id
+    template_id, campaign_id = uuid.uuid4(), uuid.uuid4()
+    async with tenant_transaction(world.pool, tenant_id, "owner") as conn:
+        await conn.execute(
+            "INSERT INTO templates (tenant_id, id, number_id, waba_id, name, language, category,"
+            " content_enc) VALUES ($1, $2, $3, '1', 'offer', 'en', 'MARKETING', '\\x00')",
+            tenant_id, template_id, team.number_id,
+        )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO campaigns (tenant_id, id, name, number_id, template_id, language,"
+            " parameters_enc, audience_enc, state) VALUES ($1, $2, 'Eid', $3, $4, 'en',"
+            " '\\x00', '\\x00', 'completed')",
+            tenant_id, campaign_id, team.number_id, template_id,
+        )  # fmt: skip
+        for seq, phone in enumerate(phones):
+            field = "campaign_recipients.phone"
+            await conn.execute(
+                "INSERT INTO campaign_recipients (tenant_id, id, campaign_id, seq, phone_enc,"
+                " phone_bidx, parameters_enc, state, sent_at) VALUES ($1, $2, $3, $4, $5, $6,"
+                " $7, 'delivered', now())",
+                tenant_id, uuid.uuid4(), campaign_id, seq,
+                cipher.encrypt(phone, tenant_id=tenant_id, field=field),
+                indexer.value(phone, tenant_id=tenant_id, field=field),
+                cipher.encrypt(b'{"name": "Layla"}', tenant_id=tenant_id,
+                               field="campaign_recipients.parameters"),
+            )  # fmt: skip
+    return campaign_id
+
+
+async def add_flow_logs(world: Any, team: Any, *conversations: uuid.UUID) -> None:
+    """A bot's run log line (its detail sealed, as chatflow writes it) in each conversation."""
+    flow_id = uuid.uuid4()
+    async with tenant_transaction(world.pool, team.tenant_id, "owner") as conn:
+        await conn.execute(
+            "INSERT INTO flows (tenant_id, id, name, document) VALUES ($1, $2, 'Ask', '{}')",
+            team.tenant_id, flow_id,
+        )  # fmt: skip
+        for conversation_id in conversations:
+            await conn.execute(
+                "INSERT INTO flow_logs (tenant_id, id, flow_id, version_id, session_id,"
+                " conversation_id, node_id, node_type, outcome, duration_ms, detail_enc)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'ask', 'question', 'answered', 3, $7)",
+                team.tenant_id, uuid.uuid4(), flow_id, uuid.uuid4(), uuid.uuid4(),
+                conversation_id,
+                world.deps.cipher.encrypt(b'{"answer": "Layla, Dubai Marina"}',
+                                          tenant_id=team.tenant_id, field="flow_logs.detail"),
+            )  # fmt: skip
+
+
+async def flow_log_conversations(world: Any, team: Any) -> list[uuid.UUID]:
+    async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
+        return [r["conversation_id"] for r in await conn.fetch(
+            "SELECT conversation_id FROM flow_logs")]  # fmt: skip
+
+
+async def recipients(world: Any, team: Any, campaign_id: uuid.UUID) -> list[str]:
+    async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
+        rows = await conn.fetch(
+            "SELECT phone_enc FROM campaign_recipients WHERE campaign_id = $1 ORDER BY seq",
+            campaign_id,
+        )
+    return [
+        world.deps.cipher.decrypt_text(r["phone_enc"], tenant_id=team.tenant_id,
+                                       field="campaign_recipients.phone")
+        for r in rows
+    ]  # fmt: skip
+
+
 async def test_contact_pii_is_encrypted_at_rest(inbox_world: Any) -> None:
     team = await inbox_world.team()
     phone, name = valid_phone(), "Fatima Zahra"
@@ -171,8 +257,21 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     path = f"/api/v1/contacts/{contact_id}/data-export"
     status, body, _ = await team.agent.request("GET", path)
     assert status == 403, body
+    status, body, _ = await team.owner.request("GET", path)
+    assert status == 200, body
+    assert body["lead"] is None
+    lead_id = await add_lead(inbox_world, team, contact_id, name="Layla", company="Emaar",
+                             budget_amount="250000", budget_currency="AED")  # fmt: skip
     status, body, response = await team.owner.request("GET", path)
     assert status == 200, body
+    assert body["lead"]["id"] == str(lead_id)
+    assert body["lead"]["stage"] == "qualified"
+    assert body["lead"]["data"] == {
+        "name": "Layla",
+        "company": "Emaar",
+        "budget_amount": "250000",
+        "budget_currency": "AED",
+    }
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert body["contact"]["phone"] == phone
     assert body["contact"]["name"] == "Layla Customer"
@@ -185,7 +284,7 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     assert {m["direction"] for m in messages} == {"inbound"}
     assert "my secret order 42" in str(messages[0]["body"])
     assert messages[1]["media"]["mime_type"] == "image/jpeg"
-    [event] = await tap.take(team.tenant_id, 1, {"contacts.data_exported"})
+    event, _ = await tap.take(team.tenant_id, 2, {"contacts.data_exported"})
     assert event.type == AUDIT
     assert event.payload["action"] == "contacts.data_exported"
     assert event.payload["details"] == {"conversations": 1, "messages": 2}
@@ -195,10 +294,15 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
 async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: EventTap) -> None:
     team = await inbox_world.team()
     tap.follow(team.tenant_id)
-    contact_id, phone, _ = await contact_with_history(inbox_world, team)
+    contact_id, phone, conversation_id = await contact_with_history(inbox_world, team)
     before = await remember(inbox_world, team, contact_id)
     assert before == {"contacts": 1, "tags": 1, "conversations": 1, "messages": 2,
                       "by_conv": 2, "media": 1}  # fmt: skip
+    await add_lead(inbox_world, team, contact_id, name="Layla")
+    other = valid_phone()
+    campaign_id = await add_campaign(inbox_world, team, other, phone)
+    others_conversation, _ = await inbox_world.inbound(team, phone=other, text="hi")
+    await add_flow_logs(inbox_world, team, conversation_id, others_conversation)
     path = f"/api/v1/contacts/{contact_id}/erase"
     status, body, _ = await team.agent.request("POST", path, json={"confirm": True})
     assert status == 403, body
@@ -207,7 +311,14 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
     assert status == 200, body
     assert (body["conversations"], body["messages"], body["media"]) == (1, 2, 1)
+    assert body["campaign_recipients"] == 1
+    assert body["flow_logs"] == 1
+    assert await flow_log_conversations(inbox_world, team) == [others_conversation]
     assert set((await footprint(inbox_world, team, contact_id)).values()) == {0}
+    # Nothing of the person stays with the lead or the campaign; the other recipient stays.
+    assert await recipients(inbox_world, team, campaign_id) == [other]
+    async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM leads") == 0
     status, _, _ = await team.owner.request("GET", f"/api/v1/contacts/{contact_id}/data-export")
     assert status == 404
     status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
@@ -216,7 +327,13 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     by_type = {e.type: e.payload for e in events}
     assert by_type[ERASED] == {"contact_id": str(contact_id), "reason": "erasure_request"}
     assert by_type[AUDIT]["action"] == "contacts.erased"
-    assert by_type[AUDIT]["details"] == {"conversations": 1, "messages": 2, "media": 1}
+    assert by_type[AUDIT]["details"] == {
+        "conversations": 1,
+        "messages": 2,
+        "media": 1,
+        "campaign_recipients": 1,
+        "flow_logs": 1,
+    }
     assert phone not in str(events)
     assert "Layla" not in str(events)
 

@@ -87,13 +87,17 @@ class ContactImportOut(BaseModel):
 
 
 class ContactErasedOut(BaseModel):
-    """An erased contact and how many of its rows went with it."""
+    """An erased contact and how many of its rows went with it (campaign_recipients: the rows
+    of campaigns sent to the contact's number, with the number and the rendered parameters;
+    flow_logs: the bot's run logs of its conversations)."""
 
     id: UUID
     erased: Literal[True]
     conversations: int
     messages: int
     media: int
+    campaign_recipients: int
+    flow_logs: int
 
 
 class ExportedContactOut(BaseModel):
@@ -147,6 +151,17 @@ class ExportedMessageOut(BaseModel):
     media: ExportedMediaOut | None
 
 
+class ExportedLeadOut(BaseModel):
+    """The contact's lead (AI lead capture), its data decrypted."""
+
+    id: UUID
+    stage: Literal["new", "qualified", "won", "lost"]
+    source: str
+    data: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
 class ContactDataExportOut(BaseModel):
     """Everything stored about a contact (a data-subject access request), deleted or not."""
 
@@ -158,3 +173,4 @@ class ContactDataExportOut(BaseModel):
     consent: ConsentOut
     conversations: list[ExportedConversationOut]
     messages: list[ExportedMessageOut]
+    lead: ExportedLeadOut | None

@@ -1,9 +1,12 @@
 """Data-subject requests (PDPL) and the retention purge: export everything, erase for good.
 
 Erasure deletes the contact row; its conversations, messages (encrypted bodies), media,
-mentions and tags go with it through ON DELETE CASCADE. Every ciphertext of the contact lived
-only in those rows, so once they are deleted nothing of the person can be read back; database
-backups hold copies until they expire on their own schedule (they are not rewritten). A
+mentions, tags and lead go with it through ON DELETE CASCADE. An erasure request also deletes
+the flow run logs of those conversations and the campaigns' rows of the person's number
+(found by its blind index under the recipients' own field; the campaigns' counts keep them).
+What stays: the tenant's own outbound-webhook delivery log (copies of what went to its
+endpoints, pruned by its retention), and database backups, which hold copies until they
+expire on their own schedule (they are not rewritten). A
 marker of the number stays, with the time (erased_identities, 0036; a keyed HMAC of the blind
 index under a key of its own, so no blind index of the person outlives them), so that the
 WhatsApp Business app's address book and chat history, which the owner's phone still holds,
@@ -32,6 +35,7 @@ from inbox import contacts_records_repository as records
 from inbox import contacts_repository as repo
 from inbox.contact_answers import ContactDataExportOut, ContactErasedOut
 from inbox.contacts import marketing_state
+from inbox.contacts_merge import LEAD_FIELD
 from inbox.deps import INBOX_DEPS, InboxDeps
 from inbox.inbound import BODY_FIELD
 from inbox.web import MANAGER_ROLES, audit, caller, emit, path_id
@@ -43,6 +47,10 @@ from majlis.logging import get_logger
 
 log = get_logger(__name__)
 
+# Other services' ciphertexts of a contact (migrations 0011, 0013): a campaign's recipients
+# are found by the blind index of their number under this field; a lead's data is sealed
+# under LEAD_FIELD.
+RECIPIENT_PHONE_FIELD = "campaign_recipients.phone"
 RETENTION_DAYS = 30
 PURGE_INTERVAL_SECONDS = 60.0
 PURGE_BATCH = 500
@@ -80,6 +88,7 @@ async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID)
 
     conversations = await records.conversations_of(conn, contact_id)
     messages = await records.messages_of(conn, contact_id)
+    lead = await records.lead_of(conn, contact_id)
     return {
         "contact": {
             "id": str(row.id),
@@ -122,6 +131,12 @@ async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID)
             }
             for m in messages
         ],
+        "lead": None if lead is None else {
+            "id": str(lead["id"]), "stage": lead["stage"], "source": lead["source"],
+            "data": orjson.loads(deps.cipher.decrypt(lead["data_enc"], tenant_id=tenant_id,
+                                                     field=LEAD_FIELD)),
+            "created_at": _time(lead["created_at"]), "updated_at": _time(lead["updated_at"]),
+        },
     }  # fmt: skip
 
 
@@ -157,16 +172,35 @@ async def erase(request: web.Request) -> web.Response:
     deps = request.app[INBOX_DEPS]
     async with caller_transaction(deps.pool, identity) as conn:
         counts = await records.footprint(conn, contact_id)
+        recipient = await _recipient_index(conn, deps, identity.tenant_id, contact_id)
+        flow_logs = await records.forget_flow_logs(conn, contact_id)
         if not await _erase(conn, deps, identity.tenant_id, contact_id, older_than=None):
             raise ProblemError(404, "Contact not found")
+        recipients = (
+            0 if recipient is None else await records.forget_campaign_recipient(conn, recipient)
+        )
         await emit(
             conn, identity.tenant_id, ContactErased(contact_id=contact_id, reason="erasure_request")
         )
         details = {"conversations": counts.conversations, "messages": counts.messages,
-                   "media": counts.media}  # fmt: skip
+                   "media": counts.media, "campaign_recipients": recipients,
+                   "flow_logs": flow_logs}  # fmt: skip
         await audit(conn, request, "contacts.erased", target_type="contact",
                     target_id=contact_id, details=details)  # fmt: skip
     return web.json_response({"id": str(contact_id), "erased": True, **details})
+
+
+async def _recipient_index(
+    conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID
+) -> bytes | None:
+    """The blind index campaigns keep the contact's number under (their recipients' own
+    field), or None without a number."""
+    row = await repo.get_contact(conn, contact_id, include_deleted=True)
+    if row is None or row.phone_enc is None:
+        return None
+    phone = deps.cipher.decrypt_text(row.phone_enc, tenant_id=tenant_id,
+                                     field=contact_keys.PHONE_FIELD)  # fmt: skip
+    return deps.indexer.value(phone, tenant_id=tenant_id, field=RECIPIENT_PHONE_FIELD)
 
 
 async def _erase(

@@ -161,6 +161,33 @@ async def leads_of(conn: Conn, *contact_ids: UUID) -> dict[UUID, Any]:
     return {row["contact_id"]: row for row in rows}
 
 
+async def lead_of(conn: Conn, contact_id: UUID) -> Any:
+    """The contact's lead, as stored, or None."""
+    return await conn.fetchrow(
+        "SELECT id, stage, source, data_enc, created_at, updated_at FROM leads"
+        " WHERE contact_id = $1",
+        contact_id,
+    )
+
+
+async def forget_flow_logs(conn: Conn, contact_id: UUID) -> int:
+    """Delete the flow run logs of the contact's conversations (their detail may hold what
+    the person answered); how many."""
+    status = await conn.execute(
+        "DELETE FROM flow_logs WHERE conversation_id IN"
+        " (SELECT id FROM conversations WHERE contact_id = $1)",
+        contact_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def forget_campaign_recipient(conn: Conn, phone_bidx: bytes) -> int:
+    """Delete the campaign rows of a number (its ciphertext and rendered parameters); how
+    many. The campaigns' counts keep them (no trigger counts a delete)."""
+    status = await conn.execute("DELETE FROM campaign_recipients WHERE phone_bidx = $1", phone_bidx)
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def move_lead(conn: Conn, lead_id: UUID, contact_id: UUID) -> None:
     """Give a lead to another contact (who has none)."""
     await conn.execute(
