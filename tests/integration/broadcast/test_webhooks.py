@@ -253,11 +253,15 @@ async def test_platform_events_reach_subscribed_endpoints_once(
     status_only = update.model_copy(update={"change": "status", "status": "pending"})
     await world.publisher.publish(make_envelope(status_only, tenant_id=team.tenant_id))
     async with tenant_transaction(world.pool, team.tenant_id) as conn:
-        count = await conn.fetchval(
-            "SELECT count(*) FROM webhook_deliveries WHERE endpoint_id = $1",
-            uuid.UUID(messages["id"]),
+        rows = await conn.fetch(
+            "SELECT endpoint_id, conversation_id FROM webhook_deliveries"
+            " WHERE endpoint_id = ANY($1::uuid[])",
+            [uuid.UUID(messages["id"]), uuid.UUID(assigned["id"])],
         )
-    assert count == 1
+    # The one that carries the message's content names its conversation (an erasure of the
+    # contact deletes it); the other holds ids only.
+    by_endpoint = {str(r["endpoint_id"]): r["conversation_id"] for r in rows}
+    assert by_endpoint == {messages["id"]: stored.conversation_id, assigned["id"]: None}
     assert len(receiver.of("messages")) == 1
     assert len(receiver.of("assigned")) == 1
 
@@ -292,6 +296,12 @@ async def test_what_the_owner_sent_from_the_business_app_is_a_message_sent(
     await asyncio.sleep(0.5)
     assert len(receiver.of("sent")) == 1
     assert receiver.of("received") == []  # not the customer writing
+    async with tenant_transaction(world.pool, team.tenant_id) as conn:
+        marked = await conn.fetchval(
+            "SELECT conversation_id FROM webhook_deliveries WHERE endpoint_id = $1",
+            uuid.UUID(sent["id"]),
+        )
+    assert marked == stored.conversation_id
 
 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(

@@ -207,6 +207,34 @@ async def add_flow_logs(world: Any, team: Any, *conversations: uuid.UUID) -> Non
             )  # fmt: skip
 
 
+async def add_deliveries(world: Any, team: Any, *conversations: uuid.UUID) -> None:
+    """An outbound-webhook delivery carrying a message of each conversation, as the broadcast
+    service queues one (migration 0039 marks it with the conversation)."""
+    endpoint_id, cipher = uuid.uuid4(), world.deps.cipher
+    async with tenant_transaction(world.pool, team.tenant_id, "owner") as conn:
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (tenant_id, id, url_enc, event_types, secret_enc)"
+            " VALUES ($1, $2, '\\x00', '{message.received}', '\\x00')",
+            team.tenant_id, endpoint_id,
+        )  # fmt: skip
+        for conversation_id in conversations:
+            await conn.execute(
+                "INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, source_event_id,"
+                " event_type, payload_enc, conversation_id)"
+                " VALUES ($1, $2, $3, $4, 'message.received', $5, $6)",
+                team.tenant_id, uuid.uuid4(), endpoint_id, uuid.uuid4(),
+                cipher.encrypt(b'{"content": "my secret order 42"}', tenant_id=team.tenant_id,
+                               field="webhook_deliveries.payload"),
+                conversation_id,
+            )  # fmt: skip
+
+
+async def delivery_conversations(world: Any, team: Any) -> list[uuid.UUID]:
+    async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
+        return [r["conversation_id"] for r in await conn.fetch(
+            "SELECT conversation_id FROM webhook_deliveries")]  # fmt: skip
+
+
 async def flow_log_conversations(world: Any, team: Any) -> list[uuid.UUID]:
     async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
         return [r["conversation_id"] for r in await conn.fetch(
@@ -303,6 +331,7 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     campaign_id = await add_campaign(inbox_world, team, other, phone)
     others_conversation, _ = await inbox_world.inbound(team, phone=other, text="hi")
     await add_flow_logs(inbox_world, team, conversation_id, others_conversation)
+    await add_deliveries(inbox_world, team, conversation_id, others_conversation)
     path = f"/api/v1/contacts/{contact_id}/erase"
     status, body, _ = await team.agent.request("POST", path, json={"confirm": True})
     assert status == 403, body
@@ -314,6 +343,8 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     assert body["campaign_recipients"] == 1
     assert body["flow_logs"] == 1
     assert await flow_log_conversations(inbox_world, team) == [others_conversation]
+    assert body["webhook_deliveries"] == 1
+    assert await delivery_conversations(inbox_world, team) == [others_conversation]
     assert set((await footprint(inbox_world, team, contact_id)).values()) == {0}
     # Nothing of the person stays with the lead or the campaign; the other recipient stays.
     assert await recipients(inbox_world, team, campaign_id) == [other]
@@ -333,6 +364,7 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
         "media": 1,
         "campaign_recipients": 1,
         "flow_logs": 1,
+        "webhook_deliveries": 1,
     }
     assert phone not in str(events)
     assert "Layla" not in str(events)

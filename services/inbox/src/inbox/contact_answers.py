@@ -89,7 +89,8 @@ class ContactImportOut(BaseModel):
 class ContactErasedOut(BaseModel):
     """An erased contact and how many of its rows went with it (campaign_recipients: the rows
     of campaigns sent to the contact's number, with the number and the rendered parameters;
-    flow_logs: the bot's run logs of its conversations)."""
+    flow_logs: the bot's run logs of its conversations; webhook_deliveries: the outbound
+    webhooks that carried their messages to the tenant's endpoints)."""
 
     id: UUID
     erased: Literal[True]
@@ -98,6 +99,7 @@ class ContactErasedOut(BaseModel):
     media: int
     campaign_recipients: int
     flow_logs: int
+    webhook_deliveries: int
 
 
 class ExportedContactOut(BaseModel):

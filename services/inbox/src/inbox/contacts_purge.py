@@ -2,11 +2,11 @@
 
 Erasure deletes the contact row; its conversations, messages (encrypted bodies), media,
 mentions, tags and lead go with it through ON DELETE CASCADE. An erasure request also deletes
-the flow run logs of those conversations and the campaigns' rows of the person's number
-(found by its blind index under the recipients' own field; the campaigns' counts keep them).
-What stays: the tenant's own outbound-webhook delivery log (copies of what went to its
-endpoints, pruned by its retention), and database backups, which hold copies until they
-expire on their own schedule (they are not rewritten). A
+the flow run logs of those conversations, the outbound-webhook deliveries that carry their
+messages (those queued before migration 0039 are not marked and wait for the log's
+retention), and the campaigns' rows of the person's number (found by its blind index under the
+recipients' own field; the campaigns' counts keep them). Database backups hold copies until
+they expire on their own schedule (they are not rewritten). A
 marker of the number stays, with the time (erased_identities, 0036; a keyed HMAC of the blind
 index under a key of its own, so no blind index of the person outlives them), so that the
 WhatsApp Business app's address book and chat history, which the owner's phone still holds,
@@ -174,6 +174,7 @@ async def erase(request: web.Request) -> web.Response:
         counts = await records.footprint(conn, contact_id)
         recipient = await _recipient_index(conn, deps, identity.tenant_id, contact_id)
         flow_logs = await records.forget_flow_logs(conn, contact_id)
+        deliveries = await records.forget_webhook_deliveries(conn, contact_id)
         if not await _erase(conn, deps, identity.tenant_id, contact_id, older_than=None):
             raise ProblemError(404, "Contact not found")
         recipients = (
@@ -184,7 +185,7 @@ async def erase(request: web.Request) -> web.Response:
         )
         details = {"conversations": counts.conversations, "messages": counts.messages,
                    "media": counts.media, "campaign_recipients": recipients,
-                   "flow_logs": flow_logs}  # fmt: skip
+                   "flow_logs": flow_logs, "webhook_deliveries": deliveries}  # fmt: skip
         await audit(conn, request, "contacts.erased", target_type="contact",
                     target_id=contact_id, details=details)  # fmt: skip
     return web.json_response({"id": str(contact_id), "erased": True, **details})

@@ -181,6 +181,17 @@ async def forget_flow_logs(conn: Conn, contact_id: UUID) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def forget_webhook_deliveries(conn: Conn, contact_id: UUID) -> int:
+    """Delete the outbound-webhook deliveries that carry a message of the contact's
+    conversations (migration 0039); how many."""
+    status = await conn.execute(
+        "DELETE FROM webhook_deliveries WHERE conversation_id IN"
+        " (SELECT id FROM conversations WHERE contact_id = $1)",
+        contact_id,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def forget_campaign_recipient(conn: Conn, phone_bidx: bytes) -> int:
     """Delete the campaign rows of a number (its ciphertext and rendered parameters); how
     many. The campaigns' counts keep them (no trigger counts a delete)."""

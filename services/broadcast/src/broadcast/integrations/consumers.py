@@ -58,33 +58,37 @@ async def enqueue(
     event_type: str,
     timestamp: str,
     data: dict[str, Any],
+    conversation_id: UUID | None = None,
 ) -> UUID | None:
-    """Queue one delivery to one endpoint; its id, or None if it was queued before."""
+    """Queue one delivery to one endpoint; its id, or None if it was queued before.
+    `conversation_id`: the conversation whose message content `data` carries (an erasure of
+    its contact deletes the delivery)."""
     delivery_id = uuid4()
     body = catalog.body(event_type, timestamp, data)
     sealed = cipher.encrypt(body, tenant_id=tenant_id, field=PAYLOAD_FIELD)
     done = await repo.insert_delivery(
-        conn, delivery_id, endpoint_id, source_event_id, event_type, sealed
+        conn, delivery_id, endpoint_id, source_event_id, event_type, sealed, conversation_id
     )
     return delivery_id if done else None
 
 
 async def message_content(
     conn: repo.Conn, cipher: FieldCipher, tenant_id: UUID, message_id: Any
-) -> Any:
+) -> tuple[Any, UUID | None]:
     """The message's content as the inbox stores it (the Cloud API message object without
-    the envelope fields), or None when the inbox has no readable body for it (yet)."""
+    the envelope fields), or None when the inbox has no readable body for it (yet); and the
+    message's conversation, or None without such a message."""
     try:
-        sealed = await repo.message_body(conn, UUID(str(message_id)))
+        sealed, conversation_id = await repo.message_body(conn, UUID(str(message_id)))
     except ValueError:
-        return None
+        return None, None
     if sealed is None:
-        return None
+        return None, conversation_id
     try:
         plain = cipher.decrypt(sealed, tenant_id=tenant_id, field=MESSAGE_BODY_FIELD)
-        return orjson.loads(plain)
+        return orjson.loads(plain), conversation_id
     except (DecryptionError, orjson.JSONDecodeError):
-        return None
+        return None, conversation_id
 
 
 def any_subscribed(event_type: str) -> str:
@@ -119,17 +123,18 @@ def on_platform_event(get: Callable[[], WebhookDeps]) -> Handler:
             queued, endpoints = 0, await repo.subscribed_endpoints(conn, event_type)
             if not endpoints or not await claim_event(conn, CONSUMER, envelope):
                 return
+            conversation_id = None
             if event_type in WITH_CONTENT:
                 # Bodies only here: the receiver is the tenant's own system, and a CRM
                 # needs the text of the conversation.
-                content = await message_content(
+                content, conversation_id = await message_content(
                     conn, deps.cipher, envelope.tenant_id, data.get("message_id")
                 )
                 data = {**data, "content": content}
             for endpoint_id in endpoints:
                 delivery = await enqueue(
                     conn, deps.cipher, envelope.tenant_id, endpoint_id, envelope.id,
-                    event_type, timestamp, data,
+                    event_type, timestamp, data, conversation_id,
                 )  # fmt: skip
                 queued += delivery is not None
         if queued:

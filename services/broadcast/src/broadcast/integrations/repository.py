@@ -134,12 +134,13 @@ async def subscribed_endpoints(conn: Conn, event_type: str) -> list[UUID]:
     return [r["id"] for r in rows]
 
 
-async def message_body(conn: Conn, message_id: UUID) -> bytes | None:
-    """The inbox's encrypted content of a message (read only, for message webhooks)."""
-    sealed: bytes | None = await conn.fetchval(
-        "SELECT body_enc FROM messages WHERE id = $1", message_id
+async def message_body(conn: Conn, message_id: UUID) -> tuple[bytes | None, UUID | None]:
+    """The inbox's encrypted content of a message and its conversation (read only, for
+    message webhooks); (None, None) if there is no such message."""
+    row = await conn.fetchrow(
+        "SELECT body_enc, conversation_id FROM messages WHERE id = $1", message_id
     )
-    return sealed
+    return (None, None) if row is None else (row["body_enc"], row["conversation_id"])
 
 
 async def insert_delivery(
@@ -149,13 +150,16 @@ async def insert_delivery(
     source_event_id: UUID,
     event_type: str,
     payload_enc: bytes,
+    conversation_id: UUID | None = None,
 ) -> bool:
-    """Queue one delivery (once per endpoint and source event); False if it already was."""
+    """Queue one delivery (once per endpoint and source event); False if it already was.
+    `conversation_id`: the conversation whose message content the payload carries."""
     done = await conn.fetchval(
         "INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, source_event_id,"
-        " event_type, payload_enc) VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5)"
+        " event_type, payload_enc, conversation_id)"
+        " VALUES (app.current_tenant_id(), $1, $2, $3, $4, $5, $6)"
         " ON CONFLICT (tenant_id, endpoint_id, source_event_id) DO NOTHING RETURNING id",
-        delivery_id, endpoint_id, source_event_id, event_type, payload_enc,
+        delivery_id, endpoint_id, source_event_id, event_type, payload_enc, conversation_id,
     )  # fmt: skip
     return done is not None
 
