@@ -288,6 +288,8 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     status, body, _ = await team.owner.request("GET", path)
     assert status == 200, body
     assert body["lead"] is None
+    assert body["campaigns"] == []
+    campaign_id = await add_campaign(inbox_world, team, valid_phone(), phone)
     lead_id = await add_lead(inbox_world, team, contact_id, name="Layla", company="Emaar",
                              budget_amount="250000", budget_currency="AED")  # fmt: skip
     status, body, response = await team.owner.request("GET", path)
@@ -300,6 +302,11 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
         "budget_amount": "250000",
         "budget_currency": "AED",
     }
+    [campaign] = body["campaigns"]  # the one campaign to their number, not the other's
+    assert (campaign["campaign_id"], campaign["name"]) == (str(campaign_id), "Eid")
+    assert campaign["state"] == "delivered"
+    assert campaign["sent_at"] is not None
+    assert campaign["read_at"] is None
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert body["contact"]["phone"] == phone
     assert body["contact"]["name"] == "Layla Customer"
@@ -312,11 +319,14 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     assert {m["direction"] for m in messages} == {"inbound"}
     assert "my secret order 42" in str(messages[0]["body"])
     assert messages[1]["media"]["mime_type"] == "image/jpeg"
-    event, _ = await tap.take(team.tenant_id, 2, {"contacts.data_exported"})
-    assert event.type == AUDIT
-    assert event.payload["action"] == "contacts.data_exported"
-    assert event.payload["details"] == {"conversations": 1, "messages": 2}
-    assert phone not in str(event.payload)
+    events = await tap.take(team.tenant_id, 2, {"contacts.data_exported"})
+    assert {e.type for e in events} == {AUDIT}
+    assert {e.payload["action"] for e in events} == {"contacts.data_exported"}
+    details = sorted(e.payload["details"]["campaigns"] for e in events)
+    assert details == [0, 1]
+    assert events[0].payload["details"]["conversations"] == 1
+    assert events[0].payload["details"]["messages"] == 2
+    assert phone not in str(events)
 
 
 async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: EventTap) -> None:

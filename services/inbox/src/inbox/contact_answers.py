@@ -164,6 +164,20 @@ class ExportedLeadOut(BaseModel):
     updated_at: datetime
 
 
+class ExportedCampaignOut(BaseModel):
+    """A campaign sent to the contact's number: where its message got to, and when."""
+
+    campaign_id: UUID
+    name: str
+    state: Literal["pending", "queued", "sent", "delivered", "read", "replied", "failed", "skipped"]
+    queued_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    replied_at: datetime | None
+    failed_at: datetime | None
+
+
 class ContactDataExportOut(BaseModel):
     """Everything stored about a contact (a data-subject access request), deleted or not."""
 
@@ -175,4 +189,5 @@ class ContactDataExportOut(BaseModel):
     consent: ConsentOut
     conversations: list[ExportedConversationOut]
     messages: list[ExportedMessageOut]
+    campaigns: list[ExportedCampaignOut]
     lead: ExportedLeadOut | None

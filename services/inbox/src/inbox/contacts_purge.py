@@ -51,6 +51,8 @@ log = get_logger(__name__)
 # are found by the blind index of their number under this field; a lead's data is sealed
 # under LEAD_FIELD.
 RECIPIENT_PHONE_FIELD = "campaign_recipients.phone"
+_CAMPAIGN_MOMENTS = ("queued_at", "sent_at", "delivered_at", "read_at", "replied_at",
+                     "failed_at")  # fmt: skip
 RETENTION_DAYS = 30
 PURGE_INTERVAL_SECONDS = 60.0
 PURGE_BATCH = 500
@@ -89,6 +91,8 @@ async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID)
     conversations = await records.conversations_of(conn, contact_id)
     messages = await records.messages_of(conn, contact_id)
     lead = await records.lead_of(conn, contact_id)
+    recipient = _recipient_key(deps, tenant_id, row.phone_enc)
+    campaigns = [] if recipient is None else await records.campaigns_to(conn, recipient)
     return {
         "contact": {
             "id": str(row.id),
@@ -131,6 +135,13 @@ async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID)
             }
             for m in messages
         ],
+        "campaigns": [
+            {
+                "campaign_id": str(c["campaign_id"]), "name": c["name"], "state": c["state"],
+                **{key: _time(c[key]) for key in _CAMPAIGN_MOMENTS},
+            }
+            for c in campaigns
+        ],
         "lead": None if lead is None else {
             "id": str(lead["id"]), "stage": lead["stage"], "source": lead["source"],
             "data": orjson.loads(deps.cipher.decrypt(lead["data_enc"], tenant_id=tenant_id,
@@ -151,7 +162,8 @@ async def data_export(request: web.Request) -> web.Response:
         await audit(
             conn, request, "contacts.data_exported", target_type="contact", target_id=contact_id,
             details={"conversations": len(document["conversations"]),
-                     "messages": len(document["messages"])},
+                     "messages": len(document["messages"]),
+                     "campaigns": len(document["campaigns"])},
         )  # fmt: skip
     return web.Response(
         body=orjson.dumps(document),
@@ -194,12 +206,16 @@ async def erase(request: web.Request) -> web.Response:
 async def _recipient_index(
     conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID
 ) -> bytes | None:
-    """The blind index campaigns keep the contact's number under (their recipients' own
-    field), or None without a number."""
+    """The blind index campaigns keep the contact's number under, or None without one."""
     row = await repo.get_contact(conn, contact_id, include_deleted=True)
-    if row is None or row.phone_enc is None:
+    return None if row is None else _recipient_key(deps, tenant_id, row.phone_enc)
+
+
+def _recipient_key(deps: InboxDeps, tenant_id: UUID, phone_enc: bytes | None) -> bytes | None:
+    """The blind index of a sealed contact number under the campaign recipients' own field."""
+    if phone_enc is None:
         return None
-    phone = deps.cipher.decrypt_text(row.phone_enc, tenant_id=tenant_id,
+    phone = deps.cipher.decrypt_text(phone_enc, tenant_id=tenant_id,
                                      field=contact_keys.PHONE_FIELD)  # fmt: skip
     return deps.indexer.value(phone, tenant_id=tenant_id, field=RECIPIENT_PHONE_FIELD)
 

@@ -170,6 +170,19 @@ async def lead_of(conn: Conn, contact_id: UUID) -> Any:
     )
 
 
+async def campaigns_to(conn: Conn, phone_bidx: bytes) -> list[Any]:
+    """The campaigns sent to a number (its recipient rows), oldest first."""
+    return list(
+        await conn.fetch(
+            "SELECT r.campaign_id, c.name, r.state, r.queued_at, r.sent_at, r.delivered_at,"
+            " r.read_at, r.replied_at, r.failed_at FROM campaign_recipients r"
+            " JOIN campaigns c ON c.tenant_id = r.tenant_id AND c.id = r.campaign_id"
+            " WHERE r.phone_bidx = $1 ORDER BY c.created_at, c.id",
+            phone_bidx,
+        )
+    )
+
+
 async def forget_flow_logs(conn: Conn, contact_id: UUID) -> int:
     """Delete the flow run logs of the contact's conversations (their detail may hold what
     the person answered); how many."""
