@@ -398,9 +398,14 @@ async def test_purge_erases_contacts_deleted_past_retention(
 ) -> None:
     team, other = await inbox_world.team(), await inbox_world.team()
     tap.follow(team.tenant_id)
-    old_id, _, _ = await contact_with_history(inbox_world, team)
-    recent_id, _, _ = await contact_with_history(inbox_world, team)
+    old_id, old_phone, old_conversation = await contact_with_history(inbox_world, team)
+    recent_id, _, recent_conversation = await contact_with_history(inbox_world, team)
     other_id, _, _ = await contact_with_history(inbox_world, other)
+    # The bot's run logs and the webhook deliveries of a purged contact's conversations go
+    # with it; a recipient row of a campaign (the business's record) stays.
+    await add_flow_logs(inbox_world, team, old_conversation, recent_conversation)
+    await add_deliveries(inbox_world, team, old_conversation, recent_conversation)
+    campaign_id = await add_campaign(inbox_world, team, old_phone)
     for t, cid in ((team, old_id), (team, recent_id), (other, other_id)):
         await remember(inbox_world, t, cid)
         status, _, _ = await t.admin.request("DELETE", f"/api/v1/contacts/{cid}")
@@ -418,6 +423,9 @@ async def test_purge_erases_contacts_deleted_past_retention(
     assert set((await footprint(inbox_world, other, other_id)).values()) == {0}
     kept = await footprint(inbox_world, team, recent_id)
     assert (kept["contacts"], kept["messages"], kept["media"]) == (1, 2, 1)
+    assert await flow_log_conversations(inbox_world, team) == [recent_conversation]
+    assert await delivery_conversations(inbox_world, team) == [recent_conversation]
+    assert await recipients(inbox_world, team, campaign_id) == [old_phone]
     # The purged number is remembered (by blind index only), so that the business app's
     # address book or history does not bring the person back.
     async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
@@ -428,6 +436,8 @@ async def test_purge_erases_contacts_deleted_past_retention(
     assert by_type[AUDIT]["action"] == "contacts.purged"
     assert by_type[AUDIT]["actor_type"] == "system"
     assert by_type[AUDIT]["details"]["messages"] == 2
+    assert by_type[AUDIT]["details"]["flow_logs"] == 1
+    assert by_type[AUDIT]["details"]["webhook_deliveries"] == 1
 
     # A shorter retention (the test parameter) reaches the recent one; nothing live is touched.
     await purge_due_contacts(inbox_world.deps, retention=timedelta(days=4))

@@ -1,11 +1,12 @@
 """Data-subject requests (PDPL) and the retention purge: export everything, erase for good.
 
 Erasure deletes the contact row; its conversations, messages (encrypted bodies), media,
-mentions, tags and lead go with it through ON DELETE CASCADE. An erasure request also deletes
-the flow run logs of those conversations, the outbound-webhook deliveries that carry their
-messages (those queued before migration 0039 are not marked and wait for the log's
-retention), and the campaigns' rows of the person's number (found by its blind index under the
-recipients' own field; the campaigns' counts keep them). Database backups hold copies until
+mentions, tags and lead go with it through ON DELETE CASCADE, and so do the flow run logs of
+those conversations and the outbound-webhook deliveries that carried their messages (those
+queued before migration 0039 are not marked and wait for the log's retention). An erasure
+request also deletes the campaigns' rows of the person's number (found by its blind index
+under the recipients' own field; the campaigns' counts keep them); the retention purge of a
+contact the business deleted leaves its campaigns' records alone. Database backups hold copies until
 they expire on their own schedule (they are not rewritten). A
 marker of the number stays, with the time (erased_identities, 0036; a keyed HMAC of the blind
 index under a key of its own, so no blind index of the person outlives them), so that the
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -185,9 +187,8 @@ async def erase(request: web.Request) -> web.Response:
     async with caller_transaction(deps.pool, identity) as conn:
         counts = await records.footprint(conn, contact_id)
         recipient = await _recipient_index(conn, deps, identity.tenant_id, contact_id)
-        flow_logs = await records.forget_flow_logs(conn, contact_id)
-        deliveries = await records.forget_webhook_deliveries(conn, contact_id)
-        if not await _erase(conn, deps, identity.tenant_id, contact_id, older_than=None):
+        erased = await _erase(conn, deps, identity.tenant_id, contact_id, older_than=None)
+        if erased is None:
             raise ProblemError(404, "Contact not found")
         recipients = (
             0 if recipient is None else await records.forget_campaign_recipient(conn, recipient)
@@ -197,7 +198,8 @@ async def erase(request: web.Request) -> web.Response:
         )
         details = {"conversations": counts.conversations, "messages": counts.messages,
                    "media": counts.media, "campaign_recipients": recipients,
-                   "flow_logs": flow_logs, "webhook_deliveries": deliveries}  # fmt: skip
+                   "flow_logs": erased.flow_logs,
+                   "webhook_deliveries": erased.webhook_deliveries}  # fmt: skip
         await audit(conn, request, "contacts.erased", target_type="contact",
                     target_id=contact_id, details=details)  # fmt: skip
     return web.json_response({"id": str(contact_id), "erased": True, **details})
@@ -220,18 +222,31 @@ def _recipient_key(deps: InboxDeps, tenant_id: UUID, phone_enc: bytes | None) ->
     return deps.indexer.value(phone, tenant_id=tenant_id, field=RECIPIENT_PHONE_FIELD)
 
 
+@dataclass(frozen=True, slots=True)
+class _Erased:
+    """What went with an erased contact besides its own rows and what cascades from them."""
+
+    flow_logs: int
+    webhook_deliveries: int
+
+
 async def _erase(
     conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID, *, older_than: timedelta | None
-) -> bool:
-    """Delete the contact for good and remember the erasure of its number (a marker, not its
-    blind index); False if there was no such contact (deleted long enough)."""
+) -> _Erased | None:
+    """Delete the contact for good, the bot's run logs of its conversations and the webhook
+    deliveries that carried their messages, and remember the erasure of its number (a marker,
+    not its blind index); None if there was no such contact (deleted long enough)."""
+    conversations = await records.conversation_ids(conn, contact_id)
     gone = await repo.delete_contact(conn, contact_id, older_than=older_than)
     if gone is None:
-        return False
+        return None
     if gone.phone_bidx is not None:
         marker = contact_keys.erasure_marker(deps.indexer, tenant_id, gone.phone_bidx)
         await repo.remember_erasure(conn, tenant_id, marker)
-    return True
+    return _Erased(
+        await records.forget_flow_logs(conn, conversations),
+        await records.forget_webhook_deliveries(conn, conversations),
+    )
 
 
 async def purge_due_contacts(
@@ -251,7 +266,8 @@ async def purge_due_contacts(
         async with tenant_transaction(pool, tenant_id, "system") as conn:
             counts = await records.footprint(conn, contact_id)
             # Checked again inside the tenant: a restore since the lookup wins.
-            if not await _erase(conn, deps, tenant_id, contact_id, older_than=retention):
+            erased = await _erase(conn, deps, tenant_id, contact_id, older_than=retention)
+            if erased is None:
                 continue
             await emit(
                 conn, tenant_id, ContactErased(contact_id=contact_id, reason="retention_purge")
@@ -263,7 +279,9 @@ async def purge_due_contacts(
                     target_id=str(contact_id),
                     details={"retention_days": retention.days,
                              "conversations": counts.conversations,
-                             "messages": counts.messages, "media": counts.media},
+                             "messages": counts.messages, "media": counts.media,
+                             "flow_logs": erased.flow_logs,
+                             "webhook_deliveries": erased.webhook_deliveries},
                 ),
             )  # fmt: skip
         purged += 1

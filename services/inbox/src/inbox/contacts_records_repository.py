@@ -183,24 +183,26 @@ async def campaigns_to(conn: Conn, phone_bidx: bytes) -> list[Any]:
     )
 
 
-async def forget_flow_logs(conn: Conn, contact_id: UUID) -> int:
-    """Delete the flow run logs of the contact's conversations (their detail may hold what
-    the person answered); how many."""
+async def conversation_ids(conn: Conn, contact_id: UUID) -> list[UUID]:
+    """The ids of the contact's conversations."""
+    rows = await conn.fetch("SELECT id FROM conversations WHERE contact_id = $1", contact_id)
+    return [row["id"] for row in rows]
+
+
+async def forget_flow_logs(conn: Conn, conversations: list[UUID]) -> int:
+    """Delete the flow run logs of these conversations (their detail may hold what the person
+    answered); how many."""
     status = await conn.execute(
-        "DELETE FROM flow_logs WHERE conversation_id IN"
-        " (SELECT id FROM conversations WHERE contact_id = $1)",
-        contact_id,
+        "DELETE FROM flow_logs WHERE conversation_id = ANY($1::uuid[])", conversations
     )
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def forget_webhook_deliveries(conn: Conn, contact_id: UUID) -> int:
-    """Delete the outbound-webhook deliveries that carry a message of the contact's
-    conversations (migration 0039); how many."""
+async def forget_webhook_deliveries(conn: Conn, conversations: list[UUID]) -> int:
+    """Delete the outbound-webhook deliveries that carry a message of these conversations
+    (migration 0039); how many."""
     status = await conn.execute(
-        "DELETE FROM webhook_deliveries WHERE conversation_id IN"
-        " (SELECT id FROM conversations WHERE contact_id = $1)",
-        contact_id,
+        "DELETE FROM webhook_deliveries WHERE conversation_id = ANY($1::uuid[])", conversations
     )
     return int(status.rsplit(" ", 1)[-1])
 
