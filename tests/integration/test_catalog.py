@@ -158,3 +158,27 @@ async def test_security_definer_functions_are_pinned_and_narrow(owner_pool: Any)
         assert r["owner"] == "majlis_lookup", r["proname"]
         assert any(c.startswith("search_path=") for c in (r["proconfig"] or [])), r["proname"]
         assert r["public_exec"] is False, r["proname"]
+
+
+async def test_every_foreign_key_has_an_index_under_it(owner_pool: Any) -> None:
+    """Deleting a referenced row looks up the rows that reference it: without an index on the
+    referencing columns (leading, in any order; partial only as `col IS NOT NULL`), that is a
+    scan of the table inside the deleting transaction (migration 0040)."""
+    rows = await owner_pool.fetch(
+        """
+        SELECT c.conrelid::regclass::text AS tbl, c.conname,
+               (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a
+                WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey)) AS cols
+        FROM pg_constraint c
+        WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+          AND NOT EXISTS (
+            SELECT 1 FROM pg_index i
+            WHERE i.indrelid = c.conrelid
+              AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] @> c.conkey
+              AND (i.indkey::int2[])[0:cardinality(c.conkey) - 1] <@ c.conkey
+              AND (i.indpred IS NULL OR pg_get_expr(i.indpred, i.indrelid) ~
+                   '^\\(*[a-z_]+ IS NOT NULL\\)*( AND \\(*[a-z_]+ IS NOT NULL\\)*)*$'))
+        ORDER BY 1, 2
+        """
+    )
+    assert [(r["tbl"], r["conname"], r["cols"]) for r in rows] == []
