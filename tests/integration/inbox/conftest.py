@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -157,6 +158,28 @@ class InboxWorld:
         wamid = envelope.payload["message"]["id"]
         await self.publisher.publish(envelope)
         return await self.stored(team, wamid)
+
+    async def lead(
+        self,
+        team: Team,
+        contact_id: uuid.UUID,
+        *,
+        stage: str = "qualified",
+        conversation_id: uuid.UUID | None = None,
+        **data: Any,
+    ) -> uuid.UUID:
+        """A lead of the contact as chatflow stores one (its data sealed under "leads.data")."""
+        lead_id = uuid.uuid4()
+        sealed = self.deps.cipher.encrypt(
+            orjson.dumps(data), tenant_id=team.tenant_id, field="leads.data"
+        )
+        async with tenant_transaction(self.pool, team.tenant_id, "system") as conn:
+            await conn.execute(
+                "INSERT INTO leads (tenant_id, id, contact_id, conversation_id, stage, source,"
+                " data_enc) VALUES ($1, $2, $3, $4, $5, 'flow', $6)",
+                team.tenant_id, lead_id, contact_id, conversation_id, stage, sealed,
+            )  # fmt: skip
+        return lead_id
 
     async def stored(
         self, team: Team, wamid: str, *, within: float = 10.0

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 
 from inbox.contacts_purge import purge_due_contacts
@@ -139,21 +138,6 @@ async def remember(world: Any, team: Any, contact_id: uuid.UUID) -> dict[str, in
                 world_conversations[contact_id])
         ]  # fmt: skip
     return await footprint(world, team, contact_id)
-
-
-async def add_lead(world: Any, team: Any, contact_id: uuid.UUID, **data: Any) -> uuid.UUID:
-    """A lead of the contact as chatflow stores it (data sealed under "leads.data")."""
-    lead_id = uuid.uuid4()
-    sealed = world.deps.cipher.encrypt(
-        orjson.dumps(data), tenant_id=team.tenant_id, field="leads.data"
-    )
-    async with tenant_transaction(world.pool, team.tenant_id, "system") as conn:
-        await conn.execute(
-            "INSERT INTO leads (tenant_id, id, contact_id, stage, source, data_enc)"
-            " VALUES ($1, $2, $3, 'qualified', 'ai', $4)",
-            team.tenant_id, lead_id, contact_id, sealed,
-        )  # fmt: skip
-    return lead_id
 
 
 async def add_campaign(world: Any, team: Any, *phones: str) -> uuid.UUID:
@@ -290,8 +274,8 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     assert body["lead"] is None
     assert body["campaigns"] == []
     campaign_id = await add_campaign(inbox_world, team, valid_phone(), phone)
-    lead_id = await add_lead(inbox_world, team, contact_id, name="Layla", company="Emaar",
-                             budget_amount="250000", budget_currency="AED")  # fmt: skip
+    lead_id = await inbox_world.lead(team, contact_id, name="Layla", company="Emaar",
+                                     budget_amount="250000", budget_currency="AED")  # fmt: skip
     status, body, response = await team.owner.request("GET", path)
     assert status == 200, body
     assert body["lead"]["id"] == str(lead_id)
@@ -336,7 +320,7 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     before = await remember(inbox_world, team, contact_id)
     assert before == {"contacts": 1, "tags": 1, "conversations": 1, "messages": 2,
                       "by_conv": 2, "media": 1}  # fmt: skip
-    await add_lead(inbox_world, team, contact_id, name="Layla")
+    await inbox_world.lead(team, contact_id, name="Layla")
     other = valid_phone()
     campaign_id = await add_campaign(inbox_world, team, other, phone)
     others_conversation, _ = await inbox_world.inbound(team, phone=other, text="hi")
