@@ -219,6 +219,42 @@ async def delivery_conversations(world: Any, team: Any) -> list[uuid.UUID]:
             "SELECT conversation_id FROM webhook_deliveries")]  # fmt: skip
 
 
+async def add_queued_send(
+    world: Any, team: Any, send_id: uuid.UUID, *, conversation_id: uuid.UUID | None = None
+) -> None:
+    """A send waiting in the dispatcher (held, paced or backing off), as the broadcast service
+    keeps one: a reply's (its id the message's, with the message queued in `conversation_id`)
+    or, without a conversation, a campaign's (its id the recipient's)."""
+    cipher = world.deps.cipher
+    async with tenant_transaction(world.pool, team.tenant_id, "owner") as conn:
+        if conversation_id is not None:
+            await conn.execute(
+                "INSERT INTO messages (tenant_id, id, conversation_id, direction, type, body_enc,"
+                " status, sender_kind) VALUES ($1, $2, $3, 'outbound', 'text', $4, 'queued',"
+                " 'user')",
+                team.tenant_id, send_id, conversation_id,
+                cipher.encrypt(b'{"text": {"body": "On its way"}}', tenant_id=team.tenant_id,
+                               field="messages.body"),
+            )  # fmt: skip
+        await conn.execute(
+            "INSERT INTO outbound_sends (tenant_id, id, number_id, conversation_id, priority,"
+            " payload_enc, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, now() + interval"
+            " '1 hour')",
+            team.tenant_id, send_id, team.number_id, conversation_id,
+            "interactive" if conversation_id else "bulk",
+            cipher.encrypt(b'{"to": "+971500000000"}', tenant_id=team.tenant_id,
+                           field="outbound_sends.payload"),
+        )  # fmt: skip
+
+
+async def send_states(world: Any, team: Any, *send_ids: uuid.UUID) -> list[tuple[str, bool]]:
+    async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
+        rows = {r["id"]: (r["state"], r["payload_enc"] is not None) for r in await conn.fetch(
+            "SELECT id, state, payload_enc FROM outbound_sends WHERE id = ANY($1::uuid[])",
+            list(send_ids))}  # fmt: skip
+    return [rows[send_id] for send_id in send_ids]
+
+
 async def flow_log_conversations(world: Any, team: Any) -> list[uuid.UUID]:
     async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
         return [r["conversation_id"] for r in await conn.fetch(
@@ -326,6 +362,16 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     others_conversation, _ = await inbox_world.inbound(team, phone=other, text="hi")
     await add_flow_logs(inbox_world, team, conversation_id, others_conversation)
     await add_deliveries(inbox_world, team, conversation_id, others_conversation)
+    # Sends still waiting: a reply to them, their campaign message, and another customer's.
+    reply, others_reply = uuid.uuid4(), uuid.uuid4()
+    await add_queued_send(inbox_world, team, reply, conversation_id=conversation_id)
+    await add_queued_send(inbox_world, team, others_reply, conversation_id=others_conversation)
+    async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
+        theirs, others = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY seq",
+            campaign_id)][::-1]  # fmt: skip
+    for recipient in (theirs, others):
+        await add_queued_send(inbox_world, team, recipient)
     path = f"/api/v1/contacts/{contact_id}/erase"
     status, body, _ = await team.agent.request("POST", path, json={"confirm": True})
     assert status == 403, body
@@ -333,8 +379,13 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     assert status == 422, body
     status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
     assert status == 200, body
-    assert (body["conversations"], body["messages"], body["media"]) == (1, 2, 1)
+    assert (body["conversations"], body["messages"], body["media"]) == (1, 3, 1)
     assert body["campaign_recipients"] == 1
+    # Theirs will never go out, their payloads are gone; the other customer's still wait.
+    assert body["sends_cancelled"] == 2
+    assert await send_states(inbox_world, team, reply, theirs, others_reply, others) == [
+        ("failed", False), ("failed", False), ("queued", True), ("queued", True)
+    ]  # fmt: skip
     assert body["flow_logs"] == 1
     assert await flow_log_conversations(inbox_world, team) == [others_conversation]
     assert body["webhook_deliveries"] == 1
@@ -354,11 +405,12 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     assert by_type[AUDIT]["action"] == "contacts.erased"
     assert by_type[AUDIT]["details"] == {
         "conversations": 1,
-        "messages": 2,
+        "messages": 3,
         "media": 1,
         "campaign_recipients": 1,
         "flow_logs": 1,
         "webhook_deliveries": 1,
+        "sends_cancelled": 2,
     }
     assert phone not in str(events)
     assert "Layla" not in str(events)

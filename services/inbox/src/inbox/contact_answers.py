@@ -90,7 +90,8 @@ class ContactErasedOut(BaseModel):
     """An erased contact and how many of its rows went with it (campaign_recipients: the rows
     of campaigns sent to the contact's number, with the number and the rendered parameters;
     flow_logs: the bot's run logs of its conversations; webhook_deliveries: the outbound
-    webhooks that carried their messages to the tenant's endpoints)."""
+    webhooks that carried their messages to the tenant's endpoints; sends_cancelled: messages
+    to them that were still waiting to be sent, and now never will be)."""
 
     id: UUID
     erased: Literal[True]
@@ -100,6 +101,7 @@ class ContactErasedOut(BaseModel):
     campaign_recipients: int
     flow_logs: int
     webhook_deliveries: int
+    sends_cancelled: int
 
 
 class ExportedContactOut(BaseModel):

@@ -6,7 +6,10 @@ those conversations and the outbound-webhook deliveries that carried their messa
 queued before migration 0039 are not marked and wait for the log's retention). An erasure
 request also deletes the campaigns' rows of the person's number (found by its blind index
 under the recipients' own field; the campaigns' counts keep them); the retention purge of a
-contact the business deleted leaves its campaigns' records alone. Database backups hold copies until
+contact the business deleted leaves its campaigns' records alone. Sends to the person that
+still wait in the dispatcher (held, paced, backing off: a reply's, or a campaign's whose row
+the erasure deleted) are failed and their payload dropped, so they never go out; one already
+being sent is past recall. Database backups hold copies until
 they expire on their own schedule (they are not rewritten). A
 marker of the number stays, with the time (erased_identities, 0036; a keyed HMAC of the blind
 index under a key of its own, so no blind index of the person outlives them), so that the
@@ -191,15 +194,17 @@ async def erase(request: web.Request) -> web.Response:
         if erased is None:
             raise ProblemError(404, "Contact not found")
         recipients = (
-            0 if recipient is None else await records.forget_campaign_recipient(conn, recipient)
+            [] if recipient is None else await records.forget_campaign_recipients(conn, recipient)
         )
+        cancelled = erased.sends_cancelled + await records.cancel_queued_sends(conn, recipients)
         await emit(
             conn, identity.tenant_id, ContactErased(contact_id=contact_id, reason="erasure_request")
         )
         details = {"conversations": counts.conversations, "messages": counts.messages,
-                   "media": counts.media, "campaign_recipients": recipients,
+                   "media": counts.media, "campaign_recipients": len(recipients),
                    "flow_logs": erased.flow_logs,
-                   "webhook_deliveries": erased.webhook_deliveries}  # fmt: skip
+                   "webhook_deliveries": erased.webhook_deliveries,
+                   "sends_cancelled": cancelled}  # fmt: skip
         await audit(conn, request, "contacts.erased", target_type="contact",
                     target_id=contact_id, details=details)  # fmt: skip
     return web.json_response({"id": str(contact_id), "erased": True, **details})
@@ -228,15 +233,18 @@ class _Erased:
 
     flow_logs: int
     webhook_deliveries: int
+    sends_cancelled: int
 
 
 async def _erase(
     conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID, *, older_than: timedelta | None
 ) -> _Erased | None:
     """Delete the contact for good, the bot's run logs of its conversations and the webhook
-    deliveries that carried their messages, and remember the erasure of its number (a marker,
-    not its blind index); None if there was no such contact (deleted long enough)."""
+    deliveries that carried their messages, cancel the sends of its messages still waiting,
+    and remember the erasure of its number (a marker, not its blind index); None if there was
+    no such contact (deleted long enough)."""
     conversations = await records.conversation_ids(conn, contact_id)
+    unsent = await records.unsent_messages(conn, conversations)
     gone = await repo.delete_contact(conn, contact_id, older_than=older_than)
     if gone is None:
         return None
@@ -246,6 +254,7 @@ async def _erase(
     return _Erased(
         await records.forget_flow_logs(conn, conversations),
         await records.forget_webhook_deliveries(conn, conversations),
+        await records.cancel_queued_sends(conn, unsent),
     )
 
 
@@ -281,7 +290,8 @@ async def purge_due_contacts(
                              "conversations": counts.conversations,
                              "messages": counts.messages, "media": counts.media,
                              "flow_logs": erased.flow_logs,
-                             "webhook_deliveries": erased.webhook_deliveries},
+                             "webhook_deliveries": erased.webhook_deliveries,
+                             "sends_cancelled": erased.sends_cancelled},
                 ),
             )  # fmt: skip
         purged += 1

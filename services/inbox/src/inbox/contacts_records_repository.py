@@ -207,10 +207,36 @@ async def forget_webhook_deliveries(conn: Conn, conversations: list[UUID]) -> in
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def forget_campaign_recipient(conn: Conn, phone_bidx: bytes) -> int:
-    """Delete the campaign rows of a number (its ciphertext and rendered parameters); how
-    many. The campaigns' counts keep them (no trigger counts a delete)."""
-    status = await conn.execute("DELETE FROM campaign_recipients WHERE phone_bidx = $1", phone_bidx)
+async def forget_campaign_recipients(conn: Conn, phone_bidx: bytes) -> list[UUID]:
+    """Delete the campaign rows of a number (its ciphertext and rendered parameters); their
+    ids, which are their sends' ids. The campaigns' counts keep them (no trigger counts a
+    delete)."""
+    rows = await conn.fetch(
+        "DELETE FROM campaign_recipients WHERE phone_bidx = $1 RETURNING id", phone_bidx
+    )
+    return [row["id"] for row in rows]
+
+
+async def unsent_messages(conn: Conn, conversations: list[UUID]) -> list[UUID]:
+    """The outbound messages of these conversations not sent yet; their ids are their sends'."""
+    rows = await conn.fetch(
+        "SELECT id FROM messages WHERE conversation_id = ANY($1::uuid[])"
+        " AND direction = 'outbound' AND status IN ('queued', 'sending')",
+        conversations,
+    )
+    return [row["id"] for row in rows]
+
+
+async def cancel_queued_sends(conn: Conn, send_ids: list[UUID]) -> int:
+    """Fail the dispatcher's sends of these ids that still wait (held, paced or backing off),
+    dropping their payload, so that they never go out; how many. One already being sent
+    ('sending') is past recall. The dispatcher skips a send that is no longer queued."""
+    status = await conn.execute(
+        "UPDATE outbound_sends SET state = 'failed', payload_enc = NULL, next_attempt_at = NULL,"
+        " error_title = 'contact-erased', updated_at = now()"
+        " WHERE id = ANY($1::uuid[]) AND state = 'queued'",
+        send_ids,
+    )
     return int(status.rsplit(" ", 1)[-1])
 
 
