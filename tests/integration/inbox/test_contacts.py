@@ -380,22 +380,6 @@ async def test_merge_keeps_history_seqs_apart(inbox_world: Any) -> None:
     assert sorted(read) == sorted(str(row["id"]) for row in rows)
 
 
-async def _lead(world: Any, team: Any, contact_id: Any, conversation_id: Any, stage: str,
-                **data: Any) -> uuid.UUID:  # fmt: skip
-    """A lead as chatflow stores it (data sealed under "leads.data")."""
-    lead_id = uuid.uuid4()
-    sealed = world.deps.cipher.encrypt(
-        orjson.dumps(data), tenant_id=team.tenant_id, field="leads.data"
-    )
-    async with tenant_transaction(world.pool, team.tenant_id, "system") as conn:
-        await conn.execute(
-            "INSERT INTO leads (tenant_id, id, contact_id, conversation_id, stage, source,"
-            " data_enc) VALUES ($1, $2, $3, $4, $5, 'flow', $6)",
-            team.tenant_id, lead_id, contact_id, conversation_id, stage, sealed,
-        )  # fmt: skip
-    return lead_id
-
-
 async def _leads(world: Any, team: Any) -> list[tuple[Any, ...]]:
     async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
         rows = await conn.fetch("SELECT id, contact_id, conversation_id, stage, data_enc"
@@ -433,8 +417,8 @@ async def test_merge_keeps_the_sources_lead(inbox_world: Any) -> None:
     and names the conversation its own was folded into."""
     team = await inbox_world.team()
     target_id, target_conv, source_id, source_conv = await _two_contacts(inbox_world, team)
-    lead_id = await _lead(inbox_world, team, source_id, source_conv, "qualified",
-                          name="Huda", email="huda@example.test")  # fmt: skip
+    lead_id = await inbox_world.lead(team, source_id, conversation_id=source_conv,
+                                     name="Huda", email="huda@example.test")  # fmt: skip
     await _merge(team, target_id, source_id)
     assert await _leads(inbox_world, team) == [
         (lead_id, target_id, target_conv, "qualified",
@@ -447,12 +431,12 @@ async def test_merge_combines_two_leads_into_the_targets(inbox_world: Any) -> No
     (a budget as amount and currency together) and the stage that is further along."""
     team = await inbox_world.team()
     target_id, target_conv, source_id, source_conv = await _two_contacts(inbox_world, team)
-    kept = await _lead(
-        inbox_world, team, target_id, target_conv, "new", name="Khalid", email=None,
+    kept = await inbox_world.lead(
+        team, target_id, conversation_id=target_conv, stage="new", name="Khalid", email=None,
         company="", budget_amount=None, budget_currency="SAR", timeline="next month",
     )  # fmt: skip
-    await _lead(
-        inbox_world, team, source_id, source_conv, "won", name="K. Ahmed",
+    await inbox_world.lead(
+        team, source_id, conversation_id=source_conv, stage="won", name="K. Ahmed",
         email="k@example.test", company="Nakheel", budget_amount="5000",
         budget_currency="AED", timeline=None,
     )  # fmt: skip
@@ -464,8 +448,8 @@ async def test_merge_combines_two_leads_into_the_targets(inbox_world: Any) -> No
     ]  # fmt: skip
     # A further-along target keeps its stage; a lost deal stays lost.
     target_id, target_conv, source_id, source_conv = await _two_contacts(inbox_world, team)
-    await _lead(inbox_world, team, target_id, target_conv, "lost", name="A")
-    await _lead(inbox_world, team, source_id, source_conv, "qualified", name="B")
+    await inbox_world.lead(team, target_id, conversation_id=target_conv, stage="lost", name="A")
+    await inbox_world.lead(team, source_id, conversation_id=source_conv, name="B")
     await _merge(team, target_id, source_id)
     stages = {row[1]: row[3] for row in await _leads(inbox_world, team)}
     assert stages[target_id] == "lost"
