@@ -6,7 +6,9 @@ seeded once with COPY and kept for later runs. A gateway and an inbox run as rea
 a load loop with a fixed number of keep-alive connections asks
 `GET /api/v1/conversations?limit=25` as signed-in agents of random tenants (JWT verified by
 both, revocation and rate limits in Redis, one read-only tenant transaction in the inbox,
-names and phones decrypted). Prints requests/s and p50/p99 latency.
+names and phones decrypted). Prints requests/s and p50/p99 latency, and where the CPU went:
+microseconds per request of the gateway, the inbox, PostgreSQL's processes, Redis and this
+load loop (read from /proc over the measured run), and the machine's busy cores.
 Target (issue 5): >= 2,000 requests/s with p99 < 50 ms.
 """
 
@@ -21,12 +23,13 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 
-from majlis.testing.benchmarks import clean_up, free_port, wait_ready
+from majlis.testing.benchmarks import clean_up, cpu_seconds, free_port, wait_ready
 
 TENANTS = int(os.environ.get("BENCH_TENANTS", "100"))
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "10000"))
@@ -163,6 +166,25 @@ async def _seed(env: dict[str, str]) -> list[tuple[uuid.UUID, uuid.UUID]]:
         await conn.close()
 
 
+def _pids_named(name: str) -> list[int | None]:
+    """Every process whose command is `name` (read from /proc, never signalled)."""
+    found: list[int | None] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _busy_ticks() -> int:
+    """Clock ticks the whole machine spent busy (not idle, not waiting, not stolen)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values[:8]) - values[3] - values[4] - (values[7] if len(values) > 7 else 0)
+
+
 async def _vacuum(conn: asyncpg.Connection[Any]) -> None:
     """What autovacuum does in production (this machine's PostgreSQL runs without it): the
     seed's 10,000 counter updates per tenant leave dead row versions in conversation_counts
@@ -238,7 +260,24 @@ async def main() -> None:
             await wait_ready(session, f"http://127.0.0.1:{inbox_port}")
             await wait_ready(session, base)
         await _drive(base, tokens, 2.0)  # warm pools and caches
+        # Where the CPU goes, per component, over the measured run only. PostgreSQL's
+        # processes include the inbox's pool's backends (started by the warm-up above).
+        parts: dict[str, list[int | None]] = {
+            "gateway": [processes[1].pid],
+            "inbox": [processes[0].pid],
+            "postgres": _pids_named("postgres"),
+            "redis": _pids_named("redis-server"),
+            "load": [os.getpid()],
+        }
+        cpu_before = {part: cpu_seconds(pids) for part, pids in parts.items()}
+        busy_before, wall_before = _busy_ticks(), time.perf_counter()
         count, errors, latencies, statuses = await _drive(base, tokens, DURATION_S)
+        wall = time.perf_counter() - wall_before
+        busy_cores = (_busy_ticks() - busy_before) / os.sysconf("SC_CLK_TCK") / wall
+        cpu_us = {
+            part: round((cpu_seconds(pids) - cpu_before[part]) / max(count, 1) * 1e6, 1)
+            for part, pids in parts.items()
+        }
         # The same requests straight to the inbox: how the time splits between the two hops.
         direct = await _drive(f"http://127.0.0.1:{inbox_port}", tokens, DURATION_S / 2)
     finally:
@@ -261,6 +300,8 @@ async def main() -> None:
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000, 2),
         "target": ">= 2000 req/s, p99 < 50 ms",
+        "cpu_us_per_request": cpu_us | {"all": round(sum(cpu_us.values()), 1)},
+        "machine_busy_cores": round(busy_cores, 2),
         "inbox_direct_requests_per_s": round(direct[0] / (DURATION_S / 2), 1),
         "inbox_direct_p99_ms": round(
             sorted(direct[2])[max(int(len(direct[2]) * 0.99) - 1, 0)] * 1000, 2

@@ -159,7 +159,7 @@ def _inbox(lines: list[dict[str, Any]]) -> list[Row]:
     if line is None:
         return []
     met = line["requests_per_s"] >= 2000 and line["p99_ms"] < 50 and not line["errors"]
-    return [
+    rows: list[Row] = [
         (
             "inbox: conversation list page 1, via gateway",
             f"{line['requests_per_s']:.0f} req/s, p99 {line['p99_ms']} ms",
@@ -167,6 +167,19 @@ def _inbox(lines: list[dict[str, Any]]) -> list[Row]:
             _met(met),
         )
     ]
+    cpu = line.get("cpu_us_per_request")
+    if cpu:
+        rows.append(
+            (
+                "inbox: conversation list, CPU per request",
+                f"{cpu['all']:.0f} us: gateway {cpu['gateway']:.0f}, inbox {cpu['inbox']:.0f},"
+                f" PostgreSQL {cpu['postgres']:.0f}, Redis {cpu['redis']:.0f},"
+                f" load loop {cpu['load']:.0f}; {line['machine_busy_cores']} cores busy",
+                "(2,000 req/s on 2 cores leaves <= 1,000 us)",
+                "n/a",
+            )
+        )
+    return rows
 
 
 def _broadcast(lines: list[dict[str, Any]]) -> list[Row]:
