@@ -55,6 +55,44 @@ async def test_reply_is_sent_once_and_reported_with_the_wamid(
     assert world.observed.of(FAILED, message_id) == []
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["sent-at-once", "held-number"])
+async def test_a_command_whose_send_is_already_final_is_never_sent(
+    dispatch_world: DispatchWorld, held: bool
+) -> None:
+    """The contract a contact's erasure relies on (test_contacts_privacy.py): a reply whose
+    command is still on its way when the person is erased gets its send row failed first,
+    and the command, when it comes, sends nothing, whether it would go out at once or wait."""
+    world = dispatch_world
+    number = await world.number()
+    to = world.fresh_phone()
+    await world.open_window(number, to)
+    message_id = uuid.uuid4()
+    async with tenant_transaction(world.pool, number.tenant_id, "owner") as conn:
+        if held:
+            await conn.execute(
+                "UPDATE whatsapp_numbers SET token_invalid_at = now() WHERE id = $1",
+                number.number_id,
+            )
+        await conn.execute(
+            "INSERT INTO outbound_sends (tenant_id, id, number_id, state, error_title)"
+            " VALUES ($1, $2, $3, 'failed', 'contact-erased')",
+            number.tenant_id, message_id, number.number_id,
+        )  # fmt: skip
+    await world.publisher.publish(world.command(number, to, "erased", message_id=message_id))
+    # A later command on another number goes through: the first had its turn by then.
+    other = await world.number()
+    await world.open_window(other, to)
+    control = await world.send(other, to, "control")
+    await world.observed.wait(SENT, control)
+    await asyncio.sleep(0.5)
+    assert await world.sent(number) == []
+    row = await world.row(number, message_id)
+    assert (row["state"], row["attempts"], row["payload_enc"]) == ("failed", 0, None)
+    assert row["error_title"] == "contact-erased"
+    assert world.observed.of(SENT, message_id) == []
+    assert world.observed.of(FAILED, message_id) == []
+
+
 @pytest.mark.parametrize("tagged", [True, False], ids=["tagged", "bare-id-of-an-older-send"])
 async def test_a_send_left_in_sending_is_reconciled_by_its_status_echo_never_resent(
     dispatch_world: DispatchWorld, tagged: bool

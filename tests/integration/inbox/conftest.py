@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -180,6 +180,41 @@ class InboxWorld:
                 team.tenant_id, lead_id, contact_id, conversation_id, stage, sealed,
             )  # fmt: skip
         return lead_id
+
+    async def campaign(
+        self, team: Team, *phones: str, contact_ids: Sequence[uuid.UUID | None] = ()
+    ) -> uuid.UUID:
+        """A campaign, as the broadcast service snapshots one, that was sent to these numbers
+        (the i-th row naming contact_ids[i], if given: the audience came from contacts)."""
+        cipher, indexer, tenant_id = self.deps.cipher, self.deps.indexer, team.tenant_id
+        template_id, campaign_id = uuid.uuid4(), uuid.uuid4()
+        contacts = list(contact_ids) + [None] * (len(phones) - len(contact_ids))
+        async with tenant_transaction(self.pool, tenant_id, "owner") as conn:
+            await conn.execute(
+                "INSERT INTO templates (tenant_id, id, number_id, waba_id, name, language,"
+                " category, content_enc) VALUES ($1, $2, $3, '1', $4, 'en', 'MARKETING',"
+                " '\\x00')",
+                tenant_id, template_id, team.number_id, f"offer_{template_id.hex[:8]}",
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO campaigns (tenant_id, id, name, number_id, template_id, language,"
+                " parameters_enc, audience_enc, state) VALUES ($1, $2, 'Eid', $3, $4, 'en',"
+                " '\\x00', '\\x00', 'completed')",
+                tenant_id, campaign_id, team.number_id, template_id,
+            )  # fmt: skip
+            for seq, (phone, contact_id) in enumerate(zip(phones, contacts, strict=True)):
+                field = "campaign_recipients.phone"
+                await conn.execute(
+                    "INSERT INTO campaign_recipients (tenant_id, id, campaign_id, seq, phone_enc,"
+                    " phone_bidx, contact_id, parameters_enc, state, sent_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'delivered', now())",
+                    tenant_id, uuid.uuid4(), campaign_id, seq,
+                    cipher.encrypt(phone, tenant_id=tenant_id, field=field),
+                    indexer.value(phone, tenant_id=tenant_id, field=field), contact_id,
+                    cipher.encrypt(b'{"name": "Layla"}', tenant_id=tenant_id,
+                                   field="campaign_recipients.parameters"),
+                )  # fmt: skip
+        return campaign_id
 
     async def stored(
         self, team: Team, wamid: str, *, within: float = 10.0

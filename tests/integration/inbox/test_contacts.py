@@ -329,6 +329,40 @@ async def test_merge_moves_conversations_tags_and_fills_gaps(inbox_world: Any) -
     assert body["items"] == []  # the source's phone stays with nobody: the target has one
 
 
+async def test_merge_gives_the_sources_campaign_rows_to_the_target(inbox_world: Any) -> None:
+    """The campaign report names the contact each row was sent to: after a merge, the rows
+    of the merged-away contact name the one that absorbed it; other contacts' stay theirs."""
+    team = await inbox_world.team()
+    ids = []
+    for phone in (valid_phone(), valid_phone(), valid_phone()):
+        conversation_id, _ = await inbox_world.inbound(team, phone=phone, text="hi")
+        async with tenant_transaction(inbox_world.pool, team.tenant_id) as conn:
+            ids.append(
+                await conn.fetchval(
+                    "SELECT contact_id FROM conversations WHERE id = $1", conversation_id
+                )
+            )
+    target_id, source_id, bystander_id = ids
+    campaign_id = await inbox_world.campaign(
+        team, valid_phone(), valid_phone(), valid_phone(),
+        contact_ids=[source_id, target_id, bystander_id],
+    )  # fmt: skip
+    status, body, _ = await team.agent.request(
+        "POST", f"/api/v1/contacts/{target_id}/merge", json={"source_id": str(source_id)}
+    )
+    assert status == 200, body
+    async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
+        named = await conn.fetch(
+            "SELECT contact_id, state, sent_at IS NOT NULL AS sent FROM campaign_recipients"
+            " WHERE campaign_id = $1 ORDER BY seq",
+            campaign_id,
+        )
+    assert [tuple(r) for r in named] == [
+        (target_id, "delivered", True), (target_id, "delivered", True),
+        (bystander_id, "delivered", True),
+    ]  # fmt: skip
+
+
 async def test_merge_keeps_history_seqs_apart(inbox_world: Any) -> None:
     """Two conversations' history messages of the same moment may carry the same seq (it comes
     from their time): after the merge each has a seq of its own, and paging one message at a

@@ -140,37 +140,6 @@ async def remember(world: Any, team: Any, contact_id: uuid.UUID) -> dict[str, in
     return await footprint(world, team, contact_id)
 
 
-async def add_campaign(world: Any, team: Any, *phones: str) -> uuid.UUID:
-    """A campaign, as the broadcast service snapshots one, that was sent to these numbers."""
-    cipher, indexer, tenant_id = world.deps.cipher, world.deps.indexer, team.tenant_id
-    template_id, campaign_id = uuid.uuid4(), uuid.uuid4()
-    async with tenant_transaction(world.pool, tenant_id, "owner") as conn:
-        await conn.execute(
-            "INSERT INTO templates (tenant_id, id, number_id, waba_id, name, language, category,"
-            " content_enc) VALUES ($1, $2, $3, '1', 'offer', 'en', 'MARKETING', '\\x00')",
-            tenant_id, template_id, team.number_id,
-        )  # fmt: skip
-        await conn.execute(
-            "INSERT INTO campaigns (tenant_id, id, name, number_id, template_id, language,"
-            " parameters_enc, audience_enc, state) VALUES ($1, $2, 'Eid', $3, $4, 'en',"
-            " '\\x00', '\\x00', 'completed')",
-            tenant_id, campaign_id, team.number_id, template_id,
-        )  # fmt: skip
-        for seq, phone in enumerate(phones):
-            field = "campaign_recipients.phone"
-            await conn.execute(
-                "INSERT INTO campaign_recipients (tenant_id, id, campaign_id, seq, phone_enc,"
-                " phone_bidx, parameters_enc, state, sent_at) VALUES ($1, $2, $3, $4, $5, $6,"
-                " $7, 'delivered', now())",
-                tenant_id, uuid.uuid4(), campaign_id, seq,
-                cipher.encrypt(phone, tenant_id=tenant_id, field=field),
-                indexer.value(phone, tenant_id=tenant_id, field=field),
-                cipher.encrypt(b'{"name": "Layla"}', tenant_id=tenant_id,
-                               field="campaign_recipients.parameters"),
-            )  # fmt: skip
-    return campaign_id
-
-
 async def add_flow_logs(world: Any, team: Any, *conversations: uuid.UUID) -> None:
     """A bot's run log line (its detail sealed, as chatflow writes it) in each conversation."""
     flow_id = uuid.uuid4()
@@ -220,11 +189,18 @@ async def delivery_conversations(world: Any, team: Any) -> list[uuid.UUID]:
 
 
 async def add_queued_send(
-    world: Any, team: Any, send_id: uuid.UUID, *, conversation_id: uuid.UUID | None = None
+    world: Any,
+    team: Any,
+    send_id: uuid.UUID,
+    *,
+    conversation_id: uuid.UUID | None = None,
+    dispatched: bool = True,
 ) -> None:
     """A send waiting in the dispatcher (held, paced or backing off), as the broadcast service
     keeps one: a reply's (its id the message's, with the message queued in `conversation_id`)
-    or, without a conversation, a campaign's (its id the recipient's)."""
+    or, without a conversation, a campaign's (its id the recipient's). dispatched=False: the
+    reply's command has not reached the dispatcher yet (still in the outbox or on the bus),
+    so there is no send row."""
     cipher = world.deps.cipher
     async with tenant_transaction(world.pool, team.tenant_id, "owner") as conn:
         if conversation_id is not None:
@@ -236,6 +212,8 @@ async def add_queued_send(
                 cipher.encrypt(b'{"text": {"body": "On its way"}}', tenant_id=team.tenant_id,
                                field="messages.body"),
             )  # fmt: skip
+        if not dispatched:
+            return
         await conn.execute(
             "INSERT INTO outbound_sends (tenant_id, id, number_id, conversation_id, priority,"
             " payload_enc, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, now() + interval"
@@ -309,7 +287,9 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     assert status == 200, body
     assert body["lead"] is None
     assert body["campaigns"] == []
-    campaign_id = await add_campaign(inbox_world, team, valid_phone(), phone)
+    campaign_id = await inbox_world.campaign(team, valid_phone(), phone)
+    # A campaign sent to the contact when their number was another (found by the contact).
+    before_change = await inbox_world.campaign(team, valid_phone(), contact_ids=[contact_id])
     lead_id = await inbox_world.lead(team, contact_id, name="Layla", company="Emaar",
                                      budget_amount="250000", budget_currency="AED")  # fmt: skip
     status, body, response = await team.owner.request("GET", path)
@@ -322,8 +302,10 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
         "budget_amount": "250000",
         "budget_currency": "AED",
     }
-    [campaign] = body["campaigns"]  # the one campaign to their number, not the other's
+    # The campaign to their number (not the other recipient's row), and the one to them.
+    campaign, earlier = body["campaigns"]
     assert (campaign["campaign_id"], campaign["name"]) == (str(campaign_id), "Eid")
+    assert earlier["campaign_id"] == str(before_change)
     assert campaign["state"] == "delivered"
     assert campaign["sent_at"] is not None
     assert campaign["read_at"] is None
@@ -343,7 +325,7 @@ async def test_data_export_has_everything_decrypted(inbox_world: Any, tap: Event
     assert {e.type for e in events} == {AUDIT}
     assert {e.payload["action"] for e in events} == {"contacts.data_exported"}
     details = sorted(e.payload["details"]["campaigns"] for e in events)
-    assert details == [0, 1]
+    assert details == [0, 2]
     assert events[0].payload["details"]["conversations"] == 1
     assert events[0].payload["details"]["messages"] == 2
     assert phone not in str(events)
@@ -358,14 +340,26 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
                       "by_conv": 2, "media": 1}  # fmt: skip
     await inbox_world.lead(team, contact_id, name="Layla")
     other = valid_phone()
-    campaign_id = await add_campaign(inbox_world, team, other, phone)
+    campaign_id = await inbox_world.campaign(team, other, phone)
+    # Sent to them when their number was another: found by the contact.
+    before_change = await inbox_world.campaign(
+        team, valid_phone(), other, contact_ids=[contact_id, None]
+    )
     others_conversation, _ = await inbox_world.inbound(team, phone=other, text="hi")
     await add_flow_logs(inbox_world, team, conversation_id, others_conversation)
     await add_deliveries(inbox_world, team, conversation_id, others_conversation)
-    # Sends still waiting: a reply to them, their campaign message, and another customer's.
+    # Sends still waiting: a reply to them, their campaign message, and another customer's;
+    # and replies whose command the dispatcher has not received yet, theirs and the other's.
     reply, others_reply = uuid.uuid4(), uuid.uuid4()
     await add_queued_send(inbox_world, team, reply, conversation_id=conversation_id)
     await add_queued_send(inbox_world, team, others_reply, conversation_id=others_conversation)
+    coming, others_coming = uuid.uuid4(), uuid.uuid4()
+    await add_queued_send(
+        inbox_world, team, coming, conversation_id=conversation_id, dispatched=False
+    )
+    await add_queued_send(
+        inbox_world, team, others_coming, conversation_id=others_conversation, dispatched=False
+    )
     async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
         theirs, others = [r["id"] for r in await conn.fetch(
             "SELECT id FROM campaign_recipients WHERE campaign_id = $1 ORDER BY seq",
@@ -379,13 +373,26 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     assert status == 422, body
     status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
     assert status == 200, body
-    assert (body["conversations"], body["messages"], body["media"]) == (1, 3, 1)
-    assert body["campaign_recipients"] == 1
+    assert (body["conversations"], body["messages"], body["media"]) == (1, 4, 1)
+    assert body["campaign_recipients"] == 2
     # Theirs will never go out, their payloads are gone; the other customer's still wait.
-    assert body["sends_cancelled"] == 2
-    assert await send_states(inbox_world, team, reply, theirs, others_reply, others) == [
-        ("failed", False), ("failed", False), ("queued", True), ("queued", True)
+    # The reply whose command is still on its way has its send failed already, so the
+    # dispatcher will find it final (test_dispatcher.py: a final send is never sent).
+    assert body["sends_cancelled"] == 3
+    states = await send_states(inbox_world, team, reply, theirs, coming, others_reply, others)
+    assert states == [
+        ("failed", False), ("failed", False), ("failed", False), ("queued", True), ("queued", True)
     ]  # fmt: skip
+    async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
+        row = await conn.fetchrow(
+            "SELECT number_id, conversation_id, error_title FROM outbound_sends WHERE id = $1",
+            coming,
+        )
+        assert row is not None
+        assert tuple(row) == (team.number_id, conversation_id, "contact-erased")
+        assert not await conn.fetchval(
+            "SELECT count(*) FROM outbound_sends WHERE id = $1", others_coming
+        )
     assert body["flow_logs"] == 1
     assert await flow_log_conversations(inbox_world, team) == [others_conversation]
     assert body["webhook_deliveries"] == 1
@@ -393,6 +400,7 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     assert set((await footprint(inbox_world, team, contact_id)).values()) == {0}
     # Nothing of the person stays with the lead or the campaign; the other recipient stays.
     assert await recipients(inbox_world, team, campaign_id) == [other]
+    assert await recipients(inbox_world, team, before_change) == [other]
     async with tenant_transaction(inbox_world.pool, team.tenant_id, readonly=True) as conn:
         assert await conn.fetchval("SELECT count(*) FROM leads") == 0
     status, _, _ = await team.owner.request("GET", f"/api/v1/contacts/{contact_id}/data-export")
@@ -405,12 +413,12 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
     assert by_type[AUDIT]["action"] == "contacts.erased"
     assert by_type[AUDIT]["details"] == {
         "conversations": 1,
-        "messages": 3,
+        "messages": 4,
         "media": 1,
-        "campaign_recipients": 1,
+        "campaign_recipients": 2,
         "flow_logs": 1,
         "webhook_deliveries": 1,
-        "sends_cancelled": 2,
+        "sends_cancelled": 3,
     }
     assert phone not in str(events)
     assert "Layla" not in str(events)
@@ -441,7 +449,7 @@ async def test_purge_erases_contacts_deleted_past_retention(
     # with it; a recipient row of a campaign (the business's record) stays.
     await add_flow_logs(inbox_world, team, old_conversation, recent_conversation)
     await add_deliveries(inbox_world, team, old_conversation, recent_conversation)
-    campaign_id = await add_campaign(inbox_world, team, old_phone)
+    campaign_id = await inbox_world.campaign(team, old_phone)
     for t, cid in ((team, old_id), (team, recent_id), (other, other_id)):
         await remember(inbox_world, t, cid)
         status, _, _ = await t.admin.request("DELETE", f"/api/v1/contacts/{cid}")

@@ -88,7 +88,8 @@ class ContactImportOut(BaseModel):
 
 class ContactErasedOut(BaseModel):
     """An erased contact and how many of its rows went with it (campaign_recipients: the rows
-    of campaigns sent to the contact's number, with the number and the rendered parameters;
+    of campaigns sent to the contact's number or to the contact, with the number and the
+    rendered parameters;
     flow_logs: the bot's run logs of its conversations; webhook_deliveries: the outbound
     webhooks that carried their messages to the tenant's endpoints; sends_cancelled: messages
     to them that were still waiting to be sent, and now never will be)."""

@@ -1,5 +1,5 @@
-"""Merging two contacts of one person into one: conversations, tags, attributes, identifiers
-and the lead.
+"""Merging two contacts of one person into one: conversations, tags, attributes, identifiers,
+the lead and the campaign rows sent to the merged-away contact.
 
 The merge runs as the *system* database role of the caller's tenant. Agents may merge (the
 product decision recorded in 0005's comment), but the RLS policy lets only owners, admins and
@@ -64,6 +64,7 @@ async def merge(
             await records.absorb_conversation(conn, pair["source_id"], pair["target_id"])
         moved_conversations = await records.reassign_conversations(conn, source_id, target_id)
         await records.copy_tags(conn, source_id, target_id)
+        campaign_rows = await records.repoint_campaign_recipients(conn, source_id, target_id)
         lead = await _keep_lead(conn, deps, tenant_id, source_id, target_id)
         source_ids = await records.identifiers(conn, source_id)
         # The source goes first: its blind indexes are UNIQUE and must be free for the target.
@@ -75,7 +76,8 @@ async def merge(
         await audit(
             conn, request, "contacts.merged", target_type="contact", target_id=target_id,
             details={"source_id": str(source_id), "conversations_moved": moved_conversations,
-                     "messages_moved": moved_messages, "lead": lead},
+                     "messages_moved": moved_messages, "campaign_rows_moved": campaign_rows,
+                     "lead": lead},
         )  # fmt: skip
     assert merged is not None
     return merged, schema

@@ -97,7 +97,7 @@ async def _export(conn: Any, deps: InboxDeps, tenant_id: UUID, contact_id: UUID)
     messages = await records.messages_of(conn, contact_id)
     lead = await records.lead_of(conn, contact_id)
     recipient = _recipient_key(deps, tenant_id, row.phone_enc)
-    campaigns = [] if recipient is None else await records.campaigns_to(conn, recipient)
+    campaigns = await records.campaigns_to(conn, recipient, contact_id)
     return {
         "contact": {
             "id": str(row.id),
@@ -193,9 +193,7 @@ async def erase(request: web.Request) -> web.Response:
         erased = await _erase(conn, deps, identity.tenant_id, contact_id, older_than=None)
         if erased is None:
             raise ProblemError(404, "Contact not found")
-        recipients = (
-            [] if recipient is None else await records.forget_campaign_recipients(conn, recipient)
-        )
+        recipients = await records.forget_campaign_recipients(conn, recipient, contact_id)
         cancelled = erased.sends_cancelled + await records.cancel_queued_sends(conn, recipients)
         await emit(
             conn, identity.tenant_id, ContactErased(contact_id=contact_id, reason="erasure_request")
@@ -254,7 +252,7 @@ async def _erase(
     return _Erased(
         await records.forget_flow_logs(conn, conversations),
         await records.forget_webhook_deliveries(conn, conversations),
-        await records.cancel_queued_sends(conn, unsent),
+        await records.stop_unsent_replies(conn, unsent),
     )
 
 

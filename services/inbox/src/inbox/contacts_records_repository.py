@@ -170,15 +170,17 @@ async def lead_of(conn: Conn, contact_id: UUID) -> Any:
     )
 
 
-async def campaigns_to(conn: Conn, phone_bidx: bytes) -> list[Any]:
-    """The campaigns sent to a number (its recipient rows), oldest first."""
+async def campaigns_to(conn: Conn, phone_bidx: bytes | None, contact_id: UUID) -> list[Any]:
+    """The campaigns sent to a number (its recipient rows by the recipients' blind index) or to
+    the contact (rows kept from before its number changed), oldest first."""
     return list(
         await conn.fetch(
             "SELECT r.campaign_id, c.name, r.state, r.queued_at, r.sent_at, r.delivered_at,"
             " r.read_at, r.replied_at, r.failed_at FROM campaign_recipients r"
             " JOIN campaigns c ON c.tenant_id = r.tenant_id AND c.id = r.campaign_id"
-            " WHERE r.phone_bidx = $1 ORDER BY c.created_at, c.id",
+            " WHERE r.phone_bidx = $1 OR r.contact_id = $2 ORDER BY c.created_at, c.id",
             phone_bidx,
+            contact_id,
         )
     )
 
@@ -207,30 +209,73 @@ async def forget_webhook_deliveries(conn: Conn, conversations: list[UUID]) -> in
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def forget_campaign_recipients(conn: Conn, phone_bidx: bytes) -> list[UUID]:
-    """Delete the campaign rows of a number (its ciphertext and rendered parameters); their
-    ids, which are their sends' ids. The campaigns' counts keep them (no trigger counts a
-    delete)."""
+async def forget_campaign_recipients(
+    conn: Conn, phone_bidx: bytes | None, contact_id: UUID
+) -> list[UUID]:
+    """Delete the campaign rows of a number or of the contact (as `campaigns_to` finds them:
+    their ciphertext and rendered parameters); their ids, which are their sends' ids. The
+    campaigns' counts keep them (no trigger counts a delete)."""
     rows = await conn.fetch(
-        "DELETE FROM campaign_recipients WHERE phone_bidx = $1 RETURNING id", phone_bidx
+        "DELETE FROM campaign_recipients WHERE phone_bidx = $1 OR contact_id = $2 RETURNING id",
+        phone_bidx,
+        contact_id,
     )
     return [row["id"] for row in rows]
 
 
-async def unsent_messages(conn: Conn, conversations: list[UUID]) -> list[UUID]:
-    """The outbound messages of these conversations not sent yet; their ids are their sends'."""
-    rows = await conn.fetch(
-        "SELECT id FROM messages WHERE conversation_id = ANY($1::uuid[])"
-        " AND direction = 'outbound' AND status IN ('queued', 'sending')",
-        conversations,
+async def repoint_campaign_recipients(conn: Conn, source_id: UUID, target_id: UUID) -> int:
+    """Give the campaign rows of a merged-away contact to the contact that absorbed it; how
+    many (their delivery times and states stay as they were)."""
+    status = await conn.execute(
+        "UPDATE campaign_recipients SET contact_id = $2 WHERE contact_id = $1",
+        source_id,
+        target_id,
     )
-    return [row["id"] for row in rows]
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def unsent_messages(conn: Conn, conversations: list[UUID]) -> list[Any]:
+    """The outbound messages of these conversations not sent yet (id, conversation_id and the
+    conversation's number_id); their ids are their sends'."""
+    return list(
+        await conn.fetch(
+            "SELECT m.id, m.conversation_id, c.number_id FROM messages m"
+            " JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id"
+            " WHERE m.conversation_id = ANY($1::uuid[]) AND m.direction = 'outbound'"
+            " AND m.status IN ('queued', 'sending')",
+            conversations,
+        )
+    )
+
+
+async def stop_unsent_replies(conn: Conn, unsent: list[Any]) -> int:
+    """Stop the sends of these messages (rows of `unsent_messages`); how many were stopped.
+
+    A send still waiting in the dispatcher (held, paced or backing off) is failed and loses
+    its payload. A message whose send command has not reached the dispatcher yet (still in
+    the outbox or on the bus) gets its send row now, already failed: the dispatcher then finds
+    the command's send final and sends nothing (as for a redelivered command). One already
+    being sent ('sending') is past recall."""
+    status = await conn.execute(
+        "INSERT INTO outbound_sends AS s (tenant_id, id, number_id, conversation_id, state,"
+        " error_title) SELECT app.current_tenant_id(), u.id, u.number_id, u.conversation_id,"
+        " 'failed', 'contact-erased'"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[]) AS u (id, number_id, conversation_id)"
+        " ON CONFLICT (tenant_id, id) DO UPDATE SET state = 'failed', payload_enc = NULL,"
+        " next_attempt_at = NULL, error_title = 'contact-erased', updated_at = now()"
+        " WHERE s.state = 'queued'",
+        [row["id"] for row in unsent],
+        [row["number_id"] for row in unsent],
+        [row["conversation_id"] for row in unsent],
+    )
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def cancel_queued_sends(conn: Conn, send_ids: list[UUID]) -> int:
     """Fail the dispatcher's sends of these ids that still wait (held, paced or backing off),
     dropping their payload, so that they never go out; how many. One already being sent
-    ('sending') is past recall. The dispatcher skips a send that is no longer queued."""
+    ('sending') is past recall. The dispatcher skips a send that is no longer queued. For
+    campaign sends: the runner writes a recipient's send row before its command goes out."""
     status = await conn.execute(
         "UPDATE outbound_sends SET state = 'failed', payload_enc = NULL, next_attempt_at = NULL,"
         " error_title = 'contact-erased', updated_at = now()"
