@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from majlis.db import tenant_transaction
 from majlis.net import GuardedClient, OutboundRefused
 
 
@@ -79,3 +82,49 @@ async def test_a_redirect_to_a_private_address_is_refused(listener: tuple[Listen
     finally:
         await client.close()
     assert counter.connections == 3  # only the allowed first hops
+
+
+def _calling(url: str) -> dict[str, Any]:
+    return {
+        "start": "call",
+        "nodes": [
+            {"id": "call", "type": "http_request", "url": url},
+            {"id": "done", "type": "end"},
+        ],
+        "edges": [{"from": "call", "to": "done"}],
+    }
+
+
+async def test_a_flow_calling_an_internal_address_is_refused_when_saved_or_published(
+    flow_world: Any,
+) -> None:
+    team = await flow_world.team()
+    owner = team.people["owner"]
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://0x0a.1/", "gopher://x.test/"):
+        status, body, _ = await owner.request(
+            "POST", "/api/v1/flows", json={"name": "F", "document": _calling(url)}
+        )
+        assert status == 422, (url, body)
+        assert body["type"].endswith("invalid-flow"), body
+        assert [(e["node_id"], e["field"]) for e in body["errors"]] == [("call", "url")]
+    status, flow, _ = await owner.request(
+        "POST", "/api/v1/flows", json={"name": "F", "document": _calling("https://api.test/")}
+    )
+    assert status == 201, flow
+    path = f"/api/v1/flows/{flow['id']}"
+    status, body, _ = await owner.request(
+        "PUT", path, json={"name": "F", "document": _calling("http://10.0.0.7/")}
+    )
+    assert status == 422, body
+    # A draft stored before this check existed is refused when published.
+    async with tenant_transaction(flow_world.pool, team.tenant_id, "owner") as conn:
+        await conn.execute(
+            "UPDATE flows SET document = $2 WHERE id = $1",
+            uuid.UUID(flow["id"]),
+            _calling("http://192.168.0.1/"),
+        )
+    status, body, _ = await owner.request("POST", f"{path}/publish")
+    assert status == 422, body
+    assert [(e["node_id"], e["field"]) for e in body["errors"]] == [("call", "url")]
+    status, versions, _ = await owner.request("GET", f"{path}/versions")
+    assert versions["items"] == []

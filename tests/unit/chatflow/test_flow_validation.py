@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 
-from chatflow.flow_validation import parse_flow
+from chatflow.flow_validation import check_addresses, parse_flow
 from majlis.http import ProblemError
 
 
@@ -111,3 +112,51 @@ def test_split_and_condition_need_every_output() -> None:
         "edges": [{"from": "s", "to": "e", "handle": "a"}],
     }  # fmt: skip
     assert has(errors_of(document), "s", "Missing edge from output 'b'")
+
+
+def calling(*urls: str) -> dict[str, Any]:
+    """A flow of one http_request node per URL, one after the other."""
+    nodes = [{"id": f"call{i}", "type": "http_request", "url": url} for i, url in enumerate(urls)]
+    nodes.append({"id": "done", "type": "end"})
+    edges = [{"from": a["id"], "to": b["id"]} for a, b in itertools.pairwise(nodes)]
+    return {"start": "call0", "variables": ["base", "host", "id"], "nodes": nodes, "edges": edges}
+
+
+def address_errors(document: Any, *, allow_loopback: bool) -> list[dict[str, Any]]:
+    with pytest.raises(ProblemError) as caught:
+        check_addresses(parse_flow(document), allow_loopback=allow_loopback)
+    assert (caught.value.status, caught.value.slug) == (422, "invalid-flow")
+    errors: list[dict[str, Any]] = caught.value.extensions["errors"]
+    return errors
+
+
+def test_http_nodes_naming_an_address_that_is_not_public_are_refused() -> None:
+    refused = [
+        "http://10.1.2.3/orders",
+        "http://169.254.169.254/latest/meta-data/",  # the cloud metadata address
+        "http://192.168.1.1:8080/api?x={{id}}",
+        "http://0x0a.1/",  # 10.0.0.1, hex short form
+        "http://[::ffff:a00:1]/",  # 10.0.0.1, IPv4-mapped IPv6
+        "http://100.64.0.1/",  # CGNAT
+        "ftp://example.com/file",
+        "https://user:secret@api.example.com/",
+        "api.example.com/orders",
+    ]
+    errors = address_errors(calling(*refused), allow_loopback=True)
+    assert [e["node_id"] for e in errors] == [f"call{i}" for i in range(len(refused))]
+    assert {e["field"] for e in errors} == {"url"}
+    assert "secret" not in str(errors)
+    # Public hosts, and hosts that come from a variable (judged when called), are fine.
+    flow = parse_flow(
+        calling("https://api.example.com/v1/{{id}}", "{{base}}/orders", "http://{{host}}/x")
+    )
+    check_addresses(flow, allow_loopback=False)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/", "http://2130706433/", "http://0177.0.0.1/", "http://[::1]/"]
+)
+def test_loopback_only_where_development_allows_it(url: str) -> None:
+    check_addresses(parse_flow(calling(url)), allow_loopback=True)
+    [error] = address_errors(calling(url), allow_loopback=False)
+    assert (error["node_id"], error["field"]) == ("call0", "url")

@@ -4,6 +4,8 @@ The answer to a bad document is one RFC 9457 problem (422) whose `errors` extens
 `{node_id, field, message}` for everything wrong: unknown node types, bad fields, duplicate
 ids, missing or dangling edges, no start, unreachable nodes, too many buttons or list rows,
 unknown variables in `{{templates}}` or conditions, and regular expressions that do not compile.
+`check_addresses` adds, where a draft is saved or published, http_request URLs whose fixed host
+may not be called.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from chatflow.flow_nodes import (
 )
 from chatflow.text_matching import regex_problem
 from majlis.http import ProblemError
+from majlis.net import OutboundRefused, check_url
 
 MAX_NODES = 500
 TEMPLATE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
@@ -40,6 +43,8 @@ BUILTIN_VARIABLES = frozenset({"last_input"})
 CONTACT_FIELDS = re.compile(r"^contact\.(name|email|tags|attributes\.[a-z][a-z0-9_]{0,39})$")
 # Outputs a run may leave unconnected: the engine hands off (invalid, error) or ends (timeout).
 OPTIONAL_HANDLES = frozenset({"invalid", "timeout", "error"})
+# An http_request URL's scheme and authority (up to the path, query or fragment).
+_FIXED_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 
 
 class Edge(BaseModel):
@@ -131,6 +136,34 @@ def parse_flow(raw: Any) -> Flow:
         raise _problem(errors)
     assert shape.start is not None
     return Flow(shape.start, nodes, edges, tuple(shape.variables))
+
+
+def check_addresses(flow: Flow, *, allow_loopback: bool) -> None:
+    """Refuse (422, every node at once) http_request nodes whose URL names, in its fixed part,
+    a scheme other than http(s) or a host that is not public: loopback, private, link-local
+    (the cloud metadata address), reserved, in any literal form (majlis.net.check_url).
+
+    Checked when a draft is saved or published, so such a flow is refused before it ever runs.
+    A host that comes from a `{{variable}}`, or a name that resolves to such an address, can
+    only be judged at call time, where the SSRF guard checks every connection again."""
+    errors = _Errors()
+    for node in flow.nodes.values():
+        if not isinstance(node, HttpRequest):
+            continue
+        fixed = _FIXED_ORIGIN.match(node.url)
+        if fixed is None:
+            if "{{" not in node.url.split("//", 1)[0]:
+                errors.add(node.id, "url", "The URL must start with http:// or https://")
+            continue
+        if "{{" in fixed.group(0):
+            continue  # the host comes from a variable: checked when called
+        try:
+            check_url(fixed.group(0) + "/", allow_loopback=allow_loopback)
+        except (OutboundRefused, ValueError) as refused:
+            reason = refused.reason if isinstance(refused, OutboundRefused) else "bad URL"
+            errors.add(node.id, "url", f"The URL may not be called: {reason}")
+    if errors.items:
+        raise _problem(errors)
 
 
 def _problem(errors: _Errors) -> ProblemError:

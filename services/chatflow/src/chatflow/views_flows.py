@@ -19,13 +19,15 @@ from aiohttp import web
 from pydantic import Field, StringConstraints
 
 from chatflow import flows_repository as repo
-from chatflow.flow_validation import parse_flow
+from chatflow.flow_validation import check_addresses, parse_flow
 from chatflow.response_models import FlowOut, FlowVersionOut, FlowVersionsOut
 from chatflow.triggers import Trigger
 from chatflow.web import ALL_ROLES, MANAGER_ROLES, audit, caller, path_id
 from majlis.http import Page, ProblemError, RequestModel, parse_json, responds
 from majlis.http.auth import caller_transaction
+from majlis.http.keys import SETTINGS
 from majlis.http.resources import DB_POOL
+from majlis.net.egress import tenant_loopback_allowed
 from majlis.plans import Limit, check_limit
 
 PAGE_DEFAULT, PAGE_MAX = 25, 100
@@ -62,8 +64,14 @@ def _not_found() -> ProblemError:
     return ProblemError(404, "Flow not found")
 
 
-async def _checked(conn: Any, body: FlowBody) -> list[Any]:
-    parse_flow(body.document)
+def _valid(request: web.Request, document: Any) -> None:
+    """The document's checks (422 listing every error), its http_request addresses too."""
+    allow_loopback = tenant_loopback_allowed(request.app[SETTINGS])
+    check_addresses(parse_flow(document), allow_loopback=allow_loopback)
+
+
+async def _checked(request: web.Request, conn: Any, body: FlowBody) -> list[Any]:
+    _valid(request, body.document)
     if body.number_id is not None and not await repo.number_exists(conn, body.number_id):
         raise ProblemError(
             422,
@@ -79,7 +87,7 @@ async def create_flow(request: web.Request) -> web.Response:
     identity = await caller(request, MANAGER_ROLES)
     body = await parse_json(request, FlowBody)
     async with caller_transaction(request.app[DB_POOL], identity) as conn:
-        triggers = await _checked(conn, body)
+        triggers = await _checked(request, conn, body)
         await check_limit(conn, identity.tenant_id, Limit.FLOWS)
         row = await repo.insert_flow(
             conn, identity.tenant_id, uuid4(), body.name, body.number_id, body.priority,
@@ -125,7 +133,7 @@ async def update_flow(request: web.Request) -> web.Response:
     async with caller_transaction(request.app[DB_POOL], identity) as conn:
         if await repo.flow(conn, flow_id, lock=True) is None:
             raise _not_found()
-        triggers = await _checked(conn, body)
+        triggers = await _checked(request, conn, body)
         row = await repo.update_flow(
             conn, flow_id, body.name, body.number_id, body.priority, triggers, body.document
         )
@@ -153,7 +161,7 @@ async def publish_flow(request: web.Request) -> web.Response:
         row = await repo.flow(conn, flow_id, lock=True)
         if row is None:
             raise _not_found()
-        parse_flow(row["document"])
+        _valid(request, row["document"])
         user_id = identity.principal_id if identity.kind != "api_key" else None
         version = await repo.publish(conn, identity.tenant_id, flow_id, uuid4(), user_id)
         await audit(

@@ -153,9 +153,15 @@ def internal_session(policy: EgressPolicy, **options: Any) -> aiohttp.ClientSess
     return aiohttp.ClientSession(middlewares=(policy.middleware,), **options)
 
 
+def tenant_loopback_allowed(settings: Settings) -> bool:
+    """Whether tenant-chosen URLs may reach loopback (MAJLIS_OUTBOUND_ALLOW_LOOPBACK): a local
+    development convenience, never in production, whatever the flag says."""
+    return settings.outbound_allow_loopback and settings.env != "prod"
+
+
 def tenant_target_client(settings: Settings, **options: Any) -> GuardedClient:
     """The client for tenant-chosen URLs: not the allow-list but the SSRF guard."""
-    return GuardedClient(allow_loopback=settings.outbound_allow_loopback, **options)
+    return GuardedClient(allow_loopback=tenant_loopback_allowed(settings), **options)
 
 
 async def refusal_totals(redis: aioredis.Redis, redis_prefix: str) -> dict[str, int]:

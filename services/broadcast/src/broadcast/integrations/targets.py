@@ -15,6 +15,7 @@ import socket
 from yarl import URL
 
 from majlis.net import GuardedResolver, OutboundRefused, check_url
+from majlis.net.egress import tenant_loopback_allowed
 from majlis.settings import Settings
 
 MAX_URL_LENGTH = 2048
@@ -22,7 +23,7 @@ MAX_URL_LENGTH = 2048
 
 def allow_loopback(settings: Settings) -> bool:
     """Loopback targets: a development convenience, never in production."""
-    return settings.outbound_allow_loopback and settings.env != "prod"
+    return tenant_loopback_allowed(settings)
 
 
 def schemes(settings: Settings) -> frozenset[str]:
