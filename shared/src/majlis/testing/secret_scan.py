@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,17 @@ SECRET_SETTINGS = (
 CANARIES: dict[str, str] = {}
 # Where tests/conftest.py collects the run's captured output (it sets this variable).
 LOG_FILE_ENV = "MAJLIS_TEST_LOG_FILE"
+# Credentials made during the run, which no fixed needle can name, found in the logs by their
+# shape: signed JWTs (the gateway's access tokens and those it forwards) and refresh cookies
+# (tenant hex, token hex, secret: gateway.sessions.RefreshCookie).
+TOKEN_SHAPES: dict[str, re.Pattern[str]] = {
+    "access token (JWT)": re.compile(
+        r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}"
+    ),
+    "refresh cookie": re.compile(
+        r"\b[0-9a-f]{32}\.[0-9a-f]{32}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,12 +204,20 @@ class LoggedOutput:
             pass
 
 
-def scan_log(path: Path, needles: Mapping[str, str]) -> list[Finding]:
-    """Every (log line, kind) of the captured log file holding a needle."""
+def scan_log(
+    path: Path, needles: Mapping[str, str], shapes: Mapping[str, re.Pattern[str]] = TOKEN_SHAPES
+) -> list[Finding]:
+    """Every (log line, kind) of the captured log file holding a needle or a token's shape."""
     if not path.exists():
         return []
     findings: list[Finding] = []
     with path.open(encoding="utf-8", errors="replace") as lines:
         for number, line in enumerate(lines, 1):
-            findings += _found(f"{path.name}:{number}", line, needles)
+            where = f"{path.name}:{number}"
+            findings += _found(where, line, needles)
+            findings += [
+                Finding(where, kind, redacted(match.group()))
+                for kind, shape in shapes.items()
+                for match in shape.finditer(line)
+            ]
     return _unique(findings)
