@@ -63,3 +63,25 @@ async def test_actions_are_audited_without_secrets(gateway: GatewayUnderTest) ->
     failed = next(e for e in events if e["payload"]["action"] == "auth.login.failed")
     assert failed["payload"]["outcome"] == "failure"
     assert failed["payload"]["ip"] is not None
+
+
+async def test_refresh_token_reuse_is_audited(gateway: GatewayUnderTest) -> None:
+    """A rotated refresh token presented after the grace window (a stolen copy) revokes the
+    family (test_auth.py) and leaves an audit entry that names the session, not the token."""
+    browser, _, tenant_id = await gateway.owner()
+    stolen = browser.cookies["__Host-majlis_refresh"]
+    assert (await browser.request("POST", "/api/v1/auth/refresh", auth=False))[0] == 200
+    await asyncio.sleep(gateway.settings.refresh_grace_seconds + 0.2)
+    thief = gateway.browser()
+    thief.cookies = {**browser.cookies, "__Host-majlis_refresh": stolen}
+    assert (await thief.request("POST", "/api/v1/auth/refresh", auth=False))[0] == 401
+    events = await _audit_actions(gateway.settings, str(tenant_id), {"auth.refresh.reuse_detected"})
+    [event] = [e for e in events if e["payload"]["action"] == "auth.refresh.reuse_detected"]
+    payload = event["payload"]
+    assert (payload["outcome"], payload["actor_type"]) == ("failure", "anonymous")
+    assert payload["target_type"] == "session"
+    assert payload["target_id"]
+    assert payload["ip"] is not None
+    text = json.dumps(events)
+    for secret in (stolen, browser.cookies["__Host-majlis_refresh"]):
+        assert secret not in text

@@ -192,8 +192,20 @@ async def test_redis_down_fails_closed(
     assert status == 503
     assert "access_token" not in body
     assert "Set-Cookie" not in response.headers
+    assert response.headers["Retry-After"] == "5"
+    assert response.headers["Content-Type"].startswith("application/problem+json")
     assert (await broken.request("POST", "/api/v1/auth/refresh", auth=False))[0] == 503
-    assert (await broken.request("GET", "/api/v1/me"))[0] == 503
+    # Every other call fails closed too (no limit and no revocation check can be trusted):
+    # the gateway's own, a proxied one, and an unknown path. Each says when to come back.
+    for method, path in (
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/conversations"),
+        ("GET", "/api/v1/no-such-thing"),
+    ):
+        status, body, response = await broken.request(method, path)
+        assert status == 503, (path, body)
+        assert response.headers["Retry-After"] == "5", path
+        assert body["status"] == 503, path
     assert (await broken.request("GET", "/readyz"))[0] == 503
 
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -225,6 +226,17 @@ async def add_queued_send(
         )  # fmt: skip
 
 
+async def found_by(team: Any, phone: str) -> list[list[str]]:
+    """The contacts a search finds by the number as written at home, by the number in full and
+    by the name of contact_with_history's contact."""
+    found = []
+    for query in (f"0{phone.removeprefix('+971')}", phone, "Layla Customer"):
+        status, body, _ = await team.owner.request("GET", f"/api/v1/contacts?q={quote(query)}")
+        assert status == 200, body
+        found.append([item["id"] for item in body["items"]])
+    return found
+
+
 async def send_states(world: Any, team: Any, *send_ids: uuid.UUID) -> list[tuple[str, bool]]:
     async with tenant_transaction(world.pool, team.tenant_id, readonly=True) as conn:
         rows = {r["id"]: (r["state"], r["payload_enc"] is not None) for r in await conn.fetch(
@@ -366,6 +378,7 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
             campaign_id)][::-1]  # fmt: skip
     for recipient in (theirs, others):
         await add_queued_send(inbox_world, team, recipient)
+    assert await found_by(team, phone) == [[str(contact_id)]] * 3
     path = f"/api/v1/contacts/{contact_id}/erase"
     status, body, _ = await team.agent.request("POST", path, json={"confirm": True})
     assert status == 403, body
@@ -405,6 +418,10 @@ async def test_erase_removes_everything_and_says_so(inbox_world: Any, tap: Event
         assert await conn.fetchval("SELECT count(*) FROM leads") == 0
     status, _, _ = await team.owner.request("GET", f"/api/v1/contacts/{contact_id}/data-export")
     assert status == 404
+    status, _, _ = await team.owner.request("GET", f"/api/v1/contacts/{contact_id}")
+    assert status == 404
+    # Their number, as written at home or in full, and their name find no one.
+    assert await found_by(team, phone) == [[], [], []]
     status, body, _ = await team.owner.request("POST", path, json={"confirm": True})
     assert status == 404, body
     events = await tap.take(team.tenant_id, 2, {"contacts.erased"})
