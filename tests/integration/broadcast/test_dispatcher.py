@@ -253,6 +253,42 @@ async def test_invalid_token_pauses_the_number_until_the_token_is_replaced(
     assert sorted(s["payload"]["text"]["body"] for s in await world.sent(number)) == ["one", "two"]
 
 
+async def test_another_tenants_token_copied_into_a_number_is_never_used(
+    dispatch_world: DispatchWorld,
+) -> None:
+    """Checklist 29: tenant B's sealed token pasted into tenant A's number (a database write
+    past the API) does not decrypt there (it is bound to B and the column), so nothing reaches
+    Meta with it; the number waits for a token of its own, as with a revoked one."""
+    world = dispatch_world
+    victim, number = await world.number(), await world.number()
+    to = world.fresh_phone()
+    await world.open_window(number, to)
+    async with tenant_transaction(world.pool, victim.tenant_id) as conn:
+        stolen = await conn.fetchval(
+            "SELECT access_token_enc FROM whatsapp_numbers WHERE id = $1", victim.number_id
+        )
+    async with tenant_transaction(world.pool, number.tenant_id, "owner") as conn:
+        await conn.execute(
+            "UPDATE whatsapp_numbers SET access_token_enc = $2 WHERE id = $1",
+            number.number_id, stolen,
+        )  # fmt: skip
+    message_id = await world.send(number, to, "hello")
+    async with asyncio.timeout(10):
+        while True:
+            async with tenant_transaction(world.pool, number.tenant_id) as conn:
+                paused = await conn.fetchval(
+                    "SELECT token_invalid_at FROM whatsapp_numbers WHERE id = $1", number.number_id
+                )
+            if paused is not None:
+                break
+            await asyncio.sleep(0.02)
+    row = await world.row(number, message_id)
+    assert (row["state"], row["wamid"]) == ("queued", None)
+    assert await world.sent(number) == []
+    assert await world.sent(victim) == []
+    assert world.observed.of(SENT, message_id) == []
+
+
 @pytest.mark.parametrize(("code", "reason"), [(131031, "account-locked"), (368, "policy-block")])
 async def test_a_blocked_account_holds_the_numbers_sends_until_the_block_ends(
     dispatch_world: DispatchWorld, code: int, reason: str
