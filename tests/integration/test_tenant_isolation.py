@@ -91,6 +91,36 @@ async def test_query_without_tenant_context_fails(db_pool: Any, tenant_factory: 
             await conn.fetch("SELECT * FROM contacts")
 
 
+async def test_no_tenant_table_shows_a_row_without_tenant_context(
+    db_pool: Any, owner_pool: Any, tenant_factory: Any
+) -> None:
+    """Checklist 4, for every table that holds a tenant_id (not only contacts): the
+    application role without a tenant context is refused, or sees no row, never another's."""
+    a = await tenant_factory()
+    await _add_contact(db_pool, a)
+    tables = [
+        row["relname"]
+        for row in await owner_pool.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND EXISTS ("
+            "  SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'"
+            "  AND NOT a.attisdropped) ORDER BY 1"
+        )
+    ]
+    assert "contacts" in tables
+    assert len(tables) > 40
+    shown = {}
+    async with db_pool.acquire() as conn:
+        for table in tables:
+            try:
+                rows = await conn.fetchval(f'SELECT count(*) FROM "{table}"')  # noqa: S608
+            except asyncpg.InsufficientPrivilegeError:
+                continue  # "no tenant context", or no grant at all
+            if rows:
+                shown[table] = rows
+    assert shown == {}
+
+
 @pytest.mark.parametrize(
     "statement",
     [
