@@ -490,6 +490,39 @@ async def test_merge_combines_two_leads_into_the_targets(inbox_world: Any) -> No
     assert source_id not in stages
 
 
+async def test_a_body_naming_a_tenant_role_or_id_is_refused(inbox_world: Any) -> None:
+    """Checklist 3: a create or update carrying tenant_id, role, id or a token field is
+    refused (422 naming the field, the value never echoed) and changes nothing anywhere."""
+    mine, theirs = await inbox_world.team(), await inbox_world.team()
+    phone = valid_phone()
+    own = await create(mine, phone=valid_phone(), name="Mine")
+    extras = [
+        {"tenant_id": str(theirs.tenant_id)},
+        {"id": str(uuid.uuid4())},
+        {"role": "owner"},
+        {"waba_token": "EAAzzsmugglezz"},
+    ]
+    for extra in extras:
+        [(field, value)] = extra.items()
+        calls = [
+            ("POST", "/api/v1/contacts", {"phone": phone, **extra}),
+            ("PATCH", f"/api/v1/contacts/{own['id']}", {"name": "Changed", **extra}),
+            ("POST", "/api/v1/labels", {"name": f"l-{field}", "color": "#112233", **extra}),
+        ]
+        for method, path, body in calls:
+            status, answer, _ = await mine.owner.request(method, path, json=body)
+            assert status == 422, (method, path, answer)
+            assert [e["field"] for e in answer["errors"]] == [field], answer
+            assert value not in str(answer)
+    for team in (mine, theirs):
+        status, body, _ = await team.owner.request("GET", f"/api/v1/contacts?q={national(phone)}")
+        assert body["items"] == []
+        status, body, _ = await team.owner.request("GET", "/api/v1/labels")
+        assert body["items"] == []
+    status, body, _ = await mine.owner.request("GET", f"/api/v1/contacts/{own['id']}")
+    assert body["name"] == "Mine"
+
+
 def _problem(body: dict[str, Any]) -> dict[str, Any]:
     """A problem document without what names the request itself."""
     return {k: v for k, v in body.items() if k not in ("instance", "request_id")}
