@@ -224,13 +224,20 @@ async def test_concurrent_transactions_see_only_their_tenant(
 
     results = await asyncio.gather(*(one(i) for i in range(1000)))
     assert all(results)
-    # A connection back in the pool carries no tenant setting.
-    for _ in range(db_pool.get_size()):
-        async with db_pool.acquire() as conn:
+    # No connection back in the pool carries a tenant setting: all of them held at once (one
+    # at a time, the pool would hand out the same connection again and again).
+    held = [await db_pool.acquire() for _ in range(db_pool.get_max_size())]
+    try:
+        backends = {await conn.fetchval("SELECT pg_backend_pid()") for conn in held}
+        assert len(backends) == db_pool.get_max_size()
+        for conn in held:
             assert await conn.fetchval("SELECT current_setting('app.tenant_id', true)") in (
                 None,
                 "",
             )
+    finally:
+        for conn in held:
+            await db_pool.release(conn)
 
 
 async def test_session_state_left_on_a_connection_never_reaches_a_tenant_transaction(
