@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from typing import Any
 
@@ -315,3 +317,85 @@ async def test_a_cancelled_transaction_keeps_nothing_and_frees_its_connection(
         assert found == 0
     finally:
         await pool.close()
+
+
+# The lookups every request or event makes, in the shape the repositories write them.
+HOT_QUERIES: dict[str, tuple[str, str, list[Any]]] = {
+    "contact by phone": ("contacts", "SELECT id FROM contacts WHERE phone_bidx = $1", [b"x"]),
+    "contact by name": ("contacts", "SELECT id FROM contacts WHERE name_bidx = $1", [b"x"]),
+    "conversation by id": ("conversations", "SELECT * FROM conversations WHERE id = $1", [None]),
+    "open conversation of a contact": (
+        "conversations",
+        "SELECT id FROM conversations WHERE contact_id = $1 AND number_id = $2"
+        " AND status <> 'resolved'",
+        [None, None],
+    ),
+    "message by wamid": ("messages", "SELECT id FROM messages WHERE wamid = $1", ["wamid.x"]),
+    "message page": (
+        "messages",
+        "SELECT id FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT 50",
+        [None],
+    ),
+    "send by id": ("outbound_sends", "SELECT state FROM outbound_sends WHERE id = $1", [None]),
+    "campaign rows of a number": (
+        "campaign_recipients",
+        "SELECT id FROM campaign_recipients WHERE phone_bidx = $1",
+        [b"x"],
+    ),
+    "bot session of a conversation": (
+        "flow_sessions",
+        "SELECT id FROM flow_sessions WHERE conversation_id = $1",
+        [None],
+    ),
+    "lead of a contact": ("leads", "SELECT id FROM leads WHERE contact_id = $1", [None]),
+    "user by id": ("users", "SELECT role FROM users WHERE id = $1", [None]),
+}
+
+
+def _plan_nodes(node: dict[str, Any]) -> Any:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.parametrize("name", sorted(HOT_QUERIES))
+async def test_hot_lookups_enter_an_index_by_tenant_with_the_tenant_read_once(
+    db_pool: Any, name: str
+) -> None:
+    """Checklist 9: each hot lookup enters an index by tenant_id (sequential scans off, so the
+    answer does not hang on this database's statistics), an index leads with tenant_id and the
+    lookup's column, and the tenant accessor runs once per statement as an InitPlan, not once
+    per row."""
+    table, sql, values = HOT_QUERIES[name]
+    args = [uuid.uuid4() if value is None else value for value in values]
+    async with tenant_transaction(db_pool, uuid.uuid4(), "agent", readonly=True) as conn:
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    document = json.loads(plan) if isinstance(plan, str) else plan
+    nodes = list(_plan_nodes(document[0]["Plan"]))
+    scans = [n for n in nodes if n.get("Relation Name") == table]
+    assert scans, nodes
+    for scan in scans:
+        assert scan["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan"), nodes
+    conditions = " ".join(
+        n.get("Index Cond", "")
+        for n in nodes
+        if n.get("Relation Name") == table or n.get("Node Type") == "Bitmap Index Scan"
+    )
+    assert "tenant_id = $0" in conditions, nodes
+    # And an index leads with (tenant_id, the lookup's column), for when a tenant has many
+    # rows (which index the planner takes here depends on this database's statistics).
+    key = re.search(r"WHERE (\w+) = \$1", sql)
+    assert key is not None
+    async with db_pool.acquire() as conn:
+        leads = await conn.fetch(
+            "SELECT (SELECT array_agg(a.attname ORDER BY k.n) FROM unnest(i.indkey)"
+            "  WITH ORDINALITY AS k (attnum, n)"
+            "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+            "  WHERE k.n <= 2) AS head"
+            " FROM pg_index i WHERE i.indrelid = $1::regclass",
+            table,
+        )
+    assert ["tenant_id", key.group(1)] in [list(r["head"] or []) for r in leads], leads
+    assert any(n.get("Parent Relationship") == "InitPlan" for n in nodes), nodes
+    assert "current_tenant_id" not in json.dumps(nodes), nodes
