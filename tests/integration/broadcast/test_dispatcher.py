@@ -23,6 +23,19 @@ DispatchWorld = Any
 SENT, FAILED = "broadcast.message.sent", "broadcast.message.failed"
 
 
+async def _until_paused(world: DispatchWorld, number: Any) -> None:
+    """Wait until the dispatcher paused the number for want of a usable token."""
+    async with asyncio.timeout(10):
+        while True:
+            async with tenant_transaction(world.pool, number.tenant_id) as conn:
+                paused = await conn.fetchval(
+                    "SELECT token_invalid_at FROM whatsapp_numbers WHERE id = $1", number.number_id
+                )
+            if paused is not None:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_reply_is_sent_once_and_reported_with_the_wamid(
     dispatch_world: DispatchWorld,
 ) -> None:
@@ -219,15 +232,7 @@ async def test_invalid_token_pauses_the_number_until_the_token_is_replaced(
     to = world.fresh_phone()
     await world.open_window(number, to)
     first = await world.send(number, to, "one")
-    async with asyncio.timeout(10):
-        while True:
-            async with tenant_transaction(world.pool, number.tenant_id) as conn:
-                paused = await conn.fetchval(
-                    "SELECT token_invalid_at FROM whatsapp_numbers WHERE id = $1", number.number_id
-                )
-            if paused is not None:
-                break
-            await asyncio.sleep(0.02)
+    await _until_paused(world, number)
     second = await world.send(number, to, "two")
     await asyncio.sleep(0.5)
     for message_id in (first, second):
@@ -273,15 +278,7 @@ async def test_another_tenants_token_copied_into_a_number_is_never_used(
             number.number_id, stolen,
         )  # fmt: skip
     message_id = await world.send(number, to, "hello")
-    async with asyncio.timeout(10):
-        while True:
-            async with tenant_transaction(world.pool, number.tenant_id) as conn:
-                paused = await conn.fetchval(
-                    "SELECT token_invalid_at FROM whatsapp_numbers WHERE id = $1", number.number_id
-                )
-            if paused is not None:
-                break
-            await asyncio.sleep(0.02)
+    await _until_paused(world, number)
     row = await world.row(number, message_id)
     assert (row["state"], row["wamid"]) == ("queued", None)
     assert await world.sent(number) == []
