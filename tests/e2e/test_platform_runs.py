@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
+import json
 import os
 import signal
 import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,6 +21,8 @@ from majlis.db import create_pool, tenant_transaction
 from majlis.settings import ServiceName
 from majlis.testing.dashboard_e2e import free_ports
 from majlis.testing.secret_scan import LoggedOutput
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures/webhooks/message__text.json"
 
 
 async def _customer_message_reaches_the_inbox(
@@ -101,6 +108,9 @@ async def _customer_message_reaches_the_inbox(
             await _agent_reply_is_delivered(session, gateway, auth, pool, tenant_id)
             await _analytics_count_it(session, gateway, auth)
             await _the_audit_log_holds_it_once(session, gateway, auth, pool, tenant_id)
+            await _a_webhook_delivered_three_times_is_stored_once(
+                session, ports, env, phone_number_id, pool, tenant_id
+            )
             await _an_echo_of_the_business_app_joins_the_thread(
                 env, sim_port, phone_number_id, pool, tenant_id
             )
@@ -114,6 +124,56 @@ async def _customer_message_reaches_the_inbox(
         async with tenant_transaction(pool, tenant_id) as conn:
             await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
         await pool.close()
+
+
+async def _a_webhook_delivered_three_times_is_stored_once(
+    session: aiohttp.ClientSession,
+    ports: dict[ServiceName, int],
+    env: dict[str, str],
+    phone_number_id: str,
+    pool: Any,
+    tenant_id: uuid.UUID,
+) -> None:
+    """Checklist 34 over HTTP: Meta delivers one signed webhook three times (two at once, one
+    after); every delivery gets 200, and the inbox keeps one message and counts it once."""
+    document = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    entry = document["entry"][0]
+    entry["id"] = "102290129340398"
+    value = entry["changes"][0]["value"]
+    value["metadata"]["phone_number_id"] = phone_number_id
+    message = value["messages"][0]
+    wamid = f"wamid.e2e{uuid.uuid4().hex}"
+    message.update(id=wamid, timestamp=str(int(time.time())), text={"body": "once, please"})
+    body = json.dumps(document).encode()
+    signature = hmac.new(env["MAJLIS_META_APP_SECRET"].encode(), body, hashlib.sha256)
+    url = f"http://127.0.0.1:{ports[ServiceName.WEBHOOK_INGEST]}/webhooks/whatsapp"
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": f"sha256={signature.hexdigest()}",
+    }
+    unread = "SELECT coalesce(sum(unread_count), 0) FROM conversations"
+    async with tenant_transaction(pool, tenant_id) as conn:
+        before = await conn.fetchval(unread)
+
+    async def deliver() -> int:
+        async with session.post(url, data=body, headers=headers) as response:
+            return response.status
+
+    assert list(await asyncio.gather(deliver(), deliver())) == [200, 200]
+    assert await deliver() == 200
+    stored = 0
+    for _ in range(100):
+        async with tenant_transaction(pool, tenant_id) as conn:
+            stored = await conn.fetchval("SELECT count(*) FROM messages WHERE wamid = $1", wamid)
+        if stored:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # time for any duplicate to land, had one got through
+    async with tenant_transaction(pool, tenant_id) as conn:
+        stored = await conn.fetchval("SELECT count(*) FROM messages WHERE wamid = $1", wamid)
+        after = await conn.fetchval(unread)
+    assert stored == 1
+    assert after == before + 1
 
 
 async def _an_echo_of_the_business_app_joins_the_thread(
